@@ -1,0 +1,46 @@
+# The two front doors: `make run` and `make test`. Everything a fresh machine needs is installed here.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: run test lint typecheck system-deps venv bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q -U pip wheel setuptools
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+# Debian packages the tests start for real (Prometheus, promtool, Alertmanager). Installed when missing and
+# running as root; otherwise the tests that need them say so and skip.
+system-deps:
+	@missing=""; \
+	command -v prometheus >/dev/null || missing="$$missing prometheus"; \
+	command -v promtool >/dev/null || missing="$$missing prometheus"; \
+	command -v prometheus-alertmanager >/dev/null || missing="$$missing prometheus-alertmanager"; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing Debian packages:$$missing"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$(echo $$missing | tr ' ' '\n' | sort -u) >/dev/null; \
+	  else echo "warning: missing$$missing (not root: tests that need them will skip)"; fi; \
+	fi
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check otel_distro collector tests bench examples
+	$(VENV)/bin/mypy
+
+test: system-deps $(STAMP) lint
+	$(PY) -m pytest
+
+run: $(STAMP)
+	$(VENV)/bin/otel-distro demo
+
+bench: $(STAMP)
+	@for b in bench/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache build *.egg-info

@@ -1,0 +1,17 @@
+"""Helpers shared by the whole suite (import as ``from tests.support import ...``)."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+OTLP_EXAMPLES = ROOT.parent / "shared" / "data" / "otlp-examples"
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
