@@ -1,0 +1,47 @@
+"""docker-compose.yml (the production-like stack, not runnable here: no Docker engine) is consistent with the
+contracts: collector ports, Prometheus targets and Alertmanager address resolve to services, mounts exist."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import yaml
+
+from tests.support import ROOT
+
+
+def _compose() -> dict[str, Any]:
+    doc: dict[str, Any] = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    return doc
+
+
+def test_collector_publishes_the_otelcol_ports() -> None:
+    ports = {p.split(":")[0] for p in _compose()["services"]["otel-collector"]["ports"]}
+    assert {"4317", "4318", "8888", "8889", "13133"} <= ports
+
+
+def test_prometheus_targets_and_alertmanager_are_compose_services() -> None:
+    services = set(_compose()["services"])
+    prom = yaml.safe_load((ROOT / "prometheus.yml").read_text())
+    hosts = {
+        t.split(":")[0]
+        for job in prom["scrape_configs"]
+        for sc in job["static_configs"]
+        for t in sc["targets"]
+    } - {"localhost"}
+    hosts |= {t.split(":")[0] for am in prom["alerting"]["alertmanagers"] for sc in am["static_configs"]
+              for t in sc["targets"]}
+    assert hosts <= services, hosts - services
+
+
+def test_every_bind_mount_exists_in_the_repository() -> None:
+    for name, svc in _compose()["services"].items():
+        for volume in svc.get("volumes", []):
+            src = volume.split(":")[0]
+            if src.startswith("./"):
+                assert (ROOT / src).exists(), f"services::{name}::volumes: {src} does not exist"
+
+
+def test_alertmanager_smtp_host_is_a_compose_service() -> None:
+    am = yaml.safe_load((ROOT / "alertmanager" / "alertmanager.yml").read_text())
+    assert am["global"]["smtp_smarthost"].split(":")[0] in _compose()["services"]
