@@ -14,6 +14,15 @@ An exporter whose ``Config`` subclasses `collector.sending.settings.SenderSettin
 in the shared sender (queue -> retry -> timeout -> export); its ``export`` then only has to raise the right
 `collector.errors.ExportError` (see its module's ``classify()``). Pull exporters (``prometheus``) do not
 subclass it.
+
+Optional module attributes read by the pipeline:
+
+* ``MUTATES_DATA: bool`` (exporters, default False) — the exporter edits the batch it is given; the fan-out
+  hands it a copy when other exporters share the batch.
+
+A receiver's ``consumers`` is a ``Mapping[Signal, Consumer]``: one head per signal whose pipelines use it.
+A processor that must keep state across batches (``batch``) returns a `StatefulProcessor` instead of a
+plain callable: the pipeline binds it to the next stage and starts/shuts it down (shutdown flushes).
 """
 
 from __future__ import annotations
@@ -39,6 +48,7 @@ __all__ = [
     "NoopTelemetry",
     "Processor",
     "Receiver",
+    "StatefulProcessor",
     "Telemetry",
 ]
 
@@ -162,6 +172,20 @@ class Receiver(Protocol):
 
 @runtime_checkable
 class Extension(Protocol):
+    async def start(self) -> None: ...
+
+    async def shutdown(self) -> None: ...
+
+
+@runtime_checkable
+class StatefulProcessor(Protocol):
+    """A processor that holds data across calls and emits it later (``batch``): a `Consumer` bound to the next
+    stage. ``shutdown`` flushes what it holds downstream."""
+
+    def bind(self, next: Consumer) -> None: ...
+
+    async def consume(self, batch: Batch) -> None: ...
+
     async def start(self) -> None: ...
 
     async def shutdown(self) -> None: ...

@@ -21,6 +21,7 @@ import base64
 import json
 import math
 import re
+import struct
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -48,7 +49,8 @@ __all__ = [
 
 TARGET_INFO = "target_info"
 
-STALE_NAN = float.fromhex("0x7ff0000000000002")  # Prometheus' staleness marker (a NaN with a fixed bit pattern)
+STALE_NAN: float = struct.unpack("<d", struct.pack("<Q", 0x7FF0000000000002))[0]
+"""Prometheus' staleness marker: a NaN with a fixed bit pattern."""
 
 SERVICE_NAME = "service.name"
 SERVICE_NAMESPACE = "service.namespace"

@@ -1,0 +1,67 @@
+"""``otel-distro collector validate|run --config FILE``.
+
+``validate`` prints nothing and exits 0 for a valid file, else one line per problem (each naming its key path)
+on stderr and exits 1. ``run`` runs the collector until SIGTERM / SIGINT, logging JSON lines on stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+
+import structlog
+
+from collector.config import ConfigError, load
+from collector.service import Service
+
+__all__ = ["configure_logging", "main"]
+
+_LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warn": logging.WARNING, "warning": logging.WARNING,
+           "error": logging.ERROR}
+
+
+def configure_logging(level: str = "info") -> None:
+    """The collector's own logs: one JSON object per line on stderr."""
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            structlog.processors.format_exc_info,
+            structlog.processors.EventRenamer("message"),
+            structlog.processors.JSONRenderer(),
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(_LEVELS.get(level, logging.INFO)),
+        logger_factory=structlog.WriteLoggerFactory(sys.stderr),
+        cache_logger_on_first_use=True,
+    )
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="otel-distro collector", description="the OTLP pipeline service")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, help_ in (("validate", "check a configuration file and exit"), ("run", "run the collector")):
+        p = sub.add_parser(name, help=help_)
+        p.add_argument("--config", required=True, help="path to otel-collector.yaml")
+    return parser
+
+
+def main(argv: list[str]) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        config = load(args.config)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        return 1
+    if args.command == "validate":
+        return 0
+    configure_logging(config.telemetry.log_level)
+    try:
+        asyncio.run(Service(config).run())
+    except OSError as exc:  # e.g. a port already in use
+        structlog.get_logger("collector").error("collector_failed", error=str(exc))
+        return 1
+    return 0

@@ -1,0 +1,276 @@
+"""``prometheusremotewrite``: Prometheus remote write 1.0 (otelcol's prometheusremotewriteexporter).
+
+Each batch becomes one or more ``WriteRequest``s (protobuf, snappy block format) POSTed to ``endpoint``
+(Prometheus: ``/api/v1/write`` with ``--web.enable-remote-write-receiver``; Mimir, Thanos, VictoriaMetrics...).
+Names and labels follow otelcol (see `collector.exporters._prometheus_translate`); ``external_labels`` go on
+every series. Points with delta temporality are skipped, as otelcol does: remote write carries cumulative
+series (the ``prometheus`` exporter accumulates deltas, if that is what the apps send).
+
+The exporter is stateless and sits behind the shared sender (queue -> retry -> timeout): ``classify`` decides
+what a response means (2xx sent; 408, 429 and 5xx retried honouring Retry-After; other 4xx dropped). The queue
+has one consumer by default so that retried data reaches the backend before newer samples of the same series
+(Prometheus refuses out-of-order samples).
+"""
+
+from __future__ import annotations
+
+import email.utils
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+import cramjam
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from collector.component import CreateSettings
+from collector.errors import PermanentError, RetryableError
+from collector.exporters import _prometheus_prompb as prompb
+from collector.exporters import _prometheus_translate as tr
+from collector.pdata import Batch, Signal
+from collector.sending.settings import QueueSettings, SenderSettings
+
+__all__ = [
+    "SIGNALS",
+    "TYPE",
+    "Config",
+    "RemoteWriteExporter",
+    "classify",
+    "create",
+    "encode",
+    "parse_retry_after",
+    "write_requests",
+]
+
+TYPE = "prometheusremotewrite"
+SIGNALS = frozenset({Signal.METRICS})
+
+USER_AGENT = "otel-distro-collector/0.1.0"
+_BODY_EXCERPT = 512
+
+
+class ResourceToTelemetryConversion(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = Field(default=False, description="put every resource attribute on every series as a label")
+
+
+class TargetInfo(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = Field(default=True, description="send a target_info series per resource")
+
+
+def _validate_labels(key_path: str, labels: dict[str, str]) -> dict[str, str]:
+    for key in labels:
+        if tr.label_name(key) != key or key.startswith("__"):
+            raise ValueError(f"{key_path}: {key!r} is not a valid Prometheus label name "
+                             "(use letters, digits and '_', not starting with a digit or '__')")
+    return labels
+
+
+class Config(SenderSettings):
+    model_config = ConfigDict(extra="forbid")
+
+    endpoint: str = Field(default="http://localhost:9090/api/v1/write",
+                          description="the remote write URL, e.g. http://prometheus:9090/api/v1/write")
+    headers: dict[str, str] = Field(default_factory=dict, description="extra HTTP headers on every request")
+    external_labels: dict[str, str] = Field(default_factory=dict, description="labels added to every series")
+    namespace: str = Field(default="", description="prefix of every metric name")
+    resource_to_telemetry_conversion: ResourceToTelemetryConversion = Field(
+        default_factory=ResourceToTelemetryConversion
+    )
+    target_info: TargetInfo = Field(default_factory=TargetInfo)
+    add_metric_suffixes: bool = Field(default=True, description="unit, _total and _ratio suffixes on metric names")
+    send_metadata: bool = Field(default=False, description="send type, help and unit of each metric family")
+    max_batch_size_bytes: int = Field(default=3_000_000, ge=1, description="split larger batches (uncompressed)")
+    sending_queue: QueueSettings = Field(default_factory=lambda: QueueSettings(num_consumers=1))
+
+    @field_validator("endpoint")
+    @classmethod
+    def _endpoint(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError(f"endpoint {value!r}: expected an http:// or https:// URL, "
+                             "e.g. http://localhost:9090/api/v1/write")
+        return value
+
+    @field_validator("external_labels")
+    @classmethod
+    def _external_labels(cls, value: dict[str, str]) -> dict[str, str]:
+        return _validate_labels("external_labels", value)
+
+
+def create(settings: CreateSettings, config: Config) -> RemoteWriteExporter:
+    return RemoteWriteExporter(settings, config)
+
+
+# --- outcome -------------------------------------------------------------------------------------------------
+
+
+def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
+    """Retry-After as seconds: a number of seconds or an HTTP date; None when absent or unreadable."""
+    if not value:
+        return None
+    text = value.strip()
+    if text.isdigit():
+        return float(text)
+    try:
+        when = email.utils.parsedate_to_datetime(text)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - (time.time() if now is None else now))
+
+
+def classify(status: int, headers: Mapping[str, str], body: str = "") -> None:
+    """Map a remote write response to an outcome: return on 2xx; raise `RetryableError` on 408, 429 and 5xx
+    (with the server's Retry-After); raise `PermanentError` on any other status."""
+    if 200 <= status < 300:
+        return
+    detail = f"remote write answered {status}" + (f": {body[:_BODY_EXCERPT].strip()}" if body.strip() else "")
+    if status in (408, 429) or 500 <= status < 600:
+        raise RetryableError(detail, retry_after=parse_retry_after(headers.get("Retry-After")))
+    raise PermanentError(detail)
+
+
+# --- translation ---------------------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class _Series:
+    labels: dict[str, str]
+    samples: dict[int, float] = field(default_factory=dict)  # timestamp ms -> value (last one wins)
+
+
+@dataclass(slots=True)
+class Translation:
+    series: dict[tuple[tuple[str, str], ...], _Series] = field(default_factory=dict)
+    metadata: dict[str, tuple[tr.Kind, str, str]] = field(default_factory=dict)  # family -> (kind, help, unit)
+    skipped: list[tr.Unsupported] = field(default_factory=list)
+
+    def add(self, name: str, labels: dict[str, str], value: float, timestamp_ms: int) -> None:
+        full = {"__name__": name, **labels}
+        key = tuple(sorted(full.items()))
+        series = self.series.get(key)
+        if series is None:
+            series = self.series[key] = _Series(dict(key))
+        series.samples[timestamp_ms] = value
+
+
+def translate(request: Any, config: Config) -> Translation:
+    """An ``ExportMetricsServiceRequest`` as Prometheus series (labels sorted, samples by timestamp)."""
+    out = Translation()
+    names: dict[tuple[str, str, tr.Kind], str] = {}
+    convert = config.resource_to_telemetry_conversion.enabled
+    target_infos: dict[tuple[tuple[str, str], ...], int] = {}  # labels -> latest timestamp
+    for resource, _scope, info, points in tr.iter_points(request):
+        if isinstance(info, tr.Unsupported):
+            out.skipped.append(info)
+            continue
+        if info.delta:
+            out.skipped.append(tr.Unsupported(
+                info.name, "delta temporality is not sent by remote write (send cumulative, or use the "
+                "prometheus exporter, which accumulates deltas)"))
+            continue
+        family = names.get((info.name, info.unit, info.kind))
+        if family is None:
+            family = names[(info.name, info.unit, info.kind)] = tr.metric_name(
+                info.name, info.unit, info.kind, namespace=config.namespace, add_suffixes=config.add_metric_suffixes)
+        if not family:
+            out.skipped.append(tr.Unsupported(info.name, "name has no valid characters"))
+            continue
+        out.metadata.setdefault(family, (info.kind, info.description, info.unit))
+        base = tr.labels_from_attributes(resource) if convert else {}
+        identity = tr.identity_labels(resource)
+        latest = 0
+        for point in points:
+            labels = {**base, **tr.labels_from_attributes(point.attributes), **identity, **config.external_labels}
+            timestamp_ms = point.time_ns // 1_000_000
+            latest = max(latest, timestamp_ms)
+            for sample in tr.point_samples(family, info.kind, labels, point):
+                out.add(sample.name, sample.labels, sample.value, timestamp_ms)
+        info_labels = tr.target_info_labels(resource) if config.target_info.enabled else None
+        if info_labels is not None and latest:
+            key = tuple({**info_labels, **config.external_labels}.items())
+            target_infos[key] = max(target_infos.get(key, 0), latest)
+    name = f"{config.namespace}_{tr.TARGET_INFO}" if config.namespace else tr.TARGET_INFO
+    for key, timestamp_ms in target_infos.items():
+        out.add(name, dict(key), 1.0, timestamp_ms)
+    return out
+
+
+def write_requests(translation: Translation, *, max_bytes: int, send_metadata: bool = False) -> Iterator[Any]:
+    """``WriteRequest`` messages holding every series, each at most about ``max_bytes`` serialised
+    (a single series larger than that goes alone)."""
+    request = prompb.WriteRequest()
+    size = 0
+    if send_metadata:
+        for family, (kind, help_text, unit) in sorted(translation.metadata.items()):
+            request.metadata.add(type=prompb.METRIC_TYPES[kind.value], metric_family_name=family,
+                                 help=help_text, unit=unit)
+        size = request.ByteSize()
+    for series in translation.series.values():
+        ts = prompb.TimeSeries()
+        for name, value in series.labels.items():  # already sorted by name
+            ts.labels.add(name=name, value=value)
+        for timestamp_ms in sorted(series.samples):
+            ts.samples.add(value=series.samples[timestamp_ms], timestamp=timestamp_ms)
+        ts_size = ts.ByteSize() + 5  # field tag and length prefix
+        if len(request.timeseries) and size + ts_size > max_bytes:
+            yield request
+            request, size = prompb.WriteRequest(), 0
+        request.timeseries.append(ts)
+        size += ts_size
+    if len(request.timeseries) or len(request.metadata):
+        yield request
+
+
+def encode(request: Any) -> bytes:
+    """A ``WriteRequest`` as remote write sends it: protobuf, snappy block format (not framed)."""
+    return bytes(cramjam.snappy.compress_raw(request.SerializeToString()))
+
+
+# --- runtime -------------------------------------------------------------------------------------------------
+
+
+class RemoteWriteExporter:
+    def __init__(self, settings: CreateSettings, config: Config) -> None:
+        self._config = config
+        self._log = settings.logger
+        self._session: aiohttp.ClientSession | None = None
+        self._skipped: set[tuple[str, str]] = set()
+        self._headers = {
+            **config.headers,
+            "Content-Encoding": "snappy",
+            "Content-Type": "application/x-protobuf",
+            "X-Prometheus-Remote-Write-Version": "0.1.0",
+            "User-Agent": config.headers.get("User-Agent", USER_AGENT),
+        }
+
+    async def start(self) -> None:
+        self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self._config.timeout or None))
+
+    async def shutdown(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def export(self, batch: Batch) -> None:
+        translation = translate(batch.request, self._config)
+        for skipped in translation.skipped:
+            if (skipped.name, skipped.reason) not in self._skipped:
+                self._skipped.add((skipped.name, skipped.reason))
+                self._log.warning("prometheus_metric_skipped", metric=skipped.name, reason=skipped.reason)
+        for request in write_requests(translation, max_bytes=self._config.max_batch_size_bytes,
+                                      send_metadata=self._config.send_metadata):
+            await self._post(encode(request))
+
+    async def _post(self, body: bytes) -> None:
+        if self._session is None:
+            raise RuntimeError("prometheusremotewrite exporter used before start()")
+        try:
+            async with self._session.post(self._config.endpoint, data=body, headers=self._headers) as response:
+                text = await response.text(errors="replace") if response.status >= 300 else ""
+                classify(response.status, response.headers, text)
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            raise RetryableError(f"remote write to {self._config.endpoint} failed: {exc!r}") from exc

@@ -1,0 +1,85 @@
+"""The ``sentry`` exporter's configuration (keys follow otelcol-contrib's sentryexporter where they overlap)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import ConfigDict, Field, field_validator
+from sentry_sdk.utils import BadDsn, Dsn
+
+from collector.sending.settings import SenderSettings
+
+__all__ = ["SEVERITY_NUMBERS", "Config"]
+
+SEVERITY_NUMBERS: dict[str, int] = {"trace": 1, "debug": 5, "info": 9, "warn": 13, "error": 17, "fatal": 21}
+"""The lowest OTLP severity_number of each level name."""
+
+DEFAULT_TAG_ATTRIBUTES = [
+    "service.name",
+    "service.namespace",
+    "host.name",
+    "http.route",
+    "http.request.method",
+    "http.response.status_code",
+]
+
+
+class Config(SenderSettings):
+    model_config = ConfigDict(extra="forbid")
+
+    dsn: str = Field(
+        default="",
+        description="the project's DSN; empty switches the exporter off (it then drops everything, logged once)",
+    )
+    min_severity: Literal["trace", "debug", "info", "warn", "error", "fatal"] = Field(
+        default="error", description="log records at or above this level become Sentry events"
+    )
+    exception_span_events: bool = Field(default=True, description="span events named `exception` become events")
+    transactions: bool = Field(
+        default=False,
+        description="local root spans become Sentry transactions (with their child spans from the same batch)",
+    )
+    tag_attributes: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_TAG_ATTRIBUTES),
+        description="attribute keys (record or span first, then resource) copied into Sentry tags",
+    )
+    environment: str | None = Field(
+        default=None, description="used when a resource has no `deployment.environment.name`"
+    )
+    user_pseudonym_key_env: str | None = Field(
+        default=None,
+        description="name of the env var holding the HMAC key that pseudonymises `enduser.id` (never the key)",
+    )
+    compression: Literal["gzip", "none"] = "gzip"
+
+    @field_validator("min_severity", mode="before")
+    @classmethod
+    def _level_name(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = value.strip().lower()
+            return "warn" if value == "warning" else value
+        return value
+
+    @field_validator("dsn")
+    @classmethod
+    def _valid_dsn(cls, value: str) -> str:
+        value = value.strip()
+        if value:
+            try:
+                Dsn(value)
+            except BadDsn as exc:
+                raise ValueError(
+                    f"not a Sentry DSN ({exc}): expected https://<public_key>@<host>/<project_id>"
+                ) from None
+        return value
+
+    @field_validator("user_pseudonym_key_env")
+    @classmethod
+    def _env_name(cls, value: str | None) -> str | None:
+        if value is not None and not value.replace("_", "a").isalnum():
+            raise ValueError(f"expected the name of an environment variable, got {value!r}")
+        return value
+
+    @property
+    def min_severity_number(self) -> int:
+        return SEVERITY_NUMBERS[self.min_severity]

@@ -1,0 +1,155 @@
+"""The ``sentry`` exporter's factory and runtime."""
+
+from __future__ import annotations
+
+import importlib
+import os
+import time
+from collections.abc import Collection
+from typing import Any
+
+import aiohttp
+
+from collector.component import CreateSettings
+from collector.errors import PermanentError, RetryableError
+from collector.exporters.sentry._config import Config
+from collector.exporters.sentry._events import EventBuilder, Pseudonymizer, SentryItem, Source
+from collector.exporters.sentry._transport import EnvelopeClient, Verdict, classify, rate_limits
+from collector.pdata import Batch, Signal
+
+__all__ = ["SIGNALS", "TYPE", "SentryExporter", "create", "subset"]
+
+TYPE = "sentry"
+SIGNALS = frozenset({Signal.LOGS, Signal.TRACES})
+
+_RESOURCE_CHILDREN = {Signal.LOGS: "scope_logs", Signal.TRACES: "scope_spans"}
+_SCOPE_CHILDREN = {Signal.LOGS: "log_records", Signal.TRACES: "spans"}
+
+
+def create(settings: CreateSettings, config: Config) -> SentryExporter:
+    return SentryExporter(settings, config, pseudonymizer=_pseudonymizer(config))
+
+
+def _pseudonymizer(config: Config) -> Pseudonymizer | None:
+    name = config.user_pseudonym_key_env
+    if name is None:
+        return None
+    key = os.environ.get(name, "")
+    if not key:
+        raise ValueError(
+            f"user_pseudonym_key_env: environment variable {name} is not set or empty; "
+            "set it to the HMAC key, or remove user_pseudonym_key_env"
+        )
+    scrubbing = importlib.import_module("otel_distro.scrubbing")  # the PII engine, loaded only when asked for
+    scrubber: Pseudonymizer = scrubbing.default_scrubber(key)
+    return scrubber
+
+
+def subset(batch: Batch, sources: Collection[Source]) -> Batch:
+    """A new batch holding only the records (log records or spans) at `sources`, with their resource and
+    scope, in their original order."""
+    wanted = set(sources)
+    out = Batch.empty(batch.signal)
+    resource_children = _RESOURCE_CHILDREN[batch.signal]
+    scope_children = _SCOPE_CHILDREN[batch.signal]
+    for ri, resource_entry in enumerate(batch.resources):
+        new_resource: Any = None
+        for si, scope_entry in enumerate(getattr(resource_entry, resource_children)):
+            new_scope: Any = None
+            for ki, record in enumerate(getattr(scope_entry, scope_children)):
+                if (ri, si, ki) not in wanted:
+                    continue
+                if new_resource is None:
+                    new_resource = out.resources.add()
+                    new_resource.resource.CopyFrom(resource_entry.resource)
+                    new_resource.schema_url = resource_entry.schema_url
+                if new_scope is None:
+                    new_scope = getattr(new_resource, resource_children).add()
+                    new_scope.scope.CopyFrom(scope_entry.scope)
+                    new_scope.schema_url = scope_entry.schema_url
+                getattr(new_scope, scope_children).add().CopyFrom(record)
+    return out
+
+
+class SentryExporter:
+    """Sends the errors (and, when asked, transactions) found in each batch, one envelope per event.
+
+    Events are sent in order; the first retryable failure stops the export and hands the sender the records
+    whose events were not sent yet. Rate limits announced by Sentry are kept per data category, and items of
+    a limited category are not sent until the limit has passed.
+    """
+
+    def __init__(self, settings: CreateSettings, config: Config, *, pseudonymizer: Pseudonymizer | None = None) -> None:
+        self._settings = settings
+        self._log = settings.logger
+        self._config = config
+        self._client = EnvelopeClient(config.dsn, compression=config.compression, timeout=config.timeout) \
+            if config.dsn else None
+        public_key = self._client.dsn.public_key if self._client else ""
+        self._build = EventBuilder(config, pseudonymizer, public_key=public_key)
+        self._disabled_until: dict[str | None, float] = {}  # category (None = all) -> monotonic deadline
+        self._attrs = {"exporter": str(settings.id)}
+
+    async def start(self) -> None:
+        if self._client is None:
+            self._log.warning("sentry_exporter_disabled", reason="dsn is empty")
+            return
+        await self._client.start()
+
+    async def shutdown(self) -> None:
+        if self._client is not None:
+            await self._client.close()
+
+    async def export(self, batch: Batch) -> None:
+        if self._client is None:
+            return
+        items = self._build(batch)
+        rejected: set[Source] = set()
+        for i, item in enumerate(items):
+            wait = self._limited(item.category)
+            if wait > 0:
+                raise self._retry(batch, items[i:], f"{item.category} events rate limited by Sentry", wait)
+            try:
+                response = await self._client.send(self._client.envelope(item))
+            except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+                reason = f"cannot reach Sentry: {type(exc).__name__}: {exc}"
+                raise self._retry(batch, items[i:], reason, None) from exc
+            self._note_rate_limits(response.headers, response.status)
+            outcome = classify(response.status, response.headers, item.category)
+            if outcome.verdict is Verdict.SENT:
+                self._settings.telemetry.add(
+                    "otelcol_exporter_sentry_sent_items", 1, {**self._attrs, "type": item.item_type},
+                    description="events and transactions Sentry accepted",
+                )
+            elif outcome.verdict is Verdict.DROP:
+                rejected.add(item.source)
+                self._log.error(
+                    "sentry_event_rejected", event_id=item.event_id, type=item.item_type,
+                    status=response.status, body=response.body,
+                )
+            else:
+                raise self._retry(batch, items[i:], outcome.reason, outcome.retry_after)
+        if rejected:
+            raise PermanentError(
+                f"Sentry rejected the events of {len(rejected)} record(s)", rejected_items=len(rejected)
+            )
+
+    def _retry(
+        self, batch: Batch, pending: list[SentryItem], reason: str, retry_after: float | None
+    ) -> RetryableError:
+        return RetryableError(reason, retry_after=retry_after, batch=subset(batch, {it.source for it in pending}))
+
+    def _limited(self, category: str) -> float:
+        now = time.monotonic()
+        deadline = max(self._disabled_until.get(category, 0.0), self._disabled_until.get(None, 0.0))
+        return max(0.0, deadline - now)
+
+    def _note_rate_limits(self, headers: Any, status: int) -> None:
+        limits = rate_limits(headers)
+        if not limits and status == 429:
+            outcome = classify(status, headers)
+            limits = {None: outcome.retry_after or 0.0}
+        now = time.monotonic()
+        for category, seconds in limits.items():
+            self._disabled_until[category] = max(self._disabled_until.get(category, 0.0), now + seconds)
+            self._log.warning("sentry_rate_limited", category=category or "all", retry_after=seconds)

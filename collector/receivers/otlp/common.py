@@ -1,0 +1,106 @@
+"""What the OTLP servers share: limits on bodies, the answer to an export, auth, partial success."""
+
+from __future__ import annotations
+
+import hmac
+import zlib
+
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceResponse
+from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceResponse
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
+
+from collector.pdata import Batch, Signal
+
+__all__ = [
+    "RESPONSE_TYPES",
+    "BodyTooLarge",
+    "UnsupportedEncoding",
+    "bearer_ok",
+    "decompress",
+    "make_response",
+    "reject_invalid_spans",
+]
+
+RESPONSE_TYPES: dict[Signal, type[ExportTraceServiceResponse | ExportMetricsServiceResponse |
+                                  ExportLogsServiceResponse]] = {
+    Signal.TRACES: ExportTraceServiceResponse,
+    Signal.METRICS: ExportMetricsServiceResponse,
+    Signal.LOGS: ExportLogsServiceResponse,
+}
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+class UnsupportedEncoding(Exception):
+    pass
+
+
+_WBITS = {"gzip": 16 + zlib.MAX_WBITS, "x-gzip": 16 + zlib.MAX_WBITS, "deflate": zlib.MAX_WBITS}
+
+
+def decompress(body: bytes, encoding: str, limit: int) -> bytes:
+    """Inflate ``body`` (``Content-Encoding``), never producing more than ``limit`` bytes in memory."""
+    encoding = encoding.strip().lower()
+    if encoding in {"", "identity"}:
+        return body
+    wbits = _WBITS.get(encoding)
+    if wbits is None:
+        raise UnsupportedEncoding(f"unsupported Content-Encoding {encoding!r} (supported: gzip, deflate)")
+    inflater = zlib.decompressobj(wbits)
+    try:
+        out = inflater.decompress(body, limit + 1)
+    except zlib.error as exc:
+        raise ValueError(f"invalid {encoding} body: {exc}") from None
+    if len(out) > limit or inflater.unconsumed_tail:
+        raise BodyTooLarge(f"decompressed body exceeds {limit} bytes")
+    if not inflater.eof:
+        raise ValueError(f"truncated {encoding} body")
+    return out
+
+
+def bearer_ok(header: str | None, token: str) -> bool:
+    if not header:
+        return False
+    scheme, _, value = header.partition(" ")
+    return scheme.lower() == "bearer" and hmac.compare_digest(value.strip().encode(), token.encode())
+
+
+_ZERO_TRACE = bytes(16)
+_ZERO_SPAN = bytes(8)
+
+
+def reject_invalid_spans(batch: Batch) -> tuple[int, str]:
+    """Remove spans whose trace or span id is not valid (wrong length or all zero), as the OTLP spec allows a
+    receiver to reject part of a request. Returns (rejected count, message)."""
+    if batch.signal is not Signal.TRACES:
+        return 0, ""
+    rejected = 0
+    for rs in batch.resources:
+        for ss in rs.scope_spans:
+            spans = ss.spans
+            bad = [i for i, s in enumerate(spans)
+                   if len(s.trace_id) != 16 or len(s.span_id) != 8 or s.trace_id == _ZERO_TRACE
+                   or s.span_id == _ZERO_SPAN]
+            for i in reversed(bad):
+                del spans[i]
+            rejected += len(bad)
+    if not rejected:
+        return 0, ""
+    return rejected, f"{rejected} span(s) rejected: trace_id must be 16 bytes and span_id 8 bytes, not all zero"
+
+
+def make_response(signal: Signal, rejected: int = 0, message: str = "") -> (
+        ExportTraceServiceResponse | ExportMetricsServiceResponse | ExportLogsServiceResponse):
+    response = RESPONSE_TYPES[signal]()
+    if rejected:
+        ps = response.partial_success
+        if isinstance(response, ExportTraceServiceResponse):
+            response.partial_success.rejected_spans = rejected
+        elif isinstance(response, ExportMetricsServiceResponse):
+            response.partial_success.rejected_data_points = rejected
+        else:
+            response.partial_success.rejected_log_records = rejected
+        ps.error_message = message
+    return response

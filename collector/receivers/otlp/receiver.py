@@ -1,0 +1,40 @@
+"""The ``otlp`` receiver runtime: the servers its config enables, started and stopped together."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from collector.component import Consumer, CreateSettings
+from collector.pdata import Signal
+from collector.receivers.otlp.config import Config
+from collector.receivers.otlp.grpc import GrpcServer
+from collector.receivers.otlp.http import HttpServer
+
+__all__ = ["OtlpReceiver"]
+
+
+class OtlpReceiver:
+    def __init__(self, settings: CreateSettings, config: Config, consumers: Mapping[Signal, Consumer]) -> None:
+        self._log = settings.logger
+        p = config.protocols
+        self.grpc = GrpcServer(p.grpc, consumers, self._log) if p.grpc is not None else None
+        self.http = HttpServer(p.http, consumers, self._log) if p.http is not None else None
+
+    async def start(self) -> None:
+        if self.grpc is not None:
+            await self.grpc.start()
+            self._log.info("otlp_grpc_listening", port=self.grpc.port)
+        if self.http is not None:
+            try:
+                await self.http.start()
+            except BaseException:
+                if self.grpc is not None:
+                    await self.grpc.shutdown()
+                raise
+            self._log.info("otlp_http_listening", port=self.http.port)
+
+    async def shutdown(self) -> None:
+        if self.http is not None:
+            await self.http.shutdown()
+        if self.grpc is not None:
+            await self.grpc.shutdown()

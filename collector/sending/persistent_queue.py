@@ -1,0 +1,154 @@
+"""The persistent sending queue: one file per batch in a directory owned by one exporter and signal.
+
+Invariants (what makes delivery at-least-once across backend outages, restarts and ``kill -9``):
+
+1. ``put`` returns only after the batch is in its final file ``<seq>.pb`` (written to ``.tmp-<seq>``, then
+   renamed; with ``fsync`` the file and the directory are synced first). The receiver answers the client only
+   after ``put`` returned, so an accepted batch is on disk.
+2. A file is deleted only by ``ack``: after the exporter confirmed it, or rejected it permanently.
+3. Retries running out never delete: ``nack`` puts the item back at the tail (rewriting it first when only
+   part of it is left to send). The queue thus holds data for an outage of any length the disk allows.
+4. ``open`` makes every complete ``<seq>.pb`` ready again, in sequence order, and deletes ``.tmp-*`` files
+   (partial writes of batches that were never acknowledged to a client).
+
+Duplicates: a crash re-sends, once per crash, each batch that was being exported at that moment (at most
+``num_consumers`` batches: sent to the backend, but not yet deleted). A client that did not get its answer
+before the crash may also re-send what it had sent. Nothing is sent twice without a crash.
+Only data that reached the queue is covered: a ``batch`` processor in front holds data in memory for up to
+its ``timeout`` first.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+from collections import deque
+from pathlib import Path
+
+import structlog
+
+from collector.pdata import Batch, Signal
+from collector.sending.queue import Item, QueueClosed, QueueFull
+
+__all__ = ["PersistentQueue"]
+
+_log = structlog.get_logger("collector.sending")
+_SUFFIX = ".pb"
+_SIGNAL_TAG = {Signal.TRACES: b"T", Signal.METRICS: b"M", Signal.LOGS: b"L"}
+_TAG_SIGNAL = {v: k for k, v in _SIGNAL_TAG.items()}
+
+
+class PersistentQueue:
+    def __init__(self, directory: Path, capacity: int, *, fsync: bool = False) -> None:
+        self.directory = directory
+        self._capacity = capacity
+        self._fsync = fsync
+        self._ready: deque[Path] = deque()
+        self._in_flight: set[Path] = set()
+        self._next_seq = 0
+        self._closed = False
+        self._changed = asyncio.Condition()
+
+    @property
+    def capacity(self) -> int:
+        return self._capacity
+
+    def __len__(self) -> int:
+        return len(self._ready) + len(self._in_flight)
+
+    async def open(self) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        for tmp in self.directory.glob(".tmp-*"):
+            tmp.unlink(missing_ok=True)
+        files = sorted(self.directory.glob(f"*{_SUFFIX}"), key=lambda p: int(p.stem))
+        self._ready.extend(files)
+        self._next_seq = int(files[-1].stem) + 1 if files else 0
+        if files:
+            _log.info("persistent_queue_recovered", directory=str(self.directory), batches=len(files))
+
+    def _write(self, batch: Batch) -> Path:
+        seq = self._next_seq
+        self._next_seq += 1
+        final = self.directory / f"{seq:020d}{_SUFFIX}"
+        tmp = self.directory / f".tmp-{seq:020d}"
+        with open(tmp, "wb") as f:
+            f.write(_SIGNAL_TAG[batch.signal])
+            f.write(batch.to_bytes())
+            if self._fsync:
+                f.flush()
+                os.fsync(f.fileno())
+        os.replace(tmp, final)
+        if self._fsync:
+            fd = os.open(self.directory, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        return final
+
+    def _notify(self) -> None:
+        async def wake() -> None:
+            async with self._changed:
+                self._changed.notify_all()
+
+        task = asyncio.get_running_loop().create_task(wake())
+        task.add_done_callback(lambda t: None)
+
+    def put_nowait(self, batch: Batch) -> None:
+        if self._closed:
+            raise QueueClosed("the sending queue is shut down")
+        if len(self) >= self._capacity:
+            raise QueueFull(f"persistent sending queue is full ({self._capacity} batches)")
+        self._ready.append(self._write(batch))
+        self._notify()
+
+    async def put(self, batch: Batch) -> None:
+        async with self._changed:
+            await self._changed.wait_for(lambda: self._closed or len(self) < self._capacity)
+        self.put_nowait(batch)
+
+    async def get(self) -> Item:
+        async with self._changed:
+            await self._changed.wait_for(lambda: self._closed or bool(self._ready))
+            if self._closed:
+                raise QueueClosed
+            path = self._ready.popleft()
+        self._in_flight.add(path)
+        try:
+            data = path.read_bytes()
+            batch = Batch.from_bytes(_TAG_SIGNAL[data[:1]], data[1:])
+        except Exception as exc:  # a corrupt file can never be sent: set it aside, keep going
+            self._in_flight.discard(path)
+            bad = path.with_suffix(".corrupt")
+            with contextlib.suppress(OSError):
+                path.rename(bad)
+            _log.error("persistent_queue_corrupt_item", file=str(bad), error=str(exc))
+            return await self.get()
+        return Item(batch, path)
+
+    def ack(self, item: Item) -> None:
+        path = item.key
+        if isinstance(path, Path):
+            self._in_flight.discard(path)
+            path.unlink(missing_ok=True)
+            self._notify()
+
+    def nack(self, item: Item, batch: Batch | None = None) -> None:
+        path = item.key
+        if not isinstance(path, Path):
+            return
+        self._in_flight.discard(path)
+        if self._closed:
+            return  # stays on disk; `open` makes it ready again
+        if batch is not None and batch is not item.batch:
+            new = self._write(batch)  # the rest first, then drop the whole: a crash in between duplicates only
+            path.unlink(missing_ok=True)
+            path = new
+        self._ready.append(path)
+        self._notify()
+
+    async def close(self, *, drain: bool) -> None:
+        self._closed = True
+        async with self._changed:
+            self._changed.notify_all()

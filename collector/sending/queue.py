@@ -1,0 +1,128 @@
+"""The in-memory sending queue, and the interface the persistent queue shares with it.
+
+A queue holds batches between the pipeline (``put``) and the sender's consumers (``get``). A consumer that took
+an item settles it exactly once: ``ack`` (sent, or dropped for good) or ``nack`` (give it back; only the
+persistent queue keeps such items, the memory queue lets them go).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import Protocol
+
+from collector.pdata import Batch
+
+__all__ = ["Item", "MemoryQueue", "Queue", "QueueClosed", "QueueFull"]
+
+
+class QueueFull(Exception):
+    """No room for another batch (the pipeline answers the client with back-pressure)."""
+
+
+class QueueClosed(Exception):
+    """The queue is closed and, for a draining queue, empty."""
+
+
+@dataclass(slots=True)
+class Item:
+    batch: Batch
+    key: object = None  # the persistent queue's handle on the stored copy
+
+
+class Queue(Protocol):
+    @property
+    def capacity(self) -> int: ...
+
+    def __len__(self) -> int: ...
+
+    async def open(self) -> None: ...
+
+    def put_nowait(self, batch: Batch) -> None:
+        """Enqueue or raise `QueueFull`. Once it returns, the queue owns the batch."""
+        ...
+
+    async def put(self, batch: Batch) -> None:
+        """Enqueue, waiting for room (``block_on_overflow``)."""
+        ...
+
+    async def get(self) -> Item:
+        """The next item, waiting for one; raises `QueueClosed` once closed (and drained)."""
+        ...
+
+    def ack(self, item: Item) -> None: ...
+
+    def nack(self, item: Item, batch: Batch | None = None) -> None:
+        """Give an item back (``batch``: what is left of it to send)."""
+        ...
+
+    async def close(self, *, drain: bool) -> None:
+        """Stop accepting. With ``drain`` the consumers get what is left first, else they stop now."""
+        ...
+
+
+class MemoryQueue:
+    """A bounded FIFO in memory: lost on a crash, drained on a clean shutdown."""
+
+    def __init__(self, capacity: int) -> None:
+        self._capacity = capacity
+        self._queue: asyncio.Queue[Batch] = asyncio.Queue(maxsize=capacity)
+        self._closed = False
+        self._drain = True
+        self._closed_event = asyncio.Event()
+
+    @property
+    def capacity(self) -> int:
+        return self._capacity
+
+    def __len__(self) -> int:
+        return self._queue.qsize()
+
+    async def open(self) -> None:
+        return None
+
+    def put_nowait(self, batch: Batch) -> None:
+        if self._closed:
+            raise QueueClosed("the sending queue is shut down")
+        try:
+            self._queue.put_nowait(batch)
+        except asyncio.QueueFull:
+            raise QueueFull(f"sending queue is full ({self._capacity} batches)") from None
+
+    async def put(self, batch: Batch) -> None:
+        if self._closed:
+            raise QueueClosed("the sending queue is shut down")
+        await self._queue.put(batch)
+
+    async def get(self) -> Item:
+        while True:
+            if self._closed and (not self._drain or self._queue.empty()):
+                raise QueueClosed
+            if not self._queue.empty():
+                return Item(self._queue.get_nowait())
+            getter = asyncio.ensure_future(self._queue.get())
+            closed = asyncio.ensure_future(self._closed_event.wait())
+            try:
+                done, _ = await asyncio.wait({getter, closed}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                closed.cancel()
+            if getter in done:
+                return Item(getter.result())
+            getter.cancel()
+            try:
+                await getter
+            except asyncio.CancelledError:
+                pass
+            else:  # the getter won the race after all: put the item back at the front is not possible; keep it
+                return Item(getter.result())
+
+    def ack(self, item: Item) -> None:
+        return None
+
+    def nack(self, item: Item, batch: Batch | None = None) -> None:
+        return None
+
+    async def close(self, *, drain: bool) -> None:
+        self._closed = True
+        self._drain = drain
+        self._closed_event.set()

@@ -1,0 +1,210 @@
+"""The sender every push exporter sits behind: queue -> retry -> timeout -> export (otelcol's exporterhelper).
+
+This is the one place that acts on an export's outcome, classified by the exporter as it raised:
+
+* success: the items are counted as sent;
+* `PermanentError`: counted as failed, logged, dropped — retrying cannot help;
+* `RetryableError` (or a timeout): backed off — the backend's ``retry_after`` wins over the schedule — and
+  retried with ``RetryableError.batch`` (the part still to send) when set, until ``max_elapsed_time``. Then a
+  persistent queue takes the data back (nothing accepted is dropped); a memory queue counts it failed.
+
+On shutdown the queue stops accepting; a memory queue is drained (each batch gets its current attempt, backoff
+waits end early), a persistent queue keeps what is left on disk for the next start.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import time
+from typing import Any
+
+from collector.component import ComponentID, Exporter, NoopTelemetry, Telemetry
+from collector.errors import PermanentError, Refused, RetryableError
+from collector.pdata import Batch, Signal
+from collector.sending.backoff import Backoff
+from collector.sending.queue import MemoryQueue, Queue, QueueClosed, QueueFull
+from collector.sending.settings import SenderSettings
+
+__all__ = ["ITEM_UNITS", "Outcome", "Sender"]
+
+ITEM_UNITS = {Signal.TRACES: "spans", Signal.METRICS: "metric_points", Signal.LOGS: "log_records"}
+
+
+class Outcome(enum.Enum):
+    SENT = "sent"
+    DROPPED = "dropped"  # permanently rejected, or retries ran out without a persistent queue
+    GAVE_UP = "gave_up"  # retries ran out (or shutdown): back to a persistent queue
+
+
+class Sender:
+    """A `Consumer` in front of one exporter instance (one exporter id, one signal)."""
+
+    def __init__(
+        self,
+        id: ComponentID,
+        signal: Signal,
+        exporter: Exporter,
+        settings: SenderSettings,
+        *,
+        queue: Queue | None = None,
+        telemetry: Telemetry | None = None,
+        logger: Any = None,
+    ) -> None:
+        self.id = id
+        self.signal = signal
+        self.exporter = exporter
+        self.settings = settings
+        self._telemetry = telemetry or NoopTelemetry()
+        self._log = logger
+        self._unit = ITEM_UNITS[signal]
+        self._attrs = {"exporter": str(id)}
+        q = settings.sending_queue
+        self._persistent = queue is not None
+        self.queue: Queue | None = queue if queue is not None else (MemoryQueue(q.queue_size) if q.enabled else None)
+        self._workers: list[asyncio.Task[None]] = []
+        self._stopping = asyncio.Event()
+
+    # -- lifecycle --
+
+    async def start(self) -> None:
+        await self.exporter.start()
+        if self.queue is not None:
+            await self.queue.open()
+            self._gauge_queue()
+            self._telemetry.set("otelcol_exporter_queue_capacity", self.queue.capacity, self._attrs,
+                                description="Fixed capacity of the sending queue, in batches")
+            self._workers = [
+                asyncio.create_task(self._work(self.queue), name=f"sender-{self.id}-{self.signal}-{i}")
+                for i in range(self.settings.sending_queue.num_consumers)
+            ]
+
+    async def shutdown(self) -> None:
+        if self.queue is not None:
+            await self.queue.close(drain=not self._persistent)
+            if self._persistent:
+                self._stopping.set()
+            # Draining: each remaining batch gets its attempt; waits between retries end early.
+            drained = asyncio.gather(*self._workers, return_exceptions=True)
+            self._stopping.set()
+            await drained
+        await self.exporter.shutdown()
+
+    # -- the pipeline side --
+
+    async def consume(self, batch: Batch) -> None:
+        if self.queue is None:
+            outcome = await self._send(batch)
+            if outcome is Outcome.GAVE_UP:
+                raise Refused(f"exporter {self.id} could not send the data", retry_after=5.0)
+            return
+        try:
+            if self.settings.sending_queue.block_on_overflow:
+                await self.queue.put(batch)
+            else:
+                self.queue.put_nowait(batch)
+        except (QueueFull, QueueClosed) as exc:
+            self._telemetry.add(f"otelcol_exporter_enqueue_failed_{self._unit}", batch.item_count(), self._attrs,
+                                description="Items that could not be added to the sending queue")
+            raise Refused(str(exc) or "sending queue closed", retry_after=1.0) from None
+        self._gauge_queue()
+
+    # -- the consumer side --
+
+    def _gauge_queue(self) -> None:
+        if self.queue is not None:
+            self._telemetry.set("otelcol_exporter_queue_size", len(self.queue), self._attrs,
+                                description="Current size of the sending queue, in batches")
+
+    async def _work(self, queue: Queue) -> None:
+        while True:
+            try:
+                item = await queue.get()
+            except QueueClosed:
+                return
+            self._gauge_queue()
+            remaining: list[Batch] = []
+            try:
+                outcome = await self._send(item.batch, remaining)
+            except BaseException:
+                queue.nack(item)
+                raise
+            if outcome is Outcome.GAVE_UP and self._persistent:
+                queue.nack(item, remaining[0] if remaining else None)
+            else:
+                queue.ack(item)
+            self._gauge_queue()
+
+    async def _send(self, batch: Batch, remaining: list[Batch] | None = None) -> Outcome:
+        """The retry loop (the only one): export until sent, dropped, or given up."""
+        retry = self.settings.retry_on_failure
+        backoff = Backoff(retry)
+        started = time.monotonic()
+        timeout = self.settings.timeout or None
+        while True:
+            attempt = time.monotonic()
+            try:
+                await asyncio.wait_for(self.exporter.export(batch), timeout)
+            except PermanentError as exc:
+                n = exc.rejected_items if exc.rejected_items is not None else batch.item_count()
+                self._failed(batch, n, "permanent", exc)
+                return Outcome.DROPPED
+            except (RetryableError, TimeoutError, OSError) as exc:
+                error: Exception = exc
+            except Exception as exc:  # an unclassified exporter error: retried, and logged with its traceback
+                self._log_error("exporter_unexpected_error", exc, exc_info=True)
+                error = exc
+            else:
+                self._telemetry.observe("otelcol_exporter_send_latency_seconds", time.monotonic() - attempt,
+                                        self._attrs, description="Duration of successful export calls")
+                self._telemetry.add(f"otelcol_exporter_sent_{self._unit}", batch.item_count(), self._attrs,
+                                    description="Items successfully sent")
+                return Outcome.SENT
+
+            retry_after: float | None = None
+            if isinstance(error, RetryableError):
+                retry_after = error.retry_after
+                if error.batch is not None:
+                    batch = error.batch
+            if remaining is not None:
+                remaining[:] = [batch]
+            if not retry.enabled:
+                return self._give_up(batch, error, "retry_disabled")
+            delay = retry_after if retry_after is not None else backoff.next()
+            elapsed = time.monotonic() - started
+            if retry.max_elapsed_time and elapsed + delay > retry.max_elapsed_time:
+                return self._give_up(batch, error, "retries_exhausted")
+            if self._stopping.is_set():
+                return self._give_up(batch, error, "shutting_down")
+            self._log_warning(error, delay)
+            try:
+                await asyncio.wait_for(self._stopping.wait(), delay)
+            except TimeoutError:
+                continue
+            return self._give_up(batch, error, "shutting_down")
+
+    def _give_up(self, batch: Batch, error: Exception, reason: str) -> Outcome:
+        if self._persistent:
+            if self._log is not None:
+                self._log.warning("export_requeued", exporter=str(self.id), signal=self.signal.value,
+                                  reason=reason, error=str(error), items=batch.item_count())
+            return Outcome.GAVE_UP
+        self._failed(batch, batch.item_count(), reason, error)
+        return Outcome.DROPPED if self.queue is not None else Outcome.GAVE_UP
+
+    def _failed(self, batch: Batch, items: int, reason: str, error: Exception) -> None:
+        self._telemetry.add(f"otelcol_exporter_send_failed_{self._unit}", items, self._attrs,
+                            description="Items that failed to be sent and were dropped")
+        if self._log is not None:
+            self._log.error("export_failed", exporter=str(self.id), signal=self.signal.value, reason=reason,
+                            error=str(error), dropped_items=items)
+
+    def _log_warning(self, error: Exception, delay: float) -> None:
+        if self._log is not None:
+            self._log.warning("export_retrying", exporter=str(self.id), signal=self.signal.value,
+                              error=str(error) or type(error).__name__, retry_in_seconds=round(delay, 3))
+
+    def _log_error(self, event: str, error: Exception, *, exc_info: bool = False) -> None:
+        if self._log is not None:
+            self._log.error(event, exporter=str(self.id), signal=self.signal.value, error=str(error),
+                            exc_info=exc_info)

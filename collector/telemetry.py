@@ -1,0 +1,90 @@
+"""The collector's own metrics: a `collector.component.Telemetry` on a private prometheus_client registry,
+served in the Prometheus text format on ``service::telemetry::metrics::address`` (default localhost:8888).
+
+Instruments are created on first use; a name's label names are fixed by its first use (later attributes
+not among them are ignored, missing ones are empty).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+
+from aiohttp import web
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+from collector.net import split_endpoint
+
+__all__ = ["MetricsServer", "PrometheusTelemetry"]
+
+_Metric = Counter | Gauge | Histogram
+
+
+class PrometheusTelemetry:
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry(auto_describe=True)
+        self._metrics: dict[str, tuple[_Metric, tuple[str, ...]]] = {}
+        self._lock = threading.Lock()
+
+    def _get(self, kind: type[_Metric], name: str, attributes: Mapping[str, str] | None,
+             description: str) -> _Metric:
+        entry = self._metrics.get(name)
+        if entry is None:
+            with self._lock:
+                entry = self._metrics.get(name)
+                if entry is None:
+                    labels = tuple(sorted(attributes or {}))
+                    entry = (kind(name, description or name, labels, registry=self.registry), labels)
+                    self._metrics[name] = entry
+        metric, labels = entry
+        if not labels:
+            return metric
+        attrs = attributes or {}
+        return metric.labels(*(attrs.get(k, "") for k in labels))
+
+    def add(self, name: str, value: float, attributes: Mapping[str, str] | None = None, *,
+            description: str = "") -> None:
+        counter = self._get(Counter, name, attributes, description)
+        if isinstance(counter, Counter) and value >= 0:
+            counter.inc(value)
+
+    def set(self, name: str, value: float, attributes: Mapping[str, str] | None = None, *,
+            description: str = "") -> None:
+        gauge = self._get(Gauge, name, attributes, description)
+        if isinstance(gauge, Gauge):
+            gauge.set(value)
+
+    def observe(self, name: str, value: float, attributes: Mapping[str, str] | None = None, *,
+                description: str = "") -> None:
+        histogram = self._get(Histogram, name, attributes, description)
+        if isinstance(histogram, Histogram):
+            histogram.observe(value)
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)
+
+
+class MetricsServer:
+    """``GET /metrics`` on the telemetry address."""
+
+    def __init__(self, telemetry: PrometheusTelemetry, address: str) -> None:
+        self._telemetry = telemetry
+        self._address = address
+        self._runner: web.AppRunner | None = None
+
+    async def _handle(self, request: web.Request) -> web.Response:
+        return web.Response(body=self._telemetry.render(), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    async def start(self) -> None:
+        app = web.Application()
+        app.router.add_get("/metrics", self._handle)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        host, port = split_endpoint(self._address)
+        await web.TCPSite(self._runner, host, port).start()
+
+    async def shutdown(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
