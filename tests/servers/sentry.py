@@ -1,0 +1,228 @@
+"""A local stand-in for Sentry's envelope endpoint (``POST /api/<project_id>/envelope/``).
+
+It checks what Sentry checks first (path, ``X-Sentry-Auth`` key, content encoding), parses every envelope
+with sentry-sdk's own `Envelope`, and keeps what arrived. Answers can be scripted (429 with
+``X-Sentry-Rate-Limits``, 5xx, ...), and the server can be stopped and started again on the same port to
+play an outage. Like Sentry, `events()` counts an event id once however often it arrives.
+
+    with SentryReceiver() as sentry:
+        ... send to sentry.dsn ...
+        [event] = sentry.wait_for_events(1)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gzip
+import json
+import socket
+import threading
+import time
+import zlib
+from collections import deque
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from sentry_sdk.envelope import Envelope
+
+__all__ = ["Received", "SentryReceiver"]
+
+
+@dataclass(slots=True)
+class Received:
+    """One request that reached the endpoint and was accepted."""
+
+    path: str
+    headers: dict[str, str]
+    envelope: Envelope
+
+
+@dataclass(slots=True)
+class _Answer:
+    status: int
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+def _auth_params(header: str) -> dict[str, str]:
+    scheme, _, rest = header.partition(" ")
+    if scheme != "Sentry":
+        return {}
+    params = {}
+    for part in rest.split(","):
+        key, _, value = part.strip().partition("=")
+        params[key] = value
+    return params
+
+
+class SentryReceiver:
+    def __init__(self, *, project_id: str = "4242", public_key: str = "0123456789abcdef", port: int = 0) -> None:
+        self.project_id = project_id
+        self.public_key = public_key
+        self.port = port
+        self.received: list[Received] = []
+        self.rejected: list[tuple[int, str]] = []  # (status, reason) of every request answered with an error
+        self._script: deque[_Answer] = deque()
+        self._lock = threading.Condition()
+        self._server: ThreadingHTTPServer | None = None
+        self._connections: set[socket.socket] = set()
+        self._thread: threading.Thread | None = None
+
+    # -- lifecycle ------------------------------------------------------------------------------------
+
+    @property
+    def dsn(self) -> str:
+        return f"http://{self.public_key}@127.0.0.1:{self.port}/{self.project_id}"
+
+    def start(self) -> SentryReceiver:
+        """Listen (again, on the same port after a `stop`)."""
+        if self._server is not None:
+            return self
+        server = ThreadingHTTPServer(("127.0.0.1", self.port), self._handler())
+        server.daemon_threads = True
+        self.port = server.server_address[1]
+        self._server = server
+        self._thread = threading.Thread(
+            target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="sentry-receiver", daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop listening: connections are refused until `start` is called again."""
+        server, thread = self._server, self._thread
+        self._server = self._thread = None
+        if server is not None:
+            server.shutdown()
+            server.server_close()
+        with self._lock:
+            connections, self._connections = self._connections, set()
+        for conn in connections:  # kept-alive connections too: a stopped Sentry answers nothing
+            with contextlib.suppress(OSError):
+                conn.shutdown(socket.SHUT_RDWR)
+        if thread is not None:
+            thread.join(timeout=10)
+
+    def __enter__(self) -> SentryReceiver:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- scripting ------------------------------------------------------------------------------------
+
+    def answer(self, status: int, headers: dict[str, str] | None = None, *, times: int = 1) -> None:
+        """Answer the next `times` well-formed requests with `status` (and drop what they carry)."""
+        with self._lock:
+            self._script.extend(_Answer(status, dict(headers or {})) for _ in range(times))
+
+    # -- what arrived ---------------------------------------------------------------------------------
+
+    def items(self, item_type: str) -> list[dict[str, Any]]:
+        """Payloads of the given item type, deduplicated by event id like Sentry does, in arrival order."""
+        seen: dict[str, dict[str, Any]] = {}
+        with self._lock:
+            received = list(self.received)
+        for request in received:
+            for item in request.envelope.items:
+                if item.type == item_type and item.payload.json is not None:
+                    seen.setdefault(item.payload.json["event_id"], item.payload.json)
+        return list(seen.values())
+
+    def events(self) -> list[dict[str, Any]]:
+        return self.items("event")
+
+    def transactions(self) -> list[dict[str, Any]]:
+        return self.items("transaction")
+
+    def wait_for(self, item_type: str, count: int, timeout: float = 15.0) -> list[dict[str, Any]]:
+        """At least `count` distinct items of `item_type`; fails with what did arrive after `timeout`."""
+        deadline = time.monotonic() + timeout
+        with self._lock:
+            while True:
+                found = self.items(item_type)
+                if len(found) >= count:
+                    return found
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise AssertionError(
+                        f"expected {count} {item_type} item(s) at the Sentry receiver within {timeout}s, got "
+                        f"{len(found)}; rejected requests: {self.rejected}"
+                    )
+                self._lock.wait(remaining)
+
+    def wait_for_events(self, count: int, timeout: float = 15.0) -> list[dict[str, Any]]:
+        return self.wait_for("event", count, timeout)
+
+    # -- the endpoint ---------------------------------------------------------------------------------
+
+    def _handle(self, path: str, headers: dict[str, str], body: bytes) -> tuple[int, dict[str, str], bytes]:
+        def refuse(status: int, reason: str) -> tuple[int, dict[str, str], bytes]:
+            with self._lock:
+                self.rejected.append((status, reason))
+            return status, {}, json.dumps({"detail": reason}).encode()
+
+        if path != f"/api/{self.project_id}/envelope/":
+            return refuse(404, f"no such endpoint {path}")
+        auth = _auth_params(headers.get("x-sentry-auth", ""))
+        if auth.get("sentry_key") != self.public_key:
+            return refuse(401, "invalid or missing sentry_key in X-Sentry-Auth")
+        encoding = headers.get("content-encoding", "")
+        try:
+            if encoding == "gzip":
+                body = gzip.decompress(body)
+            elif encoding == "deflate":
+                body = zlib.decompress(body)
+            elif encoding:
+                return refuse(415, f"unsupported content encoding {encoding}")
+            envelope = Envelope.deserialize(body)
+            for item in envelope.items:
+                if item.type in ("event", "transaction"):
+                    event = json.loads(item.get_bytes())
+                    if not isinstance(event, dict) or "event_id" not in event:
+                        return refuse(400, "event item without event_id")
+        except (OSError, ValueError, zlib.error) as exc:
+            return refuse(400, f"invalid envelope: {exc}")
+        with self._lock:
+            scripted = self._script.popleft() if self._script else None
+            if scripted is not None and scripted.status >= 300:
+                self.rejected.append((scripted.status, "scripted"))
+                return scripted.status, scripted.headers, b'{"detail":"scripted"}'
+            self.received.append(Received(path, headers, envelope))
+            self._lock.notify_all()
+        answer_headers = scripted.headers if scripted is not None else {}
+        return 200, answer_headers, json.dumps({"id": envelope.headers.get("event_id")}).encode()
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def setup(self) -> None:
+                super().setup()
+                with receiver._lock:
+                    receiver._connections.add(self.connection)
+
+            def finish(self) -> None:
+                with receiver._lock:
+                    receiver._connections.discard(self.connection)
+                super().finish()
+
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length", "0"))
+                body = self.rfile.read(length)
+                headers = {k.lower(): v for k, v in self.headers.items()}
+                status, extra, payload = receiver._handle(self.path, headers, body)
+                self.send_response(status)
+                for key, value in extra.items():
+                    self.send_header(key, value)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                return None
+
+        return Handler
