@@ -1,0 +1,1 @@
+"""Implementation of the distro; nothing here is public API (see `otel_distro.__all__`)."""

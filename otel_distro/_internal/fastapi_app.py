@@ -1,0 +1,136 @@
+"""What the distro adds to every FastAPI app: the request-context middleware and the /health, /metrics routes.
+
+`patch_fastapi` wraps ``FastAPI.build_middleware_stack`` (before the OpenTelemetry FastAPI instrumentation
+captures it), so the stack becomes::
+
+    OpenTelemetryMiddleware -> ServerErrorMiddleware -> RequestContextMiddleware -> user middleware -> routes
+
+and the server span is current while the request context runs. Routes are added when the stack is built
+(first request), and only where the app has no route of its own on that path.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import re
+from collections.abc import Callable
+from typing import Any
+
+from starlette.middleware.errors import ServerErrorMiddleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.types import ASGIApp
+
+from otel_distro._internal import guard, health, setup, state, workers
+from otel_distro._internal.middleware import RequestContextMiddleware
+
+__all__ = ["add_routes", "instrument_app", "patch_fastapi", "wrap_stack"]
+
+_PROMETHEUS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+
+async def _health(_: Request) -> Response:
+    return JSONResponse({"status": "ok"})
+
+
+async def _health_detailed(_: Request) -> Response:
+    report = await health.run_health_checks(state.settings().health_redis_url)
+    return JSONResponse(report, status_code=200 if report["status"] == "ok" else 503)
+
+
+async def _metrics(_: Request) -> Response:
+    current = setup.runtime()
+    if current is None or current.prometheus is None:
+        return PlainTextResponse("metrics are not configured in this process\n", status_code=404)
+    count = workers.worker_count()
+    if current.settings.prometheus == "auto" and count > 1:
+        return PlainTextResponse(
+            f"503: this app runs {count} workers and each sees only its own requests, so this endpoint would "
+            "report one worker's share as the total. Scrape the collector's prometheus exporter (:8889), "
+            "which receives every worker's metrics over OTLP, or set OTEL_DISTRO_PROMETHEUS=on to serve "
+            "per-worker numbers anyway.\n",
+            status_code=503,
+        )
+    from prometheus_client import REGISTRY, generate_latest  # noqa: PLC0415
+
+    return Response(generate_latest(REGISTRY), media_type=_PROMETHEUS_CONTENT_TYPE)
+
+
+def add_routes(app: Any) -> None:
+    """Add the health and metrics routes the app does not define itself."""
+    settings = state.settings()
+    taken = {getattr(route, "path", None) for route in app.router.routes}
+    wanted: list[tuple[str, Callable[[Request], Any]]] = [
+        (settings.health_path, _health),
+        (settings.health_path.rstrip("/") + "/detailed", _health_detailed),
+    ]
+    if settings.prometheus != "off":
+        wanted.append((settings.metrics_path, _metrics))
+    for path, endpoint in wanted:
+        if path not in taken:
+            app.router.add_route(path, endpoint, methods=["GET"], include_in_schema=False)
+
+
+def wrap_stack(app: Any, stack: ASGIApp) -> ASGIApp:
+    """Put `RequestContextMiddleware` just inside Starlette's outer ServerErrorMiddleware."""
+    settings = state.settings()
+    if isinstance(stack, ServerErrorMiddleware):
+        respond = stack.handler is None and not stack.debug
+        return ServerErrorMiddleware(
+            app=RequestContextMiddleware(stack.app, settings, respond_on_error=respond),
+            handler=stack.handler,
+            debug=stack.debug,
+        )
+    return RequestContextMiddleware(stack, settings)
+
+
+def patch_fastapi() -> None:
+    """Make every FastAPI app built from now on carry the middleware and routes (idempotent)."""
+    import fastapi  # noqa: PLC0415
+
+    original = fastapi.applications.FastAPI.build_middleware_stack
+    if getattr(original, "__otel_distro__", False):
+        return
+
+    @functools.wraps(original)
+    def build_middleware_stack(self: Any) -> ASGIApp:
+        stack = original(self)
+        try:
+            add_routes(self)
+            health.track_sqlalchemy_engines()
+            return wrap_stack(self, stack)
+        except Exception as exc:
+            guard.internal_error("build_middleware_stack", exc)
+            return stack
+
+    build_middleware_stack.__otel_distro__ = True  # type: ignore[attr-defined]
+    fastapi.applications.FastAPI.build_middleware_stack = build_middleware_stack  # type: ignore[method-assign]
+
+
+def instrument_app(app: Any) -> Any:
+    """Instrument one FastAPI app by hand (tests, or apps not started under ``opentelemetry-instrument``).
+
+    Adds the OpenTelemetry FastAPI instrumentation (without the ASGI ``http send``/``http receive`` spans
+    unless ``OTEL_DISTRO_ASGI_SEND_RECEIVE_SPANS`` asks for them), the request context and the routes.
+    """
+    from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor  # noqa: PLC0415
+
+    patch_fastapi()
+    if not getattr(app, "_is_instrumented_by_opentelemetry", False):
+        FastAPIInstrumentor.instrument_app(app, **fastapi_instrument_kwargs())
+    app.middleware_stack = None
+    return app
+
+
+def fastapi_instrument_kwargs() -> dict[str, Any]:
+    """What the distro passes to the FastAPI instrumentation: dropped internal spans, quiet paths untraced."""
+    settings = state.settings()
+    kwargs: dict[str, Any] = {}
+    if not settings.asgi_send_receive_spans:
+        kwargs["exclude_spans"] = ["receive", "send"]
+    if not os.environ.get("OTEL_PYTHON_FASTAPI_EXCLUDED_URLS") and not os.environ.get("OTEL_PYTHON_EXCLUDED_URLS"):
+        # The instrumentation searches these in the full URL: match the path right after the authority.
+        patterns = (rf"(?:://[^/]+|^){re.escape(path)}(?:\?.*)?$" for path in settings.quiet_paths)
+        kwargs["excluded_urls"] = ",".join(patterns)
+    return kwargs

@@ -1,0 +1,390 @@
+"""Logging: one processor chain for structlog and stdlib `logging`, printed as JSON and exported over OTLP.
+
+Every line, whether it came from ``structlog.get_logger()`` or ``logging.getLogger(__name__)`` (uvicorn's own
+loggers included), runs through the same chain:
+
+    contextvars -> level -> logger -> timestamp -> trace ids + request id -> message -> exception dict
+    -> [scrubber] -> OTel log record -> renderer (JSON line or console)
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from datetime import UTC, datetime
+from typing import IO, Any
+
+import orjson
+import structlog
+from opentelemetry._logs import Logger as OtelLogger
+from opentelemetry._logs import LoggerProvider, SeverityNumber
+from opentelemetry.trace import get_current_span
+from structlog.typing import EventDict, Processor, WrappedLogger
+
+from otel_distro._internal.context import REQUEST_ID
+
+__all__ = [
+    "LEVELS",
+    "LogPipeline",
+    "OtelLogEmitter",
+    "StdlibBridgeHandler",
+    "add_trace_context",
+    "build_pipeline",
+    "install",
+    "uninstall",
+]
+
+LEVELS: dict[str, int] = {
+    "debug": logging.DEBUG,
+    "info": logging.INFO,
+    "warning": logging.WARNING,
+    "error": logging.ERROR,
+    "critical": logging.CRITICAL,
+}
+
+_SEVERITY: dict[str, SeverityNumber] = {
+    "debug": SeverityNumber.DEBUG,
+    "info": SeverityNumber.INFO,
+    "warning": SeverityNumber.WARN,
+    "error": SeverityNumber.ERROR,
+    "critical": SeverityNumber.FATAL,
+}
+
+# Keys of the printed line that are carried by the OTel log record itself rather than as attributes.
+_RECORD_KEYS = frozenset({"timestamp", "level", "message", "trace_id", "span_id", "exception", "exc_info"})
+
+_FIRST_KEYS = ("timestamp", "level", "logger", "message", "trace_id", "span_id", "request_id")
+
+# Attributes every stdlib LogRecord has; anything else came in through ``extra=`` and is bound context.
+# (``color_message`` is uvicorn's ANSI-coloured duplicate of the message.)
+_STDLIB_ATTRS = frozenset(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {
+    "message",
+    "asctime",
+    "color_message",
+}
+
+# The SDK's and exporters' own loggers: printed, never exported (an export failure must not feed itself).
+_SDK_LOGGER_PREFIX = "opentelemetry"
+_SDK_REPEAT_INTERVAL_S = 60.0
+
+
+def _utc_timestamp(seconds: float) -> str:
+    return datetime.fromtimestamp(seconds, UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def add_level(_: WrappedLogger, method_name: str, event_dict: EventDict) -> EventDict:
+    """``level``: the lower-case level name (``exception`` logs at ``error``, ``warn`` at ``warning``)."""
+    if "level" not in event_dict:
+        if method_name == "exception":
+            method_name = "error"
+        elif method_name == "warn":
+            method_name = "warning"
+        event_dict["level"] = method_name
+    return event_dict
+
+
+def add_timestamp(_: WrappedLogger, __: str, event_dict: EventDict) -> EventDict:
+    """``timestamp``: RFC 3339 in UTC with microseconds (kept when a stdlib record already set it)."""
+    if "timestamp" not in event_dict:
+        event_dict["timestamp"] = _utc_timestamp(time.time())
+    return event_dict
+
+
+def add_logger_name(logger: WrappedLogger, __: str, event_dict: EventDict) -> EventDict:
+    """``logger``: the name given to ``get_logger(name)`` (stdlib records bring their own)."""
+    if "logger" not in event_dict:
+        event_dict["logger"] = getattr(logger, "name", None) or "app"
+    return event_dict
+
+
+def add_trace_context(_: WrappedLogger, __: str, event_dict: EventDict) -> EventDict:
+    """``trace_id`` / ``span_id`` (lower-case hex) of the current span, ``request_id`` of the current request."""
+    ctx = get_current_span().get_span_context()
+    if ctx.is_valid:
+        event_dict["trace_id"] = format(ctx.trace_id, "032x")
+        event_dict["span_id"] = format(ctx.span_id, "016x")
+    request_id = REQUEST_ID.get()
+    if request_id is not None:
+        event_dict.setdefault("request_id", request_id)
+    return event_dict
+
+
+def rename_event(_: WrappedLogger, __: str, event_dict: EventDict) -> EventDict:
+    """structlog's ``event`` becomes ``message`` (stdlib records arrive with ``message`` already)."""
+    if "event" in event_dict:
+        event = event_dict.pop("event")
+        event_dict.setdefault("message", event)
+    return event_dict
+
+
+def _attribute_value(value: Any) -> Any:
+    if isinstance(value, str | bool | int | float):
+        return value
+    if isinstance(value, list | tuple) and all(isinstance(v, str) for v in value):
+        return list(value)
+    try:
+        return orjson.dumps(value, default=str).decode()
+    except TypeError:
+        return repr(value)
+
+
+class OtelLogEmitter:
+    """A processor that emits each event as an OTel log record (body, severity, attributes, trace context).
+
+    The event dict passes through unchanged. OTel loggers are cached per ``logger`` name, which becomes the
+    instrumentation scope, as the SDK's own logging handler does.
+    """
+
+    def __init__(self, provider: LoggerProvider) -> None:
+        self._provider = provider
+        self._loggers: dict[str, OtelLogger] = {}
+
+    def __call__(self, _: WrappedLogger, __: str, event_dict: EventDict) -> EventDict:
+        name = str(event_dict.get("logger", "app"))
+        if name.startswith(_SDK_LOGGER_PREFIX):
+            return event_dict
+        otel_logger = self._loggers.get(name)
+        if otel_logger is None:
+            otel_logger = self._loggers[name] = self._provider.get_logger(name)
+        level = event_dict.get("level", "info")
+        attributes: dict[str, Any] = {
+            key: _attribute_value(value) for key, value in event_dict.items() if key not in _RECORD_KEYS
+        }
+        exception = event_dict.get("exception")
+        if isinstance(exception, list) and exception:
+            last = exception[-1]
+            attributes["exception.type"] = str(last.get("exc_type", ""))
+            attributes["exception.message"] = str(last.get("exc_value", ""))
+            attributes["exception.stacktrace"] = orjson.dumps(exception, default=str).decode()
+        now = time.time_ns()
+        otel_logger.emit(
+            timestamp=now,
+            observed_timestamp=now,
+            severity_number=_SEVERITY.get(level, SeverityNumber.INFO),
+            severity_text=level.upper(),
+            body=str(event_dict.get("message", "")),
+            attributes=attributes,
+        )
+        return event_dict
+
+
+def render_json(_: WrappedLogger, __: str, event_dict: EventDict) -> bytes:
+    """One JSON object per line (bytes; the logger adds the newline), the fixed keys first.
+
+    Unknown types are rendered with str().
+    """
+    ordered = {key: event_dict.pop(key) for key in _FIRST_KEYS if key in event_dict}
+    ordered.update(event_dict)
+    return orjson.dumps(ordered, default=str)
+
+
+class LogPipeline:
+    """The processor chain and the output stream, shared by structlog and the stdlib bridge."""
+
+    def __init__(self, processors: Sequence[Processor], stream: IO[Any], *, binary: bool) -> None:
+        self.processors = list(processors)
+        self.stream = stream
+        self.binary = binary
+        self._lock = threading.Lock()
+
+    def write(self, rendered: str | bytes) -> None:
+        if self.binary:
+            data = rendered if isinstance(rendered, bytes) else rendered.encode()
+            with self._lock:
+                self.stream.write(data + b"\n")
+                self.stream.flush()
+        else:
+            text = rendered.decode() if isinstance(rendered, bytes) else rendered
+            with self._lock:
+                self.stream.write(text + "\n")
+                self.stream.flush()
+
+    def run(self, method_name: str, event_dict: EventDict) -> None:
+        """Run the whole chain on one event and write the result (used for stdlib records)."""
+        result: Any = event_dict
+        try:
+            for processor in self.processors:
+                result = processor(None, method_name, result)
+        except structlog.DropEvent:
+            return
+        self.write(result)
+
+
+class _PipelineLogger:
+    """The structlog "wrapped logger": writes the rendered line through whichever pipeline is installed.
+
+    Looking the pipeline up per call (rather than holding it) keeps loggers cached by structlog valid when
+    `install` runs again, as the pytest plugin does for every test.
+    """
+
+    def __init__(self, name: str | None = None) -> None:
+        self.name = name
+
+    def msg(self, message: str | bytes) -> None:
+        pipeline = _pipeline
+        if pipeline is not None:
+            pipeline.write(message)
+
+    log = debug = info = warn = warning = error = critical = exception = fatal = msg
+
+
+class StdlibBridgeHandler(logging.Handler):
+    """Root handler that sends stdlib records through the same chain, with their ``extra=`` as context."""
+
+    def __init__(self, pipeline: LogPipeline, level: int = logging.NOTSET) -> None:
+        super().__init__(level)
+        self.pipeline = pipeline
+        self._sdk_last: dict[tuple[str, int], float] = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """The SDK's own warnings repeat on every export while a collector is down: one per minute is enough."""
+        if record.name.startswith(_SDK_LOGGER_PREFIX) and record.levelno < logging.CRITICAL:
+            key = (record.name, record.levelno)
+            now = time.monotonic()
+            last = self._sdk_last.get(key)
+            if last is not None and now - last < _SDK_REPEAT_INTERVAL_S:
+                return False
+            self._sdk_last[key] = now
+        return bool(super().filter(record))
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            event_dict: EventDict = {
+                "message": record.getMessage(),
+                "logger": record.name,
+                "level": record.levelname.lower(),
+                "timestamp": _utc_timestamp(record.created),
+            }
+            for key, value in record.__dict__.items():
+                if key not in _STDLIB_ATTRS and not key.startswith("_"):
+                    event_dict[key] = value
+            if record.exc_info:
+                event_dict["exc_info"] = record.exc_info
+            self.pipeline.run(record.levelname.lower(), event_dict)
+        except Exception:
+            self.handleError(record)
+
+
+def build_pipeline(
+    *,
+    log_format: str,
+    stream: IO[Any] | None = None,
+    emitter: Processor | None = None,
+    scrubber: Processor | None = None,
+    extra_processors: Iterable[Processor] = (),
+) -> LogPipeline:
+    """The chain for ``log_format`` (``json`` or ``console``), writing to ``stream`` (default stdout)."""
+    processors: list[Processor] = [
+        structlog.contextvars.merge_contextvars,
+        add_level,
+        add_logger_name,
+        add_timestamp,
+        add_trace_context,
+        rename_event,
+        structlog.processors.StackInfoRenderer(),
+    ]
+    if log_format == "json":
+        processors.append(
+            structlog.processors.ExceptionRenderer(structlog.tracebacks.ExceptionDictTransformer(show_locals=False))
+        )
+    else:
+        processors.append(_keep_exc_info_for_console)
+    # PII scrubbing hook: the scrubber runs here, after every key is in place and before anything leaves.
+    if scrubber is not None:
+        processors.append(scrubber)
+    processors.extend(extra_processors)
+    if emitter is not None:
+        processors.append(emitter)
+    if log_format == "json":
+        processors.append(render_json)
+        out = stream if stream is not None else sys.stdout.buffer
+        return LogPipeline(processors, out, binary=_is_binary(out))
+    processors.append(structlog.dev.ConsoleRenderer(event_key="message", timestamp_key="timestamp"))
+    out = stream if stream is not None else sys.stdout
+    return LogPipeline(processors, out, binary=_is_binary(out))
+
+
+def _keep_exc_info_for_console(_: WrappedLogger, __: str, event_dict: EventDict) -> EventDict:
+    if event_dict.get("exc_info") is True:
+        event_dict["exc_info"] = sys.exc_info()
+    return event_dict
+
+
+def _is_binary(stream: IO[Any]) -> bool:
+    return "b" in getattr(stream, "mode", "") or not hasattr(stream, "encoding")
+
+
+# structlog is configured once with this list object; `install` swaps its contents, so loggers that
+# structlog cached on first use run the new chain too.
+_processors: list[Processor] = []
+_pipeline: LogPipeline | None = None
+_installed: StdlibBridgeHandler | None = None
+
+
+def install(pipeline: LogPipeline, *, level: str, access_log: bool = True) -> None:
+    """Route structlog and the stdlib root logger through ``pipeline`` (replaces a previous install)."""
+    global _installed, _pipeline  # noqa: PLW0603
+    numeric = LEVELS[level]
+    _processors[:] = pipeline.processors
+    pipeline.processors = _processors
+    _pipeline = pipeline
+    structlog.configure(
+        processors=_processors,
+        wrapper_class=structlog.make_filtering_bound_logger(numeric),
+        logger_factory=_logger_factory,
+        context_class=dict,
+        cache_logger_on_first_use=True,
+    )
+    root = logging.getLogger()
+    if _installed is not None:
+        root.removeHandler(_installed)
+    _installed = StdlibBridgeHandler(pipeline)
+    root.addHandler(_installed)
+    root.setLevel(numeric)
+    _adopt_server_loggers(access_log=access_log)
+    _patch_uvicorn_logging(access_log=access_log)
+
+
+def _logger_factory(*args: Any) -> _PipelineLogger:
+    return _PipelineLogger(str(args[0]) if args and args[0] else None)
+
+
+def uninstall() -> None:
+    """Undo `install`: the root handler goes, structlog returns to its defaults."""
+    global _installed, _pipeline  # noqa: PLW0603
+    if _installed is not None:
+        logging.getLogger().removeHandler(_installed)
+        _installed = None
+    _pipeline = None
+    structlog.reset_defaults()
+
+
+def _adopt_server_loggers(*, access_log: bool) -> None:
+    """uvicorn configures its own handlers; route its loggers to the root handler instead."""
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access", "uvicorn.asgi"):
+        server_logger = logging.getLogger(name)
+        for handler in list(server_logger.handlers):
+            server_logger.removeHandler(handler)
+        server_logger.propagate = True
+    logging.getLogger("uvicorn.access").setLevel(logging.INFO if access_log else logging.WARNING)
+
+
+def _patch_uvicorn_logging(*, access_log: bool) -> None:
+    """uvicorn's Config applies its own dictConfig when the server starts, after we ran: re-adopt after it."""
+    try:
+        from uvicorn.config import Config  # noqa: PLC0415
+    except ImportError:
+        return
+    original: Callable[[Config], None] = getattr(
+        Config.configure_logging, "__otel_distro_original__", Config.configure_logging
+    )
+
+    def configure_logging(self: Config) -> None:
+        original(self)
+        _adopt_server_loggers(access_log=access_log)
+
+    configure_logging.__otel_distro_original__ = original  # type: ignore[attr-defined]
+    Config.configure_logging = configure_logging  # type: ignore[method-assign]

@@ -1,0 +1,54 @@
+"""PII scrubbing at the source, from `otel_distro.scrubbing` (built alongside; optional until it lands).
+
+This is the one place the distro wires the scrubber in: a structlog processor placed before the renderer and
+the OTel log emitter, and SDK processors registered before the export processors.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from typing import Any
+
+from opentelemetry.sdk._logs import LogRecordProcessor
+from opentelemetry.sdk.trace import SpanProcessor
+from structlog.typing import Processor
+
+from otel_distro.settings import Settings
+
+__all__ = ["ScrubbingHooks", "scrubbing_hooks"]
+
+
+@dataclass(frozen=True, slots=True)
+class ScrubbingHooks:
+    structlog: Processor | None = None
+    span_processors: list[SpanProcessor] = field(default_factory=list)
+    log_record_processors: list[LogRecordProcessor] = field(default_factory=list)
+
+
+def scrubbing_hooks(settings: Settings) -> ScrubbingHooks:
+    """The scrubbing processors for ``settings``; empty when scrubbing is off or the engine is absent."""
+    if not settings.scrub:
+        return ScrubbingHooks()
+    try:
+        scrubbing: Any = importlib.import_module("otel_distro.scrubbing")
+    except ImportError:
+        return ScrubbingHooks()
+    names = ("default_scrubber", "StructlogScrubber", "ScrubbingSpanProcessor", "ScrubbingLogRecordProcessor")
+    if not all(hasattr(scrubbing, name) for name in names):
+        return ScrubbingHooks()
+    engine = _engine(scrubbing, settings.scrub_key)
+    return ScrubbingHooks(
+        structlog=scrubbing.StructlogScrubber(engine),
+        span_processors=[scrubbing.ScrubbingSpanProcessor(engine)],
+        log_record_processors=[scrubbing.ScrubbingLogRecordProcessor(engine)],
+    )
+
+
+def _engine(scrubbing: Any, key: str | None) -> Any:
+    if key is None:
+        return scrubbing.default_scrubber()
+    try:
+        return scrubbing.default_scrubber(key=key.encode())
+    except TypeError:
+        return scrubbing.default_scrubber()

@@ -1,0 +1,193 @@
+"""Builds and installs the tracer, meter and logger providers, the exporters and the log pipeline.
+
+Exporters follow the standard variables (``OTEL_{TRACES,METRICS,LOGS}_EXPORTER``, ``OTEL_EXPORTER_OTLP_*``);
+the distro only changes their defaults (see `otel_distro.distro`). Processor order on each provider:
+scrubbing first, then derived metrics, then the batching export processors.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing.util
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+from opentelemetry import metrics, trace
+from opentelemetry._logs import set_logger_provider
+from opentelemetry.sdk._configuration import _get_exporter_names, _import_exporters
+from opentelemetry.sdk._logs import LoggerProvider
+from opentelemetry.sdk._logs.export import BatchLogRecordProcessor, LogRecordExporter
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import MetricExporter, MetricReader, PeriodicExportingMetricReader
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
+
+from otel_distro._internal import guard, logs
+from otel_distro._internal.db_metrics import DbDurationSpanProcessor
+from otel_distro._internal.resource import build_resource, refresh_process_attributes
+from otel_distro._internal.scrub import scrubbing_hooks
+from otel_distro.settings import Settings
+
+__all__ = ["Runtime", "configure", "runtime"]
+
+_logger = logging.getLogger("otel_distro")
+
+
+@dataclass(slots=True)
+class Runtime:
+    """What `configure` installed, for the routes (/metrics), the fork hook and shutdown."""
+
+    settings: Settings
+    resource: Resource
+    tracer_provider: TracerProvider
+    meter_provider: MeterProvider
+    logger_provider: LoggerProvider
+    prometheus: MetricReader | None = None
+    exporters: list[Any] = field(default_factory=list)
+    parent_pid: int = field(default_factory=os.getpid)
+
+
+_runtime: Runtime | None = None
+
+
+def runtime() -> Runtime | None:
+    """The installed runtime, or None when the distro did not configure this process."""
+    return _runtime
+
+
+def _prometheus_reader(settings: Settings) -> MetricReader | None:
+    if settings.prometheus == "off":
+        return None
+    from opentelemetry.exporter.prometheus import PrometheusMetricReader  # noqa: PLC0415
+
+    return PrometheusMetricReader()
+
+
+def configure(settings: Settings, *, auto_instrumentation_version: str | None = None) -> Runtime:
+    """Install global providers and logging for ``settings``; called once per process by the configurator."""
+    global _runtime  # noqa: PLW0603
+    resource = build_resource(settings)
+    if auto_instrumentation_version:
+        resource = resource.merge(Resource({"telemetry.auto.version": auto_instrumentation_version}))
+    span_exporters, metric_exporters, log_exporters = _import_exporters(
+        _get_exporter_names("traces"), _get_exporter_names("metrics"), _get_exporter_names("logs")
+    )
+    scrub = scrubbing_hooks(settings)
+    exporters: list[Any] = []
+
+    readers: list[MetricReader] = []
+    for exporter_or_reader in metric_exporters.values():
+        if issubclass(exporter_or_reader, MetricReader):
+            readers.append(exporter_or_reader())
+        elif issubclass(exporter_or_reader, MetricExporter):
+            metric_exporter = exporter_or_reader()
+            exporters.append(metric_exporter)
+            readers.append(PeriodicExportingMetricReader(metric_exporter))
+    prometheus = _prometheus_reader(settings)
+    if prometheus is not None:
+        readers.append(prometheus)
+    meter_provider = MeterProvider(resource=resource, metric_readers=readers)
+    metrics.set_meter_provider(meter_provider)
+
+    tracer_provider = TracerProvider(resource=resource)
+    for span_processor in scrub.span_processors:
+        tracer_provider.add_span_processor(span_processor)
+    tracer_provider.add_span_processor(DbDurationSpanProcessor(meter_provider))
+    for span_exporter_cls in span_exporters.values():
+        span_exporter: SpanExporter = span_exporter_cls()
+        exporters.append(span_exporter)
+        tracer_provider.add_span_processor(BatchSpanProcessor(span_exporter))
+    trace.set_tracer_provider(tracer_provider)
+
+    logger_provider = LoggerProvider(resource=resource)
+    for log_processor in scrub.log_record_processors:
+        logger_provider.add_log_record_processor(log_processor)
+    for log_exporter_cls in log_exporters.values():
+        log_exporter: LogRecordExporter = log_exporter_cls()
+        exporters.append(log_exporter)
+        logger_provider.add_log_record_processor(BatchLogRecordProcessor(log_exporter))
+    set_logger_provider(logger_provider)
+
+    emitter = logs.OtelLogEmitter(logger_provider) if settings.log_export and log_exporters else None
+    pipeline = logs.build_pipeline(log_format=settings.log_format, emitter=emitter, scrubber=scrub.structlog)
+    logs.install(pipeline, level=settings.log_level, access_log=settings.access_log)
+
+    _runtime = Runtime(settings, resource, tracer_provider, meter_provider, logger_provider, prometheus, exporters)
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+    # atexit (registered by the SDK providers) does not run in children that leave through os._exit, as
+    # multiprocessing's fork workers do; its finalizers do. Flushing twice is harmless.
+    multiprocessing.util.Finalize(None, flush, exitpriority=100)
+    _logger.info(
+        "telemetry_configured",
+        extra={
+            "service_name": resource.attributes.get("service.name"),
+            "traces_exporters": sorted(span_exporters),
+            "metrics_exporters": sorted(metric_exporters),
+            "logs_exporters": sorted(log_exporters),
+            "prometheus": prometheus is not None,
+            "scrubbing": scrub.structlog is not None,
+        },
+    )
+    return _runtime
+
+
+def flush(timeout_millis: int = 5000) -> None:
+    """Push out everything buffered (spans, log records, metrics); safe to call any number of times."""
+    current = _runtime
+    if current is None:
+        return
+    for provider in (current.tracer_provider, current.logger_provider, current.meter_provider):
+        try:
+            provider.force_flush(timeout_millis)
+        except Exception as exc:
+            guard.internal_error("flush", exc)
+
+
+def _after_fork_in_child() -> None:
+    """The SDK restarts its batch threads after fork; the rest of a worker's identity is ours to renew.
+
+    The resource gets the child's pid and a new instance id; exporters drop HTTP connections inherited from
+    the parent (a socket shared by two processes interleaves their requests); system metrics measure the
+    child, not the master.
+    """
+    current = _runtime
+    if current is None:
+        return
+    try:
+        refresh_process_attributes(current.resource)
+        for exporter in current.exporters:
+            _drop_inherited_connections(exporter)
+        _renew_system_metrics_process()
+    except Exception as exc:
+        guard.internal_error("after_fork", exc)
+
+
+def _drop_inherited_connections(exporter: object) -> None:
+    """Close the pooled HTTP connections an exporter inherited; a closed requests session reconnects on use."""
+    import requests  # noqa: PLC0415
+
+    objects: list[object] = [exporter]
+    for _ in range(3):
+        found: list[object] = []
+        for obj in objects:
+            for name in ("_client", "_transport", "_session"):
+                child = getattr(obj, name, None)
+                if isinstance(child, requests.Session):
+                    child.close()
+                elif child is not None:
+                    found.append(child)
+        objects = found
+
+
+def _renew_system_metrics_process() -> None:
+    try:
+        from opentelemetry.instrumentation.system_metrics import SystemMetricsInstrumentor  # noqa: PLC0415
+    except ImportError:
+        return
+    instance = SystemMetricsInstrumentor._instance
+    if instance is not None and hasattr(instance, "_proc"):
+        import psutil  # noqa: PLC0415
+
+        instance._proc = psutil.Process(os.getpid())

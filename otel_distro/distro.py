@@ -1,0 +1,93 @@
+"""The ``opentelemetry_distro`` entry point: defaults for the standard variables, and how instrumentors load.
+
+``opentelemetry-instrument`` calls `OtelDistro.configure` first, then the configurator, then
+`OtelDistro.load_instrumentor` once per installed instrumentation.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from opentelemetry.instrumentation.distro import BaseDistro  # type: ignore[attr-defined]
+
+from otel_distro._internal import guard, state
+from otel_distro.settings import load_settings
+
+__all__ = ["STANDARD_DEFAULTS", "SYSTEM_METRICS", "OtelDistro"]
+
+#: Defaults for standard variables, applied only where the environment leaves them unset.
+STANDARD_DEFAULTS: dict[str, str] = {
+    "OTEL_TRACES_EXPORTER": "otlp",
+    "OTEL_METRICS_EXPORTER": "otlp",
+    "OTEL_LOGS_EXPORTER": "otlp",
+    "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
+    # Stable HTTP semantic conventions: http.server.request.duration in seconds, http.route, ...
+    "OTEL_SEMCONV_STABILITY_OPT_IN": "http",
+}
+
+#: The system metrics collected (CPU, memory, disk, network, and this process), a subset of the
+#: instrumentation's default list that leaves out per-thread and GC detail.
+SYSTEM_METRICS: dict[str, list[str] | None] = {
+    "system.cpu.utilization": ["idle", "user", "system", "iowait"],
+    "system.memory.usage": ["used", "free", "cached"],
+    "system.memory.utilization": ["used", "free", "cached"],
+    "system.disk.io": ["read", "write"],
+    "system.disk.operations": ["read", "write"],
+    "system.network.io": ["transmit", "receive"],
+    "system.network.errors": ["transmit", "receive"],
+    "process.cpu.utilization": ["user", "system"],
+    "process.memory.usage": None,
+    "process.open_file_descriptor.count": None,
+    "process.thread.count": None,
+}
+
+# Instrumentations the distro replaces: it bridges stdlib logging to OTLP itself, through one chain.
+_REPLACED = frozenset({"logging"})
+
+
+class OtelDistro(BaseDistro):  # type: ignore[misc]
+    def _configure(self, **kwargs: Any) -> None:
+        settings = state.settings() if state.is_loaded() else _load_or_exit()
+        if not settings.enabled:
+            return
+        for name, value in STANDARD_DEFAULTS.items():
+            os.environ.setdefault(name, value)
+
+    def load_instrumentor(self, entry_point: Any, **kwargs: Any) -> None:
+        settings = state.settings()
+        if not settings.enabled:
+            super().load_instrumentor(entry_point, **kwargs)
+            return
+        name = entry_point.name
+        if name in _REPLACED:
+            return
+        try:
+            if name == "fastapi":
+                from otel_distro._internal.fastapi_app import fastapi_instrument_kwargs, patch_fastapi  # noqa: PLC0415
+
+                patch_fastapi()
+                kwargs.update(fastapi_instrument_kwargs())
+            elif name == "system_metrics":
+                if not settings.system_metrics:
+                    return
+                entry_point.load()(config=SYSTEM_METRICS).instrument(**kwargs)
+                return
+        except Exception as exc:
+            guard.internal_error(f"load_instrumentor_{name}", exc)
+        super().load_instrumentor(entry_point, **kwargs)
+
+
+def _load_or_exit() -> Any:
+    """Validate the settings once at start-up; a bad value stops the process with a message naming it."""
+    from otel_distro.settings import SettingsError  # noqa: PLC0415
+
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        import sys  # noqa: PLC0415
+
+        sys.stderr.write("otel-distro: invalid configuration, not starting:\n" + str(exc) + "\n")
+        raise SystemExit(2) from None
+    state.set_settings(settings)
+    return settings
