@@ -284,12 +284,24 @@ def _parse_ids(refs: Sequence[str], path: str, problems: list[str]) -> list[Comp
     return ids
 
 
+def _declared(section: Any) -> set[ComponentID]:
+    """Ids present in a section, valid or not (a reference to an invalid one is not a second problem)."""
+    ids = set()
+    for raw_id in section if isinstance(section, Mapping) else {}:
+        try:
+            ids.add(ComponentID.parse(str(raw_id)))
+        except ValueError:
+            continue
+    return ids
+
+
 def _check_refs(
     kind: Kind,
     *,
     ids: Sequence[ComponentID],
     signal: Signal,
     configured: Mapping[ComponentID, ComponentConfig],
+    declared: set[ComponentID],
     path: str,
     problems: list[str],
 ) -> None:
@@ -300,6 +312,8 @@ def _check_refs(
             problems.append(f'{path}: references {noun} "{cid}" more than once')
         seen.add(cid)
         comp = configured.get(cid)
+        if comp is None and cid in declared:
+            continue  # configured but invalid: already reported
         if comp is None:
             problems.append(f'{path}: references {noun} "{cid}" which is not configured')
             continue
@@ -309,7 +323,10 @@ def _check_refs(
 
 
 def _build_pipelines(
-    service: _ServiceModel, components: Mapping[Kind, Mapping[ComponentID, ComponentConfig]], problems: list[str]
+    service: _ServiceModel,
+    components: Mapping[Kind, Mapping[ComponentID, ComponentConfig]],
+    declared: Mapping[Kind, set[ComponentID]],
+    problems: list[str],
 ) -> dict[str, PipelineConfig]:
     pipelines: dict[str, PipelineConfig] = {}
     for name, maybe_pipe in service.pipelines.items():
@@ -329,7 +346,8 @@ def _build_pipelines(
         if not exporters:
             problems.append(f"{path}: must have at least one exporter")
         for kind, ids in ((Kind.RECEIVER, receivers), (Kind.PROCESSOR, processors), (Kind.EXPORTER, exporters)):
-            _check_refs(kind, ids=ids, signal=signal, configured=components[kind], path=path, problems=problems)
+            _check_refs(kind, ids=ids, signal=signal, configured=components[kind], declared=declared[kind],
+                        path=path, problems=problems)
         pipelines[name] = PipelineConfig(name, signal, tuple(receivers), tuple(processors), tuple(exporters))
     return pipelines
 
@@ -378,11 +396,12 @@ def load(source: str | Path | Mapping[str, Any], environ: Mapping[str, str] | No
         problems.extend(format_validation_error("service", _ServiceModel, exc))
         raise ConfigError(problems) from None
 
+    declared = {kind: _declared(raw.get(kind.value)) for kind in Kind}
     enabled = _parse_ids(service.extensions, "service::extensions", problems)
     for cid in enabled:
-        if cid not in components[Kind.EXTENSION]:
+        if cid not in declared[Kind.EXTENSION]:
             problems.append(f'service::extensions: references extension "{cid}" which is not configured')
-    pipelines = _build_pipelines(service, components, problems)
+    pipelines = _build_pipelines(service, components, declared, problems)
     if not pipelines:
         problems.append("service::pipelines: at least one pipeline must be configured")
     _check_storage_refs(components, enabled, problems)
