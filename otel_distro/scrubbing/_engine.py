@@ -1,0 +1,336 @@
+"""The scrubbing engine: one RE2 set finds which rules can match, their validators confirm, spans are replaced.
+
+Text is scrubbed as UTF-8 bytes. Matching is linear in the input: `re2.Set` answers "which rules occur" in
+one DFA pass (most telemetry lines: none, and the line is returned untouched), then only those rules' RE2
+patterns run, and validators look at candidates only. Only the sensitive span is replaced, never the line.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import ipaddress
+import threading
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from functools import lru_cache
+from typing import Any
+from urllib.parse import unquote
+
+import phonenumbers
+import re2
+from re2 import _re2
+
+from otel_distro.scrubbing._rules import KeyPolicy, Rule, default_key_policy, default_rules, normalize_key
+from otel_distro.scrubbing._validators import VALIDATORS, Hit, Validator
+
+__all__ = ["IDENTITY_KINDS", "Scrubber", "default_scrubber"]
+
+IDENTITY_KINDS = frozenset(
+    {"email", "phone", "ipv4", "ipv6", "person", "user", "ssn", "tckn", "credit_card", "iban"}
+)
+"""Kinds replaced by a keyed pseudonym when an HMAC key is set; every other kind (secrets) by a placeholder."""
+
+_UNANCHORED = _re2.RE2.Anchor.UNANCHORED
+_KEY_CACHE_MAX = 8192
+_MAX_CANDIDATES = 4096  # validations per rule per field; beyond it, candidates are redacted unvalidated
+
+
+def _options() -> Any:
+    options = re2.Options()
+    options.max_mem = 64 << 20
+    return options
+
+
+class Scrubber:
+    """Finds and replaces personal data and secrets in text and structured values.
+
+    Args:
+        rules: the detectors; the shipped defaults when None.
+        extra_patterns: more detectors: `Rule`s, or bare RE2 patterns (kind ``custom``).
+        blocked_keys: key names whose values are always redacted (compared normalised: ``X-Api-Key`` ==
+            ``x_api_key``).
+        blocked_key_patterns: RE2 patterns; a key that matches one has its value redacted.
+        allowed_keys: key names never touched, in addition to the defaults (trace context, timestamps).
+        disabled_kinds: kinds that are not redacted (``ipv4``, ``person``, ...).
+        hmac_key: when set, identity kinds become keyed pseudonyms (``[email:3f9a0c1d2e4b5a69]``) that join
+            across logs, traces and analytics; otherwise typed placeholders (``[REDACTED:email]``).
+        key_policy: which keys name secrets, persons, phones; the shipped defaults when None.
+    """
+
+    def __init__(
+        self,
+        rules: Sequence[Rule] | None = None,
+        *,
+        extra_patterns: Iterable[Rule | str] = (),
+        blocked_keys: Iterable[str] = (),
+        blocked_key_patterns: Iterable[str] = (),
+        allowed_keys: Iterable[str] = (),
+        disabled_kinds: Iterable[str] = (),
+        hmac_key: bytes | None = None,
+        key_policy: KeyPolicy | None = None,
+    ) -> None:
+        if hmac_key is not None and len(hmac_key) < 16:
+            raise ValueError("hmac_key must be at least 16 bytes (use a random secret, e.g. `openssl rand -hex 32`)")
+        self._hmac_key = hmac_key
+        self._disabled = frozenset(disabled_kinds)
+        self._policy = key_policy or default_key_policy()
+        self._blocked_keys = frozenset(normalize_key(k) for k in blocked_keys)
+        self._never_keys = self._policy.never | {normalize_key(k) for k in allowed_keys}
+        self._blocked_key_res = [self._compile(f"blocked_key_patterns[{i}]", p)
+                                 for i, p in enumerate(blocked_key_patterns)]
+
+        all_rules = list(default_rules() if rules is None else rules)
+        for i, extra in enumerate(extra_patterns):
+            all_rules.append(extra if isinstance(extra, Rule) else Rule(f"extra_{i}", "custom", extra))
+        names = [r.name for r in all_rules]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"duplicate rule names: {', '.join(dupes)}")
+
+        self._rules: list[Rule] = []
+        self._regexes: list[Any] = []
+        self._validators: list[Validator] = []
+        self._set = _re2.Set(_UNANCHORED, _options())
+        for rule in all_rules:
+            if rule.kind in self._disabled and rule.validator != "keyed_value":
+                continue
+            regex = self._compile(f"rule {rule.name!r}", rule.pattern)
+            if rule.group > regex.NumberOfCapturingGroups():
+                raise ValueError(f"rule {rule.name!r}: group {rule.group} does not exist in its pattern")
+            validator = VALIDATORS.get(rule.validator)
+            if validator is None:
+                raise ValueError(f"rule {rule.name!r}: unknown validator {rule.validator!r} "
+                                 f"(valid: {', '.join(sorted(VALIDATORS))})")
+            if self._set.Add(rule.pattern.encode("utf-8")) != len(self._rules):
+                raise ValueError(f"rule {rule.name!r}: pattern cannot join the rule set")
+            self._rules.append(rule)
+            self._regexes.append(regex)
+            self._validators.append(validator)
+        if self._rules and not self._set.Compile():
+            raise ValueError("the rule set is too large to compile")
+
+        self._key_cache: dict[str, str | None] = {}
+        self._placeholders: dict[str, bytes] = {}
+        self._totals: Counter[str] = Counter()
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def _compile(where: str, pattern: str) -> Any:
+        regex = _re2.RE2(pattern.encode("utf-8"), _options())
+        if not regex.ok():
+            raise ValueError(f"{where}: invalid RE2 pattern {pattern!r}: {regex.error()}")
+        return regex
+
+    # --- public API ----------------------------------------------------------------------------------------------
+
+    @property
+    def rules(self) -> tuple[Rule, ...]:
+        """The active rules, in priority order."""
+        return tuple(self._rules)
+
+    def scrub_text(self, text: str, counts: Counter[str] | None = None) -> str:
+        """`text` with every sensitive span replaced; `counts` (when given) gets one per redaction, by kind."""
+        if len(text) < 5:
+            return text
+        buf = text.encode("utf-8", "surrogatepass")
+        out = self.scrub_bytes(buf, counts)
+        if out is None:
+            return text
+        return out.decode("utf-8", "surrogatepass")
+
+    def scrub_bytes(self, buf: bytes, counts: Counter[str] | None = None) -> bytes | None:
+        """UTF-8 in, UTF-8 out; None when nothing was redacted (the caller keeps its original)."""
+        hits = self.find(buf)
+        if not hits:
+            return None
+        pieces: list[bytes] = []
+        pos = 0
+        local: Counter[str] = Counter()
+        for start, end, kind in hits:
+            pieces.append(buf[pos:start])
+            pieces.append(self._replacement(kind, buf[start:end]))
+            local[kind] += 1
+            pos = end
+        pieces.append(buf[pos:])
+        self._count(local, counts)
+        return b"".join(pieces)
+
+    def find(self, buf: bytes) -> list[Hit]:
+        """The spans to redact in `buf`, sorted and non-overlapping: ``(start, end, kind)`` byte offsets."""
+        matched = self._set.Match(buf)
+        if not matched:
+            return []
+        hits: list[Hit] = []
+        n = len(buf)
+        for i in matched:
+            rule, regex, validate = self._rules[i], self._regexes[i], self._validators[i]
+            pos, budget = 0, _MAX_CANDIDATES
+            while pos <= n:
+                spans = regex.Match(_UNANCHORED, buf, pos, n)
+                start, end = spans[0]
+                if start < 0:
+                    break
+                if budget > 0:
+                    hits.extend(validate(buf, spans, rule.group, rule.kind, self))
+                    budget -= 1
+                else:
+                    g_start, g_end = spans[rule.group]
+                    if g_start >= 0 and rule.validator != "keyed_value":
+                        hits.append((g_start, g_end, rule.kind))
+                pos = end if end > start else end + 1
+        if self._disabled:
+            hits = [h for h in hits if h[2] not in self._disabled]
+        if len(hits) < 2:
+            return hits
+        hits.sort(key=lambda h: (h[0], -h[1]))
+        merged: list[Hit] = [hits[0]]
+        for start, end, kind in hits[1:]:
+            last_start, last_end, last_kind = merged[-1]
+            if start < last_end:
+                if end > last_end:
+                    merged[-1] = (last_start, end, last_kind)
+            else:
+                merged.append((start, end, kind))
+        return merged
+
+    def scrub_value(self, value: Any, key: str | None = None, counts: Counter[str] | None = None) -> Any:
+        """Walks dicts, lists and tuples (keys considered) and scrubs strings; other values are kept.
+
+        A value whose key names a secret is replaced whole; a key never to touch keeps its value as is.
+        Containers are copied, never mutated."""
+        if key is not None:
+            key_kind = self.classify_key(key)
+            if key_kind == "never":
+                return value
+            if key_kind is not None:
+                return self._redact_keyed(value, key_kind, counts)
+        if isinstance(value, str):
+            return self.scrub_text(value, counts)
+        if isinstance(value, dict):
+            return {k: self.scrub_value(v, k if isinstance(k, str) else None, counts) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self.scrub_value(v, None, counts) for v in value]
+        if isinstance(value, tuple):
+            return tuple(self.scrub_value(v, None, counts) for v in value)
+        return value
+
+    def classify_key(self, key: str) -> str | None:
+        """``"never"`` for keys never touched, the kind a key's value is redacted as, or None."""
+        try:
+            return self._key_cache[key]
+        except KeyError:
+            pass
+        norm = normalize_key(key)
+        kind: str | None
+        if norm in self._never_keys:
+            kind = "never"
+        elif norm in self._blocked_keys or any(
+            r.Match(_UNANCHORED, key.encode("utf-8"), 0, len(key.encode("utf-8")))[0][0] >= 0
+            for r in self._blocked_key_res
+        ):
+            kind = "secret"
+        else:
+            kind = self._policy.classify(key)
+            if kind in self._disabled:
+                kind = None
+        if len(self._key_cache) >= _KEY_CACHE_MAX:
+            self._key_cache.clear()
+        self._key_cache[key] = kind
+        return kind
+
+    def pseudonymize(self, kind: str, value: str) -> str:
+        """A keyed HMAC pseudonym (``[email:3f9a0c1d2e4b5a69]``) of `value` when a key is set and `kind` is an
+        identity kind; the typed placeholder (``[REDACTED:email]``) otherwise. Values are normalised first
+        (e-mail case, phone format, separators) so the same person gets the same pseudonym everywhere."""
+        return self._replacement(kind, value.encode("utf-8", "surrogatepass")).decode("utf-8")
+
+    def redaction_counts(self) -> dict[str, int]:
+        """Redactions so far by kind, across all calls (never the values)."""
+        with self._lock:
+            return dict(self._totals)
+
+    # --- internals -----------------------------------------------------------------------------------------------
+
+    def _count(self, local: Counter[str], counts: Counter[str] | None) -> None:
+        if counts is not None:
+            counts.update(local)
+        with self._lock:
+            self._totals.update(local)
+
+    def _replacement(self, kind: str, value: bytes) -> bytes:
+        if self._hmac_key is not None and kind in IDENTITY_KINDS:
+            norm = _normalize_value(kind, value.decode("utf-8", "replace"))
+            digest = hmac.new(self._hmac_key, f"{kind}:{norm}".encode(), hashlib.sha256).hexdigest()[:16]
+            return f"[{kind}:{digest}]".encode()
+        placeholder = self._placeholders.get(kind)
+        if placeholder is None:
+            placeholder = self._placeholders[kind] = f"[REDACTED:{kind}]".encode()
+        return placeholder
+
+    def _redact_keyed(self, value: Any, kind: str, counts: Counter[str] | None) -> Any:
+        if value is None or isinstance(value, bool):
+            return value
+        if isinstance(value, dict):
+            return {k: self._redact_keyed(v, kind, counts) for k, v in value.items()}
+        if isinstance(value, list | tuple):
+            return type(value)(self._redact_keyed(v, kind, counts) for v in value)
+        if not isinstance(value, str | int | float | bytes):
+            return value
+        text = value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+        stripped = text.strip()
+        if stripped.lower() in ("", "null", "none", "undefined") or stripped.startswith("[REDACTED"):
+            return value
+        digits = sum(ch.isdigit() for ch in text)
+        if (kind == "phone" and digits < 7) or (kind == "ssn" and digits != 9):
+            return self.scrub_value(value, None, counts)
+        self._count(Counter({kind: 1}), counts)
+        return self.pseudonymize(kind, text)
+
+
+def _normalize_value(kind: str, value: str) -> str:
+    value = value.strip()
+    if kind == "email":
+        return unquote(value).lower()
+    if kind == "phone":
+        return _e164(value)
+    if kind in ("credit_card", "iban", "ssn", "tckn"):
+        return "".join(ch for ch in value if ch.isalnum()).upper()
+    if kind in ("ipv4", "ipv6"):
+        try:
+            return ipaddress.ip_address(value).compressed
+        except ValueError:
+            return value.lower()
+    if kind == "person":
+        return " ".join(value.casefold().split())
+    return value
+
+
+@lru_cache(maxsize=4096)
+def _e164(value: str) -> str:
+    for region in (None,) if value.startswith("+") else ("TR", "US", "DE", "GB"):
+        try:
+            number = phonenumbers.parse(value, region)
+        except phonenumbers.NumberParseException:
+            continue
+        if phonenumbers.is_valid_number(number):
+            return str(phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164))
+    return "".join(ch for ch in value if ch.isdigit() or ch == "+")
+
+
+_DEFAULTS: dict[bytes | None, Scrubber] = {}
+_DEFAULTS_LOCK = threading.Lock()
+
+
+def default_scrubber(key: bytes | None = None) -> Scrubber:
+    """The shared scrubber with the default rules (one per HMAC key), built once."""
+    with _DEFAULTS_LOCK:
+        scrubber = _DEFAULTS.get(key)
+        if scrubber is None:
+            scrubber = _DEFAULTS[key] = Scrubber(hmac_key=key)
+        return scrubber
+
+
+def scrub_mapping(scrubber: Scrubber, data: Mapping[str, Any], counts: Counter[str] | None = None) -> dict[str, Any]:
+    """A scrubbed copy of a mapping, keys considered."""
+    return {k: scrubber.scrub_value(v, k, counts) for k, v in data.items()}

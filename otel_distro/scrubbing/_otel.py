@@ -1,0 +1,146 @@
+"""OpenTelemetry SDK processors that scrub spans and log records at the source.
+
+Register them first: SDK processors run in registration order on the same objects, so the export processors
+added after them only ever see scrubbed data."""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Mapping
+from typing import Any
+
+from opentelemetry.context import Context
+from opentelemetry.sdk._logs import LogRecordProcessor, ReadWriteLogRecord
+from opentelemetry.sdk.trace import Event, ReadableSpan, Span, SpanProcessor
+from opentelemetry.trace import Link, Status
+from opentelemetry.util.types import Attributes
+
+from otel_distro.scrubbing._engine import Scrubber, default_scrubber
+from otel_distro.scrubbing._summary import summary
+
+__all__ = ["ScrubbingLogRecordProcessor", "ScrubbingSpanProcessor"]
+
+_log = logging.getLogger(__name__)
+
+
+def _scrub_attributes(scrubber: Scrubber, attributes: Attributes, counts: Counter[str]) -> dict[str, Any] | None:
+    """A scrubbed copy, or None when nothing changed."""
+    if not attributes:
+        return None
+    out: dict[str, Any] = {}
+    changed = False
+    for key, value in attributes.items():
+        new = scrubber.scrub_value(value, key, counts)
+        if isinstance(value, tuple) and isinstance(new, list):
+            new = tuple(new)
+        changed = changed or new != value
+        out[key] = new
+    return out if changed else None
+
+
+class ScrubbingSpanProcessor(SpanProcessor):
+    """Scrubs an ended span's name, attributes, events, links and status description in place."""
+
+    def __init__(self, scrubber: Scrubber | None = None, *, summary: bool = True) -> None:
+        self._scrubber = scrubber or default_scrubber()
+        self._summary = summary
+        self._failed = False
+
+    def on_start(self, span: Span, parent_context: Context | None = None) -> None:
+        return None
+
+    def on_end(self, span: ReadableSpan) -> None:
+        try:
+            self._scrub(span)
+        except Exception:
+            if not self._failed:  # never break the host app; say it once
+                self._failed = True
+                _log.exception("scrubbing_span_failed")
+
+    def _scrub(self, span: ReadableSpan) -> None:
+        scrubber, counts = self._scrubber, Counter[str]()
+        name = scrubber.scrub_text(span.name, counts)
+        attributes = _scrub_attributes(scrubber, span.attributes, counts)
+        events = []
+        events_changed = False
+        for event in span.events:
+            ev_name = scrubber.scrub_text(event.name, counts)
+            ev_attrs = _scrub_attributes(scrubber, event.attributes, counts)
+            if ev_attrs is not None or ev_name != event.name:
+                events_changed = True
+                events.append(Event(ev_name, ev_attrs if ev_attrs is not None else event.attributes,
+                                    event.timestamp))
+            else:
+                events.append(event)
+        links = []
+        links_changed = False
+        for link in span.links:
+            link_attrs = _scrub_attributes(scrubber, link.attributes, counts)
+            if link_attrs is not None:
+                links_changed = True
+                links.append(Link(link.context, link_attrs))
+            else:
+                links.append(link)
+        description = span.status.description
+        if description:
+            new_description = scrubber.scrub_text(description, counts)
+            if new_description != description:
+                span._status = Status(span.status.status_code, new_description)
+        if not counts:
+            return
+        if name != span.name:
+            span._name = name
+        merged: dict[str, Any] = dict(attributes if attributes is not None else (span.attributes or {}))
+        if self._summary:
+            merged.update(summary(counts))
+        span._attributes = merged
+        if events_changed:
+            span._events = tuple(events)
+        if links_changed:
+            span._links = tuple(links)
+
+    def shutdown(self) -> None:
+        return None
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return True
+
+
+class ScrubbingLogRecordProcessor(LogRecordProcessor):
+    """Scrubs a log record's body (string or structured) and attributes in place."""
+
+    def __init__(self, scrubber: Scrubber | None = None, *, summary: bool = True) -> None:
+        self._scrubber = scrubber or default_scrubber()
+        self._summary = summary
+        self._failed = False
+
+    def on_emit(self, log_record: ReadWriteLogRecord) -> None:
+        try:
+            self._scrub(log_record)
+        except Exception:
+            if not self._failed:
+                self._failed = True
+                _log.exception("scrubbing_log_record_failed")
+
+    def _scrub(self, log_record: ReadWriteLogRecord) -> None:
+        record, scrubber, counts = log_record.log_record, self._scrubber, Counter[str]()
+        body = record.body
+        if body is not None:
+            record.body = scrubber.scrub_value(body, None, counts)
+        attributes = _scrub_attributes(scrubber, record.attributes, counts)
+        if not counts:
+            return
+        target: Any = record.attributes
+        updates: Mapping[str, Any] = {**(attributes or {}), **(summary(counts) if self._summary else {})}
+        if target is None or getattr(target, "_immutable", False):
+            record.attributes = {**(target or {}), **updates}
+        else:
+            for key, value in updates.items():
+                target[key] = value
+
+    def shutdown(self) -> None:
+        return None
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return True

@@ -1,0 +1,460 @@
+"""Checks that turn a pattern's candidate into a redaction, narrow it, or reject it.
+
+A validator gets the whole buffer (UTF-8 bytes), the match's group spans (``spans[0]`` is the whole match) and
+the redacted group, and returns the spans to redact as ``(start, end, kind)`` — usually one, none to reject.
+Validators look at the neighbours of a candidate (a digit run inside a UUID or a dotted version is not a card
+or an IP) and run the real checks: Luhn and issuer ranges, IBAN mod-97 and length, TCKN checksum,
+libphonenumber validity.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import ipaddress
+from collections.abc import Callable, Sequence
+from functools import lru_cache
+from typing import TYPE_CHECKING
+
+import phonenumbers
+
+if TYPE_CHECKING:
+    from otel_distro.scrubbing._engine import Scrubber
+
+__all__ = ["VALIDATORS", "Hit", "Validator", "card_number_ok", "iban_ok", "luhn_ok", "tckn_ok"]
+
+Hit = tuple[int, int, str]
+Spans = Sequence[tuple[int, int]]
+Validator = Callable[[bytes, Spans, int, str, "Scrubber"], list[Hit]]
+"""(buffer, group spans, redacted group, kind, scrubber) -> spans to redact."""
+
+_ALNUM = frozenset(b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
+_DIGITS = frozenset(b"0123456789")
+_HEX = frozenset(b"0123456789abcdefABCDEF")
+
+
+def _before(buf: bytes, i: int, k: int = 1) -> int:
+    return buf[i - k] if i - k >= 0 else -1
+
+
+def _after(buf: bytes, i: int, k: int = 0) -> int:
+    return buf[i + k] if i + k < len(buf) else -1
+
+
+def _glued(buf: bytes, start: int, end: int, joiners: bytes = b"-.") -> bool:
+    """True when the candidate is one part of a longer token such as ``a1b2-4111...`` or ``1.2.3.4.5``."""
+    joiners = frozenset(joiners)  # type: ignore[assignment]
+    b1 = _before(buf, start)
+    if b1 in joiners and _before(buf, start, 2) in _ALNUM:
+        return True
+    a0 = _after(buf, end)
+    return a0 in joiners and _after(buf, end, 1) in _ALNUM
+
+
+def accept(buf: bytes, spans: Spans, group: int, kind: str, scrubber: Scrubber) -> list[Hit]:
+    start, end = spans[group]
+    return [(start, end, kind)] if start >= 0 else []
+
+
+# --- numbers with checksums -------------------------------------------------------------------------------------
+
+
+def luhn_ok(digits: str) -> bool:
+    total = 0
+    for i, ch in enumerate(reversed(digits)):
+        d = ord(ch) - 48
+        if i % 2 == 1:
+            d *= 2
+            if d > 9:
+                d -= 9
+        total += d
+    return total % 10 == 0
+
+
+def _issuer_ok(digits: str) -> bool:
+    """Issuer ranges (IIN) and lengths of the card networks in use."""
+    n = len(digits)
+    p2, p3, p4, p6 = int(digits[:2]), int(digits[:3]), int(digits[:4]), int(digits[:6])
+    if digits[0] == "4":
+        return n in (13, 16, 19)  # Visa
+    if 51 <= p2 <= 55 or 2221 <= p4 <= 2720:
+        return n == 16  # Mastercard
+    if p2 in (34, 37):
+        return n == 15  # American Express
+    if 2200 <= p4 <= 2204:
+        return 16 <= n <= 19  # Mir
+    if p4 == 9792:
+        return n == 16  # Troy
+    if p4 == 6011 or 644 <= p3 <= 649 or p2 == 65 or 622126 <= p6 <= 622925:
+        return 16 <= n <= 19  # Discover (and Troy's 65 range)
+    if p2 == 62:
+        return 16 <= n <= 19  # UnionPay
+    if 3528 <= p4 <= 3589:
+        return 16 <= n <= 19  # JCB
+    if 300 <= p3 <= 305 or p2 in (36, 38, 39):
+        return 14 <= n <= 19  # Diners Club
+    if p2 in (50, 56, 57, 58, 63, 67) or p2 == 60:
+        return 12 <= n <= 19  # Maestro and others
+    return False
+
+
+def card_number_ok(digits: str) -> bool:
+    return 12 <= len(digits) <= 19 and _issuer_ok(digits) and luhn_ok(digits)
+
+
+def credit_card(buf: bytes, spans: Spans, group: int, kind: str, scrubber: Scrubber) -> list[Hit]:
+    start, end = spans[group]
+    if _glued(buf, start, end):
+        return []
+    cand = buf[start:end]
+    seps = {c for c in cand if c not in _DIGITS}
+    if len(seps) > 1:
+        return []
+    # Offsets (exclusive ends) at which the digit run may stop: the end, or any group boundary.
+    digit_pos = [i for i, c in enumerate(cand) if c in _DIGITS]
+    digits = "".join(chr(cand[i]) for i in digit_pos)
+    cuts = [len(digits)]
+    if seps:
+        count = 0
+        for c in cand:
+            if c in _DIGITS:
+                count += 1
+            elif count not in cuts:
+                cuts.append(count)
+    for n in sorted(cuts, reverse=True):
+        if card_number_ok(digits[:n]):
+            return [(start, start + digit_pos[n - 1] + 1, kind)]
+    return []
+
+
+_IBAN_LENGTHS: dict[str, int] = {
+    "AD": 24, "AE": 23, "AL": 28, "AT": 20, "AZ": 28, "BA": 20, "BE": 16, "BG": 22, "BH": 22, "BI": 27,
+    "BR": 29, "BY": 28, "CH": 21, "CR": 22, "CY": 28, "CZ": 24, "DE": 22, "DJ": 27, "DK": 18, "DO": 28,
+    "EE": 20, "EG": 29, "ES": 24, "FI": 18, "FK": 18, "FO": 18, "FR": 27, "GB": 22, "GE": 22, "GI": 23,
+    "GL": 18, "GR": 27, "GT": 28, "HN": 28, "HR": 21, "HU": 28, "IE": 22, "IL": 23, "IQ": 23, "IS": 26,
+    "IT": 27, "JO": 30, "KW": 30, "KZ": 20, "LB": 28, "LC": 32, "LI": 21, "LT": 20, "LU": 20, "LV": 21,
+    "LY": 25, "MC": 27, "MD": 24, "ME": 22, "MK": 19, "MN": 20, "MR": 27, "MT": 31, "MU": 30, "NI": 28,
+    "NL": 18, "NO": 15, "OM": 23, "PK": 24, "PL": 28, "PS": 29, "PT": 25, "QA": 29, "RO": 24, "RS": 22,
+    "RU": 33, "SA": 24, "SC": 31, "SD": 18, "SE": 24, "SI": 19, "SK": 24, "SM": 27, "SO": 23, "ST": 25,
+    "SV": 28, "TL": 23, "TN": 24, "TR": 26, "UA": 29, "VA": 22, "VG": 24, "XK": 20, "YE": 30,
+}  # fmt: skip
+
+
+def iban_ok(compact: str) -> bool:
+    """Per-country length and the ISO 7064 mod-97 check, on an IBAN without spaces."""
+    length = _IBAN_LENGTHS.get(compact[:2])
+    if length is None or len(compact) != length or not compact[2:4].isdigit():
+        return False
+    moved = compact[4:] + compact[:4]
+    number = "".join(str(int(ch, 36)) for ch in moved)
+    return int(number) % 97 == 1
+
+
+def iban(buf: bytes, spans: Spans, group: int, kind: str, scrubber: Scrubber) -> list[Hit]:
+    start, end = spans[group]
+    cand = buf[start:end]
+    length = _IBAN_LENGTHS.get(cand[:2].decode("ascii", "replace"))
+    if length is None:
+        return []
+    pos = [i for i, c in enumerate(cand) if c != 0x20]
+    if len(pos) < length:
+        return []
+    compact = bytes(cand[i] for i in pos[:length]).decode("ascii")
+    stop = pos[length - 1] + 1
+    if stop < len(cand) and cand[stop] != 0x20:  # the country length ends inside a group
+        return []
+    return [(start, start + stop, kind)] if iban_ok(compact) else []
+
+
+def tckn_ok(digits: str) -> bool:
+    """Turkish identity number: 11 digits, no leading zero, two check digits."""
+    if len(digits) != 11 or not digits.isdigit() or digits[0] == "0":
+        return False
+    d = [ord(c) - 48 for c in digits]
+    if ((d[0] + d[2] + d[4] + d[6] + d[8]) * 7 - (d[1] + d[3] + d[5] + d[7])) % 10 != d[9]:
+        return False
+    return sum(d[:10]) % 10 == d[10]
+
+
+def tckn(buf: bytes, spans: Spans, group: int, kind: str, scrubber: Scrubber) -> list[Hit]:
+    start, end = spans[group]
+    if _glued(buf, start, end, b"-.,+") or _before(buf, start) == ord("+"):
+        return []
+    return [(start, end, kind)] if tckn_ok(buf[start:end].decode("ascii")) else []
+
+
+def ssn_ok(digits: str) -> bool:
+    if len(digits) != 9 or not digits.isdigit():
+        return False
+    area, group, serial = digits[:3], digits[3:5], digits[5:]
+    return area not in ("000", "666") and area[0] != "9" and group != "00" and serial != "0000"
+
+
+def ssn(buf: bytes, spans: Spans, group: int, kind: str, scrubber: Scrubber) -> list[Hit]:
+    start, end = spans[group]
+    if _glued(buf, start, end, b"-."):
+        return []
+    digits = buf[start:end].decode("ascii").replace("-", "")
+    return [(start, end, kind)] if ssn_ok(digits) else []
+
+
+# --- phone numbers -----------------------------------------------------------------------------------------------
+
+_NATIONAL_REGIONS = ("TR", "DE", "GB")
+
+
+@lru_cache(maxsize=4096)
+def phone_valid(text: str, regions: tuple[str, ...]) -> bool:
+    """libphonenumber validity (not shape) in any of `regions`, or as an international number."""
+    for region in regions if not text.startswith("+") else (None,):
+        try:
+            number = phonenumbers.parse(text, region)
+        except phonenumbers.NumberParseException:
+            continue
+        if phonenumbers.is_valid_number(number):
+            return True
+    return False
+
+
+def _date_like(cand: bytes) -> bool:
+    parts = cand.replace(b"/", b".").replace(b"-", b".").split(b".")
+    return len(parts) == 3 and all(p.isdigit() for p in parts) and len(parts[0]) + len(parts[1]) <= 6
+
+
+def _phone_hits(buf: bytes, start: int, end: int, kind: str, regions: tuple[str, ...]) -> list[Hit]:
+    """Try the whole candidate, then shorter ones ending at a group boundary (a number followed by a year)."""
+    cand = buf[start:end]
+    if _date_like(cand):
+        return []
+    stops = [len(cand)]
+    for i in range(len(cand) - 1, 0, -1):
+        if cand[i] in b" .-/" and cand[i - 1] in _DIGITS:
+            stops.append(i)
+    for stop in stops:
+        text = cand[:stop].decode("ascii", "replace")
+        if sum(ch.isdigit() for ch in text) < 7:
+            break
+        if phone_valid(text, regions):
+            return [(start, start + stop, kind)]
+    return []
+
+
+def phone_international(buf: bytes, spans: Spans, group: int, kind: str, scrubber: Scrubber) -> list[Hit]:
+    start, end = spans[group]
+    if _before(buf, start) in _ALNUM or _after(buf, end) in _ALNUM:
+        return []
+    return _phone_hits(buf, start, end, kind, ())
+
+
+def phone_national(buf: bytes, spans: Spans, group: int, kind: str, scrubber: Scrubber) -> list[Hit]:
+    start, end = spans[group]
+    if _glued(buf, start, end, b"-.:/") or _before(buf, start) == ord("+"):
+        return []
+    return _phone_hits(buf, start, end, kind, _NATIONAL_REGIONS)
+
+
+def phone_us(buf: bytes, spans: Spans, group: int, kind: str, scrubber: Scrubber) -> list[Hit]:
+    start, end = spans[group]
+    if _glued(buf, start, end, b"-.:/") or _before(buf, start) == ord("+"):
+        return []
+    return _phone_hits(buf, start, end, kind, ("US",))
+
+
+# --- network addresses -------------------------------------------------------------------------------------------
+
+_KEEP_IPS = frozenset({"0.0.0.0", "127.0.0.1", "255.255.255.255", "::", "::1"})
+
+
+def ipv4(buf: bytes, spans: Spans, group: int, kind: str, scrubber: Scrubber) -> list[Hit]:
+    start, end = spans[group]
+    b1 = _before(buf, start)
+    if b1 == ord(".") or (_after(buf, end) == ord(".") and _after(buf, end, 1) in _DIGITS):
+        return []  # one part of a longer dotted number (an OID, a 5-part version)
+    if b1 == ord("/") and _before(buf, start, 2) in _ALNUM:
+        return []  # a product version: Chrome/120.0.0.0
+    text = buf[start:end].decode("ascii")
+    return [] if text in _KEEP_IPS else [(start, end, kind)]
+
+
+def ipv6(buf: bytes, spans: Spans, group: int, kind: str, scrubber: Scrubber) -> list[Hit]:
+    start, end = spans[group]
+    b1, a0 = _before(buf, start), _after(buf, end)
+    if b1 in _ALNUM or b1 == ord(":") or a0 in _ALNUM or a0 == ord(":"):
+        return []
+    text = buf[start:end].decode("ascii")
+    if text in _KEEP_IPS:
+        return []
+    try:
+        ipaddress.IPv6Address(text)
+    except ValueError:
+        return []
+    return [(start, end, kind)]
+
+
+# --- e-mail --------------------------------------------------------------------------------------------------------
+
+_NOT_TLDS = frozenset(
+    b"png jpg jpeg gif svg webp ico js mjs ts tsx jsx py pyc css scss html htm json yaml yml toml txt log md "
+    b"tar gz tgz zip whl so dll exe jar war map lock ini cfg conf sh".split()
+)
+_NOT_MAILBOXES = frozenset({b"git"})
+_PCT_DELIMS = (b"%3d", b"%26", b"%3f", b"%2f", b"%3a", b"%20", b"%22", b"%27", b"%3c", b"%3e", b"%2c", b"%3b")
+
+
+def email(buf: bytes, spans: Spans, group: int, kind: str, scrubber: Scrubber) -> list[Hit]:
+    start, end = spans[group]
+    cand = buf[start:end]
+    lower = cand.lower()
+    at = lower.find(b"@")
+    at_len = 1
+    if at < 0:
+        at, at_len = lower.find(b"%40"), 3
+    local = lower[:at]
+    # URL-encoded text: the mailbox starts after the last encoded delimiter (`email%3Djohn%40...`).
+    cut = max((local.rfind(d) + 3 if local.rfind(d) >= 0 else 0) for d in _PCT_DELIMS)
+    if cut >= at:
+        return []
+    local = local[cut:]
+    if local in _NOT_MAILBOXES or local.strip(b".") == b"":
+        return []
+    tld = lower[lower.rfind(b".") + 1 :]
+    if tld in _NOT_TLDS or at + at_len >= len(cand):
+        return []
+    return [(start + cut, end, kind)]
+
+
+# --- secrets -------------------------------------------------------------------------------------------------------
+
+
+def basic_auth(buf: bytes, spans: Spans, group: int, kind: str, scrubber: Scrubber) -> list[Hit]:
+    start, end = spans[group]
+    token = buf[start:end]
+    try:
+        raw = base64.b64decode(token + b"=" * (-len(token) % 4), validate=True)
+        text = raw.decode("utf-8")
+    except (binascii.Error, ValueError):
+        return []
+    if ":" not in text or not text.isprintable():
+        return []
+    return [(start, end, kind)]
+
+
+def mixed_token(buf: bytes, spans: Spans, group: int, kind: str, scrubber: Scrubber) -> list[Hit]:
+    """A token shape that words can also take (`sk-...`): needs digits and both cases to look random."""
+    start, end = spans[group]
+    body = buf[start:end]
+    if any(c in _DIGITS for c in body) and body.lower() != body and body.upper() != body:
+        return [(start, end, kind)]
+    return []
+
+
+_SET_COOKIE_ATTRS = frozenset(
+    {"path", "domain", "expires", "max-age", "samesite", "secure", "httponly", "priority", "partitioned", "version"}
+)
+
+
+def cookie(buf: bytes, spans: Spans, group: int, kind: str, scrubber: Scrubber) -> list[Hit]:
+    """Every cookie value in a Cookie / Set-Cookie header; names and Set-Cookie attributes stay."""
+    start, end = spans[group]
+    hits: list[Hit] = []
+    pos = start
+    for part in buf[start:end].split(b";"):
+        eq = part.find(b"=")
+        if eq >= 0:
+            name = part[:eq].strip().decode("utf-8", "replace").lower()
+            value = part[eq + 1 :]
+            v_start = pos + eq + 1 + (len(value) - len(value.lstrip()))
+            v_end = pos + len(part.rstrip())
+            if name not in _SET_COOKIE_ATTRS and name and v_end > v_start:
+                hits.append((v_start, v_end, kind))
+        pos += len(part) + 1
+    return hits
+
+
+_EMPTY_VALUES = frozenset({b"", b"null", b"none", b"nil", b"true", b"false", b"undefined", b"-", b"n/a"})
+_AUTH_SCHEMES = frozenset({b"bearer", b"basic", b"digest", b"negotiate", b"token", b"apikey", b"hmac"})
+
+
+def _first_group(spans: Spans, groups: range) -> tuple[int, int]:
+    for g in groups:
+        if g < len(spans) and spans[g][0] >= 0:
+            return spans[g]
+    return (-1, -1)
+
+
+def secret_phrase(buf: bytes, spans: Spans, group: int, kind: str, scrubber: Scrubber) -> list[Hit]:
+    start, end = _first_group(spans, range(1, 3))
+    if start < 0 or buf[start:end].lower() in _EMPTY_VALUES:
+        return []
+    return [(start, end, kind)]
+
+
+def _is_placeholder(value: bytes) -> bool:
+    return (value.startswith(b"[") and value.endswith(b"]")) or set(value) <= {ord("*"), ord("x"), ord("X")}
+
+
+def _digits(value: bytes) -> int:
+    return sum(1 for c in value if c in _DIGITS)
+
+
+def keyed_value(buf: bytes, spans: Spans, group: int, kind: str, scrubber: Scrubber) -> list[Hit]:
+    """`key=value`, `key: value`, `"key": "value"`: the key decides whether, and as what, the value goes."""
+    k_start, k_end = spans[1]
+    key = buf[k_start:k_end].decode("utf-8", "replace")
+    key_kind = scrubber.classify_key(key)
+    if key_kind is None:
+        return []
+    start, end = _first_group(spans, range(2, 5))
+    if start < 0:
+        return []
+    value = buf[start:end]
+    lowered = value.strip().lower()
+    if lowered in _EMPTY_VALUES or _is_placeholder(lowered):
+        return []
+    if key_kind == "phone":
+        if _digits(value) < 7:
+            return []  # the key says phone: any value with enough digits goes
+    elif key_kind == "ssn":
+        if _digits(value) != 9:
+            return []
+    elif key_kind in ("person", "user") and spans[4][0] >= 0:
+        end = _extend_name(buf, end)
+    elif lowered in _AUTH_SCHEMES:
+        return []  # `Authorization: Bearer <token>`: the scheme rules take the token
+    return [(start, end, key_kind)]
+
+
+def _extend_name(buf: bytes, end: int) -> int:
+    """A bare `name=Jane Q Doe` value ends at the space; take up to two more capitalised words."""
+    for _ in range(2):
+        if _after(buf, end) != 0x20:
+            break
+        nxt = end + 1
+        stop = nxt
+        while stop < len(buf) and buf[stop] not in b" \t\r\n,;&=\"'":
+            stop += 1
+        word = buf[nxt:stop].decode("utf-8", "replace")
+        if not word or not word[0].isupper() or not word.isalpha():
+            break
+        end = stop
+    return end
+
+
+VALIDATORS: dict[str, Validator] = {
+    "accept": accept,
+    "basic_auth": basic_auth,
+    "cookie": cookie,
+    "credit_card": credit_card,
+    "email": email,
+    "iban": iban,
+    "ipv4": ipv4,
+    "ipv6": ipv6,
+    "keyed_value": keyed_value,
+    "mixed_token": mixed_token,
+    "phone_international": phone_international,
+    "phone_national": phone_national,
+    "phone_us": phone_us,
+    "secret_phrase": secret_phrase,
+    "ssn": ssn,
+    "tckn": tckn,
+}
