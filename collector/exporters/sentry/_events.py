@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import time
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping
@@ -32,6 +33,7 @@ _EXC_KEYS = frozenset({_EXC_TYPE, _EXC_MESSAGE, _EXC_STACKTRACE, _EXC_ESCAPED})
 _USER_KEYS = ("enduser.id", "user.id")
 _PARENT_IS_REMOTE = 0x300  # SPAN_FLAGS_CONTEXT_HAS_IS_REMOTE_MASK | SPAN_FLAGS_CONTEXT_IS_REMOTE_MASK
 _TAG_LIMIT = 200
+_PSEUDONYM = re.compile(r"^\[(?:[a-z_]+:[0-9a-f]{16}|REDACTED:[a-z_]+)\]$")
 _STATUS_ERROR = 2
 _SPAN_KINDS = {1: "internal", 2: "server", 3: "client", 4: "producer", 5: "consumer"}
 
@@ -362,8 +364,8 @@ class EventBuilder:
         return event
 
     def _user_id(self, value: str) -> str:
-        if self._pseudonymizer is None:
-            return value
+        if self._pseudonymizer is None or _PSEUDONYM.match(value):
+            return value  # no key, or already replaced upstream (the `pii` processor)
         return self._pseudonymizer.pseudonymize("user", value)
 
     def _exception(self, attrs: Mapping[str, Any], *, mechanism: str, handled: bool) -> list[dict[str, Any]]:

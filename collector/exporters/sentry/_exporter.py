@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import os
 import time
 from collections.abc import Collection
@@ -40,9 +39,12 @@ def _pseudonymizer(config: Config) -> Pseudonymizer | None:
             f"user_pseudonym_key_env: environment variable {name} is not set or empty; "
             "set it to the HMAC key, or remove user_pseudonym_key_env"
         )
-    scrubbing = importlib.import_module("otel_distro.scrubbing")  # the PII engine, loaded only when asked for
-    scrubber: Pseudonymizer = scrubbing.default_scrubber(key)
-    return scrubber
+    from otel_distro.scrubbing import default_scrubber  # noqa: PLC0415 - the PII engine, only when asked for
+
+    try:
+        return default_scrubber(key.encode())
+    except ValueError as exc:
+        raise ValueError(f"user_pseudonym_key_env: the key in {name} is unusable: {exc}") from None
 
 
 def subset(batch: Batch, sources: Collection[Source]) -> Batch:
@@ -83,8 +85,9 @@ class SentryExporter:
         self._settings = settings
         self._log = settings.logger
         self._config = config
-        self._client = EnvelopeClient(config.dsn, compression=config.compression, timeout=config.timeout) \
-            if config.dsn else None
+        self._client: EnvelopeClient | None = None
+        if config.dsn:
+            self._client = EnvelopeClient(config.dsn, compression=config.compression, timeout=config.timeout)
         public_key = self._client.dsn.public_key if self._client else ""
         self._build = EventBuilder(config, pseudonymizer, public_key=public_key)
         self._disabled_until: dict[str | None, float] = {}  # category (None = all) -> monotonic deadline

@@ -16,6 +16,7 @@ from collector.exporters import sentry
 from collector.exporters.sentry import Config, Outcome, SentryExporter, Verdict, classify
 from collector.pdata import Batch, Signal
 from collector.sending.settings import SenderSettings
+from otel_distro.scrubbing import Scrubber
 from tests.collector.exporters._sentry_data import Sdk, failing_request, sdk
 from tests.servers.sentry import SentryReceiver
 
@@ -61,6 +62,27 @@ def test_the_pseudonym_key_is_read_from_the_named_env_var_never_the_file(monkeyp
         sentry.create(CreateSettings(ComponentID("sentry")), config)
     with pytest.raises(ValidationError, match="environment variable"):
         Config(user_pseudonym_key_env="not a name!")
+
+
+def test_enduser_id_is_pseudonymised_by_the_pii_engine_with_the_key_from_env(
+    monkeypatch: pytest.MonkeyPatch, receiver: SentryReceiver, s: Sdk
+) -> None:
+    key = "k" * 32
+    monkeypatch.setenv("SENTRY_USER_KEY", key)
+    failing_request(s, user="alice@example.com")
+    _export(receiver.dsn, s.traces_batch(), user_pseudonym_key_env="SENTRY_USER_KEY", tag_attributes=["enduser.id"])
+    [event] = receiver.events()
+    expected = Scrubber(hmac_key=key.encode()).pseudonymize("user", "alice@example.com")
+    assert event["user"] == {"id": expected}
+    assert event["tags"] == {"enduser.id": expected}
+    assert expected.startswith("[user:")
+    assert "alice" not in repr(event)
+
+
+def test_a_short_pseudonym_key_is_refused_naming_the_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SENTRY_USER_KEY", "short")
+    with pytest.raises(ValueError, match="user_pseudonym_key_env: the key in SENTRY_USER_KEY is unusable"):
+        sentry.create(CreateSettings(ComponentID("sentry")), Config(user_pseudonym_key_env="SENTRY_USER_KEY"))
 
 
 def test_the_module_has_the_component_shape() -> None:

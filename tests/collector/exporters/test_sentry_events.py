@@ -90,6 +90,13 @@ def test_the_user_is_pseudonymised_everywhere_when_configured(s: Sdk) -> None:
     assert "alice@example.com" not in repr(item.event)
 
 
+@pytest.mark.parametrize("upstream", ["[user:3f9a0c1d2e4b5a69]", "[REDACTED:email]"])
+def test_a_user_already_pseudonymised_upstream_is_kept(s: Sdk, upstream: str) -> None:
+    failing_request(s, user=upstream)
+    [item] = EventBuilder(Config(), FakePseudonyms())(s.traces_batch())
+    assert item.event["user"] == {"id": upstream}
+
+
 def test_an_exception_span_event_becomes_an_error_event(s: Sdk) -> None:
     failing_request(s)
     [item] = _build(s.traces_batch())
