@@ -39,6 +39,7 @@ _MAX_CANDIDATES = 4096  # validations per rule per field; beyond it, candidates 
 def _options() -> Any:
     options = re2.Options()
     options.max_mem = 64 << 20
+    options.log_errors = False
     return options
 
 
@@ -119,7 +120,9 @@ class Scrubber:
     def _compile(where: str, pattern: str) -> Any:
         regex = _re2.RE2(pattern.encode("utf-8"), _options())
         if not regex.ok():
-            raise ValueError(f"{where}: invalid RE2 pattern {pattern!r}: {regex.error()}")
+            error = regex.error()
+            message = error.decode("utf-8", "replace") if isinstance(error, bytes) else str(error)
+            raise ValueError(f"{where}: invalid RE2 pattern {pattern!r}: {message}")
         return regex
 
     # --- public API ----------------------------------------------------------------------------------------------
@@ -204,7 +207,7 @@ class Scrubber:
             if key_kind == "never":
                 return value
             if key_kind is not None:
-                return self._redact_keyed(value, key_kind, counts)
+                return self.redact_as(key_kind, value, counts)
         if isinstance(value, str):
             return self.scrub_text(value, counts)
         if isinstance(value, dict):
@@ -268,13 +271,15 @@ class Scrubber:
             placeholder = self._placeholders[kind] = f"[REDACTED:{kind}]".encode()
         return placeholder
 
-    def _redact_keyed(self, value: Any, kind: str, counts: Counter[str] | None) -> Any:
+    def redact_as(self, kind: str, value: Any, counts: Counter[str] | None = None) -> Any:
+        """The value of a key that names `kind` (``secret``, ``person``, ``phone``, ...): scalars are replaced
+        whole (a phone or SSN key only when the value has the digits of one), containers leaf by leaf."""
         if value is None or isinstance(value, bool):
             return value
         if isinstance(value, dict):
-            return {k: self._redact_keyed(v, kind, counts) for k, v in value.items()}
+            return {k: self.redact_as(kind, v, counts) for k, v in value.items()}
         if isinstance(value, list | tuple):
-            return type(value)(self._redact_keyed(v, kind, counts) for v in value)
+            return type(value)(self.redact_as(kind, v, counts) for v in value)
         if not isinstance(value, str | int | float | bytes):
             return value
         text = value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)

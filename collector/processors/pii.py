@@ -1,0 +1,311 @@
+"""``pii``: scrub personal data and secrets from spans, logs and metrics, in place on the OTLP request.
+
+Same engine and default rules as ``otel-distro scrub`` and the app-side adapters (`otel_distro.scrubbing`).
+It looks at span names, attributes, events, links and status messages; log bodies (string or structured) and
+attributes; metric data point and exemplar attributes; resource and scope attributes. Only the sensitive span of
+a value is replaced (``[REDACTED:email]``, or a keyed pseudonym ``[email:3f9a...]`` when an HMAC key is set).
+
+Keys shared with otelcol-contrib's ``redaction`` processor keep their meaning where it makes sense:
+``allow_all_keys`` / ``allowed_keys`` (attributes not allowed are removed; here ``allow_all_keys`` defaults to
+true because detection reads values), ``ignored_keys`` (never touched), ``blocked_key_patterns`` (values of
+matching keys are redacted whole), ``blocked_values`` (value patterns), ``hash_function`` and ``summary``.
+
+The HMAC key is read from the environment variable named by ``hmac_key_env``, never from the config file.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections import Counter
+from typing import Any, Literal, Self
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from collector.component import CreateSettings, Telemetry
+from collector.pdata import Batch, Signal
+from otel_distro.scrubbing import COUNT_KEY, KINDS_KEY, Rule, Scrubber
+
+__all__ = ["SIGNALS", "TYPE", "Config", "PiiProcessor", "RuleConfig", "create"]
+
+TYPE = "pii"
+SIGNALS = frozenset(Signal)
+
+_REDACTIONS_METRIC = "otelcol_processor_pii_redactions_total"
+_REMOVED_KIND = "disallowed_key"
+_KIND_RE = re.compile(r"^[a-z][a-z0-9_]*$")
+_UNKEYED_HASHES = ("md5", "sha1", "sha3", "sha256", "sha512")
+
+
+def _check_pattern(pattern: str) -> str:
+    try:
+        Scrubber(rules=[], extra_patterns=[pattern])
+    except ValueError as exc:
+        raise ValueError(str(exc).replace("rule 'extra_0': ", "")) from None
+    return pattern
+
+
+class RuleConfig(BaseModel):
+    """A user detector: every match of `pattern` (RE2 syntax) — or of its capture `group` — is redacted."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1)
+    kind: str = "custom"
+    pattern: str = Field(min_length=1)
+    group: int = Field(default=0, ge=0)
+
+    @field_validator("kind")
+    @classmethod
+    def _kind_shape(cls, value: str) -> str:
+        if not _KIND_RE.match(value):
+            raise ValueError(f"kind {value!r} must be lower-case letters, digits and '_' (e.g. 'customer_id')")
+        return value
+
+    @field_validator("pattern")
+    @classmethod
+    def _pattern_compiles(cls, value: str) -> str:
+        return _check_pattern(value)
+
+    @model_validator(mode="after")
+    def _group_exists(self) -> Self:
+        try:
+            Scrubber(rules=[Rule(self.name, self.kind, self.pattern, self.group)])
+        except ValueError as exc:
+            raise ValueError(str(exc)) from None
+        return self
+
+
+class Config(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    default_rules: bool = True
+    """Use the shipped detectors (e-mail, phone, cards, IBAN, tokens, keys naming secrets, ...)."""
+    rules: list[RuleConfig] = Field(default_factory=list)
+    disabled_kinds: list[str] = Field(default_factory=list)
+    allow_all_keys: bool = True
+    allowed_keys: list[str] = Field(default_factory=list)
+    ignored_keys: list[str] = Field(default_factory=list)
+    blocked_keys: list[str] = Field(default_factory=list)
+    blocked_key_patterns: list[str] = Field(default_factory=list)
+    blocked_values: list[str] = Field(default_factory=list)
+    hash_function: str | None = None
+    """None: keyed pseudonyms when the key variable is set, placeholders otherwise. ``hmac-sha256``: pseudonyms,
+    and the key variable must be set. ``none``: always placeholders."""
+    hmac_key_env: str = Field(default="OTEL_DISTRO_SCRUB_KEY", min_length=1)
+    summary: Literal["silent", "info", "debug"] = "info"
+    """``info`` / ``debug``: spans and log records that had redactions get ``redaction.count`` and
+    ``redaction.kinds``; ``silent``: nothing is added (redactions are still counted in the metric)."""
+
+    @field_validator("blocked_key_patterns", "blocked_values")
+    @classmethod
+    def _patterns_compile(cls, values: list[str]) -> list[str]:
+        for i, pattern in enumerate(values):
+            try:
+                _check_pattern(pattern)
+            except ValueError as exc:
+                raise ValueError(f"[{i}]: {exc}") from None
+        return values
+
+    @field_validator("hash_function")
+    @classmethod
+    def _hash_function(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        lowered = value.lower()
+        if lowered in _UNKEYED_HASHES:
+            raise ValueError(f"{value!r} is an unkeyed hash: e-mails and phone numbers are few enough to be "
+                             "recovered from it by brute force; use 'hmac-sha256' (key from hmac_key_env) or 'none'")
+        if lowered not in ("none", "hmac-sha256"):
+            raise ValueError(f"unknown hash_function {value!r} (valid: 'hmac-sha256', 'none')")
+        return lowered
+
+    @field_validator("disabled_kinds")
+    @classmethod
+    def _known_kinds(cls, values: list[str]) -> list[str]:
+        bad = [v for v in values if not _KIND_RE.match(v)]
+        if bad:
+            raise ValueError(f"invalid kind(s) {bad}: kinds are lower-case letters, digits and '_'")
+        return values
+
+    @model_validator(mode="after")
+    def _allowed_keys_need_allow_all_off(self) -> Self:
+        if self.allowed_keys and self.allow_all_keys:
+            raise ValueError("allowed_keys has no effect while allow_all_keys is true; "
+                             "set allow_all_keys: false to remove every attribute not listed")
+        return self
+
+
+def _hmac_key(config: Config) -> bytes | None:
+    if config.hash_function == "none":
+        return None
+    value = os.environ.get(config.hmac_key_env, "")
+    if not value:
+        if config.hash_function == "hmac-sha256":
+            raise ValueError(f"hash_function: hmac-sha256 needs the HMAC key in the environment variable "
+                             f"{config.hmac_key_env} (hmac_key_env), which is not set")
+        return None
+    return value.encode("utf-8")
+
+
+def build_scrubber(config: Config) -> Scrubber:
+    extra = [Rule(r.name, r.kind, r.pattern, r.group) for r in config.rules]
+    extra += [Rule(f"blocked_values[{i}]", "blocked_value", p) for i, p in enumerate(config.blocked_values)]
+    return Scrubber(
+        rules=None if config.default_rules else [],
+        extra_patterns=extra,
+        blocked_keys=config.blocked_keys,
+        blocked_key_patterns=config.blocked_key_patterns,
+        allowed_keys=config.ignored_keys,
+        disabled_kinds=config.disabled_kinds,
+        hmac_key=_hmac_key(config),
+    )
+
+
+class PiiProcessor:
+    """Edits the batch in place and returns it; counts redactions by kind."""
+
+    def __init__(self, scrubber: Scrubber, config: Config, telemetry: Telemetry, component: str) -> None:
+        self._scrubber = scrubber
+        self._summary = config.summary != "silent"
+        self._telemetry = telemetry
+        self._component = component
+        self._allowed: frozenset[str] | None = None
+        if not config.allow_all_keys:
+            self._allowed = frozenset(config.allowed_keys) | frozenset(config.ignored_keys)
+
+    def __call__(self, batch: Batch) -> Batch:
+        total: Counter[str] = Counter()
+        if batch.signal is Signal.TRACES:
+            for rs in batch.resources:
+                self._attributes(rs.resource.attributes, total)
+                for ss in rs.scope_spans:
+                    self._attributes(ss.scope.attributes, total)
+                    for span in ss.spans:
+                        self._span(span, total)
+        elif batch.signal is Signal.LOGS:
+            for rl in batch.resources:
+                self._attributes(rl.resource.attributes, total)
+                for sl in rl.scope_logs:
+                    self._attributes(sl.scope.attributes, total)
+                    for record in sl.log_records:
+                        self._log_record(record, total)
+        else:
+            for rm in batch.resources:
+                self._attributes(rm.resource.attributes, total)
+                for sm in rm.scope_metrics:
+                    self._attributes(sm.scope.attributes, total)
+                    for metric in sm.metrics:
+                        self._metric(metric, total)
+        for kind, n in total.items():
+            self._telemetry.add(_REDACTIONS_METRIC, n, {"processor": self._component, "kind": kind},
+                                description="Values redacted by the pii processor, by kind")
+        return batch
+
+    # --- records ---------------------------------------------------------------------------------------------
+
+    def _span(self, span: Any, total: Counter[str]) -> None:
+        counts: Counter[str] = Counter()
+        scrub_text = self._scrubber.scrub_text
+        name = span.name
+        new = scrub_text(name, counts)
+        if new is not name:
+            span.name = new
+        self._attributes(span.attributes, counts)
+        for event in span.events:
+            ev_name = event.name
+            new = scrub_text(ev_name, counts)
+            if new is not ev_name:
+                event.name = new
+            self._attributes(event.attributes, counts)
+        for link in span.links:
+            self._attributes(link.attributes, counts)
+        message = span.status.message
+        if message:
+            new = scrub_text(message, counts)
+            if new is not message:
+                span.status.message = new
+        if counts:
+            self._summarise(span.attributes, counts)
+            total.update(counts)
+
+    def _log_record(self, record: Any, total: Counter[str]) -> None:
+        counts: Counter[str] = Counter()
+        if record.HasField("body"):
+            self._value(record.body, None, counts)
+        self._attributes(record.attributes, counts)
+        if counts:
+            self._summarise(record.attributes, counts)
+            total.update(counts)
+
+    def _metric(self, metric: Any, total: Counter[str]) -> None:
+        kind = metric.WhichOneof("data")
+        if kind is None:
+            return
+        for point in getattr(metric, kind).data_points:
+            # No summary here: extra attributes would make a new time series.
+            self._attributes(point.attributes, total)
+            for exemplar in getattr(point, "exemplars", ()):
+                self._attributes(exemplar.filtered_attributes, total)
+
+    def _summarise(self, attributes: Any, counts: Counter[str]) -> None:
+        if not self._summary:
+            return
+        for kv in list(attributes):
+            if kv.key in (COUNT_KEY, KINDS_KEY):
+                attributes.remove(kv)
+        attributes.add(key=COUNT_KEY).value.int_value = sum(counts.values())
+        kinds = attributes.add(key=KINDS_KEY).value.array_value.values
+        for k in sorted(counts):
+            kinds.add().string_value = k
+
+    # --- values ----------------------------------------------------------------------------------------------
+
+    def _attributes(self, attributes: Any, counts: Counter[str]) -> None:
+        if not len(attributes):
+            return
+        if self._allowed is not None:
+            kept = [kv for kv in attributes if kv.key in self._allowed]
+            removed = len(attributes) - len(kept)
+            if removed:
+                counts[_REMOVED_KIND] += removed
+                survivors = [type(kv)() for kv in kept]
+                for dst, src in zip(survivors, kept, strict=True):
+                    dst.CopyFrom(src)
+                del attributes[:]
+                attributes.extend(survivors)
+        classify = self._scrubber.classify_key
+        for kv in attributes:
+            key_kind = classify(kv.key)
+            if key_kind != "never":
+                self._value(kv.value, key_kind, counts)
+
+    def _value(self, value: Any, key_kind: str | None, counts: Counter[str]) -> None:
+        which = value.WhichOneof("value")
+        if which == "string_value":
+            text = value.string_value
+            if key_kind is not None:
+                new = self._scrubber.redact_as(key_kind, text, counts)
+            else:
+                new = self._scrubber.scrub_text(text, counts)
+            if new is not text:
+                value.string_value = new
+        elif which == "kvlist_value":
+            classify = self._scrubber.classify_key
+            for kv in value.kvlist_value.values:
+                inner = classify(kv.key) if key_kind is None else key_kind
+                if inner != "never":
+                    self._value(kv.value, inner, counts)
+        elif which == "array_value":
+            for item in value.array_value.values:
+                self._value(item, key_kind, counts)
+        elif key_kind is not None and which in ("int_value", "double_value", "bytes_value"):
+            raw = getattr(value, which)
+            text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
+            new = self._scrubber.redact_as(key_kind, text, counts)
+            if new != text:
+                value.string_value = new
+
+
+def create(settings: CreateSettings, config: Config) -> PiiProcessor:
+    return PiiProcessor(build_scrubber(config), config, settings.telemetry, str(settings.id))
