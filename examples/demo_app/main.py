@@ -14,6 +14,7 @@ import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
+from typing import Annotated
 
 import structlog
 from fastapi import Depends, FastAPI, HTTPException
@@ -25,7 +26,7 @@ log = structlog.get_logger("demo_app")
 legacy_log = logging.getLogger("demo_app.legacy")
 
 DEFAULT_DATABASE_URL = "sqlite:///./demo_app.db"
-DEMO_PASSWORD = "demo-password"  # noqa: S105 - a demo credential, documented in the README
+DEMO_PASSWORD = "demo-password"  # a demo credential, printed by `otel-distro demo`
 
 
 class Base(DeclarativeBase):
@@ -112,7 +113,7 @@ def create_app(database_url: str | None = None) -> FastAPI:
         return {"token": token, "token_type": "bearer"}
 
     @app.post("/chat/messages", status_code=201)
-    def post_message(body: ChatRequest, session: Session = Depends(db)) -> dict[str, object]:
+    def post_message(body: ChatRequest, session: Annotated[Session, Depends(db)]) -> dict[str, object]:
         with session:
             message = ChatMessage(user=body.user, text=body.text)
             session.add(message)
@@ -128,7 +129,7 @@ def create_app(database_url: str | None = None) -> FastAPI:
         return {"image_id": image_id, "url": f"/images/{image_id}.png"}
 
     @app.get("/items/{item_id}")
-    def get_item(item_id: int, session: Session = Depends(db)) -> dict[str, object]:
+    def get_item(item_id: int, session: Annotated[Session, Depends(db)]) -> dict[str, object]:
         with session:
             item = session.get(Item, item_id)
             if item is None:

@@ -33,8 +33,14 @@ class DbDurationSpanProcessor(SpanProcessor):
         system = attributes.get("db.system.name") or attributes.get("db.system")
         if system is None or span.start_time is None or span.end_time is None:
             return
-        operation = attributes.get("db.operation.name") or attributes.get("db.operation") or span.name.split(" ", 1)[0]
-        point: dict[str, str] = {"db.system.name": str(system), "db.operation.name": str(operation).upper()}
+        if "db.statement" not in attributes and "db.query.text" not in attributes:
+            return  # pool connects are not queries
+        operation = attributes.get("db.operation.name") or attributes.get("db.operation") or span.name
+        point: dict[str, str] = {
+            "db.system.name": str(system),
+            # The instrumentation's operation reads "SELECT <database>": keep the verb only (low cardinality).
+            "db.operation.name": str(operation).split(" ", 1)[0].upper(),
+        }
         if not span.status.is_ok:
             point["error.type"] = "error"
         self._duration.record((span.end_time - span.start_time) / 1e9, point)

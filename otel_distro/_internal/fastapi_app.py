@@ -116,6 +116,8 @@ def instrument_app(app: Any) -> Any:
     """
     from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor  # noqa: PLC0415
 
+    # As under the distro: stable HTTP semantic conventions (read once per process, at first instrumentation).
+    os.environ.setdefault("OTEL_SEMCONV_STABILITY_OPT_IN", "http")
     patch_fastapi()
     if not getattr(app, "_is_instrumented_by_opentelemetry", False):
         FastAPIInstrumentor.instrument_app(app, **fastapi_instrument_kwargs())
