@@ -83,6 +83,14 @@ def seed(engine: Engine) -> None:
             session.commit()
 
 
+def db_session(request: Request) -> Session:
+    sessions: sessionmaker[Session] = request.app.state.sessions
+    return sessions()
+
+
+DbSession = Annotated[Session, Depends(db_session)]
+
+
 def create_app(database_url: str | None = None) -> FastAPI:
     engine = make_engine(database_url or os.environ.get("DATABASE_URL") or DEFAULT_DATABASE_URL)
     sessions = sessionmaker(engine)
@@ -95,9 +103,7 @@ def create_app(database_url: str | None = None) -> FastAPI:
         engine.dispose()
 
     app = FastAPI(title="demo app", lifespan=lifespan)
-
-    def db() -> Session:
-        return sessions()
+    app.state.sessions = sessions
 
     @app.get("/api/info")
     async def info() -> dict[str, str]:
@@ -113,7 +119,7 @@ def create_app(database_url: str | None = None) -> FastAPI:
         return {"token": token, "token_type": "bearer"}
 
     @app.post("/chat/messages", status_code=201)
-    def post_message(body: ChatRequest, session: Annotated[Session, Depends(db)]) -> dict[str, object]:
+    def post_message(body: ChatRequest, session: DbSession) -> dict[str, object]:
         with session:
             message = ChatMessage(user=body.user, text=body.text)
             session.add(message)
@@ -129,7 +135,7 @@ def create_app(database_url: str | None = None) -> FastAPI:
         return {"image_id": image_id, "url": f"/images/{image_id}.png"}
 
     @app.get("/items/{item_id}")
-    def get_item(item_id: int, session: Annotated[Session, Depends(db)]) -> dict[str, object]:
+    def get_item(item_id: int, session: DbSession) -> dict[str, object]:
         with session:
             item = session.get(Item, item_id)
             if item is None:
