@@ -209,7 +209,7 @@ def labels_from_attributes(attributes: Mapping[str, str], prefix: str = "") -> d
     out: dict[str, str] = {}
     for key in sorted(attributes):
         name = label_name(prefix + key)
-        if not name:
+        if not name or name == "__name__":  # the metric name is not an attribute's to set
             continue
         value = attributes[key]
         out[name] = f"{out[name]};{value}" if name in out else value

@@ -69,7 +69,7 @@ class Config(BaseModel):
     def _const_labels(cls, value: dict[str, str]) -> dict[str, str]:
         for key in value:
             if tr.label_name(key) != key or key.startswith("__"):
-                raise ValueError(f"const_labels: {key!r} is not a valid Prometheus label name "
+                raise ValueError(f"{key!r} is not a valid Prometheus label name "
                                  "(use letters, digits and '_', not starting with a digit or '__')")
         return value
 
@@ -78,7 +78,7 @@ def split_endpoint(endpoint: str) -> tuple[str, int]:
     """``host:port`` (``:8889`` and ``[::1]:8889`` too) -> (host, port); empty host = all interfaces."""
     host, sep, port_text = endpoint.rpartition(":")
     if not sep or not port_text.isdigit() or not 0 <= int(port_text) <= 65535:
-        raise ValueError(f"endpoint {endpoint!r}: expected host:port, e.g. '0.0.0.0:8889'")
+        raise ValueError(f"expected host:port such as '0.0.0.0:8889', got {endpoint!r}")
     return host.strip("[]") or "0.0.0.0", int(port_text)
 
 

@@ -22,7 +22,7 @@ from typing import Any
 
 import aiohttp
 import cramjam
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from collector.component import CreateSettings
 from collector.errors import PermanentError, RetryableError
@@ -62,10 +62,20 @@ class TargetInfo(BaseModel):
     enabled: bool = Field(default=True, description="send a target_info series per resource")
 
 
-def _validate_labels(key_path: str, labels: dict[str, str]) -> dict[str, str]:
+class RemoteWriteQueue(BaseModel):
+    """otelcol's own queue key for this exporter; accepted as another way to write ``sending_queue``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = True
+    queue_size: int = Field(default=10000, ge=1)
+    num_consumers: int = Field(default=1, ge=1)
+
+
+def _validate_labels(labels: dict[str, str]) -> dict[str, str]:
     for key in labels:
         if tr.label_name(key) != key or key.startswith("__"):
-            raise ValueError(f"{key_path}: {key!r} is not a valid Prometheus label name "
+            raise ValueError(f"{key!r} is not a valid Prometheus label name "
                              "(use letters, digits and '_', not starting with a digit or '__')")
     return labels
 
@@ -86,19 +96,32 @@ class Config(SenderSettings):
     send_metadata: bool = Field(default=False, description="send type, help and unit of each metric family")
     max_batch_size_bytes: int = Field(default=3_000_000, ge=1, description="split larger batches (uncompressed)")
     sending_queue: QueueSettings = Field(default_factory=lambda: QueueSettings(num_consumers=1))
+    remote_write_queue: RemoteWriteQueue | None = Field(
+        default=None, description="otelcol's spelling of sending_queue (enabled, queue_size, num_consumers)")
 
     @field_validator("endpoint")
     @classmethod
     def _endpoint(cls, value: str) -> str:
         if not value.startswith(("http://", "https://")):
-            raise ValueError(f"endpoint {value!r}: expected an http:// or https:// URL, "
+            raise ValueError(f"expected an http:// or https:// URL, got {value!r}; "
                              "e.g. http://localhost:9090/api/v1/write")
         return value
 
     @field_validator("external_labels")
     @classmethod
     def _external_labels(cls, value: dict[str, str]) -> dict[str, str]:
-        return _validate_labels("external_labels", value)
+        return _validate_labels(value)
+
+    @model_validator(mode="after")
+    def _remote_write_queue(self) -> Config:
+        queue = self.remote_write_queue
+        if queue is None:
+            return self
+        if "sending_queue" in self.model_fields_set:
+            raise ValueError("remote_write_queue: set either remote_write_queue or sending_queue, not both")
+        self.sending_queue = QueueSettings(enabled=queue.enabled, queue_size=queue.queue_size,
+                                           num_consumers=queue.num_consumers)
+        return self
 
 
 def create(settings: CreateSettings, config: Config) -> RemoteWriteExporter:
@@ -149,7 +172,7 @@ class Translation:
     skipped: list[tr.Unsupported] = field(default_factory=list)
 
     def add(self, name: str, labels: dict[str, str], value: float, timestamp_ms: int) -> None:
-        full = {"__name__": name, **labels}
+        full = {**labels, "__name__": name}
         key = tuple(sorted(full.items()))
         series = self.series.get(key)
         if series is None:

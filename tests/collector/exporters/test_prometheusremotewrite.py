@@ -116,6 +116,13 @@ def test_config_reads_sender_keys() -> None:
     assert (c.timeout, c.retry_on_failure.max_elapsed_time, c.sending_queue.num_consumers) == (10.0, 60.0, 4)
 
 
+def test_config_accepts_otelcols_remote_write_queue_as_the_sending_queue() -> None:
+    c = config(remote_write_queue={"queue_size": 50, "num_consumers": 2})
+    assert (c.sending_queue.enabled, c.sending_queue.queue_size, c.sending_queue.num_consumers) == (True, 50, 2)
+    with pytest.raises(ValidationError, match="remote_write_queue"):
+        config(remote_write_queue={"enabled": False}, sending_queue={"enabled": False})
+
+
 @pytest.mark.parametrize(
     ("values", "key"),
     [
@@ -222,6 +229,11 @@ def test_large_batches_are_split_without_losing_series() -> None:
     assert all(r.ByteSize() <= 300 for r in requests)
     names = [name for r in requests for name in series_of(r)]
     assert sorted(names) == sorted(f'g{i}{{job="api"}}' for i in range(50))
+
+
+def test_an_attribute_cannot_replace_the_metric_name() -> None:
+    assert list(translate(batch(gauge_metric("g", number_point(1, t=10, attributes={"__name__": "evil"}))))) == [
+        'g{job="api"}']
 
 
 def test_metadata_is_sent_when_asked() -> None:
