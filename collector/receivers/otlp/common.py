@@ -77,7 +77,8 @@ def reject_invalid_spans(batch: Batch) -> tuple[int, str]:
     if batch.signal is not Signal.TRACES:
         return 0, ""
     rejected = 0
-    for rs in batch.resources:
+    resources = batch.resources
+    for rs in resources:
         for ss in rs.scope_spans:
             spans = ss.spans
             bad = [i for i, s in enumerate(spans)
@@ -88,6 +89,13 @@ def reject_invalid_spans(batch: Batch) -> tuple[int, str]:
             rejected += len(bad)
     if not rejected:
         return 0, ""
+    for r in reversed(range(len(resources))):  # drop what the rejection emptied
+        scopes = resources[r].scope_spans
+        for s in reversed(range(len(scopes))):
+            if not scopes[s].spans:
+                del scopes[s]
+        if not scopes:
+            del resources[r]
     return rejected, f"{rejected} span(s) rejected: trace_id must be 16 bytes and span_id 8 bytes, not all zero"
 
 

@@ -64,7 +64,8 @@ class HttpServer:
         return app
 
     async def start(self) -> None:
-        self._runner = web.AppRunner(self._app(), access_log=None, shutdown_timeout=10.0)
+        # auto_decompress off: we inflate ourselves, under max_decompressed_body_size
+        self._runner = web.AppRunner(self._app(), access_log=None, shutdown_timeout=10.0, auto_decompress=False)
         await self._runner.setup()
         host, port = split_endpoint(self._config.endpoint)
         site = web.TCPSite(self._runner, host, port, backlog=1024)

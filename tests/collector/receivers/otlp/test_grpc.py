@@ -1,0 +1,114 @@
+"""The OTLP/gRPC receiver: the SDK's gRPC exporters deliver through it; errors carry the spec's codes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import grpc
+import pytest
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+    ExportTraceServiceRequest,
+    ExportTraceServiceResponse,
+)
+
+from collector.exporters.otlp import retry_delay
+from collector.testing import running_collector
+from tests.support import free_port
+
+TRACES = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
+
+
+def config(tmp_path: Path, port: int, grpc_cfg: dict[str, Any] | None = None,
+           processors: list[str] | None = None) -> dict[str, Any]:
+    return {
+        "receivers": {"otlp": {"protocols": {"grpc": {"endpoint": f"127.0.0.1:{port}", **(grpc_cfg or {})}}}},
+        "processors": {"memory_limiter": {"limit_mib": 1}},
+        "exporters": {"file": {"path": str(tmp_path / "out.jsonl"), "flush_interval": 0}},
+        "service": {
+            "pipelines": {s: {"receivers": ["otlp"], "processors": processors or [], "exporters": ["file"]}
+                          for s in ("traces", "metrics", "logs")},
+            "telemetry": {"metrics": {"level": "none"}},
+        },
+    }
+
+
+def lines(tmp_path: Path) -> list[Any]:
+    out = tmp_path / "out.jsonl"
+    return [json.loads(x) for x in out.read_text().splitlines()] if out.exists() else []
+
+
+def call(port: int, body: bytes, method: str = TRACES, metadata: Any = None) -> bytes:
+    with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+        result: bytes = channel.unary_unary(method)(body, metadata=metadata, timeout=10)
+        return result
+
+
+def test_sdk_grpc_exporters_deliver_traces_and_logs(tmp_path: Path) -> None:
+    from opentelemetry._logs import SeverityNumber
+    from opentelemetry.exporter.otlp.proto.grpc._log_exporter import OTLPLogExporter
+    from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+    from opentelemetry.sdk._logs import LoggerProvider
+    from opentelemetry.sdk._logs.export import SimpleLogRecordProcessor
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+
+    port = free_port()
+    with running_collector(config(tmp_path, port)):
+        tracer_provider = TracerProvider()
+        tracer_provider.add_span_processor(
+            SimpleSpanProcessor(OTLPSpanExporter(endpoint=f"127.0.0.1:{port}", insecure=True)))
+        with tracer_provider.get_tracer("t").start_as_current_span("over-grpc"):
+            pass
+        tracer_provider.shutdown()
+        logger_provider = LoggerProvider()
+        logger_provider.add_log_record_processor(
+            SimpleLogRecordProcessor(OTLPLogExporter(endpoint=f"127.0.0.1:{port}", insecure=True)))
+        logger_provider.get_logger("l").emit(body="hello", severity_number=SeverityNumber.INFO)
+        logger_provider.shutdown()
+    out = lines(tmp_path)
+    assert out[0]["resourceSpans"][0]["scopeSpans"][0]["spans"][0]["name"] == "over-grpc"
+    assert out[1]["resourceLogs"][0]["scopeLogs"][0]["logRecords"][0]["body"] == {"stringValue": "hello"}
+
+
+def test_partial_success_for_invalid_spans(tmp_path: Path) -> None:
+    port = free_port()
+    req = ExportTraceServiceRequest()
+    ss = req.resource_spans.add().scope_spans.add()
+    ss.spans.add(name="ok", trace_id=b"\x01" * 16, span_id=b"\x02" * 8)
+    ss.spans.add(name="bad", trace_id=b"\x01" * 3, span_id=b"\x02" * 8)
+    with running_collector(config(tmp_path, port)):
+        answer = ExportTraceServiceResponse.FromString(call(port, req.SerializeToString()))
+    assert answer.partial_success.rejected_spans == 1
+    assert len(lines(tmp_path)) == 1
+
+
+def test_undecodable_message_is_invalid_argument(tmp_path: Path) -> None:
+    port = free_port()
+    with running_collector(config(tmp_path, port)), pytest.raises(grpc.RpcError) as info:
+        call(port, ExportLogsServiceRequest(resource_logs=[{}]).SerializeToString()[:-1] + b"\xff\xff")
+    assert info.value.code() is grpc.StatusCode.INVALID_ARGUMENT  # type: ignore[attr-defined]
+
+
+def test_back_pressure_is_unavailable_with_retry_info(tmp_path: Path) -> None:
+    port = free_port()
+    req = ExportTraceServiceRequest()
+    req.resource_spans.add().scope_spans.add().spans.add(name="x", trace_id=b"\x01" * 16, span_id=b"\x02" * 8)
+    with running_collector(config(tmp_path, port, processors=["memory_limiter"])), \
+            pytest.raises(grpc.RpcError) as info:
+        call(port, req.SerializeToString())
+    err: Any = info.value
+    assert err.code() is grpc.StatusCode.UNAVAILABLE
+    assert retry_delay(err.trailing_metadata()) == pytest.approx(1.0)
+
+
+def test_bearer_token_auth(tmp_path: Path) -> None:
+    port = free_port()
+    body = ExportTraceServiceRequest().SerializeToString()
+    with running_collector(config(tmp_path, port, {"auth": {"bearer_token": "t0ken"}})):
+        with pytest.raises(grpc.RpcError) as info:
+            call(port, body)
+        assert info.value.code() is grpc.StatusCode.UNAUTHENTICATED  # type: ignore[attr-defined]
+        call(port, body, metadata=(("authorization", "Bearer t0ken"),))

@@ -1,0 +1,105 @@
+"""The persistent queue's invariants (see its module docstring)."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from collector.sending.persistent_queue import PersistentQueue
+from collector.sending.queue import QueueClosed, QueueFull
+from tests.collector.sending.fakes import names, traces
+
+
+def test_put_is_on_disk_and_survives_reopening_in_order(tmp_path: Path) -> None:
+    async def first() -> None:
+        q = PersistentQueue(tmp_path, 10, fsync=True)
+        await q.open()
+        for name in "abc":
+            q.put_nowait(traces(1, name))
+        assert len(list(tmp_path.glob("*.pb"))) == 3
+        item = await q.get()  # taken but never acked: a crash while exporting
+        assert names(item.batch) == ["a0"]
+
+    async def second() -> list[str]:
+        q = PersistentQueue(tmp_path, 10)
+        await q.open()
+        got = []
+        for _ in range(3):
+            item = await q.get()
+            got.extend(names(item.batch))
+            q.ack(item)
+        q.put_nowait(traces(1, "d"))  # sequence numbers continue after the recovered ones
+        assert names((await q.get()).batch) == ["d0"]
+        return got
+
+    asyncio.run(first())
+    assert asyncio.run(second()) == ["a0", "b0", "c0"]
+
+
+def test_ack_deletes_and_nack_requeues_at_the_tail(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        q = PersistentQueue(tmp_path, 10)
+        await q.open()
+        q.put_nowait(traces(1, "a"))
+        q.put_nowait(traces(1, "b"))
+        a = await q.get()
+        q.nack(a)
+        b = await q.get()
+        assert names(b.batch) == ["b0"]
+        q.ack(b)
+        again = await q.get()
+        assert names(again.batch) == ["a0"]
+        q.nack(again, traces(1, "rest-of-a"))  # only part left to send: rewritten
+        rest = await q.get()
+        assert names(rest.batch) == ["rest-of-a0"]
+        q.ack(rest)
+        assert len(q) == 0
+
+    asyncio.run(scenario())
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_capacity_counts_items_in_flight(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        q = PersistentQueue(tmp_path, 2)
+        await q.open()
+        q.put_nowait(traces(1))
+        q.put_nowait(traces(1))
+        item = await q.get()
+        with pytest.raises(QueueFull):
+            q.put_nowait(traces(1))
+        q.ack(item)
+        q.put_nowait(traces(1))
+
+    asyncio.run(scenario())
+
+
+def test_partial_writes_are_discarded_and_corrupt_files_set_aside(tmp_path: Path) -> None:
+    (tmp_path / ".tmp-00000000000000000007").write_bytes(b"half a batch")
+    (tmp_path / "00000000000000000003.pb").write_bytes(b"?not a batch")
+
+    async def scenario() -> None:
+        q = PersistentQueue(tmp_path, 10)
+        await q.open()
+        q.put_nowait(traces(1, "good"))
+        item = await q.get()
+        assert names(item.batch) == ["good0"]
+
+    asyncio.run(scenario())
+    assert not (tmp_path / ".tmp-00000000000000000007").exists()
+    assert (tmp_path / "00000000000000000003.corrupt").exists()
+
+
+def test_close_wakes_waiting_consumers(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        q = PersistentQueue(tmp_path, 2)
+        await q.open()
+        waiter = asyncio.create_task(q.get())
+        await asyncio.sleep(0)
+        await q.close(drain=False)
+        with pytest.raises(QueueClosed):
+            await waiter
+
+    asyncio.run(scenario())

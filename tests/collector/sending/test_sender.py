@@ -1,0 +1,213 @@
+"""The sender: queue -> retry -> timeout -> export, and what it does with each outcome."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import pytest
+from structlog.testing import capture_logs
+
+from collector.component import ComponentID
+from collector.errors import PermanentError, Refused, RetryableError
+from collector.pdata import Signal
+from collector.sending.persistent_queue import PersistentQueue
+from collector.sending.sender import Sender
+from collector.sending.settings import SenderSettings
+from collector.testing import RecordingTelemetry
+from tests.collector.sending.fakes import ScriptedExporter, names, traces
+
+FAST = {"initial_interval": 0.001, "max_interval": 0.002, "randomization_factor": 0}
+
+
+def settings(**overrides: Any) -> SenderSettings:
+    base: dict[str, Any] = {"retry_on_failure": dict(FAST), "timeout": 5}
+    for key, value in overrides.items():
+        if isinstance(value, dict) and isinstance(base.get(key), dict):
+            base[key] = {**base[key], **value}
+        else:
+            base[key] = value
+    return SenderSettings.model_validate(base)
+
+
+def make(exporter: ScriptedExporter, cfg: SenderSettings, **kw: Any) -> tuple[Sender, RecordingTelemetry]:
+    tel = RecordingTelemetry()
+    import structlog
+
+    return Sender(ComponentID("fake"), Signal.TRACES, exporter, cfg, telemetry=tel,
+                  logger=structlog.get_logger("test"), **kw), tel
+
+
+async def run_through(sender: Sender, *batches: Any, until: Any = None) -> None:
+    """Start, consume, wait for ``until()`` (if given), shut down."""
+    await sender.start()
+    for b in batches:
+        await sender.consume(b)
+    for _ in range(1000):
+        if until is None or until():
+            break
+        await asyncio.sleep(0.005)
+    await sender.shutdown()
+
+
+def test_success_is_counted_as_sent() -> None:
+    exp = ScriptedExporter()
+    sender, tel = make(exp, settings())
+    asyncio.run(run_through(sender, traces(3), traces(2)))
+    assert tel.value("otelcol_exporter_sent_spans", exporter="fake") == 5
+    assert exp.started and exp.stopped
+
+
+def test_a_permanent_error_is_counted_logged_and_dropped_without_retry() -> None:
+    exp = ScriptedExporter([PermanentError("mapping conflict", rejected_items=2)])
+    sender, tel = make(exp, settings())
+    with capture_logs() as logs:
+        asyncio.run(run_through(sender, traces(3)))
+    assert len(exp.attempts) == 1
+    assert tel.value("otelcol_exporter_send_failed_spans") == 2
+    assert tel.value("otelcol_exporter_sent_spans") == 0
+    assert any(e["event"] == "export_failed" and e["reason"] == "permanent" for e in logs)
+
+
+def test_retryable_errors_are_retried_until_sent() -> None:
+    exp = ScriptedExporter([RetryableError("503"), TimeoutError(), ConnectionRefusedError()])
+    sender, tel = make(exp, settings())
+    asyncio.run(run_through(sender, traces(1), until=lambda: exp.sent))
+    assert len(exp.attempts) == 4
+    assert tel.value("otelcol_exporter_sent_spans") == 1
+
+
+def test_the_backends_retry_after_wins_over_the_schedule() -> None:
+    exp = ScriptedExporter([RetryableError("429", retry_after=0.01)])
+    sender, _ = make(exp, settings(retry_on_failure={"initial_interval": 30, "max_interval": 60}))
+    with capture_logs() as logs:
+        asyncio.run(run_through(sender, traces(1), until=lambda: exp.sent))
+    (retry,) = [e for e in logs if e["event"] == "export_retrying"]
+    assert retry["retry_in_seconds"] == 0.01
+    assert len(exp.sent) == 1
+
+
+def test_only_the_part_still_to_send_is_retried() -> None:
+    rest = traces(1, name="rest")
+    exp = ScriptedExporter([RetryableError("partial", batch=rest)])
+    sender, tel = make(exp, settings())
+    asyncio.run(run_through(sender, traces(3), until=lambda: exp.sent))
+    assert names(exp.sent[0]) == ["rest0"]
+
+
+def test_a_slow_export_times_out_and_is_retried() -> None:
+    exp = ScriptedExporter(hang=True)
+    sender, _ = make(exp, settings(timeout=0.05))
+    asyncio.run(run_through(sender, traces(1), until=lambda: exp.sent))
+    assert len(exp.attempts) == 2
+    assert len(exp.sent) == 1
+
+
+def test_without_a_persistent_queue_data_is_dropped_when_retries_run_out() -> None:
+    exp = ScriptedExporter([RetryableError("down")] * 1000)
+    sender, tel = make(exp, settings(retry_on_failure={"max_elapsed_time": 0.02}))
+    with capture_logs() as logs:
+        asyncio.run(run_through(sender, traces(2), until=lambda: tel.value("otelcol_exporter_send_failed_spans")))
+    assert tel.value("otelcol_exporter_send_failed_spans") == 2
+    assert any(e["event"] == "export_failed" and e["reason"] == "retries_exhausted" for e in logs)
+
+
+def test_retry_disabled_means_one_attempt() -> None:
+    exp = ScriptedExporter([RetryableError("down")])
+    sender, tel = make(exp, settings(retry_on_failure={"enabled": False}))
+    asyncio.run(run_through(sender, traces(1)))
+    assert len(exp.attempts) == 1
+    assert tel.value("otelcol_exporter_send_failed_spans") == 1
+
+
+def test_a_full_queue_refuses_with_back_pressure() -> None:
+    async def scenario() -> None:
+        exp = ScriptedExporter(hang=True)
+        sender, tel = make(exp, settings(sending_queue={"queue_size": 1, "num_consumers": 1}, timeout=0))
+        await sender.start()
+        await sender.consume(traces(1))  # taken by the consumer, which hangs
+        await asyncio.sleep(0.01)
+        await sender.consume(traces(1))  # fills the queue
+        with pytest.raises(Refused, match="full"):
+            await sender.consume(traces(1))
+        assert tel.value("otelcol_exporter_enqueue_failed_spans") == 1
+        assert tel.value("otelcol_exporter_queue_capacity") == 1
+        for task in sender._workers:
+            task.cancel()
+        await asyncio.gather(*sender._workers, return_exceptions=True)
+
+    asyncio.run(scenario())
+
+
+def test_shutdown_drains_the_memory_queue() -> None:
+    exp = ScriptedExporter()
+    sender, tel = make(exp, settings(sending_queue={"num_consumers": 1}))
+
+    async def scenario() -> None:
+        await sender.start()
+        for i in range(50):
+            await sender.consume(traces(1, name=f"b{i}-"))
+        await sender.shutdown()
+
+    asyncio.run(scenario())
+    assert len(exp.sent) == 50
+    assert tel.value("otelcol_exporter_queue_size") == 0
+
+
+def test_without_a_queue_export_is_inline_and_failure_refuses() -> None:
+    exp = ScriptedExporter([RetryableError("down")])
+    sender, _ = make(exp, settings(sending_queue={"enabled": False}, retry_on_failure={"enabled": False}))
+
+    async def scenario() -> None:
+        await sender.start()
+        with pytest.raises(Refused):
+            await sender.consume(traces(1))
+        await sender.consume(traces(1))
+        await sender.shutdown()
+
+    asyncio.run(scenario())
+    assert len(exp.sent) == 1
+
+
+def test_with_a_persistent_queue_data_whose_retries_ran_out_goes_back_to_the_queue(tmp_path: Path) -> None:
+    exp = ScriptedExporter([RetryableError("down")] * 5)
+    queue = PersistentQueue(tmp_path / "q", 10)
+    sender, tel = make(exp, settings(retry_on_failure={"max_elapsed_time": 0.001, "initial_interval": 0.01},
+                                     sending_queue={"num_consumers": 1}), queue=queue)
+
+    async def scenario() -> None:
+        await sender.start()
+        await sender.consume(traces(2))
+        for _ in range(500):
+            if exp.sent:
+                break
+            await asyncio.sleep(0.01)
+        await sender.shutdown()
+
+    with capture_logs() as logs:
+        asyncio.run(scenario())
+    assert len(exp.sent) == 1  # after 5 rounds of "retries ran out -> back to the queue"
+    assert tel.value("otelcol_exporter_send_failed_spans") == 0
+    assert sum(e["event"] == "export_requeued" for e in logs) == 5
+    assert list((tmp_path / "q").iterdir()) == []
+
+
+def test_a_persistent_queue_keeps_unsent_data_across_shutdown(tmp_path: Path) -> None:
+    down = ScriptedExporter([RetryableError("down")] * 1000)
+    sender, _ = make(down, settings(retry_on_failure={"initial_interval": 0.01}), queue=PersistentQueue(tmp_path, 10))
+    asyncio.run(run_through(sender, traces(1, "a"), traces(1, "b")))
+    assert down.sent == []
+    up = ScriptedExporter()
+    sender, tel = make(up, settings(), queue=PersistentQueue(tmp_path, 10))
+
+    async def restart() -> None:
+        await sender.start()
+        for _ in range(500):
+            if len(up.sent) == 2:
+                break
+            await asyncio.sleep(0.01)
+        await sender.shutdown()
+
+    asyncio.run(restart())
+    assert sorted(names(b)[0] for b in up.sent) == ["a0", "b0"]
