@@ -1,12 +1,14 @@
 """`exception.stacktrace` text -> Sentry exception values with frames.
 
 The OTel SDKs record a stack trace as one string in the language's own format. Python's (what
-`traceback.format_exception` prints, chained causes and exception groups included) is parsed into frames;
-any other text becomes a single frame that carries the raw lines, so nothing is lost.
+`traceback.format_exception` prints, chained causes and exception groups included) is parsed into frames, and
+so is structlog's structured form (the JSON list `dict_tracebacks` makes); any other text becomes a single
+frame that carries the raw lines, so nothing is lost.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
@@ -46,7 +48,7 @@ def parse_stacktrace(text: str, exc_type: str = "", exc_value: str = "") -> list
     `exc_type` / `exc_value` (the ``exception.type`` / ``exception.message`` attributes) name the raised
     exception when the text does not, and win over what the text says, since they are not truncated.
     """
-    values = _parse_python(text) if text else None
+    values = (_parse_structlog(text) or _parse_python(text)) if text else None
     if values is None:
         values = [{"type": exc_type or "Error", "value": exc_value}]
         if text.strip():
@@ -82,6 +84,33 @@ def _parse_python(text: str) -> list[dict[str, Any]] | None:
         else:
             pieces[-1].append(line)
     values = [v for v in (_parse_piece(p) for p in pieces) if v is not None]
+    return values or None
+
+
+def _parse_structlog(text: str) -> list[dict[str, Any]] | None:
+    """structlog's ``dict_tracebacks`` JSON: the raised exception first, then its causes, each with frames."""
+    if not text.lstrip().startswith("[{"):
+        return None
+    try:
+        stacks = json.loads(text)
+    except ValueError:
+        return None
+    if not isinstance(stacks, list) or not all(isinstance(s, dict) and "exc_type" in s for s in stacks):
+        return None
+    values: list[dict[str, Any]] = []
+    for stack in reversed(stacks):  # Sentry wants the oldest cause first
+        value: dict[str, Any] = {"type": str(stack["exc_type"]), "value": str(stack.get("exc_value") or "")}
+        notes = [str(n) for n in stack.get("exc_notes") or ()]
+        if notes:
+            value["value"] = "\n".join([value["value"], *notes])
+        frames = [
+            _frame(str(f.get("filename", "?")), int(f.get("lineno") or 0), f.get("name"))
+            for f in stack.get("frames") or ()
+            if isinstance(f, dict)
+        ]
+        if frames:
+            value["stacktrace"] = {"frames": _cap(frames)}
+        values.append(value)
     return values or None
 
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import traceback
 
 import pytest
+from structlog.tracebacks import ExceptionDictTransformer
 
 from collector.exporters.sentry import parse_stacktrace
 from collector.exporters.sentry._stacktrace import MAX_FRAMES, split_type
@@ -171,3 +173,21 @@ def test_no_stack_trace_still_names_the_exception() -> None:
 )
 def test_split_type(name: str, expected: tuple[str, str | None]) -> None:
     assert split_type(name) == expected
+
+
+def test_structlogs_dict_tracebacks_parse_too() -> None:
+    try:
+        _raise_chained()
+    except RuntimeError as exc:
+        text = json.dumps(ExceptionDictTransformer(show_locals=False)((RuntimeError, exc, exc.__traceback__)))
+    cause, raised = parse_stacktrace(text, "RuntimeError", "lookup failed")
+    assert (cause["type"], cause["value"]) == ("KeyError", "'missing'")
+    assert (raised["type"], raised["value"]) == ("RuntimeError", "lookup failed")
+    last = raised["stacktrace"]["frames"][-1]
+    assert (last["function"], last["in_app"]) == ("_raise_chained", True)
+    assert last["abs_path"] == __file__
+
+
+def test_json_that_is_not_a_structlog_traceback_is_kept_raw() -> None:
+    [value] = parse_stacktrace('[{"frame": 1}]', "Error", "x")
+    assert value["stacktrace"]["frames"][0]["context_line"] == '[{"frame": 1}]'
