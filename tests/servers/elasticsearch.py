@@ -289,7 +289,8 @@ class ElasticsearchServer:
             server.socket = self.ssl_context.wrap_socket(server.socket, server_side=True)
         self.port = server.server_address[1]
         self._server = server
-        self._thread = threading.Thread(target=server.serve_forever, name="elasticsearch-server", daemon=True)
+        self._thread = threading.Thread(target=server.serve_forever, args=(0.05,), name="elasticsearch-server",
+                                        daemon=True)
         self._thread.start()
         return self
 

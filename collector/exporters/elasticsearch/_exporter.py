@@ -125,6 +125,7 @@ class ElasticsearchExporter:
             try:
                 await self._ensure_lifecycle()
             except LifecycleError as exc:
+                await self.shutdown()
                 raise RuntimeError(
                     f"{self._id}: cannot install ILM/SLM/templates: {exc} (fix it, or set lifecycle::install: false)"
                 ) from exc

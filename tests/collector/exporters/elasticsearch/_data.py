@@ -9,10 +9,11 @@ from typing import Any
 
 from opentelemetry.exporter.otlp.proto.common._log_encoder import encode_logs
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+from opentelemetry.instrumentation.logging.handler import LoggingHandler
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord
-from opentelemetry.sdk._logs import LoggerProvider, LoggingHandler
-from opentelemetry.sdk._logs.export import InMemoryLogExporter, SimpleLogRecordProcessor
+from opentelemetry.sdk._logs import LoggerProvider
+from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter, SimpleLogRecordProcessor
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
@@ -30,7 +31,7 @@ def sdk_batches(n_logs: int = 3) -> tuple[Batch, Batch]:
     spans = InMemorySpanExporter()
     tracer_provider = TracerProvider(resource=RESOURCE)
     tracer_provider.add_span_processor(SimpleSpanProcessor(spans))
-    logs = InMemoryLogExporter()
+    logs = InMemoryLogRecordExporter()
     logger_provider = LoggerProvider(resource=RESOURCE)
     logger_provider.add_log_record_processor(SimpleLogRecordProcessor(logs))
     handler = LoggingHandler(level=logging.INFO, logger_provider=logger_provider)
@@ -95,3 +96,10 @@ def log_batch(records: list[Mapping[str, Any]], *, resource: Mapping[str, Any] |
 def bodies(batch: Batch) -> list[str]:
     """Log bodies of a logs batch, in order."""
     return [r.body.string_value for rl in batch.resources for sl in rl.scope_logs for r in sl.log_records]
+
+
+def in_namespace(batch: Batch, namespace: str) -> Batch:
+    """The batch with ``data_stream.namespace`` set on every resource (isolates a case on a shared cluster)."""
+    for resource in batch.resources:
+        resource.resource.attributes.extend(kvs({"data_stream.namespace": namespace}))
+    return batch
