@@ -18,6 +18,7 @@ Everything here is pure: data in, names, labels and samples out.
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import math
 import re
@@ -381,6 +382,11 @@ def iter_points(
 # --- samples -------------------------------------------------------------------------------------------------
 
 
+@functools.lru_cache(maxsize=512)
+def _le_values(bounds: tuple[float, ...]) -> tuple[str, ...]:
+    return tuple(format_float(b) for b in bounds)
+
+
 def point_samples(family: str, kind: Kind, labels: dict[str, str], point: Point) -> Iterator[Sample]:
     """The Prometheus samples of one point of a family (``family`` already carries ``_total`` for counters)."""
     if kind in (Kind.GAUGE, Kind.COUNTER):
@@ -388,10 +394,9 @@ def point_samples(family: str, kind: Kind, labels: dict[str, str], point: Point)
         return
     if kind is Kind.HISTOGRAM:
         running = 0.0
-        for bound, count in zip(point.bounds, point.bucket_counts, strict=False):
+        for le, count in zip(_le_values(point.bounds), point.bucket_counts, strict=False):
             running += count
-            yield Sample(f"{family}_bucket", {**labels, "le": format_float(bound)},
-                         STALE_NAN if point.stale else running)
+            yield Sample(f"{family}_bucket", {**labels, "le": le}, STALE_NAN if point.stale else running)
         yield Sample(f"{family}_bucket", {**labels, "le": "+Inf"}, STALE_NAN if point.stale else point.count)
     else:
         for quantile, value in point.quantiles:

@@ -37,8 +37,8 @@ __all__ = [
     "Config",
     "RemoteWriteExporter",
     "classify",
+    "compress",
     "create",
-    "encode",
     "parse_retry_after",
     "write_requests",
 ]
@@ -172,8 +172,7 @@ class Translation:
     skipped: list[tr.Unsupported] = field(default_factory=list)
 
     def add(self, name: str, labels: dict[str, str], value: float, timestamp_ms: int) -> None:
-        full = {**labels, "__name__": name}
-        key = tuple(sorted(full.items()))
+        key = tuple(sorted([(k, v) for k, v in labels.items() if v and k != "__name__"] + [("__name__", name)]))
         series = self.series.get(key)
         if series is None:
             series = self.series[key] = _Series(dict(key))
@@ -222,35 +221,33 @@ def translate(request: Any, config: Config) -> Translation:
     return out
 
 
-def write_requests(translation: Translation, *, max_bytes: int, send_metadata: bool = False) -> Iterator[Any]:
-    """``WriteRequest`` messages holding every series, each at most about ``max_bytes`` serialised
-    (a single series larger than that goes alone)."""
-    request = prompb.WriteRequest()
+def write_requests(translation: Translation, *, max_bytes: int, send_metadata: bool = False) -> Iterator[bytes]:
+    """Serialised ``WriteRequest``s holding every series, each at most ``max_bytes`` (a single series larger
+    than that goes alone). Metadata, when asked for, goes with the first request."""
+    encoder = prompb.SeriesEncoder()
+    parts: list[bytes] = []
     size = 0
-    if send_metadata:
+    if send_metadata and translation.metadata:
+        metadata = prompb.WriteRequest()
         for family, (kind, help_text, unit) in sorted(translation.metadata.items()):
-            request.metadata.add(type=prompb.METRIC_TYPES[kind.value], metric_family_name=family,
-                                 help=help_text, unit=unit)
-        size = request.ByteSize()
+            metadata.metadata.add(type=prompb.METRIC_TYPES[kind.value], metric_family_name=family,
+                                  help=help_text, unit=unit)
+        parts.append(metadata.SerializeToString())
+        size = len(parts[0])
     for series in translation.series.values():
-        ts = prompb.TimeSeries()
-        for name, value in series.labels.items():  # already sorted by name
-            ts.labels.add(name=name, value=value)
-        for timestamp_ms in sorted(series.samples):
-            ts.samples.add(value=series.samples[timestamp_ms], timestamp=timestamp_ms)
-        ts_size = ts.ByteSize() + 5  # field tag and length prefix
-        if len(request.timeseries) and size + ts_size > max_bytes:
-            yield request
-            request, size = prompb.WriteRequest(), 0
-        request.timeseries.append(ts)
-        size += ts_size
-    if len(request.timeseries) or len(request.metadata):
-        yield request
+        encoded = encoder.series(series.labels.items(), sorted(series.samples.items()))
+        if parts and size + len(encoded) > max_bytes:
+            yield b"".join(parts)
+            parts, size = [], 0
+        parts.append(encoded)
+        size += len(encoded)
+    if parts:
+        yield b"".join(parts)
 
 
-def encode(request: Any) -> bytes:
-    """A ``WriteRequest`` as remote write sends it: protobuf, snappy block format (not framed)."""
-    return bytes(cramjam.snappy.compress_raw(request.SerializeToString()))
+def compress(body: bytes) -> bytes:
+    """Snappy block format (not framed), as remote write sends its protobuf body."""
+    return bytes(cramjam.snappy.compress_raw(body))
 
 
 # --- runtime -------------------------------------------------------------------------------------------------
@@ -286,7 +283,7 @@ class RemoteWriteExporter:
                 self._log.warning("prometheus_metric_skipped", metric=skipped.name, reason=skipped.reason)
         for request in write_requests(translation, max_bytes=self._config.max_batch_size_bytes,
                                       send_metadata=self._config.send_metadata):
-            await self._post(encode(request))
+            await self._post(compress(request))
 
     async def _post(self, body: bytes) -> None:
         if self._session is None:

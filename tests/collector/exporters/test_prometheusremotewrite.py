@@ -42,7 +42,9 @@ def config(**values: Any) -> Config:
 
 
 def series_of(request: Any) -> dict[str, list[tuple[float, int]]]:
-    """A WriteRequest as ``{'name{k="v",...}': [(value, timestamp), ...]}`` (labels as sent, in order)."""
+    """A WriteRequest (or its bytes) as ``{'name{k="v",...}': [(value, timestamp), ...]}`` (labels as sent)."""
+    if isinstance(request, bytes):
+        request = prompb.WriteRequest.FromString(request)
     out = {}
     for ts in request.timeseries:
         labels = {label.name: label.value for label in ts.labels}
@@ -154,7 +156,7 @@ def test_write_request_round_trips_through_protobuf_and_snappy() -> None:
     ts.labels.add(name="__name__", value="up")
     ts.labels.add(name="job", value="api")
     ts.samples.add(value=1.5, timestamp=1_700_000_000_123)
-    body = prw.encode(request)
+    body = prw.compress(request.SerializeToString())
     decoded = prompb.WriteRequest.FromString(bytes(cramjam.snappy.decompress_raw(body)))
     assert decoded == request
     assert series_of(decoded) == {'up{job="api"}': [(1.5, 1_700_000_000_123)]}
@@ -168,6 +170,29 @@ def test_messages_use_the_prompb_field_numbers() -> None:
     # timeseries=1 { labels=1 { name=1 "a" value=2 "b" } samples=2 { value=1 double 1.0, timestamp=2 varint 2 } }
     expected = bytes.fromhex("0a15" "0a06" "0a0161" "120162" "120b" "09000000000000f03f" "1002")
     assert request.SerializeToString() == expected
+
+
+@pytest.mark.parametrize(
+    ("labels", "samples"),
+    [
+        ([("__name__", "up"), ("job", "api")], [(1_700_000_000_123, 1.0)]),
+        ([("__name__", "zero")], [(0, 0.0), (5, -0.0), (-1, 2.5)]),  # proto3 defaults are left out
+        ([("__name__", "ünïcode"), ("path", "/ä/" + "x" * 300)], [(2**40, math.inf), (2**41, -1e-300)]),
+        ([("__name__", "stale")], [(10, prw.tr.STALE_NAN)]),
+        ([("__name__", "empty"), ("job", "")], []),
+    ],
+)
+def test_the_direct_encoder_writes_what_protobuf_writes(labels: list[tuple[str, str]],
+                                                         samples: list[tuple[int, float]]) -> None:
+    request = prompb.WriteRequest()
+    ts = request.timeseries.add()
+    for name, value in labels:
+        ts.labels.add(name=name, value=value)
+    for timestamp, value in samples:
+        ts.samples.add(value=value, timestamp=timestamp)
+    encoded = prompb.SeriesEncoder().series(labels, samples)
+    assert encoded == request.SerializeToString()
+    assert prompb.WriteRequest.FromString(encoded).SerializeToString() == encoded
 
 
 # --- translation ---------------------------------------------------------------------------------------------
@@ -226,7 +251,7 @@ def test_large_batches_are_split_without_losing_series() -> None:
     translation = prw.translate(batch(*metrics).request, config(target_info={"enabled": False}))
     requests = list(prw.write_requests(translation, max_bytes=300))
     assert len(requests) > 5
-    assert all(r.ByteSize() <= 300 for r in requests)
+    assert all(len(r) <= 300 for r in requests)
     names = [name for r in requests for name in series_of(r)]
     assert sorted(names) == sorted(f'g{i}{{job="api"}}' for i in range(50))
 
@@ -239,7 +264,8 @@ def test_an_attribute_cannot_replace_the_metric_name() -> None:
 def test_metadata_is_sent_when_asked() -> None:
     b = batch(sum_metric("hits", number_point(1, t=10), description="Hits"),
               histogram_metric("lat", [1.0], [1, 0], 0.5, t=10, unit="s"))
-    [request] = prw.write_requests(prw.translate(b.request, config()), max_bytes=10**6, send_metadata=True)
+    [body] = prw.write_requests(prw.translate(b.request, config()), max_bytes=10**6, send_metadata=True)
+    request = prompb.WriteRequest.FromString(body)
     assert {(m.metric_family_name, m.type, m.help) for m in request.metadata} == {
         ("hits_total", prompb.METRIC_TYPES["counter"], "Hits"),
         ("lat_seconds", prompb.METRIC_TYPES["histogram"], ""),
