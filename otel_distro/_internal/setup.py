@@ -7,6 +7,7 @@ scrubbing first, then derived metrics, then the batching export processors.
 
 from __future__ import annotations
 
+import atexit
 import logging
 import multiprocessing.util
 import os
@@ -119,6 +120,8 @@ def configure(settings: Settings, *, auto_instrumentation_version: str | None = 
     # atexit (registered by the SDK providers) does not run in children that leave through os._exit, as
     # multiprocessing's fork workers do; its finalizers do. Flushing twice is harmless.
     multiprocessing.util.Finalize(None, flush, exitpriority=100)
+    # Registered after the providers' own atexit shutdown, so it runs before them (atexit is LIFO).
+    atexit.register(_mark_exiting)
     _logger.info(
         "telemetry_configured",
         extra={
@@ -133,10 +136,19 @@ def configure(settings: Settings, *, auto_instrumentation_version: str | None = 
     return _runtime
 
 
+_exiting = False
+
+
+def _mark_exiting() -> None:
+    """At a normal exit the SDK's atexit shutdown flushes; a flush after it would only warn."""
+    global _exiting  # noqa: PLW0603
+    _exiting = True
+
+
 def flush(timeout_millis: int = 5000) -> None:
     """Push out everything buffered (spans, log records, metrics); safe to call any number of times."""
     current = _runtime
-    if current is None:
+    if current is None or _exiting:
         return
     for provider in (current.tracer_provider, current.logger_provider, current.meter_provider):
         try:
