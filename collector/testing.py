@@ -21,7 +21,8 @@ down with draining — so whatever was accepted has reached the exporters — th
 
 The config is a mapping (as parsed from YAML, ``${env:...}`` expanded) or a path to a YAML file. Set
 ``service::telemetry::metrics::level: none`` (or a free ``address``) so tests don't contend for :8888.
-``c.telemetry`` is a `RecordingTelemetry` unless one is passed: ``c.telemetry.value("otelcol_...", exporter=...)``.
+``c.telemetry`` is a `RecordingTelemetry` unless one is passed (or ``self_metrics=True``):
+``c.telemetry.value("otelcol_exporter_sent_spans", exporter="file")``.
 """
 
 from __future__ import annotations
@@ -92,10 +93,14 @@ def running_collector(
     *,
     environ: Mapping[str, str] | None = None,
     telemetry: Telemetry | None = None,
+    self_metrics: bool = False,
     timeout: float = 30.0,
 ) -> Iterator[RunningCollector]:
-    """Run a collector for the duration of a ``with`` block (see the module docstring)."""
-    service = Service.from_config(config, environ=environ, telemetry=telemetry or RecordingTelemetry())
+    """Run a collector for the duration of a ``with`` block (see the module docstring). With ``self_metrics``
+    the collector serves its own metrics as configured (``service::telemetry``) instead of recording them."""
+    if telemetry is None and not self_metrics:
+        telemetry = RecordingTelemetry()
+    service = Service.from_config(config, environ=environ, telemetry=telemetry)
     loop = asyncio.new_event_loop()
     started: Future[None] = Future()
     stop = asyncio.Event()

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from collector.cli import main
+from otel_distro.cli import main as otel_distro
 from tests.support import ROOT, free_port
 
 
@@ -38,8 +39,6 @@ def test_validate_prints_one_line_per_problem(tmp_path: Path, capsys: pytest.Cap
 
 
 def test_through_the_console_script_dispatcher(tmp_path: Path) -> None:
-    from otel_distro.cli import main as otel_distro
-
     assert otel_distro(["collector", "validate", "--config", str(ROOT / "otel-collector.yaml")]) == 0
 
 

@@ -9,6 +9,7 @@ import pytest
 
 from collector.component import ComponentID, Kind
 from collector.config import ConfigError, expand_env, load
+from collector.exporters import debug as debug_exporter
 from collector.pdata import Signal
 
 
@@ -145,9 +146,7 @@ class TestProblemsAreCollectedWithPaths:
         assert any(line.startswith("service::pipelines::spans: unknown signal 'spans'") for line in lines)
 
     def test_a_component_must_support_the_pipeline_signal(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        from collector.exporters import debug
-
-        monkeypatch.setattr(debug, "SIGNALS", frozenset({Signal.LOGS}))
+        monkeypatch.setattr(debug_exporter, "SIGNALS", frozenset({Signal.LOGS}))
         assert problems(minimal()) == ['service::pipelines::traces: exporter "debug" does not support traces']
 
     def test_invalid_component_ids(self) -> None:

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import structlog
 from structlog.testing import capture_logs
 
 from collector.component import ComponentID
@@ -33,8 +34,6 @@ def settings(**overrides: Any) -> SenderSettings:
 
 def make(exporter: ScriptedExporter, cfg: SenderSettings, **kw: Any) -> tuple[Sender, RecordingTelemetry]:
     tel = RecordingTelemetry()
-    import structlog
-
     return Sender(ComponentID("fake"), Signal.TRACES, exporter, cfg, telemetry=tel,
                   logger=structlog.get_logger("test"), **kw), tel
 
@@ -91,7 +90,7 @@ def test_the_backends_retry_after_wins_over_the_schedule() -> None:
 def test_only_the_part_still_to_send_is_retried() -> None:
     rest = traces(1, name="rest")
     exp = ScriptedExporter([RetryableError("partial", batch=rest)])
-    sender, tel = make(exp, settings())
+    sender, _ = make(exp, settings())
     asyncio.run(run_through(sender, traces(3), until=lambda: exp.sent))
     assert names(exp.sent[0]) == ["rest0"]
 
@@ -199,7 +198,7 @@ def test_a_persistent_queue_keeps_unsent_data_across_shutdown(tmp_path: Path) ->
     asyncio.run(run_through(sender, traces(1, "a"), traces(1, "b")))
     assert down.sent == []
     up = ScriptedExporter()
-    sender, tel = make(up, settings(), queue=PersistentQueue(tmp_path, 10))
+    sender, _ = make(up, settings(), queue=PersistentQueue(tmp_path, 10))
 
     async def restart() -> None:
         await sender.start()

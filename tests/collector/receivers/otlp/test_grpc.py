@@ -8,17 +8,24 @@ from typing import Any
 
 import grpc
 import pytest
-from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
+from opentelemetry._logs import SeverityNumber
+from opentelemetry.exporter.otlp.proto.grpc._log_exporter import OTLPLogExporter
+from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
     ExportTraceServiceResponse,
 )
+from opentelemetry.sdk._logs import LoggerProvider
+from opentelemetry.sdk._logs.export import SimpleLogRecordProcessor
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 
 from collector.exporters.otlp import retry_delay
 from collector.testing import running_collector
 from tests.support import free_port
 
 TRACES = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
+LOGS = "/opentelemetry.proto.collector.logs.v1.LogsService/Export"
 
 
 def config(tmp_path: Path, port: int, grpc_cfg: dict[str, Any] | None = None,
@@ -47,14 +54,6 @@ def call(port: int, body: bytes, method: str = TRACES, metadata: Any = None) -> 
 
 
 def test_sdk_grpc_exporters_deliver_traces_and_logs(tmp_path: Path) -> None:
-    from opentelemetry._logs import SeverityNumber
-    from opentelemetry.exporter.otlp.proto.grpc._log_exporter import OTLPLogExporter
-    from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
-    from opentelemetry.sdk._logs import LoggerProvider
-    from opentelemetry.sdk._logs.export import SimpleLogRecordProcessor
-    from opentelemetry.sdk.trace import TracerProvider
-    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-
     port = free_port()
     with running_collector(config(tmp_path, port)):
         tracer_provider = TracerProvider()
@@ -88,8 +87,8 @@ def test_partial_success_for_invalid_spans(tmp_path: Path) -> None:
 def test_undecodable_message_is_invalid_argument(tmp_path: Path) -> None:
     port = free_port()
     with running_collector(config(tmp_path, port)), pytest.raises(grpc.RpcError) as info:
-        call(port, ExportLogsServiceRequest(resource_logs=[{}]).SerializeToString()[:-1] + b"\xff\xff")
-    assert info.value.code() is grpc.StatusCode.INVALID_ARGUMENT  # type: ignore[attr-defined]
+        call(port, b"\x0a\xff\xff\xff\x0f truncated", method=LOGS)
+    assert info.value.code() is grpc.StatusCode.INVALID_ARGUMENT
 
 
 def test_back_pressure_is_unavailable_with_retry_info(tmp_path: Path) -> None:
@@ -110,5 +109,5 @@ def test_bearer_token_auth(tmp_path: Path) -> None:
     with running_collector(config(tmp_path, port, {"auth": {"bearer_token": "t0ken"}})):
         with pytest.raises(grpc.RpcError) as info:
             call(port, body)
-        assert info.value.code() is grpc.StatusCode.UNAUTHENTICATED  # type: ignore[attr-defined]
+        assert info.value.code() is grpc.StatusCode.UNAUTHENTICATED
         call(port, body, metadata=(("authorization", "Bearer t0ken"),))

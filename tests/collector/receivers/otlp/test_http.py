@@ -12,10 +12,13 @@ from typing import Any
 import httpx
 import pytest
 from google.rpc import status_pb2  # type: ignore[import-untyped]
+from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
     ExportTraceServiceResponse,
 )
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 
 from collector import otlpjson
 from collector.pdata import Signal
@@ -231,17 +234,13 @@ def test_cors_preflight_and_response_headers_for_allowed_origins(tmp_path: Path)
 
 
 def test_the_sdk_http_exporter_delivers_spans(tmp_path: Path) -> None:
-    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-    from opentelemetry.sdk.trace import TracerProvider
-    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-
     port = free_port()
     with running_collector(config(tmp_path, port)):
         provider = TracerProvider()
         provider.add_span_processor(SimpleSpanProcessor(OTLPSpanExporter(endpoint=f"http://127.0.0.1:{port}/v1/traces")))
-        with provider.get_tracer("t").start_as_current_span("parent"):
-            with provider.get_tracer("t").start_as_current_span("child"):
-                pass
+        tracer = provider.get_tracer("t")
+        with tracer.start_as_current_span("parent"), tracer.start_as_current_span("child"):
+            pass
         provider.shutdown()
     names = [s["name"] for line in read_lines(tmp_path / "out.jsonl")
              for rs in line["resourceSpans"] for ss in rs["scopeSpans"] for s in ss["spans"]]

@@ -1,0 +1,53 @@
+"""``file``: one OTLP/JSON request per line that decodes back to exactly what was sent."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from collector import otlpjson
+from collector.component import ComponentID, CreateSettings
+from collector.exporters.file import Config, create
+from collector.pdata import Signal
+
+
+@pytest.mark.parametrize(("name", "signal"), [("trace.json", Signal.TRACES), ("metrics.json", Signal.METRICS),
+                                              ("logs.json", Signal.LOGS), ("events.json", Signal.LOGS)])
+def test_lines_decode_back_to_the_request(otlp_examples: Path, tmp_path: Path, name: str, signal: Signal) -> None:
+    sent = otlpjson.decode(signal, (otlp_examples / name).read_bytes())
+    exporter = create(CreateSettings(ComponentID("file")), Config(path=tmp_path / "out.jsonl"))
+
+    async def scenario() -> None:
+        await exporter.start()
+        await exporter.export(sent)
+        await exporter.export(sent)
+        await exporter.shutdown()
+
+    asyncio.run(scenario())
+    lines = (tmp_path / "out.jsonl").read_text().splitlines()
+    assert len(lines) == 2
+    assert all(otlpjson.decode(signal, line).request == sent.request for line in lines)
+
+
+def test_instances_for_several_signals_share_one_file(otlp_examples: Path, tmp_path: Path) -> None:
+    cfg = Config(path=tmp_path / "deep" / "out.jsonl", flush_interval=0)
+    traces_exp = create(CreateSettings(ComponentID("file"), Signal.TRACES), cfg)
+    logs_exp = create(CreateSettings(ComponentID("file"), Signal.LOGS), cfg)
+    traces = otlpjson.decode(Signal.TRACES, (otlp_examples / "trace.json").read_bytes())
+    logs = otlpjson.decode(Signal.LOGS, (otlp_examples / "logs.json").read_bytes())
+
+    async def scenario() -> None:
+        await traces_exp.start()
+        await logs_exp.start()
+        await traces_exp.export(traces)
+        await logs_exp.export(logs)
+        await traces_exp.shutdown()
+        await logs_exp.export(logs)  # still open for the other user
+        await logs_exp.shutdown()
+
+    asyncio.run(scenario())
+    lines = (tmp_path / "deep" / "out.jsonl").read_text().splitlines()
+    assert [next(iter(__import__("json").loads(x))) for x in lines] == ["resourceSpans", "resourceLogs",
+                                                                          "resourceLogs"]

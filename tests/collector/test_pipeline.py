@@ -1,0 +1,237 @@
+"""The pipeline graph: processors in order, fan-out with copies only where needed, lifecycle order."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import types
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from pydantic import BaseModel, ConfigDict
+
+from collector import registry
+from collector.component import ComponentID, CreateSettings, Kind
+from collector.config import load
+from collector.errors import DropBatch, Refused
+from collector.pdata import Batch, Signal
+from collector.pipeline import FanOut, build
+from collector.testing import RecordingTelemetry
+from tests.collector.sending.fakes import names, traces
+
+EVENTS: list[str] = []
+
+
+class _Empty(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    tag: str = ""
+    mutates: bool = False
+
+
+def _fake_module(name: str, **attrs: Any) -> types.ModuleType:
+    module = types.ModuleType(name)
+    module.__dict__.update(TYPE=name.rsplit(".", 1)[-1], SIGNALS=frozenset(Signal), Config=_Empty, **attrs)
+    return module
+
+
+class FakeReceiver:
+    def __init__(self, settings: CreateSettings, consumers: Any) -> None:
+        self.id = settings.id
+        self.consumers = consumers
+        RECEIVERS[str(settings.id)] = self
+
+    async def start(self) -> None:
+        EVENTS.append(f"start receiver {self.id}")
+
+    async def shutdown(self) -> None:
+        EVENTS.append(f"stop receiver {self.id}")
+
+
+class FakeExporter:
+    def __init__(self, settings: CreateSettings, config: _Empty) -> None:
+        self.id = settings.id
+        self.config = config
+        self.got: list[Batch] = []
+        EXPORTERS[f"{settings.id}:{settings.signal}"] = self
+
+    async def start(self) -> None:
+        EVENTS.append(f"start exporter {self.id}")
+
+    async def export(self, batch: Batch) -> None:
+        if self.config.mutates:
+            batch.resources[0].scope_spans[0].spans[0].name = f"mutated by {self.id}"
+        self.got.append(batch)
+
+    async def shutdown(self) -> None:
+        EVENTS.append(f"stop exporter {self.id}")
+
+
+def tagger(settings: CreateSettings, config: _Empty) -> Any:
+    def process(batch: Batch) -> Batch:
+        for rs in batch.resources:
+            for ss in rs.scope_spans:
+                for s in ss.spans:
+                    s.name += config.tag
+        return batch
+
+    return process
+
+
+def dropper(settings: CreateSettings, config: _Empty) -> Any:
+    def process(batch: Batch) -> Batch:
+        if any(n.startswith("drop") for n in names(batch)):
+            raise DropBatch
+        if any(n.startswith("refuse") for n in names(batch)):
+            raise Refused("busy", retry_after=2)
+        return batch
+
+    return process
+
+
+RECEIVERS: dict[str, FakeReceiver] = {}
+EXPORTERS: dict[str, FakeExporter] = {}
+
+
+@pytest.fixture(autouse=True)
+def fake_components(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    fakes = {
+        (Kind.RECEIVER, "fakercv"): _fake_module("fakercv", create=lambda s, c, consumers: FakeReceiver(s, consumers)),
+        (Kind.PROCESSOR, "tag"): _fake_module("tag", create=tagger),
+        (Kind.PROCESSOR, "gate"): _fake_module("gate", create=dropper),
+        (Kind.EXPORTER, "fakeexp"): _fake_module("fakeexp", create=FakeExporter),
+        (Kind.EXPORTER, "mutator"): _fake_module("mutator", create=FakeExporter, MUTATES_DATA=True),
+    }
+    for (kind, name), module in fakes.items():
+        monkeypatch.setitem(registry.COMPONENTS[kind], name, f"tests_fake.{name}")
+        monkeypatch.setitem(sys.modules, f"tests_fake.{name}", module)
+    EVENTS.clear()
+    RECEIVERS.clear()
+    EXPORTERS.clear()
+    yield
+
+
+def graph_for(pipelines: dict[str, Any], **sections: Any) -> Any:
+    cfg = {
+        "receivers": {"fakercv": None, "fakercv/2": None},
+        "processors": {"tag/a": {"tag": "+a"}, "tag/b": {"tag": "+b"}, "gate": None, "batch": {"timeout": "1h"}},
+        "exporters": {"fakeexp": None, "fakeexp/2": None, "mutator": {"mutates": True}},
+        "service": {"pipelines": pipelines, "telemetry": {"metrics": {"level": "none"}}},
+    }
+    cfg.update(sections)
+    tel = RecordingTelemetry()
+    return build(load(cfg, environ={}), host=_Host(), telemetry=tel), tel
+
+
+class _Host:
+    def get_extension(self, id: ComponentID) -> None:
+        return None
+
+
+def test_processors_run_in_the_configured_order() -> None:
+    graph, _ = graph_for({"traces": {"receivers": ["fakercv"], "processors": ["tag/b", "tag/a"],
+                                     "exporters": ["fakeexp"]}})
+
+    async def scenario() -> None:
+        await graph.start()
+        await RECEIVERS["fakercv"].consumers[Signal.TRACES].consume(traces(1))
+        await graph.shutdown()
+
+    asyncio.run(scenario())
+    assert names(EXPORTERS["fakeexp:traces"].got[0]) == ["s0+b+a"]
+
+
+def test_a_receiver_gets_one_head_per_signal_it_serves() -> None:
+    graph_for({"traces": {"receivers": ["fakercv"], "exporters": ["fakeexp"]},
+               "logs": {"receivers": ["fakercv", "fakercv/2"], "exporters": ["fakeexp"]}})
+    assert set(RECEIVERS["fakercv"].consumers) == {Signal.TRACES, Signal.LOGS}
+    assert set(RECEIVERS["fakercv/2"].consumers) == {Signal.LOGS}
+    assert {"fakeexp:traces", "fakeexp:logs"} <= set(EXPORTERS)  # one exporter instance per (id, signal)
+
+
+def test_fan_out_shares_the_batch_unless_an_exporter_mutates() -> None:
+    graph, _ = graph_for({"traces": {"receivers": ["fakercv"], "exporters": ["fakeexp", "fakeexp/2", "mutator"]}})
+    original = traces(1)
+
+    async def scenario() -> None:
+        await graph.start()
+        await RECEIVERS["fakercv"].consumers[Signal.TRACES].consume(original)
+        await graph.shutdown()
+
+    asyncio.run(scenario())
+    plain, plain2 = EXPORTERS["fakeexp:traces"].got[0], EXPORTERS["fakeexp/2:traces"].got[0]
+    mutated = EXPORTERS["mutator:traces"].got[0]
+    assert plain is original and plain2 is original  # no copy for readers
+    assert mutated is not original
+    assert names(plain) == ["s0"] and names(mutated) == ["mutated by mutator"]
+
+
+def test_pipelines_sharing_a_receiver_each_get_their_own_data() -> None:
+    graph, _ = graph_for({
+        "traces/a": {"receivers": ["fakercv"], "processors": ["tag/a"], "exporters": ["fakeexp"]},
+        "traces/b": {"receivers": ["fakercv"], "processors": ["tag/b"], "exporters": ["fakeexp/2"]},
+    })
+
+    async def scenario() -> None:
+        await graph.start()
+        await RECEIVERS["fakercv"].consumers[Signal.TRACES].consume(traces(1))
+        await graph.shutdown()
+
+    asyncio.run(scenario())
+    assert names(EXPORTERS["fakeexp:traces"].got[0]) == ["s0+a"]
+    assert names(EXPORTERS["fakeexp/2:traces"].got[0]) == ["s0+b"]
+
+
+def test_drop_is_counted_and_refusal_reaches_the_receiver() -> None:
+    graph, tel = graph_for({"traces": {"receivers": ["fakercv"], "processors": ["gate"], "exporters": ["fakeexp"]}})
+
+    async def scenario() -> None:
+        await graph.start()
+        head = RECEIVERS["fakercv"].consumers[Signal.TRACES]
+        await head.consume(traces(2, name="drop"))
+        with pytest.raises(Refused):
+            await head.consume(traces(3, name="refuse"))
+        await head.consume(traces(4))
+        await graph.shutdown()
+
+    asyncio.run(scenario())
+    assert EXPORTERS["fakeexp:traces"].got and names(EXPORTERS["fakeexp:traces"].got[0]) == [f"s{i}" for i in range(4)]
+    assert tel.value("otelcol_processor_dropped_spans", processor="gate") == 2
+    assert tel.value("otelcol_receiver_refused_spans", receiver="fakercv") == 3
+    assert tel.value("otelcol_receiver_accepted_spans", receiver="fakercv") == 6  # dropped data was accepted
+    assert tel.value("otelcol_exporter_sent_spans", exporter="fakeexp") == 4
+
+
+def test_start_is_downstream_first_and_shutdown_upstream_first_flushing_batch() -> None:
+    graph, _ = graph_for({"traces": {"receivers": ["fakercv"], "processors": ["tag/a", "batch"],
+                                     "exporters": ["fakeexp"]}})
+
+    async def scenario() -> None:
+        await graph.start()
+        await RECEIVERS["fakercv"].consumers[Signal.TRACES].consume(traces(1))
+        assert EXPORTERS["fakeexp:traces"].got == []  # held by batch (timeout: 1h)
+        await graph.shutdown()
+
+    asyncio.run(scenario())
+    assert EVENTS == ["start exporter fakeexp", "start receiver fakercv", "stop receiver fakercv",
+                      "stop exporter fakeexp"]
+    assert names(EXPORTERS["fakeexp:traces"].got[0]) == ["s0+a"]  # flushed before the exporter stopped
+
+
+def test_fan_out_raises_a_branch_refusal_after_every_branch_had_the_data() -> None:
+    got: list[str] = []
+
+    class Branch:
+        def __init__(self, name: str, refuse: bool) -> None:
+            self.name, self.refuse = name, refuse
+
+        async def consume(self, batch: Batch) -> None:
+            got.append(self.name)
+            if self.refuse:
+                raise Refused("full")
+
+    fan = FanOut([Branch("a", True), Branch("b", False)], [False, False])
+    with pytest.raises(Refused):
+        asyncio.run(fan.consume(traces(1)))
+    assert got == ["a", "b"]
