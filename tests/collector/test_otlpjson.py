@@ -1,0 +1,60 @@
+"""The OTLP/JSON codec: hex ids, camelCase, integer enums; exact round trips of the official examples."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from collector import otlpjson
+from collector.pdata import Signal
+
+EXAMPLES = [("trace.json", Signal.TRACES), ("metrics.json", Signal.METRICS), ("logs.json", Signal.LOGS),
+            ("events.json", Signal.LOGS)]
+
+
+@pytest.mark.parametrize(("name", "signal"), EXAMPLES)
+def test_official_examples_round_trip_exactly(otlp_examples: Path, name: str, signal: Signal) -> None:
+    batch = otlpjson.decode(signal, (otlp_examples / name).read_bytes())
+    assert batch.item_count() > 0
+    again = otlpjson.decode(signal, otlpjson.encode(batch))
+    assert again.request == batch.request
+
+
+def test_ids_are_hex_and_decode_to_raw_bytes(otlp_examples: Path) -> None:
+    batch = otlpjson.decode(Signal.TRACES, (otlp_examples / "trace.json").read_bytes())
+    span = batch.resources[0].scope_spans[0].spans[0]
+    assert span.trace_id == bytes.fromhex("5B8EFFF798038103D269B633813FC60C")
+    assert span.span_id == bytes.fromhex("EEE19B7EC3C1B174")
+    encoded = json.loads(otlpjson.encode(batch))
+    out_span = encoded["resourceSpans"][0]["scopeSpans"][0]["spans"][0]
+    assert out_span["traceId"] == "5b8efff798038103d269b633813fc60c"
+    assert out_span["parentSpanId"] == "eee19b7ec3c1b173"
+    assert out_span["kind"] == 2  # enums as integers
+    assert "startTimeUnixNano" in out_span  # camelCase
+
+
+def test_bytes_attribute_values_stay_base64() -> None:
+    body = b'{"resourceLogs":[{"scopeLogs":[{"logRecords":[{"body":{"bytesValue":"AQI="},"traceId":"0102"}]}]}]}'
+    batch = otlpjson.decode(Signal.LOGS, body)
+    record = batch.resources[0].scope_logs[0].log_records[0]
+    assert record.body.bytes_value == b"\x01\x02"
+    assert record.trace_id == b"\x01\x02"
+    assert b'"bytesValue":"AQI="' in otlpjson.encode(batch)
+
+
+def test_unknown_fields_are_ignored_and_snake_case_is_accepted() -> None:
+    batch = otlpjson.decode(Signal.TRACES, b'{"resource_spans":[{"scope_spans":[{"spans":[{"name":"x","fancy":1}]}]}]}')
+    assert batch.item_count() == 1
+
+
+@pytest.mark.parametrize(("body", "message"), [
+    (b"[1]", "expected a JSON object"),
+    (b"{", "invalid JSON"),
+    (b'{"resourceSpans":[{"scopeSpans":[{"spans":[{"spanId":"xyz"}]}]}]}', "spanId"),
+    (b'{"resourceSpans":"nope"}', "resourceSpans"),
+])
+def test_bad_input_raises_a_readable_error(body: bytes, message: str) -> None:
+    with pytest.raises(otlpjson.JSONDecodeError, match=message):
+        otlpjson.decode(Signal.TRACES, body)
