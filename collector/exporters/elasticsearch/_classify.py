@@ -125,4 +125,6 @@ def classify_exception(exc: BaseException) -> Retry | DontRetry:
     data is fine; only a body the client cannot serialize is permanent."""
     if isinstance(exc, SerializationError):
         return DontRetry(f"cannot serialize the request: {exc}", 0)
-    return Retry(f"{type(exc).__name__}: {exc}")
+    causes = getattr(exc, "errors", ())  # elastic_transport keeps the underlying error here
+    detail = f" ({causes[0]})" if causes else ""
+    return Retry(f"{type(exc).__name__}: {exc}{detail}")

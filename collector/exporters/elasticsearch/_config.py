@@ -77,7 +77,7 @@ class TLSSettings(_Model):
 
 class ILMSettings(_Model):
     enabled: bool = True
-    policy_name: str = "otel-distro-logs"
+    policy_name: str = "otel-distro-retention"
     rollover_max_age: str = "1d"
     rollover_max_primary_shard_size: str = "50gb"
     delete_after: str = "90d"

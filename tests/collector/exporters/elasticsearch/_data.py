@@ -31,7 +31,7 @@ def sdk_batches(n_logs: int = 3) -> tuple[Batch, Batch]:
     spans = InMemorySpanExporter()
     tracer_provider = TracerProvider(resource=RESOURCE)
     tracer_provider.add_span_processor(SimpleSpanProcessor(spans))
-    logs = InMemoryLogRecordExporter()
+    logs = InMemoryLogRecordExporter()  # type: ignore[no-untyped-call]
     logger_provider = LoggerProvider(resource=RESOURCE)
     logger_provider.add_log_record_processor(SimpleLogRecordProcessor(logs))
     handler = LoggingHandler(level=logging.INFO, logger_provider=logger_provider)
@@ -83,7 +83,7 @@ def log_batch(records: list[Mapping[str, Any]], *, resource: Mapping[str, Any] |
         body = attrs.pop("body", f"record {i}")
         sl.log_records.append(LogRecord(
             time_unix_nano=1_700_000_000_000_000_000 + i,
-            severity_number=9,
+            severity_number=9,  # type: ignore[arg-type]
             severity_text="INFO",
             body=AnyValue(string_value=body),
             attributes=kvs(attrs),
