@@ -60,6 +60,7 @@ class SentryReceiver:
         self.project_id = project_id
         self.public_key = public_key
         self.port = port
+        self.latency = 0.0  # seconds each answer takes, to play a distant Sentry
         self.received: list[Received] = []
         self.rejected: list[tuple[int, str]] = []  # (status, reason) of every request answered with an error
         self._script: deque[_Answer] = deque()
@@ -201,6 +202,7 @@ class SentryReceiver:
 
             def setup(self) -> None:
                 super().setup()
+                self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # no 40 ms delayed-ACK stalls
                 with receiver._lock:
                     receiver._connections.add(self.connection)
 
@@ -214,6 +216,8 @@ class SentryReceiver:
                 body = self.rfile.read(length)
                 headers = {k.lower(): v for k, v in self.headers.items()}
                 status, extra, payload = receiver._handle(self.path, headers, body)
+                if receiver.latency:
+                    time.sleep(receiver.latency)
                 self.send_response(status)
                 for key, value in extra.items():
                     self.send_header(key, value)

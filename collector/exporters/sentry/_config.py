@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import ConfigDict, Field, field_validator
 from sentry_sdk.utils import BadDsn, Dsn
 
+from collector.config_types import Duration
 from collector.sending.settings import SenderSettings
 
 __all__ = ["SEVERITY_NUMBERS", "Config"]
@@ -51,6 +52,8 @@ class Config(SenderSettings):
         description="name of the env var holding the HMAC key that pseudonymises `enduser.id` (never the key)",
     )
     compression: Literal["gzip", "none"] = "gzip"
+    concurrency: int = Field(default=4, ge=1, le=64, description="envelopes in flight at once, per export")
+    timeout: Duration = Field(default=30.0, description="for one export call (all of a batch's envelopes)")
 
     @field_validator("min_severity", mode="before")
     @classmethod

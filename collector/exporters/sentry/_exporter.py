@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import time
+from collections import OrderedDict
 from collections.abc import Collection
+from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
@@ -21,6 +24,7 @@ __all__ = ["SIGNALS", "TYPE", "SentryExporter", "create", "subset"]
 TYPE = "sentry"
 SIGNALS = frozenset({Signal.LOGS, Signal.TRACES})
 
+_RECENTLY_SENT = 10_000
 _RESOURCE_CHILDREN = {Signal.LOGS: "scope_logs", Signal.TRACES: "scope_spans"}
 _SCOPE_CHILDREN = {Signal.LOGS: "log_records", Signal.TRACES: "spans"}
 
@@ -73,12 +77,28 @@ def subset(batch: Batch, sources: Collection[Source]) -> Batch:
     return out
 
 
+@dataclass(slots=True)
+class _Run:
+    """The outcome of one export call, item by item."""
+
+    done: set[int] = field(default_factory=set)  # indexes sent or rejected for good
+    rejected: set[Source] = field(default_factory=set)
+    retry_reason: str | None = None
+    retry_after: float | None = None
+
+    def retry(self, reason: str, retry_after: float | None) -> None:
+        self.retry_reason = self.retry_reason or reason
+        if retry_after is not None:
+            self.retry_after = max(retry_after, self.retry_after or 0.0)
+
+
 class SentryExporter:
     """Sends the errors (and, when asked, transactions) found in each batch, one envelope per event.
 
-    Events are sent in order; the first retryable failure stops the export and hands the sender the records
-    whose events were not sent yet. Rate limits announced by Sentry are kept per data category, and items of
-    a limited category are not sent until the limit has passed.
+    Events are sent `concurrency` requests at a time; a retryable failure stops the export and hands the
+    sender the records whose events were not sent yet (with Sentry's longest announced delay). Rate limits
+    are kept per data category, and items of a limited category are not sent until the limit has passed.
+    Ids Sentry accepted lately are remembered, so a batch retried after a timeout resumes where it stopped.
     """
 
     def __init__(self, settings: CreateSettings, config: Config, *, pseudonymizer: Pseudonymizer | None = None) -> None:
@@ -91,6 +111,7 @@ class SentryExporter:
         public_key = self._client.dsn.public_key if self._client else ""
         self._build = EventBuilder(config, pseudonymizer, public_key=public_key)
         self._disabled_until: dict[str | None, float] = {}  # category (None = all) -> monotonic deadline
+        self._recently_sent: OrderedDict[str, None] = OrderedDict()
         self._attrs = {"exporter": str(settings.id)}
 
     async def start(self) -> None:
@@ -106,41 +127,66 @@ class SentryExporter:
     async def export(self, batch: Batch) -> None:
         if self._client is None:
             return
-        items = self._build(batch)
-        rejected: set[Source] = set()
-        for i, item in enumerate(items):
-            wait = self._limited(item.category)
-            if wait > 0:
-                raise self._retry(batch, items[i:], f"{item.category} events rate limited by Sentry", wait)
-            try:
-                response = await self._client.send(self._client.envelope(item))
-            except (TimeoutError, aiohttp.ClientError, OSError) as exc:
-                reason = f"cannot reach Sentry: {type(exc).__name__}: {exc}"
-                raise self._retry(batch, items[i:], reason, None) from exc
-            self._note_rate_limits(response.headers, response.status)
-            outcome = classify(response.status, response.headers, item.category)
-            if outcome.verdict is Verdict.SENT:
-                self._settings.telemetry.add(
-                    "otelcol_exporter_sentry_sent_items", 1, {**self._attrs, "type": item.item_type},
-                    description="events and transactions Sentry accepted",
-                )
-            elif outcome.verdict is Verdict.DROP:
-                rejected.add(item.source)
-                self._log.error(
-                    "sentry_event_rejected", event_id=item.event_id, type=item.item_type,
-                    status=response.status, body=response.body,
-                )
-            else:
-                raise self._retry(batch, items[i:], outcome.reason, outcome.retry_after)
-        if rejected:
+        items = [it for it in self._build(batch) if it.event_id not in self._recently_sent]
+        if not items:
+            return
+        run = _Run()
+        queue = iter(enumerate(items))
+
+        async def worker() -> None:
+            for i, item in queue:
+                if run.retry_reason is not None:
+                    return  # one retryable failure: stop taking new items, hand the rest back
+                await self._send(i, item, run)
+
+        async with asyncio.TaskGroup() as group:
+            for _ in range(min(self._config.concurrency, len(items))):
+                group.create_task(worker())
+        if run.retry_reason is not None:
+            pending = {it.source for i, it in enumerate(items) if i not in run.done}
+            raise RetryableError(run.retry_reason, retry_after=run.retry_after, batch=subset(batch, pending))
+        if run.rejected:
             raise PermanentError(
-                f"Sentry rejected the events of {len(rejected)} record(s)", rejected_items=len(rejected)
+                f"Sentry rejected the events of {len(run.rejected)} record(s)", rejected_items=len(run.rejected)
             )
 
-    def _retry(
-        self, batch: Batch, pending: list[SentryItem], reason: str, retry_after: float | None
-    ) -> RetryableError:
-        return RetryableError(reason, retry_after=retry_after, batch=subset(batch, {it.source for it in pending}))
+    async def _send(self, index: int, item: SentryItem, run: _Run) -> None:
+        """Send one item and record its outcome in `run`."""
+        if self._client is None:
+            return
+        wait = self._limited(item.category)
+        if wait > 0:
+            run.retry(f"{item.category} events rate limited by Sentry", wait)
+            return
+        try:
+            response = await self._client.send(self._client.envelope(item))
+        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+            run.retry(f"cannot reach Sentry: {type(exc).__name__}: {exc}", None)
+            return
+        self._note_rate_limits(response.headers, response.status)
+        outcome = classify(response.status, response.headers, item.category)
+        if outcome.verdict is Verdict.RETRY:
+            run.retry(outcome.reason, outcome.retry_after)
+            return
+        run.done.add(index)
+        if outcome.verdict is Verdict.SENT:
+            self._remember(item.event_id)
+            self._settings.telemetry.add(
+                "otelcol_exporter_sentry_sent_items", 1, {**self._attrs, "type": item.item_type},
+                description="events and transactions Sentry accepted",
+            )
+        else:
+            run.rejected.add(item.source)
+            self._log.error(
+                "sentry_event_rejected", event_id=item.event_id, type=item.item_type,
+                status=response.status, body=response.body,
+            )
+
+    def _remember(self, event_id: str) -> None:
+        """Ids Sentry accepted lately: a batch retried after a timeout resumes instead of sending them again."""
+        self._recently_sent[event_id] = None
+        if len(self._recently_sent) > _RECENTLY_SENT:
+            self._recently_sent.popitem(last=False)
 
     def _limited(self, category: str) -> float:
         now = time.monotonic()

@@ -27,7 +27,8 @@ def test_defaults() -> None:
     config = Config()
     assert (config.dsn, config.min_severity, config.transactions) == ("", "error", False)
     assert config.exception_span_events is True
-    assert config.timeout == 5.0  # sender settings come with it
+    assert (config.concurrency, config.timeout) == (4, 30.0)
+    assert config.retry_on_failure.enabled  # the sender's settings come with it
 
 
 def test_unknown_keys_are_rejected() -> None:
@@ -217,7 +218,7 @@ def test_a_rejected_event_does_not_stop_the_others(receiver: SentryReceiver, s: 
         s.logger.error("failure %d", n)
     receiver.answer(400)
     with pytest.raises(PermanentError) as info:
-        _export(receiver.dsn, s.logs_batch())
+        _export(receiver.dsn, s.logs_batch(), concurrency=1)
     assert info.value.rejected_items == 1
     assert [e["logentry"]["formatted"] for e in receiver.events()] == ["failure 1", "failure 2"]
 
@@ -229,7 +230,7 @@ def test_a_rate_limit_hands_back_what_is_left_with_sentrys_delay(receiver: Sentr
     receiver.answer(200)
     receiver.answer(429, {"X-Sentry-Rate-Limits": "42:error:organization:quota_exceeded", "Retry-After": "1"})
     with structlog.testing.capture_logs() as logs:
-        error = _error(receiver.dsn, batch)
+        error = _error(receiver.dsn, batch, concurrency=1)
     assert error.retry_after == pytest.approx(42.0)
     assert error.batch is not None
     records = error.batch.resources[0].scope_logs[0].log_records
@@ -269,12 +270,50 @@ def test_server_errors_are_retryable_and_the_retry_completes(receiver: SentryRec
         s.logger.error("failure %d", n)
     receiver.answer(200, times=2)
     receiver.answer(status, {"Retry-After": "2"})
-    error = _error(receiver.dsn, s.logs_batch())
+    error = _error(receiver.dsn, s.logs_batch(), concurrency=1)
     assert error.retry_after == 2.0
     assert error.batch is not None and error.batch.item_count() == 2
     _export(receiver.dsn, error.batch)
     assert len(receiver.events()) == 4
     assert len(receiver.received) == 4  # nothing was sent twice
+
+
+def test_concurrent_sends_hand_back_exactly_what_was_not_sent(receiver: SentryReceiver, s: Sdk) -> None:
+    for n in range(40):
+        s.logger.error("failure %d", n)
+    receiver.answer(200, times=10)
+    receiver.answer(503, times=3)
+    error = _error(receiver.dsn, s.logs_batch(), concurrency=4)
+    assert error.batch is not None
+    accepted = len(receiver.received)
+    assert 10 <= accepted < 40
+    assert error.batch.item_count() == 40 - accepted
+    _export(receiver.dsn, error.batch, concurrency=4)
+    assert len(receiver.events()) == 40
+    assert len(receiver.received) == 40  # nothing was sent twice
+
+
+def test_a_batch_retried_whole_resumes_where_it_stopped(receiver: SentryReceiver, s: Sdk) -> None:
+    """After a timeout the sender retries the batch it had; events Sentry accepted are not sent again."""
+    for n in range(6):
+        s.logger.error("failure %d", n)
+    batch = s.logs_batch()
+    receiver.answer(200, times=2)
+    receiver.answer(503)
+
+    async def run() -> None:
+        exporter = SentryExporter(CreateSettings(ComponentID("sentry")), Config(dsn=receiver.dsn, concurrency=1))
+        await exporter.start()
+        try:
+            with pytest.raises(RetryableError):
+                await exporter.export(batch)
+            await exporter.export(batch)
+        finally:
+            await exporter.shutdown()
+
+    asyncio.run(run())
+    assert len(receiver.events()) == 6
+    assert len(receiver.received) == 6
 
 
 def test_when_sentry_is_down_everything_is_retryable_and_arrives_once_it_is_back(s: Sdk) -> None:
