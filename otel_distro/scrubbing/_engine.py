@@ -36,11 +36,35 @@ _KEY_CACHE_MAX = 8192
 _MAX_CANDIDATES = 4096  # validations per rule per field; beyond it, candidates are redacted unvalidated
 
 
+_HEXDIGITS = frozenset(b"0123456789abcdefABCDEF")
+
+
+def _percent_decode(raw: bytes) -> tuple[bytes, list[int]]:
+    """Decoded bytes (``%XX`` and ``+``), and for each decoded byte the offset it came from (plus the end)."""
+    out = bytearray()
+    starts: list[int] = []
+    i, n = 0, len(raw)
+    while i < n:
+        c = raw[i]
+        starts.append(i)
+        if c == 0x25 and i + 2 < n and raw[i + 1] in _HEXDIGITS and raw[i + 2] in _HEXDIGITS:
+            out.append(int(raw[i + 1 : i + 3], 16))
+            i += 3
+        else:
+            out.append(0x20 if c == 0x2B else c)
+            i += 1
+    starts.append(n)
+    return bytes(out), starts
+
+
 def _options() -> Any:
     options = re2.Options()
     options.max_mem = 64 << 20
     options.log_errors = False
     return options
+
+
+_ENCODED_VALUE = _re2.RE2(rb"=([^&\s#\"'<>]*%[0-9A-Fa-f]{2}[^&\s#\"'<>]*)", _options())
 
 
 class Scrubber:
@@ -103,7 +127,10 @@ class Scrubber:
             if validator is None:
                 raise ValueError(f"rule {rule.name!r}: unknown validator {rule.validator!r} "
                                  f"(valid: {', '.join(sorted(VALIDATORS))})")
-            if self._set.Add(rule.pattern.encode("utf-8")) != len(self._rules):
+            trigger = rule.trigger or rule.pattern
+            if rule.trigger:
+                self._compile(f"rule {rule.name!r} trigger", rule.trigger)
+            if self._set.Add(trigger.encode("utf-8")) != len(self._rules):
                 raise ValueError(f"rule {rule.name!r}: pattern cannot join the rule set")
             self._rules.append(rule)
             self._regexes.append(regex)
@@ -160,7 +187,43 @@ class Scrubber:
         return b"".join(pieces)
 
     def find(self, buf: bytes) -> list[Hit]:
-        """The spans to redact in `buf`, sorted and non-overlapping: ``(start, end, kind)`` byte offsets."""
+        """The spans to redact in `buf`, sorted and non-overlapping: ``(start, end, kind)`` byte offsets.
+
+        URL-encoded values (``?phone=%2B90%20532...``) are also decoded and searched, and what is found there is
+        mapped back onto the encoded text."""
+        hits = self._find_plain(buf)
+        if b"%" in buf:
+            hits.extend(self._find_encoded(buf))
+        if self._disabled:
+            hits = [h for h in hits if h[2] not in self._disabled]
+        if len(hits) < 2:
+            return hits
+        hits.sort(key=lambda h: (h[0], -h[1]))
+        merged: list[Hit] = [hits[0]]
+        for start, end, kind in hits[1:]:
+            last_start, last_end, last_kind = merged[-1]
+            if start < last_end:
+                if end > last_end:
+                    merged[-1] = (last_start, end, last_kind)
+            else:
+                merged.append((start, end, kind))
+        return merged
+
+    def _find_encoded(self, buf: bytes) -> list[Hit]:
+        hits: list[Hit] = []
+        pos, n = 0, len(buf)
+        while pos < n:
+            spans = _ENCODED_VALUE.Match(_UNANCHORED, buf, pos, n)
+            if spans[0][0] < 0:
+                break
+            v_start, v_end = spans[1]
+            decoded, starts = _percent_decode(buf[v_start:v_end])
+            for start, end, kind in self._find_plain(decoded):
+                hits.append((v_start + starts[start], v_start + starts[end], kind))
+            pos = spans[0][1]
+        return hits
+
+    def _find_plain(self, buf: bytes) -> list[Hit]:
         matched = self._set.Match(buf)
         if not matched:
             return []
@@ -182,20 +245,7 @@ class Scrubber:
                     if g_start >= 0 and rule.validator != "keyed_value":
                         hits.append((g_start, g_end, rule.kind))
                 pos = end if end > start else end + 1
-        if self._disabled:
-            hits = [h for h in hits if h[2] not in self._disabled]
-        if len(hits) < 2:
-            return hits
-        hits.sort(key=lambda h: (h[0], -h[1]))
-        merged: list[Hit] = [hits[0]]
-        for start, end, kind in hits[1:]:
-            last_start, last_end, last_kind = merged[-1]
-            if start < last_end:
-                if end > last_end:
-                    merged[-1] = (last_start, end, last_kind)
-            else:
-                merged.append((start, end, kind))
-        return merged
+        return hits
 
     def scrub_value(self, value: Any, key: str | None = None, counts: Counter[str] | None = None) -> Any:
         """Walks dicts, lists and tuples (keys considered) and scrubs strings; other values are kept.

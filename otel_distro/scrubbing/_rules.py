@@ -21,13 +21,16 @@ class Rule:
     """One detector: an RE2 pattern, the capture group to redact, and the validator that confirms a match.
 
     `validator` names a function in `otel_distro.scrubbing._validators.VALIDATORS`; user rules use the default
-    ``"accept"`` (every match is redacted)."""
+    ``"accept"`` (every match is redacted). All rules' triggers (or patterns) form one RE2 set that picks, in
+    one pass over a value, the rules worth running."""
 
     name: str
     kind: str
     pattern: str
     group: int = 0
     validator: str = "accept"
+    trigger: str | None = None
+    """A cheaper RE2 pattern that matches wherever `pattern` can; it only decides whether `pattern` runs."""
 
     def __post_init__(self) -> None:
         if not _KIND_RE.match(self.kind):

@@ -217,8 +217,12 @@ def phone_valid(text: str, regions: tuple[str, ...]) -> bool:
 
 
 def _date_like(cand: bytes) -> bool:
+    """``25.11.2024``, ``2024-11-25``, ``11/25/24``: not phone numbers."""
     parts = cand.replace(b"/", b".").replace(b"-", b".").split(b".")
-    return len(parts) == 3 and all(p.isdigit() for p in parts) and len(parts[0]) + len(parts[1]) <= 6
+    if len(parts) != 3 or not all(p.isdigit() for p in parts):
+        return False
+    sizes = tuple(len(p) for p in parts)
+    return (sizes[0] <= 2 and sizes[1] <= 2 and sizes[2] in (2, 4)) or (sizes[0] == 4 and max(sizes[1:]) <= 2)
 
 
 def _phone_hits(buf: bytes, start: int, end: int, kind: str, regions: tuple[str, ...]) -> list[Hit]:
@@ -315,6 +319,10 @@ def email(buf: bytes, spans: Spans, group: int, kind: str, scrubber: Scrubber) -
     if cut >= at:
         return []
     local = local[cut:]
+    if _before(buf, start + cut) == ord(":"):
+        token_start = max(buf.rfind(b" ", 0, start), buf.rfind(b"=", 0, start)) + 1
+        if b"://" in buf[token_start:start]:
+            return []  # URL userinfo (`scheme://user:password@host`): the url_password rule takes it
     if local in _NOT_MAILBOXES or local.strip(b".") == b"":
         return []
     tld = lower[lower.rfind(b".") + 1 :]
