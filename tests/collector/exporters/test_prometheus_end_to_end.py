@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import time
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -153,6 +154,9 @@ def test_remote_write_delivers_everything_after_an_outage(tmp_path: Path) -> Non
                 for _ in range(5):
                     orders.add(1)
                     a.flush()  # accepted by the collector, queued while Prometheus is down
+                    # remote write timestamps are milliseconds, and Prometheus refuses two values of a series
+                    # at one millisecond: let the SDK's next collection fall on a later one
+                    time.sleep(0.005)
             # the app is closed (its last export included): every point it sent was accepted
             accepted = collector.telemetry.value("otelcol_receiver_accepted_metric_points", receiver="otlp")
             assert collector.telemetry.value("otelcol_exporter_sent_metric_points") == 0
