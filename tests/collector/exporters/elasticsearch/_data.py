@@ -4,7 +4,7 @@ ones where a test needs exact control over attributes."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from opentelemetry.exporter.otlp.proto.common._log_encoder import encode_logs
@@ -12,10 +12,10 @@ from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.instrumentation.logging.handler import LoggingHandler
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord
-from opentelemetry.sdk._logs import LoggerProvider
+from opentelemetry.sdk._logs import LoggerProvider, ReadableLogRecord
 from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter, SimpleLogRecordProcessor
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
@@ -25,9 +25,10 @@ from collector.pdata import Batch, Signal
 RESOURCE = Resource.create({"service.name": "chat-api", "deployment.environment": "test"})
 
 
-def sdk_batches(n_logs: int = 3) -> tuple[Batch, Batch]:
-    """(traces, logs) from the SDK: one server span with `n_logs` log records emitted inside it through the
-    stdlib logging bridge, so the logs carry the span's trace and span ids."""
+def sdk_records(n_logs: int = 3, *, message: str = "message %d stored") -> tuple[
+        Sequence[ReadableSpan], Sequence[ReadableLogRecord]]:
+    """What the SDK recorded: one server span with `n_logs` log records emitted inside it through the logging
+    bridge, so the logs carry the span's trace and span ids."""
     spans = InMemorySpanExporter()
     tracer_provider = TracerProvider(resource=RESOURCE)
     tracer_provider.add_span_processor(SimpleSpanProcessor(spans))
@@ -45,14 +46,18 @@ def sdk_batches(n_logs: int = 3) -> tuple[Batch, Batch]:
             span.set_attribute("http.request.method", "POST")
             span.add_event("message.stored", {"message.length": 42})
             for i in range(n_logs):
-                logger.info("message %d stored", i, extra={"chat.room": "general"})
+                logger.info(message, i, extra={"chat.room": "general"})
     finally:
         logger.removeHandler(handler)
         tracer_provider.shutdown()
         logger_provider.shutdown()
-    traces = Batch(Signal.TRACES, encode_spans(spans.get_finished_spans()))
-    log_batch = Batch(Signal.LOGS, encode_logs(logs.get_finished_logs()))
-    return traces, log_batch
+    return spans.get_finished_spans(), logs.get_finished_logs()
+
+
+def sdk_batches(n_logs: int = 3) -> tuple[Batch, Batch]:
+    """(traces, logs) batches as the collector receives them from `sdk_records`."""
+    spans, logs = sdk_records(n_logs)
+    return Batch(Signal.TRACES, encode_spans(spans)), Batch(Signal.LOGS, encode_logs(logs))
 
 
 def _value(v: Any) -> AnyValue:
