@@ -35,8 +35,8 @@ def create(settings: CreateSettings, config: Config) -> SentryExporter:
 
 def _pseudonymizer(config: Config) -> Pseudonymizer | None:
     name = config.user_pseudonym_key_env
-    if name is None:
-        return None
+    if name is None or not config.dsn:
+        return None  # not asked for, or the exporter is off
     key = os.environ.get(name, "")
     if not key:
         raise ValueError(

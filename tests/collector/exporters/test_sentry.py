@@ -58,9 +58,10 @@ def test_sender_keys_are_accepted() -> None:
 
 def test_the_pseudonym_key_is_read_from_the_named_env_var_never_the_file(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("SENTRY_USER_KEY", raising=False)
-    config = Config(user_pseudonym_key_env="SENTRY_USER_KEY")
+    config = Config(dsn="https://key@o1.ingest.sentry.io/1", user_pseudonym_key_env="SENTRY_USER_KEY")
     with pytest.raises(ValueError, match="user_pseudonym_key_env: environment variable SENTRY_USER_KEY is not set"):
         sentry.create(CreateSettings(ComponentID("sentry")), config)
+    sentry.create(CreateSettings(ComponentID("sentry")), Config(user_pseudonym_key_env="SENTRY_USER_KEY"))  # off
     with pytest.raises(ValidationError, match="environment variable"):
         Config(user_pseudonym_key_env="not a name!")
 
@@ -83,7 +84,10 @@ def test_enduser_id_is_pseudonymised_by_the_pii_engine_with_the_key_from_env(
 def test_a_short_pseudonym_key_is_refused_naming_the_key(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SENTRY_USER_KEY", "short")
     with pytest.raises(ValueError, match="user_pseudonym_key_env: the key in SENTRY_USER_KEY is unusable"):
-        sentry.create(CreateSettings(ComponentID("sentry")), Config(user_pseudonym_key_env="SENTRY_USER_KEY"))
+        sentry.create(
+            CreateSettings(ComponentID("sentry")),
+            Config(dsn="https://key@o1.ingest.sentry.io/1", user_pseudonym_key_env="SENTRY_USER_KEY"),
+        )
 
 
 def test_the_module_has_the_component_shape() -> None:
