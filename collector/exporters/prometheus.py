@@ -118,14 +118,17 @@ def _accumulate(previous: _Series, info: tr.MetricInfo, point: tr.Point) -> bool
     return info.delta or point.time_ns >= old.time_ns
 
 
+def _mergeable(into: tr.Point, other: tr.Point) -> bool:
+    return into.bounds == other.bounds and len(into.bucket_counts) == len(other.bucket_counts)
+
+
 def _merge(into: tr.Point, other: tr.Point) -> None:
-    """Add `other` (another writer's point of the same output series) into `into`."""
+    """Add `other` (another writer's point of the same output series) into `into`; see `_mergeable`."""
     into.value += other.value
     into.count += other.count
     if other.sum is not None:
         into.sum = (into.sum or 0.0) + other.sum
-    if into.bounds == other.bounds and len(into.bucket_counts) == len(other.bucket_counts):
-        into.bucket_counts = tuple(a + b for a, b in zip(into.bucket_counts, other.bucket_counts, strict=True))
+    into.bucket_counts = tuple(a + b for a, b in zip(into.bucket_counts, other.bucket_counts, strict=True))
     into.time_ns = max(into.time_ns, other.time_ns)
 
 
@@ -156,7 +159,6 @@ class PrometheusExporter:
     def __init__(self, settings: CreateSettings, config: Config, *, clock: Callable[[], float] = time.monotonic):
         self._config = config
         self._log = settings.logger
-        self._telemetry = settings.telemetry
         self._id = str(settings.id)
         self._clock = clock
         self._series: dict[_SeriesKey, _Series] = {}
@@ -270,11 +272,11 @@ class PrometheusExporter:
             labels = self._labels(series)
             label_key = tuple(labels.items())
             existing = family.series.get(label_key)
-            if existing is None or (not (series.info.additive and existing[2])
-                                    and series.point.time_ns >= existing[1].time_ns):
-                family.series[label_key] = (labels, replace(series.point), series.info.additive)
-            elif series.info.additive and existing[2]:
+            if existing is not None and series.info.additive and existing[2] and _mergeable(existing[1],
+                                                                                         series.point):
                 _merge(existing[1], series.point)
+            elif existing is None or series.point.time_ns >= existing[1].time_ns:
+                family.series[label_key] = (labels, replace(series.point), series.info.additive)
         return families
 
     def _target_infos(self) -> Iterable[dict[str, str]]:

@@ -203,6 +203,28 @@ def test_cumulative_series_of_distinct_writers_with_the_same_labels_add_up_at_sc
     assert 'mem{otel_scope_name="test.meter",job="api"} 7' in lines  # gauges: the latest point
 
 
+def test_histograms_of_distinct_writers_add_up_when_their_buckets_match() -> None:
+    e = exporter()
+    for pid, counts, bounds in ((101, [1, 1], [1.0]), (102, [2, 0], [1.0]), (103, [5, 0, 0], [0.5, 2.0])):
+        resource = {"service.name": "api", "process.pid": pid, "service.instance.id": "app"}
+        e.consume(batch(histogram_metric("lat", bounds, counts, 1.0, t=pid, unit="s"), resource=resource))
+    lines = sample_lines(e.render())
+    # 101 and 102 match and add up; 103 has other buckets and is newer, so it is shown on its own
+    assert 'lat_seconds_bucket{otel_scope_name="test.meter",job="api",instance="app",le="0.5"} 5' in lines
+    assert 'lat_seconds_count{otel_scope_name="test.meter",job="api",instance="app"} 5' in lines
+
+    e = exporter()
+    for pid, counts in ((101, [1, 1]), (102, [2, 0])):
+        resource = {"service.name": "api", "process.pid": pid}
+        e.consume(batch(histogram_metric("lat", [1.0], counts, 1.0, t=pid, unit="s"), resource=resource))
+    assert [line for line in sample_lines(e.render()) if line.startswith("lat")] == [
+        'lat_seconds_bucket{otel_scope_name="test.meter",job="api",le="1"} 3',
+        'lat_seconds_bucket{otel_scope_name="test.meter",job="api",le="+Inf"} 4',
+        'lat_seconds_sum{otel_scope_name="test.meter",job="api"} 2',
+        'lat_seconds_count{otel_scope_name="test.meter",job="api"} 4',
+    ]
+
+
 def test_series_not_updated_within_metric_expiration_are_dropped() -> None:
     clock = Clock()
     e = exporter(clock, metric_expiration="1m")
