@@ -87,6 +87,11 @@ class SentryItem:
     event: dict[str, Any]
     item_type: str  # "event" or "transaction"
     source: Source
+    also: tuple[Source, ...] = ()  # a transaction's child spans: sent again with it if it must be retried
+
+    @property
+    def sources(self) -> tuple[Source, ...]:
+        return (self.source, *self.also)
 
     @property
     def event_id(self) -> str:
@@ -227,12 +232,12 @@ class EventBuilder:
         want_transactions = self._config.transactions
         for ri, resource_spans in enumerate(batch.resources):
             resource: _ResourceInfo | None = None
-            children: dict[bytes, list[Any]] = defaultdict(list)
+            children: dict[bytes, list[tuple[Source, Any]]] = defaultdict(list)
             if want_transactions:
-                for scope_spans in resource_spans.scope_spans:
-                    for span in scope_spans.spans:
+                for si, scope_spans in enumerate(resource_spans.scope_spans):
+                    for ki, span in enumerate(scope_spans.spans):
                         if span.parent_span_id:
-                            children[span.parent_span_id].append(span)
+                            children[span.parent_span_id].append(((ri, si, ki), span))
             for si, scope_spans in enumerate(resource_spans.scope_spans):
                 for ki, span in enumerate(scope_spans.spans):
                     if want_exceptions:
@@ -246,7 +251,10 @@ class EventBuilder:
                     if want_transactions and _is_local_root(span):
                         if resource is None:
                             resource = self._resource(resource_spans.resource)
-                        yield SentryItem(self._transaction(resource, span, children), "transaction", (ri, si, ki))
+                        descendants = _descendants(span, children)
+                        event = self._transaction(resource, span, [child for _, child in descendants])
+                        also = tuple(source for source, _ in descendants)
+                        yield SentryItem(event, "transaction", (ri, si, ki), also)
 
     def _span_exception(self, resource: _ResourceInfo, span: Any, index: int, span_event: Any) -> dict[str, Any]:
         span_attrs = attributes(span.attributes)
@@ -268,7 +276,7 @@ class EventBuilder:
             event["request"] = request
         return event
 
-    def _transaction(self, resource: _ResourceInfo, root: Any, children: Mapping[bytes, list[Any]]) -> dict[str, Any]:
+    def _transaction(self, resource: _ResourceInfo, root: Any, descendants: list[Any]) -> dict[str, Any]:
         attrs = attributes(root.attributes)
         event = self._base(
             resource,
@@ -284,7 +292,7 @@ class EventBuilder:
         trace = self._trace_context(root, attrs)
         trace["data"] = {k: v for k, v in attrs.items() if k not in _USER_KEYS}
         event["contexts"]["trace"] = trace
-        event["spans"] = [self._child_span(span) for span in _descendants(root, children)]
+        event["spans"] = [self._child_span(span) for span in descendants]
         request = _request(attrs)
         if request:
             event["request"] = request
@@ -382,16 +390,17 @@ def _is_local_root(span: Any) -> bool:
     return not span.parent_span_id or span.flags & _PARENT_IS_REMOTE == _PARENT_IS_REMOTE
 
 
-def _descendants(root: Any, children: Mapping[bytes, list[Any]]) -> list[Any]:
-    out: list[Any] = []
+def _descendants(root: Any, children: Mapping[bytes, list[tuple[Source, Any]]]) -> list[tuple[Source, Any]]:
+    """The spans under `root` in this batch, down to the next local root, by start time."""
+    out: list[tuple[Source, Any]] = []
     stack = list(children.get(root.span_id, ()))
     while stack:
-        span = stack.pop()
+        source, span = stack.pop()
         if span.trace_id != root.trace_id or _is_local_root(span):
             continue
-        out.append(span)
+        out.append((source, span))
         stack.extend(children.get(span.span_id, ()))
-    out.sort(key=lambda s: s.start_time_unix_nano)
+    out.sort(key=lambda entry: entry[1].start_time_unix_nano)
     return out
 
 

@@ -143,7 +143,7 @@ class SentryExporter:
             for _ in range(min(self._config.concurrency, len(items))):
                 group.create_task(worker())
         if run.retry_reason is not None:
-            pending = {it.source for i, it in enumerate(items) if i not in run.done}
+            pending = {source for i, it in enumerate(items) if i not in run.done for source in it.sources}
             raise RetryableError(run.retry_reason, retry_after=run.retry_after, batch=subset(batch, pending))
         if run.rejected:
             raise PermanentError(

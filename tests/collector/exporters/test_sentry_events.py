@@ -163,6 +163,10 @@ def test_root_spans_become_transactions_with_their_children_when_asked(s: Sdk) -
     assert (child["description"], child["op"], child["status"]) == ("SELECT chat", "db", "ok")
     assert child["parent_span_id"] == event["contexts"]["trace"]["span_id"]
     assert transaction.category == "transaction"
+    child_batch = subset(s.traces_batch(), transaction.sources)  # what a retry of the transaction carries
+    assert child_batch.item_count() == 2
+    [again] = [it for it in _build(child_batch, transactions=True) if it.item_type == "transaction"]
+    assert again.event == transaction.event
     assert _build(s.traces_batch()) == [it for it in items if it.item_type == "event"]
 
 
