@@ -89,8 +89,8 @@ class BatchProcessor:
         if not pending:
             return
         merged = pending[0] if len(pending) == 1 else Batch.merge(pending[0].signal, pending)
-        self._telemetry.add("otelcol_processor_batch_batch_send_size_count", 1, {**self._attrs, "trigger": trigger},
-                            description="Batches sent, by what triggered them")
+        self._telemetry.add(f"otelcol_processor_batch_{trigger}_trigger_send", 1, self._attrs,
+                            description=f"Batches sent because of the {trigger}")
         for part in split(merged, self._config.send_batch_max_size):
             await self._send(part)
 
