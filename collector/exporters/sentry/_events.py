@@ -171,12 +171,11 @@ class _ResourceInfo:
 class EventBuilder:
     """Turns a batch into the Sentry items it yields. Settings are fixed at construction."""
 
-    def __init__(self, config: Config, pseudonymizer: Pseudonymizer | None = None, public_key: str = "") -> None:
+    def __init__(self, config: Config, pseudonymizer: Pseudonymizer | None = None) -> None:
         self._config = config
         self._min_severity = config.min_severity_number
         self._tag_keys = list(config.tag_attributes)
         self._pseudonymizer = pseudonymizer
-        self._public_key = public_key
 
     def __call__(self, batch: Batch) -> list[SentryItem]:
         if batch.signal is Signal.LOGS:
@@ -216,8 +215,9 @@ class EventBuilder:
         body = any_value(record.body) if record.HasField("body") else None
         if body not in (None, ""):
             event["logentry"] = {"formatted": _text(body)}
-        if scope.name:
-            event["logger"] = scope.name
+        logger = attrs.get("logger.name") or attrs.get("logger") or scope.name
+        if logger:
+            event["logger"] = str(logger)
         if _EXC_TYPE in attrs or _EXC_STACKTRACE in attrs:
             event["exception"] = {"values": self._exception(attrs, mechanism="otel.log", handled=True)}
         if record.trace_id.strip(b"\x00") and record.span_id.strip(b"\x00"):

@@ -108,8 +108,7 @@ class SentryExporter:
         self._client: EnvelopeClient | None = None
         if config.dsn:
             self._client = EnvelopeClient(config.dsn, compression=config.compression, timeout=config.timeout)
-        public_key = self._client.dsn.public_key if self._client else ""
-        self._build = EventBuilder(config, pseudonymizer, public_key=public_key)
+        self._build = EventBuilder(config, pseudonymizer)
         self._disabled_until: dict[str | None, float] = {}  # category (None = all) -> monotonic deadline
         self._recently_sent: OrderedDict[str, None] = OrderedDict()
         self._attrs = {"exporter": str(settings.id)}
