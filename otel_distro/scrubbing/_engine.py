@@ -22,7 +22,7 @@ import re2
 from re2 import _re2
 
 from otel_distro.scrubbing._rules import KeyPolicy, Rule, default_key_policy, default_rules, normalize_key
-from otel_distro.scrubbing._validators import VALIDATORS, Hit, Validator
+from otel_distro.scrubbing._validators import VALIDATORS, Hit, Validator, is_placeholder
 
 __all__ = ["IDENTITY_KINDS", "Scrubber", "default_scrubber"]
 
@@ -334,7 +334,7 @@ class Scrubber:
             return value
         text = value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
         stripped = text.strip()
-        if stripped.lower() in ("", "null", "none", "undefined") or stripped.startswith("[REDACTED"):
+        if stripped.lower() in ("", "null", "none", "undefined") or is_placeholder(stripped.encode("utf-8", "replace")):
             return value
         digits = sum(ch.isdigit() for ch in text)
         if (kind == "phone" and digits < 7) or (kind == "ssn" and digits != 9):

@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import binascii
 import ipaddress
+import re
 from collections.abc import Callable, Sequence
 from functools import lru_cache
 from typing import TYPE_CHECKING
@@ -21,7 +22,7 @@ import phonenumbers
 if TYPE_CHECKING:
     from otel_distro.scrubbing._engine import Scrubber
 
-__all__ = ["VALIDATORS", "Hit", "Validator", "card_number_ok", "iban_ok", "luhn_ok", "tckn_ok"]
+__all__ = ["VALIDATORS", "Hit", "Validator", "card_number_ok", "iban_ok", "is_placeholder", "luhn_ok", "tckn_ok"]
 
 Hit = tuple[int, int, str]
 Spans = Sequence[tuple[int, int]]
@@ -397,8 +398,12 @@ def secret_phrase(buf: bytes, spans: Spans, group: int, kind: str, scrubber: Scr
     return [(start, end, kind)]
 
 
-def _is_placeholder(value: bytes) -> bool:
-    return (value.startswith(b"[") and value.endswith(b"]")) or set(value) <= {ord("*"), ord("x"), ord("X")}
+_PLACEHOLDER_RE = re.compile(rb"\[(?:redacted:[a-z0-9_]+|[a-z0-9_]+:[0-9a-f]{16})\]?", re.IGNORECASE)
+
+
+def is_placeholder(value: bytes) -> bool:
+    """Already scrubbed (``[REDACTED:x]``, ``[email:3f9a...]``) or masked (``****``): nothing to redact."""
+    return _PLACEHOLDER_RE.match(value) is not None or (bool(value) and set(value) == {42})
 
 
 def _digits(value: bytes) -> int:
@@ -417,7 +422,7 @@ def keyed_value(buf: bytes, spans: Spans, group: int, kind: str, scrubber: Scrub
         return []
     value = buf[start:end]
     lowered = value.strip().lower()
-    if lowered in _EMPTY_VALUES or _is_placeholder(lowered):
+    if lowered in _EMPTY_VALUES or is_placeholder(lowered):
         return []
     if key_kind == "phone":
         if _digits(value) < 7:
@@ -429,6 +434,8 @@ def keyed_value(buf: bytes, spans: Spans, group: int, kind: str, scrubber: Scrub
         end = _extend_name(buf, end)
     elif lowered in _AUTH_SCHEMES:
         return []  # `Authorization: Bearer <token>`: the scheme rules take the token
+    elif b"=" in value and key.lower().endswith("cookie"):
+        return []  # `Cookie: a=b; c=d`: the cookie rule keeps the names and takes the values
     return [(start, end, key_kind)]
 
 

@@ -1,0 +1,209 @@
+# ruff: noqa: RUF001
+"""The engine: what it replaces, what it keeps, structured values, pseudonyms, user rules, hostile input."""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+
+import pytest
+
+from otel_distro.scrubbing import Rule, Scrubber, default_scrubber
+
+KEY = b"k" * 32
+
+
+@pytest.fixture(scope="module")
+def scrubber() -> Scrubber:
+    return Scrubber()
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "trace_id=4bf92f3577b34da6a3ce929d0e0e4736 span_id=00f067aa0ba902b7",
+        "traceparent: 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+        "job 550e8400-e29b-41d4-a716-446655440000 done",
+        "at 2024-11-25T17:39:55.123Z / 2024-11-25 17:39:55,123 / 1732550400 / 1732550400123 / 1732550400123456789",
+        "took 12.5ms, 1.234s, 350µs, 1m30s",
+        "running v1.2.3 and 2.31.0-rc.1 on :8080 status=503",
+        "sha256 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+        "commit 9fceb02d0ae598e95dc970b74767f19372d61af8",
+        "GET /api/v1/users/42/orders/17 -> 200",
+        "host api-7d9f8b6c5d-xk2lp.prod.svc.cluster.local node ip-10-0-12-34.eu-west-1.compute.internal",
+        "installed requests==2.31.0 lodash@4.17.21 @types/node@20.11.5 git@github.com:org/repo.git",
+        "order 4111111111111112 customer 12345678901",
+        "SELECT id, email, phone FROM users WHERE id = $1 AND status = 'active'",
+        "tokens=512 prompt_tokens=120 password_policy=strong",
+        "2024-11-25 logo@2x.png 25.11.2024 11/25/24",
+    ],
+)
+def test_keeps_telemetry_that_is_not_personal(scrubber: Scrubber, text: str) -> None:
+    assert scrubber.scrub_text(text) == text
+
+
+def test_replaces_only_the_sensitive_span(scrubber: Scrubber) -> None:
+    line = "2024-11-25T17:39:55Z INFO user=jane@example.com ip=203.0.113.7 trace_id=4bf92f3577b34da6a3ce929d0e0e4736"
+    assert scrubber.scrub_text(line) == (
+        "2024-11-25T17:39:55Z INFO user=[REDACTED:email] ip=[REDACTED:ipv4] trace_id=4bf92f3577b34da6a3ce929d0e0e4736"
+    )
+
+
+def test_url_query_values_are_decoded_before_matching(scrubber: Scrubber) -> None:
+    url = "https://api.example.com/cb?phone=%2B90%20532%20123%2045%2067&iban=DE89%203704%200044%200532%200130%2000&p=2"
+    out = scrubber.scrub_text(url)
+    assert out == "https://api.example.com/cb?phone=[REDACTED:phone]&iban=[REDACTED:iban]&p=2"
+
+
+def test_json_keys_name_secrets(scrubber: Scrubber) -> None:
+    text = '{"client_secret": "abc def", "api_key":"k-123", "max_tokens": 50, "nested": "{\\"password\\": \\"x1\\"}"}'
+    assert scrubber.scrub_text(text) == (
+        '{"client_secret": "[REDACTED:secret]", "api_key":"[REDACTED:secret]", "max_tokens": 50, '
+        '"nested": "{\\"password\\": \\"[REDACTED:secret]\\"}"}'
+    )
+
+
+def test_turkish_and_german_text(scrubber: Scrubber) -> None:
+    assert scrubber.scrub_text("Müşteri 0 532 123 45 67 numarasından aradı, parola: Gizli123") == (
+        "Müşteri [REDACTED:phone] numarasından aradı, parola: [REDACTED:secret]"
+    )
+    assert scrubber.scrub_text("Kunde hat sich mit Passwort=geheim123 angemeldet, Tel. 030 901820") == (
+        "Kunde hat sich mit Passwort=[REDACTED:secret] angemeldet, Tel. [REDACTED:phone]"
+    )
+
+
+def test_scrub_value_walks_structures_and_considers_keys(scrubber: Scrubber) -> None:
+    value = {
+        "user": {"email": "a.b@example.com", "password": "hunter2", "id": 42},
+        "tags": ["ok", "card 4111 1111 1111 1111"],
+        "credentials": {"user": "svc", "pass": "x"},
+        "phone": "+90 532 123 45 67",
+        "enabled": True,
+        "trace_id": "4bf92f3577b34da6a3ce929d0e0e4736",
+        "count": 3,
+    }
+    assert scrubber.scrub_value(value) == {
+        "user": {"email": "[REDACTED:email]", "password": "[REDACTED:secret]", "id": 42},
+        "tags": ["ok", "card [REDACTED:credit_card]"],
+        "credentials": {"user": "[REDACTED:secret]", "pass": "[REDACTED:secret]"},
+        "phone": "[REDACTED:phone]",
+        "enabled": True,
+        "trace_id": "4bf92f3577b34da6a3ce929d0e0e4736",
+        "count": 3,
+    }
+
+
+def test_scrub_value_does_not_mutate_its_input(scrubber: Scrubber) -> None:
+    value = {"password": "hunter2", "items": ["a@b.co"]}
+    scrubber.scrub_value(value)
+    assert value == {"password": "hunter2", "items": ["a@b.co"]}
+
+
+def test_non_strings_are_kept(scrubber: Scrubber) -> None:
+    assert scrubber.scrub_value(4111111111111111) == 4111111111111111
+    assert scrubber.scrub_value(None) is None
+    assert scrubber.scrub_value(b"a@b.com") == b"a@b.com"
+
+
+def test_counts_by_kind_never_values() -> None:
+    scrubber = Scrubber()
+    counts: Counter[str] = Counter()
+    scrubber.scrub_text("a@b.com c@d.org 203.0.113.7", counts)
+    scrubber.scrub_value({"password": "x1"}, counts=counts)
+    assert counts == {"email": 2, "ipv4": 1, "secret": 1}
+    assert scrubber.redaction_counts() == {"email": 2, "ipv4": 1, "secret": 1}
+
+
+def test_pseudonyms_are_keyed_stable_and_normalised() -> None:
+    keyed = Scrubber(hmac_key=KEY)
+    a = keyed.scrub_text("mail Jane.Doe@Example.com")
+    b = keyed.scrub_text("mail jane.doe@example.com")
+    assert a == b
+    assert a.startswith("mail [email:") and len(a) == len("mail [email:") + 16 + 1
+    assert keyed.pseudonymize("phone", "+90 532 123 45 67") == keyed.pseudonymize("phone", "0532 123 45 67")
+    assert keyed.pseudonymize("user", "42") != Scrubber(hmac_key=b"z" * 32).pseudonymize("user", "42")
+    # secrets never become joinable pseudonyms
+    assert keyed.scrub_text("password=hunter2") == "password=[REDACTED:secret]"
+
+
+def test_without_a_key_pseudonymize_gives_the_typed_placeholder() -> None:
+    assert Scrubber().pseudonymize("user", "42") == "[REDACTED:user]"
+
+
+def test_short_hmac_keys_are_refused() -> None:
+    with pytest.raises(ValueError, match="at least 16 bytes"):
+        Scrubber(hmac_key=b"short")
+
+
+def test_users_add_patterns_block_keys_allow_keys_and_turn_kinds_off() -> None:
+    scrubber = Scrubber(
+        extra_patterns=[Rule("customer_id", "customer_id", r"\bCUST-\d{6}\b"), r"\binternal-[a-z]+\b"],
+        blocked_keys=["X-Internal-Note"],
+        blocked_key_patterns=[r"(?i)^geheim"],
+        allowed_keys=["debug_password"],
+        disabled_kinds=["ipv4"],
+    )
+    assert scrubber.scrub_text("for CUST-123456 on internal-alpha from 203.0.113.7") == (
+        "for [REDACTED:customer_id] on [REDACTED:custom] from 203.0.113.7"
+    )
+    assert scrubber.scrub_value({"x_internal_note": "hi", "GeheimZahl": 7, "debug_password": "shown"}) == {
+        "x_internal_note": "[REDACTED:secret]",
+        "GeheimZahl": "[REDACTED:secret]",
+        "debug_password": "shown",
+    }
+
+
+def test_bad_user_patterns_name_the_rule() -> None:
+    with pytest.raises(ValueError, match=r"rule 'broken': invalid RE2 pattern"):
+        Scrubber(extra_patterns=[Rule("broken", "custom", "(unclosed")])
+    with pytest.raises(ValueError, match=r"group 2 does not exist"):
+        Scrubber(extra_patterns=[Rule("g", "custom", "a(b)", group=2)])
+    with pytest.raises(ValueError, match="duplicate rule names: email"):
+        Scrubber(extra_patterns=[Rule("email", "custom", "x")])
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "1" * 20_000,
+        "1 " * 10_000,
+        "a@" * 10_000,
+        "+1" * 10_000,
+        ":" * 20_000,
+        "password=" * 2_500,
+        "0 5" * 7_000,
+        "-----BEGIN PRIVATE KEY-----" + "A" * 20_000,
+        "%4" * 10_000,
+        "4111 " * 4_000,
+    ],
+    ids=["digits", "spaced-digits", "at-signs", "plus-ones", "colons", "keys", "tr-phones", "pem", "pct", "cards"],
+)
+def test_adversarial_lines_are_scrubbed_whole(scrubber: Scrubber, line: str) -> None:
+    out = scrubber.scrub_text(line)
+    assert isinstance(out, str)
+    assert scrubber.scrub_text(out) == out  # idempotent: nothing is left to find
+
+
+def test_invalid_surrogates_do_not_crash(scrubber: Scrubber) -> None:
+    assert scrubber.scrub_text("bad \udcff a@b.com") == "bad \udcff [REDACTED:email]"
+
+
+def test_default_scrubber_is_shared_per_key() -> None:
+    assert default_scrubber() is default_scrubber()
+    assert default_scrubber(KEY) is default_scrubber(KEY)
+    assert default_scrubber(KEY) is not default_scrubber()
+
+
+def test_threads_share_one_scrubber(scrubber: Scrubber) -> None:
+    results: list[str] = []
+
+    def work() -> None:
+        for _ in range(200):
+            results.append(scrubber.scrub_text("x a@b.com 203.0.113.7"))
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert set(results) == {"x [REDACTED:email] [REDACTED:ipv4]"}
