@@ -61,7 +61,7 @@ def main(argv: list[str]) -> int:
     configure_logging(config.telemetry.log_level)
     try:
         asyncio.run(Service(config).run())
-    except OSError as exc:  # e.g. a port already in use
-        structlog.get_logger("collector").error("collector_failed", error=str(exc))
+    except Exception as exc:  # e.g. a port already in use: one readable line, not a traceback
+        structlog.get_logger("collector").error("collector_failed", error=str(exc) or type(exc).__name__)
         return 1
     return 0

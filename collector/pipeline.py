@@ -132,6 +132,8 @@ class DirectExporter:
         await self.exporter.shutdown()
 
     async def consume(self, batch: Batch) -> None:
+        """Classified failures are counted and dropped; anything else (a full disk) refuses the data, so the
+        client keeps it and retries."""
         n = batch.item_count()
         try:
             await self.exporter.export(batch)
@@ -140,6 +142,11 @@ class DirectExporter:
             _log.error("export_failed", exporter=str(self._id), signal=self._signal.value, error=str(exc),
                        dropped_items=n)
             return
+        except Exception as exc:
+            self._telemetry.add(f"otelcol_exporter_send_failed_{self._unit}", n, self._attrs)
+            _log.error("export_failed", exporter=str(self._id), signal=self._signal.value, error=str(exc),
+                       refused_items=n, exc_info=True)
+            raise Refused(f"exporter {self._id} failed: {exc}", retry_after=5.0) from exc
         self._telemetry.add(f"otelcol_exporter_sent_{self._unit}", n, self._attrs)
 
 

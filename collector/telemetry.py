@@ -11,7 +11,7 @@ import threading
 from collections.abc import Mapping
 
 from aiohttp import web
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, ProcessCollector, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from collector.net import split_endpoint
@@ -23,7 +23,10 @@ _Metric = Counter | Gauge | Histogram
 
 class PrometheusTelemetry:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
-        self.registry = registry or CollectorRegistry(auto_describe=True)
+        if registry is None:
+            registry = CollectorRegistry(auto_describe=True)
+            ProcessCollector(namespace="otelcol", registry=registry)  # otelcol_process_resident_memory_bytes, ...
+        self.registry = registry
         self._metrics: dict[str, tuple[_Metric, tuple[str, ...]]] = {}
         self._lock = threading.Lock()
 

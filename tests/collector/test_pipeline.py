@@ -28,6 +28,7 @@ class _Empty(BaseModel):
 
     tag: str = ""
     mutates: bool = False
+    fail: bool = False
 
 
 def _fake_module(name: str, **attrs: Any) -> types.ModuleType:
@@ -60,6 +61,8 @@ class FakeExporter:
         EVENTS.append(f"start exporter {self.id}")
 
     async def export(self, batch: Batch) -> None:
+        if self.config.fail:
+            raise OSError(28, "No space left on device")
         if self.config.mutates:
             batch.resources[0].scope_spans[0].spans[0].name = f"mutated by {self.id}"
         self.got.append(batch)
@@ -116,7 +119,7 @@ def graph_for(pipelines: dict[str, Any], **sections: Any) -> Any:
     cfg = {
         "receivers": {"fakercv": None, "fakercv/2": None},
         "processors": {"tag/a": {"tag": "+a"}, "tag/b": {"tag": "+b"}, "gate": None, "batch": {"timeout": "1h"}},
-        "exporters": {"fakeexp": None, "fakeexp/2": None, "mutator": {"mutates": True}},
+        "exporters": {"fakeexp": None, "fakeexp/2": None, "mutator": {"mutates": True}, "fakeexp/full": {"fail": True}},
         "service": {"pipelines": pipelines, "telemetry": {"metrics": {"level": "none"}}},
     }
     cfg.update(sections)
@@ -235,3 +238,16 @@ def test_fan_out_raises_a_branch_refusal_after_every_branch_had_the_data() -> No
     with pytest.raises(Refused):
         asyncio.run(fan.consume(traces(1)))
     assert got == ["a", "b"]
+
+
+def test_an_unclassified_exporter_failure_refuses_so_the_client_keeps_the_data() -> None:
+    graph, tel = graph_for({"traces": {"receivers": ["fakercv"], "exporters": ["fakeexp/full"]}})
+
+    async def scenario() -> None:
+        await graph.start()
+        with pytest.raises(Refused, match="No space left"):
+            await RECEIVERS["fakercv"].consumers[Signal.TRACES].consume(traces(2))
+        await graph.shutdown()
+
+    asyncio.run(scenario())
+    assert tel.value("otelcol_receiver_refused_spans") == 2
