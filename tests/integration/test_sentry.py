@@ -79,8 +79,8 @@ def _api(path: str) -> Any:
 
 
 @pytest.mark.skipif(
-    not all(os.environ.get(v) for v in ("SENTRY_AUTH_TOKEN", "SENTRY_ORG", "SENTRY_PROJECT")),
-    reason="reading events back needs SENTRY_AUTH_TOKEN, SENTRY_ORG and SENTRY_PROJECT",
+    not all(os.environ.get(v) for v in ("SENTRY_DSN", "SENTRY_AUTH_TOKEN", "SENTRY_ORG", "SENTRY_PROJECT")),
+    reason="reading events back needs SENTRY_DSN, SENTRY_AUTH_TOKEN, SENTRY_ORG and SENTRY_PROJECT",
 )
 def test_the_event_reads_back_with_its_fields(s: Sdk) -> None:
     failing_request(s)

@@ -21,7 +21,10 @@ from collector.exporters.sentry._config import Config
 from collector.exporters.sentry._stacktrace import parse_stacktrace
 from collector.pdata import Batch, Signal
 
-__all__ = ["EventBuilder", "Pseudonymizer", "SentryItem", "any_value"]
+__all__ = ["MAX_STRING", "EventBuilder", "Pseudonymizer", "SentryItem", "any_value"]
+
+MAX_STRING = 8192
+"""Longest string value kept in an event's message and attribute contexts (Sentry trims messages to this)."""
 
 SDK_INFO = {"name": "otel-distro.collector", "version": "0.1.0"}
 
@@ -121,6 +124,17 @@ def attributes(kvs: Iterable[Any]) -> dict[str, Any]:
     return {kv.key: any_value(kv.value) for kv in kvs}
 
 
+def _clip(value: Any) -> Any:
+    """Long strings shortened, so that one huge attribute cannot make Sentry refuse the whole event (413)."""
+    if isinstance(value, str) and len(value) > MAX_STRING:
+        return value[: MAX_STRING - 1] + "…"
+    if isinstance(value, list):
+        return [_clip(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _clip(v) for k, v in value.items()}
+    return value
+
+
 def _event_id(*parts: object) -> str:
     digest = hashlib.blake2b(digest_size=16)
     for part in parts:
@@ -214,7 +228,7 @@ class EventBuilder:
         )
         body = any_value(record.body) if record.HasField("body") else None
         if body not in (None, ""):
-            event["logentry"] = {"formatted": _text(body)}
+            event["logentry"] = {"formatted": _clip(_text(body))}
         logger = attrs.get("logger.name") or attrs.get("logger") or scope.name
         if logger:
             event["logger"] = str(logger)
@@ -290,7 +304,7 @@ class EventBuilder:
         event["transaction_info"] = {"source": "route" if "http.route" in attrs else "custom"}
         event["start_timestamp"] = _seconds(root.start_time_unix_nano)
         trace = self._trace_context(root, attrs)
-        trace["data"] = {k: v for k, v in attrs.items() if k not in _USER_KEYS}
+        trace["data"] = {k: _clip(v) for k, v in attrs.items() if k not in _USER_KEYS}
         event["contexts"]["trace"] = trace
         event["spans"] = [self._child_span(span) for span in descendants]
         request = _request(attrs)
@@ -309,7 +323,7 @@ class EventBuilder:
             "start_timestamp": _seconds(span.start_time_unix_nano),
             "timestamp": _seconds(span.end_time_unix_nano),
             "status": _status(span, attrs),
-            "data": {k: v for k, v in attrs.items() if k not in _USER_KEYS},
+            "data": {k: _clip(v) for k, v in attrs.items() if k not in _USER_KEYS},
         }
 
     def _trace_context(self, span: Any, attrs: Mapping[str, Any]) -> dict[str, Any]:
@@ -365,7 +379,7 @@ class EventBuilder:
             event["tags"] = tags
         event["contexts"] = {
             "otel": {
-                "attributes": {k: v for k, v in attrs.items() if k not in _EXC_KEYS and k not in _USER_KEYS},
+                "attributes": {k: _clip(v) for k, v in attrs.items() if k not in _EXC_KEYS and k not in _USER_KEYS},
                 "resource": resource.attributes,
             }
         }

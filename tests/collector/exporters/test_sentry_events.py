@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from collector.exporters.sentry import Config, EventBuilder, SentryItem, subset
+from collector.exporters.sentry._events import MAX_STRING
 from collector.pdata import Batch, Signal
 from tests.collector.exporters._sentry_data import Sdk, failing_request, sdk
 
@@ -178,6 +179,14 @@ def test_event_ids_are_stable_so_a_resent_event_is_deduplicated(s: Sdk) -> None:
     assert first == again
     assert len(set(first)) == 4
     assert all(len(eid) == 32 and int(eid, 16) >= 0 for eid in first)
+
+
+def test_huge_messages_and_attributes_are_clipped(s: Sdk) -> None:
+    s.logger.error("x" * 100_000, extra={"payload": "y" * 100_000})
+    [item] = _build(s.logs_batch())
+    assert len(item.event["logentry"]["formatted"]) == MAX_STRING
+    assert item.event["logentry"]["formatted"].endswith("…")
+    assert len(item.event["contexts"]["otel"]["attributes"]["payload"]) == MAX_STRING
 
 
 def test_metrics_batches_yield_nothing() -> None:
