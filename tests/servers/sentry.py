@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import gzip
 import json
+import re
 import socket
 import threading
 import time
@@ -26,7 +27,7 @@ from typing import Any
 
 from sentry_sdk.envelope import Envelope
 
-__all__ = ["Received", "SentryReceiver"]
+__all__ = ["Received", "SentryReceiver", "check_event"]
 
 
 @dataclass(slots=True)
@@ -42,6 +43,46 @@ class Received:
 class _Answer:
     status: int
     headers: dict[str, str] = field(default_factory=dict)
+
+
+_HEX32 = re.compile(r"^[0-9a-f]{32}$")
+_HEX16 = re.compile(r"^[0-9a-f]{16}$")
+_LEVELS = {"debug", "info", "warning", "error", "fatal"}
+# https://develop.sentry.dev/sdk/data-model/event-payloads/#required-attributes
+_PLATFORMS = {"as3", "c", "cfml", "cocoa", "csharp", "elixir", "haskell", "go", "groovy", "java", "javascript",
+              "native", "node", "objc", "other", "perl", "php", "python", "ruby"}
+
+
+def check_event(event: dict[str, Any], item_type: str) -> str | None:
+    """What Sentry's ingestion would object to in an event or transaction payload, or None."""
+    if not _HEX32.match(str(event.get("event_id", ""))):
+        return "event_id must be 32 lower-case hex digits"
+    if not isinstance(event.get("timestamp"), int | float):
+        return "timestamp must be a number of seconds"
+    if event.get("platform", "other") not in _PLATFORMS:
+        return f"unknown platform {event.get('platform')!r}"
+    if "level" in event and event["level"] not in _LEVELS:
+        return f"unknown level {event['level']!r}"
+    for key, value in (event.get("tags") or {}).items():
+        if not isinstance(value, str) or len(value) > 200 or "\n" in value or len(key) > 200:
+            return f"tag {key!r}: values are strings of at most 200 characters, without newlines"
+    trace = (event.get("contexts") or {}).get("trace")
+    if trace is not None and not (_HEX32.match(trace.get("trace_id", "")) and _HEX16.match(trace.get("span_id", ""))):
+        return "contexts.trace needs a 32-hex trace_id and a 16-hex span_id"
+    for value in (event.get("exception") or {}).get("values", []):
+        if not (value.get("type") or value.get("value")):
+            return "an exception value needs a type or a value"
+        frames = (value.get("stacktrace") or {}).get("frames")
+        if frames is not None and (not isinstance(frames, list) or not frames):
+            return "a stacktrace needs at least one frame"
+    if item_type == "transaction":
+        if trace is None:
+            return "a transaction needs contexts.trace"
+        if not isinstance(event.get("start_timestamp"), int | float) or event["start_timestamp"] > event["timestamp"]:
+            return "a transaction needs a start_timestamp before its timestamp"
+        if not event.get("transaction"):
+            return "a transaction needs a name"
+    return None
 
 
 def _auth_params(header: str) -> dict[str, str]:
@@ -180,8 +221,11 @@ class SentryReceiver:
             for item in envelope.items:
                 if item.type in ("event", "transaction"):
                     event = json.loads(item.get_bytes())
-                    if not isinstance(event, dict) or "event_id" not in event:
-                        return refuse(400, "event item without event_id")
+                    problem = check_event(event, item.type) if isinstance(event, dict) else "not a JSON object"
+                    if problem is not None:
+                        return refuse(400, f"invalid {item.type}: {problem}")
+                    if envelope.headers.get("event_id", event["event_id"]) != event["event_id"]:
+                        return refuse(400, "the envelope's event_id differs from its event's")
         except (OSError, ValueError, zlib.error) as exc:
             return refuse(400, f"invalid envelope: {exc}")
         with self._lock:

@@ -14,11 +14,12 @@ from collector.component import ComponentID, CreateSettings
 from collector.errors import PermanentError, RetryableError
 from collector.exporters import sentry
 from collector.exporters.sentry import Config, Outcome, SentryExporter, Verdict, classify
+from collector.exporters.sentry._transport import EnvelopeClient
 from collector.pdata import Batch, Signal
 from collector.sending.settings import SenderSettings
 from otel_distro.scrubbing import Scrubber
 from tests.collector.exporters._sentry_data import Sdk, failing_request, sdk
-from tests.servers.sentry import SentryReceiver
+from tests.servers.sentry import SentryReceiver, check_event
 
 # -- config --------------------------------------------------------------------------------------------
 
@@ -341,3 +342,39 @@ def test_an_empty_dsn_switches_the_exporter_off(s: Sdk) -> None:
     with structlog.testing.capture_logs() as logs:
         _export("", s.logs_batch())
     assert [e["event"] for e in logs] == ["sentry_exporter_disabled"]
+
+
+# -- the stand-in is strict ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("change", "problem"),
+    [
+        ({"event_id": "not-hex"}, "event_id"),
+        ({"level": "loud"}, "level"),
+        ({"platform": "cobol"}, "platform"),
+        ({"tags": {"k": "x" * 201}}, "tag"),
+        ({"contexts": {"trace": {"trace_id": "0" * 32, "span_id": "short"}}}, "contexts.trace"),
+        ({"exception": {"values": [{"stacktrace": {"frames": []}}]}}, "type or a value"),
+    ],
+)
+def test_the_local_endpoint_refuses_what_sentry_would(receiver: SentryReceiver, s: Sdk, change: dict[str, Any],
+                                                      problem: str) -> None:
+    failing_request(s)
+    [item] = sentry.EventBuilder(Config())(s.traces_batch())
+    assert check_event(item.event, "event") is None
+    item.event.update(change)
+    if "event_id" not in change:
+        assert problem in (check_event(item.event, "event") or "")
+
+    async def run() -> None:
+        client = EnvelopeClient(receiver.dsn)
+        await client.start()
+        try:
+            response = await client.send(client.envelope(item))
+        finally:
+            await client.close()
+        assert response.status == 400
+        assert problem in response.body
+
+    asyncio.run(run())
