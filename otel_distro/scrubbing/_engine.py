@@ -64,7 +64,12 @@ def _options() -> Any:
     return options
 
 
-_ENCODED_VALUE = _re2.RE2(rb"=([^&\s#\"'<>]*%[0-9A-Fa-f]{2}[^&\s#\"'<>]*)", _options())
+# A `key=value` pair of a query string or form body with a %XX escape in its key or its value.
+_ENCODED_VALUE = _re2.RE2(
+    rb"([^\s&?=#\"'<>]*%[0-9A-Fa-f]{2}[^\s&?=#\"'<>]*=[^&\s#\"'<>]*"
+    rb"|[^\s&?=#\"'<>]*=[^&\s#\"'<>]*%[0-9A-Fa-f]{2}[^&\s#\"'<>]*)",
+    _options(),
+)
 
 
 class Scrubber:

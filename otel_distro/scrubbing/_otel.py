@@ -17,11 +17,19 @@ from opentelemetry.trace import Link, Status
 from opentelemetry.util.types import Attributes
 
 from otel_distro.scrubbing._engine import Scrubber, default_scrubber
-from otel_distro.scrubbing._summary import summary
+from otel_distro.scrubbing._summary import KINDS_KEY, summary
 
 __all__ = ["ScrubbingLogRecordProcessor", "ScrubbingSpanProcessor"]
 
 _log = logging.getLogger(__name__)
+
+
+def _summary(counts: Counter[str]) -> dict[str, Any]:
+    """The record summary as OpenTelemetry attribute values (sequences are tuples)."""
+    out: dict[str, Any] = summary(counts)
+    if KINDS_KEY in out:
+        out[KINDS_KEY] = tuple(out[KINDS_KEY])
+    return out
 
 
 def _scrub_attributes(scrubber: Scrubber, attributes: Attributes, counts: Counter[str]) -> dict[str, Any] | None:
@@ -93,7 +101,7 @@ class ScrubbingSpanProcessor(SpanProcessor):
             span._name = name
         merged: dict[str, Any] = dict(attributes if attributes is not None else (span.attributes or {}))
         if self._summary:
-            merged.update(summary(counts))
+            merged.update(_summary(counts))
         span._attributes = merged
         if events_changed:
             span._events = tuple(events)
@@ -132,7 +140,7 @@ class ScrubbingLogRecordProcessor(LogRecordProcessor):
         if not counts:
             return
         target: Any = record.attributes
-        updates: Mapping[str, Any] = {**(attributes or {}), **(summary(counts) if self._summary else {})}
+        updates: Mapping[str, Any] = {**(attributes or {}), **(_summary(counts) if self._summary else {})}
         if target is None or getattr(target, "_immutable", False):
             record.attributes = {**(target or {}), **updates}
         else:

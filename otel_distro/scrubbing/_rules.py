@@ -94,6 +94,7 @@ class KeyPolicy:
         norm = normalize_key(key)
         if not norm or norm in self.never:
             return None
+        norm = norm.rstrip("0123456789") or norm  # `first_name_2`, `password1` read as their stem
         segments = split_key(key)
         first = segments[0] if segments else ""
         if self.secret.matches(norm) and not self.not_secret.matches(norm, first):

@@ -1,0 +1,181 @@
+"""Source-side adapters: structlog, the OpenTelemetry SDK span and log processors, Sentry's before_send."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import structlog
+from opentelemetry.sdk._logs import LoggerProvider
+from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter, SimpleLogRecordProcessor
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import Status, StatusCode
+
+from otel_distro.scrubbing import (
+    COUNT_KEY,
+    KINDS_KEY,
+    Scrubber,
+    ScrubbingLogRecordProcessor,
+    ScrubbingSpanProcessor,
+    StructlogScrubber,
+    sentry_before_send,
+)
+
+TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
+
+
+# --- structlog -------------------------------------------------------------------------------------------------
+
+
+def test_structlog_processor_scrubs_message_and_bound_values() -> None:
+    proc = StructlogScrubber()
+    event = proc(None, "info", {
+        "event": "login from jane@example.com",
+        "password": "hunter2",
+        "request_id": "a@b.com-is-not-touched",
+        "trace_id": TRACE_ID,
+        "level": "info",
+        "timestamp": "2024-11-25T17:39:55Z",
+        "ctx": {"phone": "+90 532 123 45 67"},
+    })
+    assert event == {
+        "event": "login from [REDACTED:email]",
+        "password": "[REDACTED:secret]",
+        "request_id": "a@b.com-is-not-touched",
+        "trace_id": TRACE_ID,
+        "level": "info",
+        "timestamp": "2024-11-25T17:39:55Z",
+        "ctx": {"phone": "[REDACTED:phone]"},
+        COUNT_KEY: 3,
+        KINDS_KEY: ["email", "phone", "secret"],
+    }
+
+
+def test_structlog_processor_adds_nothing_to_clean_events() -> None:
+    event = {"event": "GET /health 200", "duration_ms": 1.5}
+    assert StructlogScrubber()(None, "info", dict(event)) == event
+
+
+def test_structlog_json_output_is_clean(capsys: Any) -> None:
+    logger = structlog.wrap_logger(
+        structlog.PrintLogger(),
+        processors=[StructlogScrubber(summary=False), structlog.processors.JSONRenderer()],
+    )
+    logger.info("card 4111 1111 1111 1111 declined", user="ayse@firma.com.tr")
+    line = json.loads(capsys.readouterr().out)
+    assert line == {"event": "card [REDACTED:credit_card] declined", "user": "[REDACTED:email]"}
+
+
+# --- OpenTelemetry SDK -----------------------------------------------------------------------------------------
+
+
+def _tracer() -> tuple[Any, InMemorySpanExporter]:
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(ScrubbingSpanProcessor())
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    return provider.get_tracer("test"), exporter
+
+
+def test_span_processor_cleans_what_exporters_see() -> None:
+    tracer, exporter = _tracer()
+    with tracer.start_as_current_span("lookup jane@example.com") as span:
+        span.set_attribute("enduser.email", "jane@example.com")
+        span.set_attribute("db.password", "hunter2")
+        span.set_attribute("http.route", "/users/{id}")
+        span.set_attribute("tags", ("ok", "ip 203.0.113.7"))
+        span.add_event("exception", {"exception.message": "bad card 4111111111111111"})
+        span.set_status(Status(StatusCode.ERROR, "failed for +90 532 123 45 67"))
+    (out,) = exporter.get_finished_spans()
+    assert out.name == "lookup [REDACTED:email]"
+    assert out.attributes is not None
+    assert dict(out.attributes) == {
+        "enduser.email": "[REDACTED:email]",
+        "db.password": "[REDACTED:secret]",
+        "http.route": "/users/{id}",
+        "tags": ("ok", "ip [REDACTED:ipv4]"),
+        COUNT_KEY: 6,
+        KINDS_KEY: ("credit_card", "email", "ipv4", "phone", "secret"),
+    }
+    assert out.events[0].attributes == {"exception.message": "bad card [REDACTED:credit_card]"}
+    assert out.status.description == "failed for [REDACTED:phone]"
+
+
+def test_span_processor_leaves_clean_spans_untouched() -> None:
+    tracer, exporter = _tracer()
+    with tracer.start_as_current_span("GET /health") as span:
+        span.set_attribute("http.status_code", 200)
+    (out,) = exporter.get_finished_spans()
+    assert out.name == "GET /health"
+    assert dict(out.attributes or {}) == {"http.status_code": 200}
+
+
+def test_log_processor_cleans_body_and_attributes() -> None:
+    exporter = InMemoryLogRecordExporter()
+    provider = LoggerProvider()
+    provider.add_log_record_processor(ScrubbingLogRecordProcessor())
+    provider.add_log_record_processor(SimpleLogRecordProcessor(exporter))
+    logger = provider.get_logger("test")
+    logger.emit(body="user ayse@firma.com.tr signed in", attributes={"client.address": "203.0.113.7", "n": 1})
+    logger.emit(body={"msg": "ok", "token": "abc123"})
+    first, second = (r.log_record for r in exporter.get_finished_logs())
+    assert first.body == "user [REDACTED:email] signed in"
+    assert dict(first.attributes or {}) == {
+        "client.address": "[REDACTED:ipv4]", "n": 1, COUNT_KEY: 2, KINDS_KEY: ("email", "ipv4"),
+    }
+    assert second.body == {"msg": "ok", "token": "[REDACTED:secret]"}
+
+
+def test_processors_never_break_the_host_app() -> None:
+    class Broken(Scrubber):
+        def scrub_text(self, text: str, counts: Any = None) -> str:
+            raise RuntimeError("boom")
+
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(ScrubbingSpanProcessor(Broken()))
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    with provider.get_tracer("t").start_as_current_span("x"):
+        pass
+    assert len(exporter.get_finished_spans()) == 1
+
+
+# --- Sentry ----------------------------------------------------------------------------------------------------
+
+
+def test_sentry_before_send_scrubs_the_event() -> None:
+    before_send = sentry_before_send(Scrubber(hmac_key=b"s" * 32))
+    event = {
+        "event_id": "9ec79c33ec9942ab8353589fcb2e04dc",
+        "level": "error",
+        "message": "payment failed for jane@example.com",
+        "user": {"id": "42", "email": "jane@example.com", "ip_address": "203.0.113.7"},
+        "request": {"headers": {"Authorization": "Bearer abcdefgh12345678", "Accept": "*/*"},
+                    "cookies": {"sessionid": "s3cr3t"}},
+        "contexts": {"trace": {"trace_id": TRACE_ID, "span_id": "00f067aa0ba902b7"}},
+        "exception": {"values": [{"type": "ValueError", "value": "card 4111 1111 1111 1111",
+                                  "stacktrace": {"frames": [{"function": "charge", "vars": {"password": "pw"}}]}}]},
+    }
+    out = before_send(event, {})
+    assert out is not None
+    assert out["event_id"] == event["event_id"]
+    assert out["message"].startswith("payment failed for [email:")
+    assert out["user"]["id"].startswith("[user:")
+    assert out["user"]["email"].startswith("[email:") and out["user"]["ip_address"].startswith("[ipv4:")
+    assert out["request"]["headers"] == {"Authorization": "[REDACTED:secret]", "Accept": "*/*"}
+    assert out["request"]["cookies"] == {"sessionid": "[REDACTED:secret]"}
+    assert out["contexts"]["trace"] == {"trace_id": TRACE_ID, "span_id": "00f067aa0ba902b7"}
+    value = out["exception"]["values"][0]
+    assert value["value"] == "card [credit_card:" + value["value"].split(":", 1)[1]
+    assert value["stacktrace"]["frames"][0]["vars"] == {"password": "[REDACTED:secret]"}
+    assert "jane@example.com" not in json.dumps(out)
+
+
+def test_sentry_before_send_drops_rather_than_leaks() -> None:
+    class Broken(Scrubber):
+        def scrub_value(self, value: Any, key: str | None = None, counts: Any = None) -> Any:
+            raise RuntimeError("boom")
+
+    assert sentry_before_send(Broken())({"message": "a@b.com"}, {}) is None
