@@ -101,10 +101,21 @@ def attributes(kvs: Iterable[Any]) -> dict[str, Any]:
     return {kv.key: any_value(kv.value) for kv in kvs}
 
 
+class _SecondCache:
+    """Records of one batch mostly share their second: format it once. The (second, text) pair is swapped
+    in as one tuple, so concurrent callers never see a mismatched pair."""
+
+    last: tuple[int, str] = (-1, "")
+
+
 def format_timestamp(unix_nano: int) -> str:
     """RFC 3339 in UTC with nanoseconds, as Elasticsearch ``date`` and ``date_nanos`` fields accept."""
     secs, nanos = divmod(unix_nano, 1_000_000_000)
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(secs)) + f".{nanos:09d}Z"
+    cached_secs, prefix = _SecondCache.last
+    if secs != cached_secs:
+        prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(secs))
+        _SecondCache.last = (secs, prefix)
+    return f"{prefix}.{nanos:09d}Z"
 
 
 def _sanitize(value: str, disallowed: frozenset[str]) -> str:
@@ -134,18 +145,23 @@ def _without_routing(attrs: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in attrs.items() if k not in _ROUTING_ATTRS}
 
 
+_JSON = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+
+
 def _dumps(doc: Mapping[str, Any]) -> bytes:
-    return json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode()
+    return _JSON.encode(doc).encode()
 
 
 @dataclass(slots=True)
 class _Context:
-    """What every record under one resource and scope shares, computed once."""
+    """What every record under one resource and scope shares, computed once. In otel mode ``tail`` is the
+    ``"resource"`` and ``"scope"`` members already serialized, spliced into each document's JSON."""
 
     resource_attrs: dict[str, Any]
     scope_attrs: dict[str, Any]
     resource: dict[str, Any]
-    scope: dict[str, Any]
+    tail: bytes
+    route: tuple[str, dict[str, str] | None] | None = None  # for records without routing attributes
 
 
 class Encoder:
@@ -177,12 +193,19 @@ class Encoder:
             resource = self._resource(rs, resource_attrs)
             for si, ss in enumerate(rs.scope_logs if logs else rs.scope_spans):
                 scope_attrs = attributes(ss.scope.attributes)
-                ctx = _Context(resource_attrs, scope_attrs, resource, self._scope(ss, scope_attrs))
+                tail = b""
+                if self._mode == "otel":
+                    scope = self._scope(ss, scope_attrs)
+                    tail = b',"resource":' + _dumps(resource) + b',"scope":' + _dumps(scope) + b"}"
+                ctx = _Context(resource_attrs, scope_attrs, resource, tail)
                 for i, record in enumerate(ss.log_records if logs else ss.spans):
                     record_attrs = attributes(record.attributes)
                     doc = self._to_doc(record, ctx, record_attrs)
                     index = self._route(doc, record_attrs, ctx)
-                    docs.append(Doc(index, _dumps(doc), (ri, si, i)))
+                    source = _dumps(doc)
+                    if tail:
+                        source = source[:-1] + tail
+                    docs.append(Doc(index, source, (ri, si, i)))
         return docs
 
     # -- routing ------------------------------------------------------------------------------------------
@@ -190,17 +213,27 @@ class Encoder:
     def _route(self, doc: dict[str, Any], record_attrs: dict[str, Any], ctx: _Context) -> str:
         if self._fixed_index:
             return self._fixed_index
+        if _ROUTING_ATTRS.isdisjoint(record_attrs):
+            if ctx.route is None:
+                ctx.route = self._resolve(record_attrs, ctx)
+            index, data_stream = ctx.route
+        else:
+            index, data_stream = self._resolve(record_attrs, ctx)
+        if data_stream is not None:
+            doc["data_stream"] = data_stream
+        return index
+
+    def _resolve(self, record_attrs: dict[str, Any], ctx: _Context) -> tuple[str, dict[str, str] | None]:
         layers = (record_attrs, ctx.scope_attrs, ctx.resource_attrs)
         if self._dynamic:
             named = _lookup(INDEX_ATTR, *layers)
             if named:
-                return named.lower()
+                return named.lower(), None
         dataset = sanitize_dataset(_lookup(DATASET_ATTR, *layers) or DEFAULT_DATASET)
         if self._dataset_suffix and not dataset.endswith(self._dataset_suffix):
             dataset += self._dataset_suffix
         namespace = sanitize_namespace(_lookup(NAMESPACE_ATTR, *layers) or DEFAULT_NAMESPACE)
-        doc["data_stream"] = {"type": self._type, "dataset": dataset, "namespace": namespace}
-        return f"{self._type}-{dataset}-{namespace}"
+        return f"{self._type}-{dataset}-{namespace}", {"type": self._type, "dataset": dataset, "namespace": namespace}
 
     # -- shared parts -------------------------------------------------------------------------------------
 
@@ -254,8 +287,6 @@ class Encoder:
             doc["trace_id"] = record.trace_id.hex()
         if record.span_id:
             doc["span_id"] = record.span_id.hex()
-        doc["resource"] = ctx.resource
-        doc["scope"] = ctx.scope
         return doc
 
     def _otel_span(self, span: Any, ctx: _Context, attrs: dict[str, Any]) -> dict[str, Any]:
@@ -296,8 +327,6 @@ class Encoder:
                 }
                 for link in span.links
             ]
-        doc["resource"] = ctx.resource
-        doc["scope"] = ctx.scope
         return doc
 
     # -- ecs mode -----------------------------------------------------------------------------------------

@@ -9,7 +9,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from typing import Any, cast
 
-from elasticsearch import ApiError, AsyncElasticsearch
+from elasticsearch import ApiError, AsyncElasticsearch, UnsupportedProductError
 from elasticsearch._otel import OpenTelemetry
 
 from collector.component import CreateSettings
@@ -146,7 +146,7 @@ class ElasticsearchExporter:
                 report = await install(cast(Any, self._client), self._config.lifecycle, self._config.mapping.mode)
             except LifecycleError:
                 raise
-            except (ApiError, Exception) as exc:
+            except Exception as exc:  # unreachable, 5xx, 429: wait for the cluster, keep the data
                 raise RetryableError(f"Elasticsearch not ready for the lifecycle install: {exc}") from exc
             self._lifecycle_done = True
             self._log.info("elasticsearch_lifecycle_installed", created=report.created, updated=report.updated,
@@ -159,6 +159,8 @@ class ElasticsearchExporter:
                             description="bytes of _bulk request bodies sent (before compression)")
         try:
             answer = await self._client.bulk(operations=cast(Any, body), filter_path=_FILTER_PATH)
+        except UnsupportedProductError:
+            raise  # not Elasticsearch: no answer to trust (classified as a transport failure)
         except ApiError as exc:
             return exc.meta.status, dict(exc.meta.headers), exc.body
         return answer.meta.status, dict(answer.meta.headers), answer.body
