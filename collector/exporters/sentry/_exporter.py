@@ -199,5 +199,7 @@ class SentryExporter:
             limits = {None: outcome.retry_after or 0.0}
         now = time.monotonic()
         for category, seconds in limits.items():
-            self._disabled_until[category] = max(self._disabled_until.get(category, 0.0), now + seconds)
-            self._log.warning("sentry_rate_limited", category=category or "all", retry_after=seconds)
+            previous = self._disabled_until.get(category, 0.0)
+            self._disabled_until[category] = max(previous, now + seconds)
+            if previous <= now:  # logged when a limit starts, not on every answer that repeats it
+                self._log.warning("sentry_rate_limited", category=category or "all", retry_after=seconds)
