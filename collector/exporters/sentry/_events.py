@@ -9,6 +9,7 @@ records whose events still have to be sent. Event ids are derived from the recor
 from __future__ import annotations
 
 import hashlib
+import importlib.metadata
 import json
 import re
 import time
@@ -26,7 +27,14 @@ __all__ = ["MAX_STRING", "EventBuilder", "Pseudonymizer", "SentryItem", "any_val
 MAX_STRING = 8192
 """Longest string value kept in an event's message and attribute contexts (Sentry trims messages to this)."""
 
-SDK_INFO = {"name": "otel-distro.collector", "version": "0.1.0"}
+def _version() -> str:
+    try:
+        return importlib.metadata.version("otel-distro")
+    except importlib.metadata.PackageNotFoundError:
+        return "0+unknown"
+
+
+SDK_INFO = {"name": "otel-distro.collector", "version": _version()}
 
 _EXC_TYPE = "exception.type"
 _EXC_MESSAGE = "exception.message"
