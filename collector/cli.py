@@ -10,6 +10,7 @@ import argparse
 import asyncio
 import logging
 import sys
+from collections.abc import Callable
 
 import structlog
 
@@ -39,6 +40,15 @@ def configure_logging(level: str = "info") -> None:
     )
 
 
+def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """uvloop when installed (faster I/O), else asyncio's own loop."""
+    try:
+        import uvloop  # noqa: PLC0415 - optional
+    except ImportError:
+        return None
+    return uvloop.new_event_loop
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="otel-distro collector", description="the OTLP pipeline service")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -60,7 +70,8 @@ def main(argv: list[str]) -> int:
         return 0
     configure_logging(config.telemetry.log_level)
     try:
-        asyncio.run(Service(config).run())
+        with asyncio.Runner(loop_factory=_loop_factory()) as runner:
+            runner.run(Service(config).run())
     except Exception as exc:  # e.g. a port already in use: one readable line, not a traceback
         structlog.get_logger("collector").error("collector_failed", error=str(exc) or type(exc).__name__)
         return 1

@@ -24,6 +24,7 @@ import asyncio
 import contextlib
 import os
 from collections import deque
+from collections.abc import Callable
 from pathlib import Path
 
 import structlog
@@ -48,7 +49,7 @@ class PersistentQueue:
         self._in_flight: set[Path] = set()
         self._next_seq = 0
         self._closed = False
-        self._changed = asyncio.Condition()
+        self._changed = asyncio.Event()  # set on every change; waiters clear it and re-check
 
     @property
     def capacity(self) -> int:
@@ -88,12 +89,12 @@ class PersistentQueue:
         return final
 
     def _notify(self) -> None:
-        async def wake() -> None:
-            async with self._changed:
-                self._changed.notify_all()
+        self._changed.set()
 
-        task = asyncio.get_running_loop().create_task(wake())
-        task.add_done_callback(lambda t: None)
+    async def _wait(self, ready: Callable[[], bool]) -> None:
+        while not ready():
+            self._changed.clear()
+            await self._changed.wait()
 
     def put_nowait(self, batch: Batch) -> None:
         if self._closed:
@@ -104,16 +105,14 @@ class PersistentQueue:
         self._notify()
 
     async def put(self, batch: Batch) -> None:
-        async with self._changed:
-            await self._changed.wait_for(lambda: self._closed or len(self) < self._capacity)
+        await self._wait(lambda: self._closed or len(self) < self._capacity)
         self.put_nowait(batch)
 
     async def get(self) -> Item:
-        async with self._changed:
-            await self._changed.wait_for(lambda: self._closed or bool(self._ready))
-            if self._closed:
-                raise QueueClosed
-            path = self._ready.popleft()
+        await self._wait(lambda: self._closed or bool(self._ready))
+        if self._closed:
+            raise QueueClosed
+        path = self._ready.popleft()
         self._in_flight.add(path)
         try:
             data = path.read_bytes()
@@ -150,5 +149,4 @@ class PersistentQueue:
 
     async def close(self, *, drain: bool) -> None:
         self._closed = True
-        async with self._changed:
-            self._changed.notify_all()
+        self._notify()
