@@ -11,6 +11,7 @@ import asyncio
 import logging
 import sys
 from collections.abc import Callable
+from typing import Any
 
 import structlog
 
@@ -23,16 +24,17 @@ _LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warn": logging.WARNING
            "error": logging.ERROR}
 
 
-def configure_logging(level: str = "info") -> None:
-    """The collector's own logs: one JSON object per line on stderr."""
+def configure_logging(level: str = "info", encoding: str = "json") -> None:
+    """The collector's own logs on stderr: one JSON object per line (``encoding: console``: for humans)."""
+    renderer: Any = structlog.processors.JSONRenderer() if encoding == "json" else structlog.dev.ConsoleRenderer()
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             structlog.processors.format_exc_info,
-            structlog.processors.EventRenamer("message"),
-            structlog.processors.JSONRenderer(),
+            *([structlog.processors.EventRenamer("message")] if encoding == "json" else []),
+            renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(_LEVELS.get(level, logging.INFO)),
         logger_factory=structlog.WriteLoggerFactory(sys.stderr),
@@ -68,7 +70,7 @@ def main(argv: list[str]) -> int:
         return 1
     if args.command == "validate":
         return 0
-    configure_logging(config.telemetry.log_level)
+    configure_logging(config.telemetry.log_level, config.telemetry.log_encoding)
     try:
         with asyncio.Runner(loop_factory=_loop_factory()) as runner:
             runner.run(Service(config).run())

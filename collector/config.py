@@ -116,6 +116,7 @@ class PipelineConfig:
 class TelemetrySettings:
     metrics_address: str | None = "localhost:8888"  # None: self-metrics are not served
     log_level: str = "info"
+    log_encoding: str = "json"
 
 
 @dataclass(frozen=True, slots=True)
@@ -412,5 +413,6 @@ def load(source: str | Path | Mapping[str, Any], environ: Mapping[str, str] | No
     telemetry = TelemetrySettings(
         metrics_address=None if metrics.level == "none" else metrics.address,
         log_level=service.telemetry.logs.level,
+        log_encoding=service.telemetry.logs.encoding,
     )
     return ServiceConfig(components, tuple(enabled), pipelines, telemetry)

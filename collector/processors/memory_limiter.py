@@ -79,10 +79,14 @@ class MemoryLimiter:
         self.refusing = False
 
     def _check(self) -> None:
-        used = self._usage()
-        if used >= self.hard:
-            gc.collect()
+        try:
             used = self._usage()
+            if used >= self.hard:
+                gc.collect()
+                used = self._usage()
+        except Exception as exc:  # cannot measure: keep the last decision, never fail the pipeline
+            self._log.warning("memory_limiter_measure_failed", error=str(exc))
+            return
         refusing = used >= self.soft
         if refusing != self.refusing:
             event = "memory_limiter_refusing" if refusing else "memory_limiter_accepting"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -86,3 +87,25 @@ service:
     assert "held by batch" in out.read_text()  # drained on SIGTERM
     events = [line for line in err.decode().splitlines() if line.startswith("{")]
     assert any('"message": "collector_stopped"' in line for line in events)
+
+
+@pytest.mark.slow
+def test_run_fails_with_one_readable_line_when_a_port_is_taken(tmp_path: Path) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        cfg = tmp_path / "c.yaml"
+        cfg.write_text(f"""
+receivers: {{otlp: {{protocols: {{http: {{endpoint: "127.0.0.1:{port}"}}}}}}}}
+exporters: {{debug: }}
+service:
+  telemetry: {{metrics: {{level: none}}}}
+  pipelines: {{logs: {{receivers: [otlp], exporters: [debug]}}}}
+""")
+        proc = subprocess.run([sys.executable, "-m", "otel_distro.cli", "collector", "run", "--config", str(cfg)],
+                              capture_output=True, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
+                              timeout=60, check=False)
+    assert proc.returncode == 1
+    (line,) = [x for x in proc.stderr.decode().splitlines() if "collector_failed" in x]
+    assert '"level": "error"' in line
