@@ -155,7 +155,7 @@ def _mapping_paths(mappings: Mapping[str, Any], prefix: str = "") -> dict[str, d
         if not isinstance(spec, Mapping):
             continue
         ftype = spec.get("type", "object")
-        out[path] = {"type": ftype, **({"value": spec["value"]} if "value" in spec else {})}
+        out[path] = {"type": ftype, **{k: spec[k] for k in ("value", "subobjects") if k in spec}}
         parts = path.split(".")  # a dotted name in properties implies its parent objects
         for i in range(1, len(parts)):
             out.setdefault(".".join(parts[:i]), {"type": "object"})
@@ -702,7 +702,7 @@ class ElasticsearchServer:
                           f"[1:1] failed to parse field [{path}] of type [{ftype}] in document with id "
                           f"'{doc_id}'. Preview of field's value: '{preview}'")
 
-        def put_object(path: str) -> None:
+        def put_object(path: str, field: str) -> None:
             parts = path.split(".")
             for i in range(1, len(parts) + 1):
                 sub = ".".join(parts[:i])
@@ -713,7 +713,7 @@ class ElasticsearchServer:
                     return
                 elif existing["type"] not in ("object", "nested"):
                     raise EsError(400, "document_parsing_exception",
-                                  f"[1:1] Could not dynamically add mapping for field [{path}]. Existing mapping "
+                                  f"[1:1] Could not dynamically add mapping for field [{field}]. Existing mapping "
                                   f"for [{sub}] must be of type object but found [{existing['type']}].")
 
         def in_flattened(path: str) -> bool:
@@ -722,13 +722,20 @@ class ElasticsearchServer:
                        for i in range(1, len(parts)))
 
         def walk(node: Mapping[str, Any], prefix: str) -> None:
+            container = mapping(prefix[:-1]) if prefix else None
+            if container is not None and container.get("subobjects") is False:
+                # dotted keys stay leaf names; objects below are flattened into them
+                for path, values in _flatten_doc(node, prefix[:-1]).items():
+                    for v in values:
+                        leaf(path, v)
+                return
             for key, value in node.items():
                 path = f"{prefix}{key}"
                 if in_flattened(path):
                     continue
                 parent = path.rpartition(".")[0]
                 if parent:
-                    put_object(parent)
+                    put_object(parent, path)
                 values = value if isinstance(value, list) else [value]
                 for v in values:
                     leaf(path, v)
@@ -740,7 +747,7 @@ class ElasticsearchServer:
                     return
                 if existing is not None and existing["type"] not in ("object", "nested"):
                     fail(path, existing["type"], value)
-                put_object(path)
+                put_object(path, path)
                 walk(value, path + ".")
                 return
             if value is None:

@@ -22,6 +22,10 @@ SIGNALS = frozenset({Signal.LOGS, Signal.TRACES})
 
 
 def create(settings: CreateSettings, config: Config) -> ElasticsearchExporter:
+    prefix = f"exporters::{settings.id}"
     if settings.signal is not None and settings.signal not in SIGNALS:
-        raise ValueError(f"{settings.id}: the elasticsearch exporter supports logs and traces, not {settings.signal}")
-    return ElasticsearchExporter(settings, config)
+        raise ValueError(f"{prefix}: the elasticsearch exporter supports logs and traces, not {settings.signal}")
+    try:
+        return ElasticsearchExporter(settings, config)
+    except ValueError as exc:  # no endpoint in the config nor in $ELASTICSEARCH_URL
+        raise ValueError(f"{prefix}::{exc}") from None

@@ -147,7 +147,16 @@ def _mappings(signal: str, mode: str) -> dict[str, Any]:
         }},
     }
     if mode == "otel":
-        props |= {"trace_id": keyword, "span_id": keyword}
+        # OTel attribute names are dotted and prefix one another (`code.function`, `code.function.name`):
+        # kept as leaf names they never clash as object vs. value
+        leaf_names = {"type": "object", "subobjects": False}
+        props |= {
+            "trace_id": keyword,
+            "span_id": keyword,
+            "attributes": leaf_names,
+            "resource": {"properties": {"attributes": leaf_names}},
+            "scope": {"properties": {"attributes": leaf_names}},
+        }
         if signal == "logs":
             props |= {
                 "observed_timestamp": {"type": "date_nanos"},

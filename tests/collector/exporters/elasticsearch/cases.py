@@ -62,7 +62,7 @@ def mapping_conflicts_are_dead_lettered_not_retried(backend: Backend, tmp_path: 
     dead_letter = tmp_path / "dead-letter.ndjson"
     with isolated(backend) as token:
         batch = log_batch(
-            [{"body": "ok", "user": "bob"}, {"body": "conflict", "user.id": 7}, {"body": "ok too", "user": "eve"}],
+            [{"body": "ok", "count": 5}, {"body": "conflict", "count": "many"}, {"body": "ok too", "count": 7}],
             resource={"service.name": "chat-api", "data_stream.namespace": token},
         )
         run = export(exporter_config(backend, token, dead_letter={"path": str(dead_letter)}), [batch])
@@ -80,6 +80,18 @@ def mapping_conflicts_are_dead_lettered_not_retried(backend: Backend, tmp_path: 
         assert entry["index"] == f"logs-generic.otel-{token}"
         assert run.telemetry.value("otelcol_elasticsearch_docs_dead_lettered") == 1
         assert run.telemetry.value("otelcol_elasticsearch_docs_processed", outcome="success") == 2
+
+
+def dotted_attributes_that_prefix_each_other_do_not_clash(backend: Backend) -> None:
+    with isolated(backend) as token:
+        batch = log_batch(
+            [{"body": "old semconv", "code.function": "send"}, {"body": "new semconv", "code.function.name": "send"}],
+            resource={"service.name": "chat-api", "data_stream.namespace": token},
+        )
+        assert export(exporter_config(backend, token), [batch]).outcomes == [None]
+
+        stored = backend.search(f"logs-*-{token}", {"term": {"attributes.code.function.name": "send"}})
+        assert [d["body"]["text"] for d in stored] == ["new semconv"]
 
 
 def lifecycle_install_is_idempotent(backend: Backend) -> None:
@@ -135,6 +147,7 @@ def ecs_mode_writes_ecs_fields(backend: Backend) -> None:
 ALL = [
     logs_and_spans_land_in_data_streams_and_are_found_by_trace_id,
     records_route_by_data_stream_attributes,
+    dotted_attributes_that_prefix_each_other_do_not_clash,
     lifecycle_install_is_idempotent,
     ecs_mode_writes_ecs_fields,
 ]

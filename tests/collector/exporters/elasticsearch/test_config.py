@@ -5,7 +5,9 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from collector.exporters.elasticsearch import Config
+from collector.component import ComponentID, CreateSettings
+from collector.exporters.elasticsearch import Config, create
+from collector.pdata import Signal
 from collector.sending.settings import SenderSettings
 
 
@@ -88,3 +90,15 @@ def test_an_invalid_elasticsearch_url_is_named(monkeypatch: pytest.MonkeyPatch) 
 def test_an_empty_snapshot_repository_means_unset() -> None:
     # `repository: ${env:ELASTICSEARCH_SNAPSHOT_REPOSITORY}` with the variable unset
     assert Config.model_validate({"lifecycle": {"slm": {"repository": ""}}}).lifecycle.slm.repository is None
+
+
+def test_create_names_the_component_when_no_endpoint_is_found(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("ELASTICSEARCH_URL", raising=False)
+
+    with pytest.raises(ValueError, match=r"^exporters::elasticsearch/logs::endpoints: no Elasticsearch endpoint"):
+        create(CreateSettings(ComponentID("elasticsearch", "logs"), Signal.LOGS), Config())
+
+
+def test_create_refuses_metrics_pipelines() -> None:
+    with pytest.raises(ValueError, match="logs and traces, not metrics"):
+        create(CreateSettings(ComponentID("elasticsearch"), Signal.METRICS), Config(endpoints=["http://es:9200"]))
