@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import ssl
+from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from collector.net import split_endpoint
 
-__all__ = ["AuthConfig", "Config", "CorsConfig", "GrpcConfig", "HttpConfig", "Protocols"]
+__all__ = ["AuthConfig", "Config", "CorsConfig", "GrpcConfig", "HttpConfig", "Protocols", "ServerTLSConfig"]
 
 MIB = 1024 * 1024
 
@@ -27,6 +29,22 @@ class CorsConfig(BaseModel):
     max_age: int = Field(default=0, ge=0, description="seconds a browser may cache a preflight answer")
 
 
+class ServerTLSConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    cert_file: Path = Field(description="PEM certificate chain the server presents")
+    key_file: Path = Field(description="PEM private key of that certificate")
+    client_ca_file: Path | None = Field(default=None, description="require client certificates signed by this CA")
+
+    def ssl_context(self) -> ssl.SSLContext:
+        ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        ctx.load_cert_chain(str(self.cert_file), str(self.key_file))
+        if self.client_ca_file is not None:
+            ctx.load_verify_locations(str(self.client_ca_file))
+            ctx.verify_mode = ssl.CERT_REQUIRED
+        return ctx
+
+
 def _check_endpoint(value: str) -> str:
     split_endpoint(value)
     return value
@@ -38,6 +56,7 @@ class GrpcConfig(BaseModel):
     endpoint: str = "localhost:4317"
     max_recv_msg_size_mib: int = Field(default=4, ge=1)
     auth: AuthConfig | None = None
+    tls: ServerTLSConfig | None = None
 
     _endpoint = field_validator("endpoint")(_check_endpoint)
 
@@ -55,6 +74,7 @@ class HttpConfig(BaseModel):
     )
     cors: CorsConfig | None = None
     auth: AuthConfig | None = None
+    tls: ServerTLSConfig | None = None
 
     _endpoint = field_validator("endpoint")(_check_endpoint)
 

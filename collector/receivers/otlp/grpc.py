@@ -84,7 +84,16 @@ class GrpcServer:
             server.add_generic_rpc_handlers(
                 (grpc.method_handlers_generic_handler(_SERVICES[signal], {"Export": handler}),)
             )
-        self.port = server.add_insecure_port(self._config.endpoint)
+        tls = self._config.tls
+        if tls is None:
+            self.port = server.add_insecure_port(self._config.endpoint)
+        else:
+            credentials = grpc.ssl_server_credentials(
+                [(tls.key_file.read_bytes(), tls.cert_file.read_bytes())],
+                root_certificates=tls.client_ca_file.read_bytes() if tls.client_ca_file else None,
+                require_client_auth=tls.client_ca_file is not None,
+            )
+            self.port = server.add_secure_port(self._config.endpoint, credentials)
         await server.start()
         self._server = server
 

@@ -68,7 +68,8 @@ class HttpServer:
         self._runner = web.AppRunner(self._app(), access_log=None, shutdown_timeout=10.0, auto_decompress=False)
         await self._runner.setup()
         host, port = split_endpoint(self._config.endpoint)
-        site = web.TCPSite(self._runner, host, port, backlog=1024)
+        tls = self._config.tls.ssl_context() if self._config.tls is not None else None
+        site = web.TCPSite(self._runner, host, port, backlog=1024, ssl_context=tls)
         await site.start()
         server = getattr(site, "_server", None)
         sockets = getattr(server, "sockets", None) or []
