@@ -127,7 +127,8 @@ class ElasticsearchExporter:
             except LifecycleError as exc:
                 await self.shutdown()
                 raise RuntimeError(
-                    f"{self._id}: cannot install ILM/SLM/templates: {exc} (fix it, or set lifecycle::install: false)"
+                    f"exporters::{self._id}: cannot install ILM/SLM/templates: {exc} "
+                    "(fix it, or set lifecycle::install: false)"
                 ) from exc
             except RetryableError as exc:
                 self._log.warning("elasticsearch_lifecycle_deferred", reason=str(exc))
