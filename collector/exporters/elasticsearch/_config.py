@@ -62,11 +62,18 @@ class FlushSettings(_Model):
     )
 
 
+def _empty_is_unset(value: object) -> object:
+    """``${env:VAR}`` of an unset variable is "": treat it as the key not being set."""
+    return None if value == "" else value
+
+
 class TLSSettings(_Model):
     ca_file: str | None = None
     cert_file: str | None = None
     key_file: str | None = None
     insecure_skip_verify: bool = False
+
+    _unset = field_validator("ca_file", "cert_file", "key_file", mode="before")(_empty_is_unset)
 
     @model_validator(mode="after")
     def _pair(self) -> Self:
@@ -109,10 +116,7 @@ class SLMSettings(_Model):
     min_count: int = Field(default=5, ge=0)
     max_count: int = Field(default=50, ge=1)
 
-    @field_validator("repository")
-    @classmethod
-    def _empty_is_unset(cls, value: str | None) -> str | None:
-        return value or None
+    _unset = field_validator("repository", mode="before")(_empty_is_unset)
 
 
 class TemplateSettings(_Model):
@@ -158,6 +162,13 @@ class Config(SenderSettings):
     lifecycle: LifecycleSettings = Field(default_factory=LifecycleSettings)
     dead_letter: DeadLetterSettings = Field(default_factory=DeadLetterSettings)
     timeout: Duration = 30.0
+
+    _unset = field_validator("api_key", "user", "password", "endpoint", mode="before")(_empty_is_unset)
+
+    @field_validator("endpoints", mode="before")
+    @classmethod
+    def _drop_empty(cls, value: object) -> object:
+        return [u for u in value if u != ""] if isinstance(value, list) else value
 
     @field_validator("endpoints")
     @classmethod
