@@ -167,6 +167,8 @@ def _mappings(signal: str, mode: str) -> dict[str, Any]:
             }
         else:
             props |= {
+                "events": {"properties": {"attributes": leaf_names}},
+                "links": {"properties": {"attributes": leaf_names}},
                 "parent_span_id": keyword,
                 "name": keyword,
                 "kind": keyword,

@@ -14,6 +14,7 @@ import pytest
 
 from collector.errors import PermanentError, RetryableError
 from collector.exporters.elasticsearch import Config
+from collector.exporters.elasticsearch._exporter import select
 from tests.servers.elasticsearch import ElasticsearchServer
 from tests.support import free_port
 
@@ -210,3 +211,16 @@ def test_sdk_spans_keep_their_events_and_parentage(es: ElasticsearchServer) -> N
     assert span["events"][0]["attributes"] == {"message.length": 42}
     assert "parent_span_id" not in span
     assert span["duration"] >= 0
+
+
+def test_select_keeps_resources_scopes_and_order_of_the_chosen_records() -> None:
+    batch = log_batch([{"body": "a0"}, {"body": "a1"}, {"body": "a2"}], resource={"service.name": "first"})
+    second = log_batch([{"body": "b0"}, {"body": "b1"}], resource={"service.name": "second"})
+    batch.resources.extend(second.resources)
+
+    picked = select(batch, [(1, 0, 1), (0, 0, 2), (0, 0, 0)])
+
+    assert bodies(picked) == ["a0", "a2", "b1"]
+    assert [r.resource.attributes[0].value.string_value for r in picked.resources] == ["first", "second"]
+    assert picked.resources[0].scope_logs[0].scope.name == "tests"
+    assert bodies(batch) == ["a0", "a1", "a2", "b0", "b1"]  # the original is untouched
