@@ -354,8 +354,9 @@ def _prose(rng: random.Random, words: list[str], fragments: list[str]) -> str:
     return " ".join(parts)
 
 
-def generate(n: int = 2000, seed: int = 7) -> list[Record]:
-    """`n` records, the same ones for the same seed."""
+def generate(n: int = 2000, seed: int = 7, pii_rate: float = 1.0) -> list[Record]:
+    """`n` records, the same ones for the same seed; a share `pii_rate` of them carries sensitive values (the
+    rest only keep values, as most telemetry does)."""
     rng = random.Random(seed)
     kinds = sorted(SENSITIVE)
     keep_kinds = sorted(KEEP)
@@ -363,7 +364,7 @@ def generate(n: int = 2000, seed: int = 7) -> list[Record]:
     shapes = ["log", "logfmt", "json", "url", "headers", "sql", "exception", "analytics", "turkish", "german"]
     for i in range(n):
         shape = shapes[i % len(shapes)]
-        picks = [rng.choice(kinds) for _ in range(rng.randint(1, 3))]
+        picks = [rng.choice(kinds) for _ in range(rng.randint(1, 3))] if rng.random() < pii_rate else []
         keeps = [rng.choice(keep_kinds) for _ in range(rng.randint(2, 4))]
         sens = [(k, *SENSITIVE[k](rng)) for k in picks]
         kept = [(k, *KEEP[k](rng)) for k in keeps]

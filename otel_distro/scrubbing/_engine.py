@@ -144,6 +144,7 @@ class Scrubber:
             raise ValueError("the rule set is too large to compile")
 
         self._key_cache: dict[str, str | None] = {}
+        self._bkey_cache: dict[bytes, str | None] = {}
         self._placeholders: dict[str, bytes] = {}
         self._totals: Counter[str] = Counter()
         self._lock = threading.Lock()
@@ -295,6 +296,18 @@ class Scrubber:
         if len(self._key_cache) >= _KEY_CACHE_MAX:
             self._key_cache.clear()
         self._key_cache[key] = kind
+        return kind
+
+    def classify_key_bytes(self, key: bytes) -> str | None:
+        """`classify_key` for a key found in UTF-8 text."""
+        try:
+            return self._bkey_cache[key]
+        except KeyError:
+            pass
+        kind = self.classify_key(key.decode("utf-8", "replace"))
+        if len(self._bkey_cache) >= _KEY_CACHE_MAX:
+            self._bkey_cache.clear()
+        self._bkey_cache[key] = kind
         return kind
 
     def pseudonymize(self, kind: str, value: str) -> str:
