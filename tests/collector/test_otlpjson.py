@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
+from google.protobuf import json_format
 
 from collector import otlpjson
 from collector.pdata import Signal
@@ -58,3 +61,39 @@ def test_unknown_fields_are_ignored_and_snake_case_is_accepted() -> None:
 def test_bad_input_raises_a_readable_error(body: bytes, message: str) -> None:
     with pytest.raises(otlpjson.JSONDecodeError, match=message):
         otlpjson.decode(Signal.TRACES, body)
+
+
+def _convert_ids(node: Any, convert: Any) -> Any:
+    if isinstance(node, dict):
+        return {k: convert(v) if k in {"traceId", "spanId", "parentSpanId"} else _convert_ids(v, convert)
+                for k, v in node.items()}
+    if isinstance(node, list):
+        return [_convert_ids(x, convert) for x in node]
+    return node
+
+
+def _hex_to_b64(value: str) -> str:
+    return base64.b64encode(bytes.fromhex(value)).decode()
+
+
+def _b64_to_hex(value: str) -> str:
+    return base64.b64decode(value).hex()
+
+
+@pytest.mark.parametrize(("name", "signal"), EXAMPLES)
+def test_decoding_and_encoding_agree_with_protobuf_json_format(otlp_examples: Path, name: str,
+                                                                signal: Signal) -> None:
+    tree = json.loads((otlp_examples / name).read_bytes())
+    reference = json_format.ParseDict(_convert_ids(tree, _hex_to_b64), signal.request_type(),
+                                      ignore_unknown_fields=True)
+    decoded = otlpjson.decode(signal, (otlp_examples / name).read_bytes())
+    assert decoded.request == reference
+    expected = _convert_ids(json_format.MessageToDict(reference, use_integers_for_enums=True), _b64_to_hex)
+    assert json.loads(otlpjson.encode(decoded)) == expected
+
+
+def test_enum_names_and_numeric_int64s_are_accepted() -> None:
+    body = b'{"resourceSpans":[{"scopeSpans":[{"spans":[{"kind":"SPAN_KIND_SERVER","startTimeUnixNano":17}]}]}]}'
+    span = otlpjson.decode(Signal.TRACES, body).resources[0].scope_spans[0].spans[0]
+    assert span.kind == 2
+    assert span.start_time_unix_nano == 17

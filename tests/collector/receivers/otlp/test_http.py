@@ -12,11 +12,18 @@ from typing import Any
 import httpx
 import pytest
 from google.rpc import status_pb2  # type: ignore[import-untyped]
+from opentelemetry._logs import SeverityNumber
+from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
+from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
     ExportTraceServiceResponse,
 )
+from opentelemetry.sdk._logs import LoggerProvider
+from opentelemetry.sdk._logs.export import SimpleLogRecordProcessor
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 
@@ -245,3 +252,23 @@ def test_the_sdk_http_exporter_delivers_spans(tmp_path: Path) -> None:
     names = [s["name"] for line in read_lines(tmp_path / "out.jsonl")
              for rs in line["resourceSpans"] for ss in rs["scopeSpans"] for s in ss["spans"]]
     assert sorted(names) == ["child", "parent"]
+
+
+def test_the_sdk_http_metric_and_log_exporters_deliver(tmp_path: Path) -> None:
+    port = free_port()
+    with running_collector(config(tmp_path, port)):
+        reader = PeriodicExportingMetricReader(
+            OTLPMetricExporter(endpoint=f"http://127.0.0.1:{port}/v1/metrics"), export_interval_millis=3_600_000)
+        meter_provider = MeterProvider(metric_readers=[reader])
+        meter_provider.get_meter("m").create_counter("chat.messages").add(3, {"room": "general"})
+        meter_provider.shutdown()  # exports once
+        logger_provider = LoggerProvider()
+        logger_provider.add_log_record_processor(
+            SimpleLogRecordProcessor(OTLPLogExporter(endpoint=f"http://127.0.0.1:{port}/v1/logs")))
+        logger_provider.get_logger("l").emit(body="user logged in", severity_number=SeverityNumber.INFO)
+        logger_provider.shutdown()
+    lines = read_lines(tmp_path / "out.jsonl")
+    metric = lines[0]["resourceMetrics"][0]["scopeMetrics"][0]["metrics"][0]
+    assert metric["name"] == "chat.messages"
+    assert metric["sum"]["dataPoints"][0]["asInt"] == "3"
+    assert lines[1]["resourceLogs"][0]["scopeLogs"][0]["logRecords"][0]["body"] == {"stringValue": "user logged in"}

@@ -1,0 +1,218 @@
+"""OTLP/JSON decoding into the protobuf request, planned per message type (the otlp receiver's JSON path)."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Callable
+from typing import Any
+
+import orjson
+from google.protobuf.descriptor import Descriptor, FieldDescriptor
+
+from collector.pdata import Batch, Signal
+
+__all__ = ["JSONDecodeError", "decode", "decode_message"]
+
+
+class JSONDecodeError(ValueError):
+    """The body is not a valid OTLP/JSON request."""
+
+
+_ID_FIELDS = frozenset({"trace_id", "span_id", "parent_span_id"})
+_KEY_VALUE = "opentelemetry.proto.common.v1.KeyValue"
+_ANY_VALUE = "opentelemetry.proto.common.v1.AnyValue"
+_INT_TYPES = frozenset({
+    FieldDescriptor.TYPE_INT64, FieldDescriptor.TYPE_UINT64, FieldDescriptor.TYPE_SINT64,
+    FieldDescriptor.TYPE_FIXED64, FieldDescriptor.TYPE_SFIXED64, FieldDescriptor.TYPE_INT32,
+    FieldDescriptor.TYPE_UINT32, FieldDescriptor.TYPE_SINT32, FieldDescriptor.TYPE_FIXED32,
+    FieldDescriptor.TYPE_SFIXED32,
+})
+_SPECIAL_FLOATS = {"NaN": float("nan"), "Infinity": float("inf"), "-Infinity": float("-inf")}
+
+
+def _hex(value: Any) -> bytes:
+    if not isinstance(value, str):
+        raise TypeError(f"expected a hex string, got {value!r}")
+    return bytes.fromhex(value)
+
+
+def _b64(value: Any) -> bytes:
+    if not isinstance(value, str):
+        raise TypeError(f"expected a base64 string, got {value!r}")
+    return base64.b64decode(value, validate=False)
+
+
+def _int(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | str | float):
+        raise TypeError(f"expected an integer, got {value!r}")
+    if isinstance(value, float):
+        if not value.is_integer():
+            raise TypeError(f"expected an integer, got {value!r}")
+        return int(value)
+    return int(value)
+
+
+def _float(value: Any) -> float:
+    if isinstance(value, str):
+        special = _SPECIAL_FLOATS.get(value)
+        return special if special is not None else float(value)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(f"expected a number, got {value!r}")
+    return float(value)
+
+
+def _bool(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise TypeError(f"expected true or false, got {value!r}")
+    return value
+
+
+def _str(value: Any) -> str:
+    if not isinstance(value, str):
+        raise TypeError(f"expected a string, got {value!r}")
+    return value
+
+
+def _enum(fd: FieldDescriptor) -> Callable[[Any], int]:
+    by_name = {v.name: v.number for v in fd.enum_type.values} if fd.enum_type is not None else {}
+
+    def convert(value: Any) -> int:
+        if isinstance(value, str):
+            if value in by_name:
+                return by_name[value]
+            raise TypeError(f"unknown enum value {value!r}")
+        return _int(value)
+
+    return convert
+
+
+# A field's plan: (proto field name, kind, converter or message descriptor, repeated)
+_SCALAR, _MESSAGE, _ATTRIBUTES, _ANY = range(4)
+_Plan = dict[str, tuple[str, int, Any, bool]]
+_PLANS: dict[str, _Plan] = {}
+
+
+def _scalar_converter(fd: FieldDescriptor) -> Callable[[Any], Any]:
+    if fd.type == FieldDescriptor.TYPE_BYTES:
+        return _hex if fd.name in _ID_FIELDS else _b64
+    if fd.type in _INT_TYPES:
+        return _int
+    if fd.type in (FieldDescriptor.TYPE_DOUBLE, FieldDescriptor.TYPE_FLOAT):
+        return _float
+    if fd.type == FieldDescriptor.TYPE_BOOL:
+        return _bool
+    if fd.type == FieldDescriptor.TYPE_ENUM:
+        return _enum(fd)
+    return _str
+
+
+def _plan(descriptor: Descriptor) -> _Plan:
+    plan: _Plan = {}
+    entry: tuple[str, int, Any, bool]
+    for fd in descriptor.fields:
+        if fd.type == FieldDescriptor.TYPE_MESSAGE and fd.message_type is not None:
+            name = fd.message_type.full_name
+            if fd.is_repeated and name == _KEY_VALUE:
+                entry = (fd.name, _ATTRIBUTES, None, True)
+            elif name == _ANY_VALUE:
+                entry = (fd.name, _ANY, None, bool(fd.is_repeated))
+            else:
+                entry = (fd.name, _MESSAGE, None, bool(fd.is_repeated))
+        else:
+            entry = (fd.name, _SCALAR, _scalar_converter(fd), bool(fd.is_repeated))
+        plan[fd.json_name] = entry
+        plan[fd.name] = entry
+    _PLANS[descriptor.full_name] = plan
+    return plan
+
+
+_ANY_SCALARS: dict[str, tuple[str, Callable[[Any], Any]]] = {
+    "stringValue": ("string_value", _str), "string_value": ("string_value", _str),
+    "intValue": ("int_value", _int), "int_value": ("int_value", _int),
+    "boolValue": ("bool_value", _bool), "bool_value": ("bool_value", _bool),
+    "doubleValue": ("double_value", _float), "double_value": ("double_value", _float),
+    "bytesValue": ("bytes_value", _b64), "bytes_value": ("bytes_value", _b64),
+}
+
+
+def _any_value(target: Any, tree: Any) -> None:
+    if not isinstance(tree, dict):
+        raise TypeError(f"expected an object, got {tree!r}")
+    for key, value in tree.items():
+        if value is None:
+            continue
+        scalar = _ANY_SCALARS.get(key)
+        if scalar is not None:
+            setattr(target, scalar[0], scalar[1](value))
+        elif key in ("arrayValue", "array_value"):
+            _message(target.array_value, value)
+        elif key in ("kvlistValue", "kvlist_value"):
+            _message(target.kvlist_value, value)
+
+
+def _attributes(container: Any, items: Any) -> None:
+    if not isinstance(items, list):
+        raise TypeError(f"expected a list, got {items!r}")
+    for item in items:
+        if not isinstance(item, dict):
+            raise TypeError(f"expected an object, got {item!r}")
+        kv = container.add(key=_str(item.get("key", "")))
+        value = item.get("value")
+        if value is not None:
+            kv.value.SetInParent()
+            _any_value(kv.value, value)
+
+
+def _message(target: Any, tree: Any) -> None:
+    if not isinstance(tree, dict):
+        raise TypeError(f"expected an object, got {tree!r}")
+    descriptor = target.DESCRIPTOR
+    plan = _PLANS.get(descriptor.full_name) or _plan(descriptor)
+    for key, value in tree.items():
+        entry = plan.get(key)
+        if entry is None or value is None:
+            continue  # unknown fields are ignored; null is the default
+        name, kind, convert, repeated = entry
+        try:
+            if kind == _ATTRIBUTES:
+                _attributes(getattr(target, name), value)
+            elif repeated:
+                if not isinstance(value, list):
+                    raise TypeError(f"expected a list, got {value!r}")
+                container = getattr(target, name)
+                if kind == _SCALAR:
+                    container.extend([convert(v) for v in value])
+                elif kind == _ANY:
+                    for v in value:
+                        _any_value(container.add(), v)
+                else:
+                    for v in value:
+                        _message(container.add(), v)
+            elif kind == _SCALAR:
+                setattr(target, name, convert(value))
+            else:
+                sub = getattr(target, name)
+                sub.SetInParent()
+                (_any_value if kind == _ANY else _message)(sub, value)
+        except JSONDecodeError as exc:
+            raise JSONDecodeError(f"{key}.{exc}") from None
+        except (TypeError, ValueError, binascii.Error) as exc:
+            raise JSONDecodeError(f"{key}: {exc}") from None
+
+
+def decode_message(message: Any, tree: dict[str, Any]) -> Any:
+    """Fill ``message`` from an OTLP/JSON object; raises `JSONDecodeError` naming the field."""
+    _message(message, tree)
+    return message
+
+
+def decode(signal: Signal, data: bytes | str) -> Batch:
+    """Parse one OTLP/JSON export request; raises `JSONDecodeError` with a readable message."""
+    try:
+        tree = orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        raise JSONDecodeError(f"invalid JSON: {exc}") from None
+    if not isinstance(tree, dict):
+        raise JSONDecodeError(f"expected a JSON object, got {type(tree).__name__}")
+    return Batch(signal, decode_message(signal.request_type(), tree))

@@ -1,0 +1,112 @@
+"""OTLP/JSON encoding: planned per message type, fast paths for attributes (the file exporter's hot path)."""
+
+from __future__ import annotations
+
+import base64
+import math
+from collections.abc import Callable
+from typing import Any
+
+import orjson
+from google.protobuf.descriptor import FieldDescriptor
+
+from collector.pdata import Batch
+
+__all__ = ["encode", "encode_message"]
+
+_INT64_TYPES = frozenset({
+    FieldDescriptor.TYPE_INT64, FieldDescriptor.TYPE_UINT64, FieldDescriptor.TYPE_SINT64,
+    FieldDescriptor.TYPE_FIXED64, FieldDescriptor.TYPE_SFIXED64,
+})
+_ID_FIELDS = frozenset({"trace_id", "span_id", "parent_span_id"})
+_KEY_VALUE = "opentelemetry.proto.common.v1.KeyValue"
+_ANY_VALUE = "opentelemetry.proto.common.v1.AnyValue"
+
+# The encoder is on the file exporter's hot path: per message type, a plan maps each field to its JSON name and
+# a converter chosen once (None: the value is already JSON); attributes (KeyValue lists) have their own path.
+
+
+def _b64(value: bytes) -> str:
+    return base64.b64encode(value).decode("ascii")
+
+
+def _float(value: float) -> Any:
+    if math.isfinite(value):
+        return value
+    return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+
+
+def _any_value(value: Any) -> dict[str, Any]:
+    which = value.WhichOneof("value")
+    if which == "string_value":
+        return {"stringValue": value.string_value}
+    if which == "int_value":
+        return {"intValue": str(value.int_value)}
+    if which == "bool_value":
+        return {"boolValue": value.bool_value}
+    if which == "double_value":
+        return {"doubleValue": _float(value.double_value)}
+    if which is None:
+        return {}
+    return _message(value)
+
+
+def _attributes(values: Any) -> list[dict[str, Any]]:
+    return [{"key": kv.key, "value": _any_value(kv.value)} for kv in values]
+
+
+_Converter = Callable[[Any], Any] | None
+_PLANS: dict[str, dict[str, tuple[str, _Converter, bool]]] = {}
+
+
+def _converter(fd: FieldDescriptor) -> _Converter:
+    if fd.type == FieldDescriptor.TYPE_MESSAGE:
+        if fd.message_type is not None and fd.message_type.full_name == _ANY_VALUE:
+            return _any_value
+        return _message
+    if fd.type == FieldDescriptor.TYPE_BYTES:
+        return bytes.hex if fd.name in _ID_FIELDS else _b64
+    if fd.type in _INT64_TYPES:
+        return str
+    if fd.type in (FieldDescriptor.TYPE_DOUBLE, FieldDescriptor.TYPE_FLOAT):
+        return _float
+    return None  # int32, bool, string, enum (as its integer)
+
+
+def _plan(descriptor: Any) -> dict[str, tuple[str, _Converter, bool]]:
+    plan: dict[str, tuple[str, _Converter, bool]] = {}
+    for fd in descriptor.fields:
+        convert = _converter(fd)
+        if fd.is_repeated and fd.type == FieldDescriptor.TYPE_MESSAGE and fd.message_type.full_name == _KEY_VALUE:
+            plan[fd.name] = (fd.json_name, _attributes, False)  # the whole list at once
+        else:
+            plan[fd.name] = (fd.json_name, convert, bool(fd.is_repeated))
+    _PLANS[descriptor.full_name] = plan
+    return plan
+
+
+def _message(message: Any) -> dict[str, Any]:
+    descriptor = message.DESCRIPTOR
+    plan = _PLANS.get(descriptor.full_name) or _plan(descriptor)
+    out: dict[str, Any] = {}
+    for fd, value in message.ListFields():
+        json_name, convert, repeated = plan[fd.name]
+        if convert is None:
+            out[json_name] = list(value) if repeated else value
+        elif repeated:
+            out[json_name] = [convert(v) for v in value]
+        else:
+            out[json_name] = convert(value)
+    return out
+
+
+def encode_message(message: Any) -> dict[str, Any]:
+    """Any OTLP message as an OTLP/JSON object (hex ids, camelCase, integer enums, 64-bit ints as strings)."""
+    if message.DESCRIPTOR.full_name == _ANY_VALUE:
+        return _any_value(message)
+    return _message(message)
+
+
+def encode(batch: Batch) -> bytes:
+    """One export request as compact OTLP/JSON (no newline inside, so it fits on one line)."""
+    return orjson.dumps(_message(batch.request))
