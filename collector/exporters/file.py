@@ -1,7 +1,9 @@
 """``file``: writes each export request as one line of OTLP/JSON (the OTLP file exporter format).
 
-Every signal's instance of one exporter id appends to the same file; a line is written whole, so lines never
-interleave. Reading a line back with `collector.otlpjson.decode` gives exactly the request that was sent.
+Every signal's instance of one exporter id (and any exporter naming the same ``path``) appends to one shared
+file; a line is written whole, so lines never interleave. Reading a line back with `collector.otlpjson.decode`
+gives exactly the request that was sent. With ``rotation`` the file is renamed to ``<path>.1`` (older ones
+shift to ``.2`` ...) once it exceeds ``max_megabytes``; at most ``max_backups`` old files are kept.
 """
 
 from __future__ import annotations
@@ -15,19 +17,28 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from collector import otlpjson
 from collector.component import CreateSettings
+from collector.config_types import Duration
 from collector.pdata import Batch, Signal
 
-__all__ = ["SIGNALS", "TYPE", "Config", "FileExporter", "create"]
+__all__ = ["SIGNALS", "TYPE", "Config", "FileExporter", "RotationConfig", "create"]
 
 TYPE = "file"
 SIGNALS = frozenset(Signal)
+
+
+class RotationConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    max_megabytes: int = Field(default=100, ge=1, description="rotate once the file is this big")
+    max_backups: int = Field(default=100, ge=0, description="rotated files kept (0: none, the data is dropped)")
 
 
 class Config(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     path: Path = Field(default=Path("./data/otlp.jsonl"), description="file to append OTLP/JSON lines to")
-    flush_interval: float = Field(default=1.0, ge=0, description="seconds between flushes to the OS (0: every line)")
+    flush_interval: Duration = Field(default=1.0, description="time between flushes to the OS (0: every line)")
+    rotation: RotationConfig | None = None
 
 
 class _SharedFile:
@@ -39,22 +50,60 @@ class _SharedFile:
         self.path = path
         self.users = 0
         self.file: BinaryIO | None = None
+        self.size = 0
+        self.rotation: RotationConfig | None = None
 
     @classmethod
-    def acquire(cls, path: Path) -> _SharedFile:
+    def acquire(cls, path: Path, rotation: RotationConfig | None) -> _SharedFile:
         key = path.resolve()
         shared = cls._open.get(key)
         if shared is None:
             shared = cls._open[key] = _SharedFile(key)
         if shared.file is None:
-            key.parent.mkdir(parents=True, exist_ok=True)
-            shared.file = open(key, "ab")  # noqa: SIM115 - closed by release()
+            shared.open()
+        shared.rotation = shared.rotation or rotation
         shared.users += 1
         return shared
+
+    def open(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.file = open(self.path, "ab")  # noqa: SIM115 - closed by release() / rotate()
+        self.size = self.file.tell()
+
+    def write(self, line: bytes) -> None:
+        if self.file is None:
+            raise RuntimeError(f"file {self.path} is closed")
+        rotation = self.rotation
+        if rotation is not None and self.size and self.size + len(line) > rotation.max_megabytes * 1_000_000:
+            self.rotate(rotation.max_backups)
+            if self.file is None:
+                raise RuntimeError(f"file {self.path} could not be reopened")
+        self.file.write(line)
+        self.size += len(line)
+
+    def rotate(self, max_backups: int) -> None:
+        if self.file is not None:
+            self.file.close()
+        for n in range(max_backups, 0, -1):
+            older = self.path.with_name(f"{self.path.name}.{n}")
+            if n == max_backups:
+                older.unlink(missing_ok=True)
+            newer = self.path.with_name(f"{self.path.name}.{n - 1}") if n > 1 else self.path
+            if newer.exists():
+                newer.rename(older)
+        if max_backups == 0:
+            self.path.unlink(missing_ok=True)
+        self.open()
+
+    def flush(self) -> None:
+        if self.file is not None:
+            self.file.flush()
 
     def release(self) -> None:
         self.users -= 1
         if self.users <= 0 and self.file is not None:
+            self.file.flush()
+            os.fsync(self.file.fileno())
             self.file.close()
             self.file = None
             self._open.pop(self.path, None)
@@ -67,32 +116,28 @@ class FileExporter:
         self._flusher: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        self._shared = _SharedFile.acquire(self._config.path)
+        self._shared = _SharedFile.acquire(self._config.path, self._config.rotation)
         if self._config.flush_interval > 0:
             self._flusher = asyncio.create_task(self._flush_every(self._config.flush_interval))
 
     async def _flush_every(self, interval: float) -> None:
         while True:
             await asyncio.sleep(interval)
-            if self._shared is not None and self._shared.file is not None:
-                self._shared.file.flush()
+            if self._shared is not None:
+                self._shared.flush()
 
     async def export(self, batch: Batch) -> None:
-        if self._shared is None or self._shared.file is None:
+        if self._shared is None:
             raise RuntimeError("file exporter is not started")
-        f = self._shared.file
-        f.write(otlpjson.encode(batch) + b"\n")
+        self._shared.write(otlpjson.encode(batch) + b"\n")
         if self._config.flush_interval == 0:
-            f.flush()
+            self._shared.flush()
 
     async def shutdown(self) -> None:
         if self._flusher is not None:
             self._flusher.cancel()
             self._flusher = None
         if self._shared is not None:
-            if self._shared.file is not None:
-                self._shared.file.flush()
-                os.fsync(self._shared.file.fileno())
             self._shared.release()
             self._shared = None
 

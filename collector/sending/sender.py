@@ -81,13 +81,11 @@ class Sender:
 
     async def shutdown(self) -> None:
         if self.queue is not None:
+            # A memory queue drains: each batch left gets one attempt (waits between retries end at once).
+            # A persistent queue stops: what is left stays on disk for the next start.
             await self.queue.close(drain=not self._persistent)
-            if self._persistent:
-                self._stopping.set()
-            # Draining: each remaining batch gets its attempt; waits between retries end early.
-            drained = asyncio.gather(*self._workers, return_exceptions=True)
             self._stopping.set()
-            await drained
+            await asyncio.gather(*self._workers, return_exceptions=True)
         await self.exporter.shutdown()
 
     # -- the pipeline side --

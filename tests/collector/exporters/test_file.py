@@ -51,3 +51,23 @@ def test_instances_for_several_signals_share_one_file(otlp_examples: Path, tmp_p
     lines = (tmp_path / "deep" / "out.jsonl").read_text().splitlines()
     assert [next(iter(__import__("json").loads(x))) for x in lines] == ["resourceSpans", "resourceLogs",
                                                                           "resourceLogs"]
+
+
+def test_rotation_keeps_max_backups_files_of_about_max_megabytes(tmp_path: Path) -> None:
+    line_batch = otlpjson.decode(Signal.LOGS, b'{"resourceLogs":[{"scopeLogs":[{"logRecords":[{"body":{"stringValue":"'
+                                 + b"x" * 300_000 + b'"}}]}]}]}')
+    cfg = Config.model_validate({"path": str(tmp_path / "out.jsonl"), "flush_interval": 0,
+                                 "rotation": {"max_megabytes": 1, "max_backups": 2}})
+    exporter = create(CreateSettings(ComponentID("file")), cfg)
+
+    async def scenario() -> None:
+        await exporter.start()
+        for _ in range(10):  # ~3 MB: 3 lines per file
+            await exporter.export(line_batch)
+        await exporter.shutdown()
+
+    asyncio.run(scenario())
+    files = sorted(p.name for p in tmp_path.iterdir())
+    assert files == ["out.jsonl", "out.jsonl.1", "out.jsonl.2"]
+    assert [len((tmp_path / f).read_text().splitlines()) for f in files] == [1, 3, 3]
+    assert all((tmp_path / f).stat().st_size <= 1_000_000 for f in files)
