@@ -335,6 +335,15 @@ KEEP: dict[str, Keep] = {
                                     "opentelemetry-sdk==1.38.0", "react@18.2.0"]), "package"),
     "id16_non_luhn": lambda r: (_non_luhn_16(r), "order_id"),
     "id11_non_tckn": lambda r: (_non_tckn_11(r), "customer_no"),
+    "user_agent": lambda r: (r.choice([
+        f"Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+        f"Chrome/{r.randint(100, 131)}.0.0.0 Safari/537.36",
+        f"python-requests/2.{r.randint(20, 32)}.0", f"okhttp/4.{r.randint(1, 12)}.{r.randint(0, 9)}"]), "user_agent"),
+    "mac_address": lambda r: (":".join(f"{r.getrandbits(8):02x}" for _ in range(6)), "mac"),
+    "image_digest": lambda r: (f"ghcr.io/acme/api@sha256:{r.getrandbits(256):064x}", "image"),
+    "amount": lambda r: (f"{r.randint(1, 99999)}.{r.randint(0, 99):02d}", "amount"),
+    "clock": lambda r: (f"{r.randint(0, 23):02d}:{r.randint(0, 59):02d}:{r.randint(0, 59):02d}.{r.randint(0, 999):03d}",
+                        "elapsed"),
     "sql": lambda r: (r.choice(["SELECT id, email, phone FROM users WHERE id = $1 AND status = 'active'",
                                 "UPDATE accounts SET balance = balance - %s WHERE iban = %s",
                                 "INSERT INTO messages (chat_id, body) VALUES (?, ?)"]), "db.statement"),

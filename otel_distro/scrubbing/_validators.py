@@ -270,6 +270,7 @@ def phone_us(buf: bytes, spans: Spans, group: int, kind: str, scrubber: Scrubber
 
 # --- network addresses -------------------------------------------------------------------------------------------
 
+_VERSION_WORD = re.compile(rb"(?i)(?:version|ver|build|release|firmware|v)[\s=:\"']{0,3}$")
 _KEEP_IPS = frozenset({"0.0.0.0", "127.0.0.1", "255.255.255.255", "::", "::1"})
 
 
@@ -280,6 +281,8 @@ def ipv4(buf: bytes, spans: Spans, group: int, kind: str, scrubber: Scrubber) ->
         return []  # one part of a longer dotted number (an OID, a 5-part version)
     if b1 == ord("/") and _before(buf, start, 2) in _ALNUM:
         return []  # a product version: Chrome/120.0.0.0
+    if _VERSION_WORD.search(buf[max(0, start - 16) : start]):
+        return []  # `version 1.2.3.4`, `build=10.0.0.1`
     text = buf[start:end].decode("ascii")
     return [] if text in _KEEP_IPS else [(start, end, kind)]
 
@@ -347,6 +350,17 @@ def basic_auth(buf: bytes, spans: Spans, group: int, kind: str, scrubber: Scrubb
     except (binascii.Error, ValueError):
         return []
     if ":" not in text or not text.isprintable():
+        return []
+    return [(start, end, kind)]
+
+
+def bearer_token(buf: bytes, spans: Spans, group: int, kind: str, scrubber: Scrubber) -> list[Hit]:
+    """RFC 6750 b64token; not a word (`expires_in`) and not the key of a following `key=value`."""
+    start, end = spans[group]
+    token = buf[start:end]
+    word = token.replace(b"_", b"")
+    is_key = _after(buf, end) == ord("=") or (token.endswith(b"=") and _after(buf, end) in _ALNUM)
+    if is_key or (len(token) < 16 and word.isalpha() and word.islower()):
         return []
     return [(start, end, kind)]
 
@@ -460,6 +474,7 @@ def _extend_name(buf: bytes, end: int) -> int:
 VALIDATORS: dict[str, Validator] = {
     "accept": accept,
     "basic_auth": basic_auth,
+    "bearer_token": bearer_token,
     "cookie": cookie,
     "credit_card": credit_card,
     "email": email,

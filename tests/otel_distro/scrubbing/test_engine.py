@@ -36,6 +36,12 @@ def scrubber() -> Scrubber:
         "SELECT id, email, phone FROM users WHERE id = $1 AND status = 'active'",
         "tokens=512 prompt_tokens=120 password_policy=strong",
         "2024-11-25 logo@2x.png 25.11.2024 11/25/24",
+        "python-requests/2.31.0 version 1.2.3.4 Chrome/120.0.0.0 oid 1.3.6.1.4.1.311",
+        "token_type=Bearer expires_in=3600; WWW-Authenticate: Bearer realm=api",
+        "Basic authentication failed",
+        "image ghcr.io/acme/api@sha256:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+        "mac 00:1a:2b:3c:4d:5e elapsed 00:00:01.500 kafka offset 1732550400123",
+        "at com.example.Foo.bar(Foo.java:123) std::vector<int> Foo::bar()",
     ],
 )
 def test_keeps_telemetry_that_is_not_personal(scrubber: Scrubber, text: str) -> None:
