@@ -165,6 +165,9 @@ def main(argv: list[str]) -> int:
             **os.environ,
             "PYTHONPATH": os.pathsep.join([str(EXAMPLES), *filter(None, [os.environ.get("PYTHONPATH")])]),
             "OTEL_SERVICE_NAME": os.environ.get("OTEL_SERVICE_NAME", "demo-app"),
+            # Explicit, in case another distro (e.g. upstream opentelemetry-distro) is installed beside ours.
+            "OTEL_PYTHON_DISTRO": "otel_distro",
+            "OTEL_PYTHON_CONFIGURATOR": "otel_distro",
             "OTEL_EXPORTER_OTLP_ENDPOINT": endpoint,
             "OTEL_METRIC_EXPORT_INTERVAL": os.environ.get("OTEL_METRIC_EXPORT_INTERVAL", "5000"),
             "OTEL_DISTRO_ENVIRONMENT": os.environ.get("OTEL_DISTRO_ENVIRONMENT", "demo"),

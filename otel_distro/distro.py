@@ -24,6 +24,8 @@ STANDARD_DEFAULTS: dict[str, str] = {
     "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
     # Stable HTTP semantic conventions: http.server.request.duration in seconds, http.route, ...
     "OTEL_SEMCONV_STABILITY_OPT_IN": "http",
+    # Exemplars cost a reservoir offer per measurement and reader; opt in with trace_based.
+    "OTEL_METRICS_EXEMPLAR_FILTER": "always_off",
 }
 
 #: The system metrics collected (CPU, memory, disk, network, and this process), a subset of the

@@ -17,12 +17,14 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+from opentelemetry import metrics
 from starlette.middleware.errors import ServerErrorMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.types import ASGIApp
 
 from otel_distro._internal import guard, health, setup, state, workers
+from otel_distro._internal.meters import DroppingMeterProvider
 from otel_distro._internal.middleware import RequestContextMiddleware
 
 __all__ = ["add_routes", "instrument_app", "patch_fastapi", "wrap_stack"]
@@ -128,7 +130,7 @@ def instrument_app(app: Any) -> Any:
 def fastapi_instrument_kwargs() -> dict[str, Any]:
     """What the distro passes to the FastAPI instrumentation: dropped internal spans, quiet paths untraced."""
     settings = state.settings()
-    kwargs: dict[str, Any] = {}
+    kwargs: dict[str, Any] = {"meter_provider": DroppingMeterProvider(metrics.get_meter_provider())}
     if not settings.asgi_send_receive_spans:
         kwargs["exclude_spans"] = ["receive", "send"]
     if not os.environ.get("OTEL_PYTHON_FASTAPI_EXCLUDED_URLS") and not os.environ.get("OTEL_PYTHON_EXCLUDED_URLS"):

@@ -20,6 +20,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from otel_distro._internal import guard, helpers
 from otel_distro._internal.context import REQUEST_ID
+from otel_distro._internal.meters import request_counters
 from otel_distro.settings import Settings
 
 __all__ = ["RequestContextMiddleware", "is_sane_request_id", "new_request_id"]
@@ -76,15 +77,7 @@ class RequestContextMiddleware:
         self._quiet = frozenset(settings.quiet_paths)
         self._respond_on_error = respond_on_error
         self._logger = structlog.get_logger("otel_distro.requests")
-        meter = (meter_provider or metrics.get_meter_provider()).get_meter("otel_distro.requests")
-        self._requests = meter.create_counter(
-            "http.server.request.count", unit="{request}", description="HTTP requests served, by route and status."
-        )
-        self._errors = meter.create_counter(
-            "http.server.error.count",
-            unit="{request}",
-            description="HTTP requests that failed with a 5xx status or an unhandled exception.",
-        )
+        self._counters = request_counters(meter_provider or metrics.get_meter_provider())
 
     def _request_id(self, scope: Scope) -> str:
         for name, value in scope.get("headers", ()):
@@ -143,14 +136,7 @@ class RequestContextMiddleware:
             duration_ms = round((time.perf_counter() - started) * 1000, 3)
             route = _route(scope, span)
             status_class = _STATUS_CLASS.get(status // 100, "other")
-            attributes = {
-                "http.request.method": method,
-                "http.route": route or "",
-                "http.response.status_class": status_class,
-            }
-            self._requests.add(1, attributes)
-            if exc is not None or status >= 500:
-                self._errors.add(1, attributes)
+            self._counters.add(method, route or "", status_class, error=exc is not None or status >= 500)
             if exc is not None:
                 helpers.log_error(
                     exc,

@@ -54,6 +54,9 @@ def _start(tmp_path: Path, endpoint: str, **env: str) -> RunningApp:
         **os.environ,
         "PYTHONPATH": str(ROOT / "examples"),
         "OTEL_SERVICE_NAME": "demo-e2e",
+        # Explicit, in case another distro (the bench's upstream baseline) is installed beside ours.
+        "OTEL_PYTHON_DISTRO": "otel_distro",
+        "OTEL_PYTHON_CONFIGURATOR": "otel_distro",
         "OTEL_EXPORTER_OTLP_ENDPOINT": endpoint,
         "OTEL_METRIC_EXPORT_INTERVAL": "500",
         "OTEL_BSP_SCHEDULE_DELAY": "200",
@@ -212,7 +215,12 @@ def test_console_format_prints_human_lines(tmp_path: Path, sink: OtlpHttpSink) -
 def test_bad_setting_stops_start_up_naming_the_variable(tmp_path: Path) -> None:
     result = subprocess.run(
         [INSTRUMENT, sys.executable, "-c", "print('app started')"],
-        env={**os.environ, "OTEL_DISTRO_LOG_FORMAT": "xml", "OTEL_TRACES_EXPORTER": "none"},
+        env={
+            **os.environ,
+            "OTEL_PYTHON_DISTRO": "otel_distro",
+            "OTEL_PYTHON_CONFIGURATOR": "otel_distro",
+            "OTEL_DISTRO_LOG_FORMAT": "xml",
+        },
         capture_output=True,
         text=True,
         timeout=60,

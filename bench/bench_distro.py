@@ -1,0 +1,178 @@
+"""Requests per second of the demo app's JSON route: uninstrumented vs vanilla OpenTelemetry vs this distro.
+
+All three run the same app under the same uvicorn (one worker, its defaults) in one run, rounds interleaved
+(A B C A B C ...) so machine noise spreads evenly; the ratios are against the uninstrumented median.
+
+- uninstrumented: ``uvicorn demo_app.main:app``
+- vanilla:        ``opentelemetry-instrument`` with the upstream ``opentelemetry-distro`` (selected with
+                  OTEL_PYTHON_DISTRO=distro / OTEL_PYTHON_CONFIGURATOR=configurator; ``pip install
+                  '.[bench]'``), all three signals over OTLP/HTTP to the receiver
+- distro:         ``opentelemetry-instrument`` with this distro, all signals on, OTLP/HTTP to the receiver
+- distro-noscrub: the same with ``OTEL_DISTRO_SCRUB=false`` (what PII scrubbing at the source costs)
+
+The OTLP receiver is a separate process (`otel_distro._internal.otlp_sink`), decoding every request. The
+load generator is a minimal asyncio HTTP/1.1 keep-alive client, cheap enough not to be the bottleneck.
+
+    python bench/bench_distro.py [--seconds 6] [--rounds 3] [--connections 16]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+ROUTE = "/api/info"
+
+SINK_SCRIPT = """
+import sys, time
+from otel_distro._internal.otlp_sink import OtlpHttpSink
+sink = OtlpHttpSink(port=int(sys.argv[1]), keep=False).start()
+while True:
+    time.sleep(3600)
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_port(port: int, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.1)
+    raise RuntimeError(f"nothing listens on :{port} after {timeout}s")
+
+
+def has_upstream_distro() -> bool:
+    try:
+        import opentelemetry.distro  # noqa: F401, PLC0415
+    except ImportError:
+        return False
+    return True
+
+
+def configurations(endpoint: str, db_url: str) -> dict[str, tuple[list[str], dict[str, str]]]:
+    base_env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT / "examples"),
+        "DATABASE_URL": db_url,
+        "OTEL_SERVICE_NAME": "bench-demo",
+        "OTEL_EXPORTER_OTLP_ENDPOINT": endpoint,
+        "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
+    }
+    uvicorn = [sys.executable, "-m", "uvicorn", "demo_app.main:app", "--host", "127.0.0.1"]
+    instrument = [str(BIN / "opentelemetry-instrument")]
+    configs: dict[str, tuple[list[str], dict[str, str]]] = {"uninstrumented": (uvicorn, base_env)}
+    if has_upstream_distro():
+        configs["vanilla"] = (
+            instrument + uvicorn,
+            {
+                **base_env,
+                "OTEL_PYTHON_DISTRO": "distro",
+                "OTEL_PYTHON_CONFIGURATOR": "configurator",
+                "OTEL_TRACES_EXPORTER": "otlp",
+                "OTEL_METRICS_EXPORTER": "otlp",
+                "OTEL_LOGS_EXPORTER": "otlp",
+            },
+        )
+    else:
+        print("note: opentelemetry-distro is not installed (pip install '.[bench]'): no vanilla baseline")
+    ours = {**base_env, "OTEL_PYTHON_DISTRO": "otel_distro", "OTEL_PYTHON_CONFIGURATOR": "otel_distro"}
+    configs["distro"] = (instrument + uvicorn, ours)
+    # The same with PII scrubbing off, to show what the scrubbing engine costs per request.
+    configs["distro-noscrub"] = (instrument + uvicorn, {**ours, "OTEL_DISTRO_SCRUB": "false"})
+    return configs
+
+
+async def _worker(port: int, deadline: float, counts: list[int]) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    request = f"GET {ROUTE} HTTP/1.1\r\nHost: bench\r\n\r\n".encode()
+    try:
+        while time.monotonic() < deadline:
+            writer.write(request)
+            head = await reader.readuntil(b"\r\n\r\n")
+            length = 0
+            for line in head.split(b"\r\n"):
+                if line[:15].lower() == b"content-length:":
+                    length = int(line[15:])
+            if length:
+                await reader.readexactly(length)
+            if not head.startswith(b"HTTP/1.1 200"):
+                raise RuntimeError(f"unexpected response {head[:60]!r}")
+            counts[0] += 1
+    finally:
+        writer.close()
+
+
+async def load(port: int, seconds: float, connections: int) -> float:
+    counts = [0]
+    started = time.monotonic()
+    await asyncio.gather(*(_worker(port, started + seconds, counts) for _ in range(connections)))
+    return counts[0] / (time.monotonic() - started)
+
+
+def measure(command: list[str], env: dict[str, str], seconds: float, connections: int) -> float:
+    port = free_port()
+    process = subprocess.Popen(
+        [*command, "--port", str(port)], env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        wait_port(port)
+        asyncio.run(load(port, 1.5, connections))  # warm-up
+        return asyncio.run(load(port, seconds, connections))
+    finally:
+        process.terminate()
+        process.wait(20)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=6.0)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--connections", type=int, default=16)
+    args = parser.parse_args()
+
+    sink_port = free_port()
+    sink = subprocess.Popen([sys.executable, "-c", SINK_SCRIPT, str(sink_port)], cwd=ROOT)
+    db_path = ROOT / "var" / "bench" / "demo.db"
+    db_path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        wait_port(sink_port)
+        configs = configurations(f"http://127.0.0.1:{sink_port}", f"sqlite:///{db_path}")
+        results: dict[str, list[float]] = {name: [] for name in configs}
+        for round_ in range(args.rounds):
+            for name, (command, env) in configs.items():
+                rate = measure(command, env, args.seconds, args.connections)
+                results[name].append(rate)
+                print(f"round {round_ + 1}: {name:<15} {rate:8.0f} req/s", flush=True)
+    finally:
+        sink.terminate()
+        sink.wait(10)
+
+    medians = {name: statistics.median(rates) for name, rates in results.items()}
+    base = medians["uninstrumented"]
+    print(f"\nGET {ROUTE}, {args.connections} connections, {args.seconds:g}s x {args.rounds} rounds (median req/s)")
+    for name, rate in medians.items():
+        print(f"  {name:<15} {rate:8.0f} req/s   {rate / base:5.2f}x uninstrumented")
+    if "vanilla" in medians:
+        print(f"ratio vanilla/uninstrumented = {medians['vanilla'] / base:.2f}")
+    print(f"ratio distro/uninstrumented  = {medians['distro'] / base:.2f}  (target >= 0.70)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
