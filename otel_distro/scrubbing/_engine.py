@@ -84,7 +84,8 @@ class Scrubber:
         allowed_keys: key names never touched, in addition to the defaults (trace context, timestamps).
         disabled_kinds: kinds that are not redacted (``ipv4``, ``person``, ...).
         hmac_key: when set, identity kinds become keyed pseudonyms (``[email:3f9a0c1d2e4b5a69]``) that join
-            across logs, traces and analytics; otherwise typed placeholders (``[REDACTED:email]``).
+            across logs, traces and analytics; otherwise typed placeholders (``[REDACTED:email]``). Use 32
+            random bytes: a short key lets anyone who learns it test guesses of e-mails and phone numbers.
         key_policy: which keys name secrets, persons, phones; the shipped defaults when None.
     """
 
@@ -100,8 +101,8 @@ class Scrubber:
         hmac_key: bytes | None = None,
         key_policy: KeyPolicy | None = None,
     ) -> None:
-        if hmac_key is not None and len(hmac_key) < 16:
-            raise ValueError("hmac_key must be at least 16 bytes (use a random secret, e.g. `openssl rand -hex 32`)")
+        if hmac_key is not None and not hmac_key:
+            raise ValueError("hmac_key must not be empty (use a random secret, e.g. `openssl rand -hex 32`)")
         self._hmac_key = hmac_key
         self._disabled = frozenset(disabled_kinds)
         self._policy = key_policy or default_key_policy()
