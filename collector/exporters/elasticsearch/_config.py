@@ -111,7 +111,7 @@ class SLMSettings(_Model):
     )
     schedule: str = "0 30 1 * * ?"
     snapshot_name: str = "<otel-distro-{now/d}>"
-    indices: list[str] = Field(default_factory=lambda: ["logs-*", "traces-*"])
+    indices: list[str] = Field(default_factory=lambda: ["logs-*", "traces-*", "metrics-*"])
     expire_after: str = "30d"
     min_count: int = Field(default=5, ge=0)
     max_count: int = Field(default=50, ge=1)
@@ -126,6 +126,7 @@ class TemplateSettings(_Model):
     codec: Literal["best_compression", "default"] = "best_compression"
     logs_index_patterns: list[str] = Field(default_factory=lambda: ["logs-*-*"])
     traces_index_patterns: list[str] = Field(default_factory=lambda: ["traces-*-*"])
+    metrics_index_patterns: list[str] = Field(default_factory=lambda: ["metrics-*-*"])
     number_of_replicas: int | None = Field(default=None, ge=0)
 
 
@@ -149,8 +150,10 @@ class Config(SenderSettings):
     endpoints: list[str] = Field(default_factory=list)
     logs_index: str = Field(default="", description="a fixed index or data stream for logs (empty = route)")
     traces_index: str = Field(default="", description="a fixed index or data stream for spans (empty = route)")
+    metrics_index: str = Field(default="", description="a fixed index or data stream for metrics (empty = route)")
     logs_dynamic_index: DynamicIndexSettings = Field(default_factory=DynamicIndexSettings)
     traces_dynamic_index: DynamicIndexSettings = Field(default_factory=DynamicIndexSettings)
+    metrics_dynamic_index: DynamicIndexSettings = Field(default_factory=DynamicIndexSettings)
     mapping: MappingSettings = Field(default_factory=MappingSettings)
     api_key: SecretStr | None = Field(default=None, description="base64 'id:api_key' as Elasticsearch encodes it")
     user: str | None = None
@@ -184,7 +187,7 @@ class Config(SenderSettings):
             _check_url(value)
         return value or None
 
-    @field_validator("logs_index", "traces_index")
+    @field_validator("logs_index", "traces_index", "metrics_index")
     @classmethod
     def _index_name(cls, value: str) -> str:
         if value and not _INDEX_NAME_RE.match(value):

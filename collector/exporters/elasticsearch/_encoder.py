@@ -13,7 +13,7 @@ import base64
 import json
 import math
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -68,12 +68,13 @@ _ECS_RECORD = {
 
 @dataclass(slots=True, frozen=True)
 class Doc:
-    """One document to ``create``: its target, its JSON source, and the record it came from
-    (resource, scope and record positions in the batch) so that a partial failure can be re-batched."""
+    """One document to ``create``: its target, its JSON source, and the record it came from — its positions
+    in the batch: (resource, scope, record), or (resource, scope, metric, data point) — so that a partial
+    failure can be re-batched."""
 
     index: str
     source: bytes
-    ref: tuple[int, int, int]
+    ref: tuple[int, ...]
 
 
 def any_value(value: Any) -> Any:
@@ -99,6 +100,69 @@ def any_value(value: Any) -> Any:
 
 def attributes(kvs: Iterable[Any]) -> dict[str, Any]:
     return {kv.key: any_value(kv.value) for kv in kvs}
+
+
+def _scopes(rs: Any, signal: Signal) -> Any:
+    if signal is Signal.LOGS:
+        return rs.scope_logs
+    return rs.scope_spans if signal is Signal.TRACES else rs.scope_metrics
+
+
+def _records(ss: Any, signal: Signal, ri: int, si: int) -> Iterator[tuple[tuple[int, ...], Any]]:
+    """(ref, record) for every log record, span, or metric data point (carrying its metric) of a scope."""
+    if signal is Signal.LOGS:
+        for i, record in enumerate(ss.log_records):
+            yield (ri, si, i), record
+    elif signal is Signal.TRACES:
+        for i, span in enumerate(ss.spans):
+            yield (ri, si, i), span
+    else:
+        for mi, metric in enumerate(ss.metrics):
+            kind = metric.WhichOneof("data")
+            if kind is None:
+                continue
+            for di, point in enumerate(getattr(metric, kind).data_points):
+                yield (ri, si, mi, di), _Point(metric, kind, point)
+
+
+@dataclass(slots=True, frozen=True)
+class _Point:
+    """A metric data point with the metric it belongs to."""
+
+    metric: Any
+    kind: str
+    point: Any
+
+    @property
+    def attributes(self) -> Any:
+        return self.point.attributes
+
+    def value(self) -> Any:
+        """The value as Elasticsearch stores it: a number; ``{"counts", "values"}`` (its ``histogram`` field
+        type, bucket midpoints as values) for explicit histograms; ``{"sum", "value_count"}`` otherwise."""
+        p = self.point
+        if self.kind in ("gauge", "sum"):
+            if p.WhichOneof("value") == "as_int":
+                return p.as_int
+            return p.as_double if math.isfinite(p.as_double) else str(p.as_double)
+        if self.kind == "histogram":
+            bounds = list(p.explicit_bounds)
+            counts, values = [], []
+            for i, count in enumerate(p.bucket_counts):
+                if count == 0:
+                    continue
+                if not bounds:
+                    mid = p.sum / p.count if p.count else 0.0
+                elif i == 0:
+                    mid = bounds[0] / 2 if bounds[0] > 0 else bounds[0]
+                elif i >= len(bounds):
+                    mid = bounds[-1]
+                else:
+                    mid = (bounds[i - 1] + bounds[i]) / 2
+                counts.append(count)
+                values.append(mid)
+            return {"counts": counts, "values": values}
+        return {"sum": p.sum, "value_count": p.count}  # summary, exponential histogram
 
 
 class _SecondCache:
@@ -168,44 +232,45 @@ class Encoder:
     """Turns one batch into documents. Settings are read once; ``encode`` is the hot path."""
 
     def __init__(self, config: Config, signal: Signal) -> None:
-        if signal not in (Signal.LOGS, Signal.TRACES):
-            raise ValueError(f"the elasticsearch exporter does not support {signal}")
         self._signal = signal
         self._mode = config.mapping.mode
-        self._type = "logs" if signal is Signal.LOGS else "traces"
-        self._fixed_index = config.logs_index if signal is Signal.LOGS else config.traces_index
-        dynamic = config.logs_dynamic_index if signal is Signal.LOGS else config.traces_dynamic_index
+        self._type = signal.value  # "logs", "traces", "metrics": the data stream type
+        self._fixed_index, dynamic = {
+            Signal.LOGS: (config.logs_index, config.logs_dynamic_index),
+            Signal.TRACES: (config.traces_index, config.traces_dynamic_index),
+            Signal.METRICS: (config.metrics_index, config.metrics_dynamic_index),
+        }[signal]
         self._dynamic = dynamic.enabled
         self._dataset_suffix = ".otel" if self._mode == "otel" else ""
-        self._to_doc: Callable[[Any, _Context, dict[str, Any]], dict[str, Any]]
-        if signal is Signal.LOGS:
-            self._to_doc = self._otel_log if self._mode == "otel" else self._ecs_log
-        else:
-            self._to_doc = self._otel_span if self._mode == "otel" else self._ecs_span
+        otel = self._mode == "otel"
+        self._to_doc: Callable[[Any, _Context, dict[str, Any]], dict[str, Any]] = {
+            Signal.LOGS: self._otel_log if otel else self._ecs_log,
+            Signal.TRACES: self._otel_span if otel else self._ecs_span,
+            Signal.METRICS: self._otel_point if otel else self._ecs_point,
+        }[signal]
 
     def encode(self, batch: Batch) -> list[Doc]:
         if batch.signal is not self._signal:
             raise ValueError(f"expected a {self._signal} batch, got {batch.signal}")
         docs: list[Doc] = []
-        logs = self._signal is Signal.LOGS
         for ri, rs in enumerate(batch.resources):
             resource_attrs = attributes(rs.resource.attributes)
             resource = self._resource(rs, resource_attrs)
-            for si, ss in enumerate(rs.scope_logs if logs else rs.scope_spans):
+            for si, ss in enumerate(_scopes(rs, self._signal)):
                 scope_attrs = attributes(ss.scope.attributes)
                 tail = b""
                 if self._mode == "otel":
                     scope = self._scope(ss, scope_attrs)
                     tail = b',"resource":' + _dumps(resource) + b',"scope":' + _dumps(scope) + b"}"
                 ctx = _Context(resource_attrs, scope_attrs, resource, tail)
-                for i, record in enumerate(ss.log_records if logs else ss.spans):
+                for ref, record in _records(ss, self._signal, ri, si):
                     record_attrs = attributes(record.attributes)
                     doc = self._to_doc(record, ctx, record_attrs)
                     index = self._route(doc, record_attrs, ctx)
                     source = _dumps(doc)
                     if tail:
                         source = source[:-1] + tail
-                    docs.append(Doc(index, source, (ri, si, i)))
+                    docs.append(Doc(index, source, ref))
         return docs
 
     # -- routing ------------------------------------------------------------------------------------------
@@ -329,7 +394,24 @@ class Encoder:
             ]
         return doc
 
+    def _otel_point(self, point: _Point, ctx: _Context, attrs: dict[str, Any]) -> dict[str, Any]:
+        p = point.point
+        doc: dict[str, Any] = {"@timestamp": format_timestamp(p.time_unix_nano or time.time_ns())}
+        if p.start_time_unix_nano:
+            doc["start_timestamp"] = format_timestamp(p.start_time_unix_nano)
+        doc["metrics"] = {point.metric.name: point.value()}
+        if point.metric.unit:
+            doc["unit"] = point.metric.unit
+        doc["attributes"] = _without_routing(attrs)
+        return doc
+
     # -- ecs mode -----------------------------------------------------------------------------------------
+
+    def _ecs_point(self, point: _Point, ctx: _Context, attrs: dict[str, Any]) -> dict[str, Any]:
+        doc = self._ecs_common(ctx, attrs)
+        doc["@timestamp"] = format_timestamp(point.point.time_unix_nano or time.time_ns())
+        doc[point.metric.name] = point.value()
+        return doc
 
     def _ecs_common(self, ctx: _Context, attrs: dict[str, Any]) -> dict[str, Any]:
         doc: dict[str, Any] = dict(ctx.resource)

@@ -62,30 +62,55 @@ def make_client(config: Config, endpoints: list[str]) -> AsyncElasticsearch:
     return client
 
 
-def select(batch: Batch, refs: Iterable[tuple[int, int, int]]) -> Batch:
-    """A new batch holding only the records at ``refs`` (resource, scope, record), with their resource and
-    scope, in their original order."""
-    logs = batch.signal is Signal.LOGS
-    wanted: dict[int, dict[int, list[int]]] = {}
-    for ri, si, i in refs:
-        wanted.setdefault(ri, {}).setdefault(si, []).append(i)
+def select(batch: Batch, refs: Iterable[tuple[int, ...]]) -> Batch:
+    """A new batch holding only the records at ``refs`` — (resource, scope, record), or (resource, scope,
+    metric, data point) — with their resource, scope and metric, in their original order."""
+    wanted: dict[int, dict[int, set[tuple[int, ...]]]] = {}
+    for ri, si, *rest in refs:
+        wanted.setdefault(ri, {}).setdefault(si, set()).add(tuple(rest))
     out = Batch.empty(batch.signal)
     for ri in sorted(wanted):
         src_rs = batch.resources[ri]
         rs = out.resources.add()
         rs.resource.CopyFrom(src_rs.resource)
         rs.schema_url = src_rs.schema_url
-        src_scopes = src_rs.scope_logs if logs else src_rs.scope_spans
         for si in sorted(wanted[ri]):
-            src_ss = src_scopes[si]
-            ss = (rs.scope_logs if logs else rs.scope_spans).add()
+            src_ss = _scopes_of(src_rs, batch.signal)[si]
+            ss = _scopes_of(rs, batch.signal).add()
             ss.scope.CopyFrom(src_ss.scope)
             ss.schema_url = src_ss.schema_url
-            src_records = src_ss.log_records if logs else src_ss.spans
-            records = ss.log_records if logs else ss.spans
-            for i in sorted(set(wanted[ri][si])):
-                records.add().CopyFrom(src_records[i])
+            positions = sorted(wanted[ri][si])
+            if batch.signal is Signal.METRICS:
+                _select_points(src_ss.metrics, ss.metrics, positions)
+            else:
+                src_records = src_ss.log_records if batch.signal is Signal.LOGS else src_ss.spans
+                records = ss.log_records if batch.signal is Signal.LOGS else ss.spans
+                for (i,) in positions:
+                    records.add().CopyFrom(src_records[i])
     return out
+
+
+def _scopes_of(rs: Any, signal: Signal) -> Any:
+    if signal is Signal.LOGS:
+        return rs.scope_logs
+    return rs.scope_spans if signal is Signal.TRACES else rs.scope_metrics
+
+
+def _select_points(src_metrics: Any, dst_metrics: Any, positions: list[tuple[int, ...]]) -> None:
+    """Copy each metric named in ``positions`` (metric, data point) with only the chosen data points."""
+    by_metric: dict[int, list[int]] = {}
+    for mi, di in positions:
+        by_metric.setdefault(mi, []).append(di)
+    for mi, points in by_metric.items():
+        src = src_metrics[mi]
+        kind = src.WhichOneof("data")
+        metric = dst_metrics.add()
+        metric.CopyFrom(src)
+        data = getattr(metric, kind)
+        del data.data_points[:]
+        src_points = getattr(src, kind).data_points
+        for di in points:
+            data.data_points.add().CopyFrom(src_points[di])
 
 
 class ElasticsearchExporter:
@@ -96,7 +121,7 @@ class ElasticsearchExporter:
         self._telemetry = settings.telemetry
         self._log = settings.logger
         self._attrs = {"exporter": self._id}
-        self._encoders = {s: Encoder(config, s) for s in (Signal.LOGS, Signal.TRACES)}
+        self._encoders = {s: Encoder(config, s) for s in Signal}
         self._dead_letter = (
             DeadLetterFile(config.dead_letter.path, self._id) if config.dead_letter.path else None
         )
@@ -180,10 +205,7 @@ class ElasticsearchExporter:
         except LifecycleError as exc:
             self._log.error("elasticsearch_lifecycle_failed", reason=str(exc))
             raise RetryableError(f"lifecycle install refused: {exc}") from exc
-        encoder = self._encoders.get(batch.signal)
-        if encoder is None:
-            raise PermanentError(f"the elasticsearch exporter does not take {batch.signal}")
-        docs = encoder.encode(batch)
+        docs = self._encoders[batch.signal].encode(batch)
         results = await self._indexer.index(docs)
         self._settle(batch, results)
 

@@ -121,7 +121,8 @@ def desired_resources(settings: LifecycleSettings, mapping_mode: str = "otel") -
         index_settings["number_of_replicas"] = templates.number_of_replicas
     settings_name = f"{prefix}@settings"
     out.append(_with_meta("component_template", settings_name, {"template": {"settings": {"index": index_settings}}}))
-    for signal, patterns in (("logs", templates.logs_index_patterns), ("traces", templates.traces_index_patterns)):
+    for signal, patterns in (("logs", templates.logs_index_patterns), ("traces", templates.traces_index_patterns),
+                             ("metrics", templates.metrics_index_patterns)):
         mappings_name = f"{prefix}-{signal}@mappings"
         out.append(_with_meta("component_template", mappings_name,
                               {"template": {"mappings": _mappings(signal, mapping_mode)}}))
@@ -157,7 +158,9 @@ def _mappings(signal: str, mode: str) -> dict[str, Any]:
             "resource": {"properties": {"attributes": leaf_names}},
             "scope": {"properties": {"attributes": leaf_names}},
         }
-        if signal == "logs":
+        if signal == "metrics":
+            props |= {"start_timestamp": {"type": "date_nanos"}, "unit": keyword, "metrics": leaf_names}
+        elif signal == "logs":
             props |= {
                 "observed_timestamp": {"type": "date_nanos"},
                 "severity_text": keyword,
@@ -177,7 +180,9 @@ def _mappings(signal: str, mode: str) -> dict[str, Any]:
             }
     else:
         props |= {"trace.id": keyword, "span.id": keyword, "service.name": keyword}
-        if signal == "logs":
+        if signal == "metrics":
+            pass  # metric names are fields of their own, mapped as they come
+        elif signal == "logs":
             props |= {"message": {"type": "match_only_text"}, "log.level": keyword}
         else:
             props |= {"parent.id": keyword, "span.name": keyword, "event.duration": {"type": "long"}}

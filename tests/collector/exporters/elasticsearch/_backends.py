@@ -138,6 +138,7 @@ def exporter_config(backend: Backend, token: str, **keys: Any) -> Config:
             "name_prefix": token,
             "logs_index_patterns": [f"logs-*-{token}"],
             "traces_index_patterns": [f"traces-*-{token}"],
+            "metrics_index_patterns": [f"metrics-*-{token}"],
         },
     }
     base: dict[str, Any] = {

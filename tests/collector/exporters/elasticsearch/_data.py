@@ -8,12 +8,15 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from opentelemetry.exporter.otlp.proto.common._log_encoder import encode_logs
+from opentelemetry.exporter.otlp.proto.common.metrics_encoder import encode_metrics
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.instrumentation.logging.handler import LoggingHandler
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord
 from opentelemetry.sdk._logs import LoggerProvider, ReadableLogRecord
 from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter, SimpleLogRecordProcessor
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
@@ -58,6 +61,26 @@ def sdk_batches(n_logs: int = 3) -> tuple[Batch, Batch]:
     """(traces, logs) batches as the collector receives them from `sdk_records`."""
     spans, logs = sdk_records(n_logs)
     return Batch(Signal.TRACES, encode_spans(spans)), Batch(Signal.LOGS, encode_logs(logs))
+
+
+def sdk_metrics() -> Batch:
+    """A metrics batch from the SDK: a counter (3 requests), a histogram (2 latencies) and a gauge."""
+    reader = InMemoryMetricReader()
+    provider = MeterProvider(resource=RESOURCE, metric_readers=[reader])
+    try:
+        meter = provider.get_meter("tests.elasticsearch", "1.0")
+        meter.create_counter("chat.requests", unit="{request}").add(3, {"room": "general"})
+        latency = meter.create_histogram("chat.latency", unit="ms",
+                                         explicit_bucket_boundaries_advisory=[0.0, 5.0, 10.0, 100.0])
+        latency.record(3.0)
+        latency.record(60.0)
+        meter.create_gauge("chat.queue").set(1.5)
+        data = reader.get_metrics_data()
+    finally:
+        provider.shutdown()
+    if data is None:
+        raise AssertionError("the SDK recorded no metrics")
+    return Batch(Signal.METRICS, encode_metrics(data))
 
 
 def _value(v: Any) -> AnyValue:

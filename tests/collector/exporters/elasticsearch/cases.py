@@ -13,7 +13,7 @@ from collector.exporters.elasticsearch._exporter import make_client
 from collector.exporters.elasticsearch._lifecycle import install
 
 from ._backends import Backend, export, exporter_config, isolated
-from ._data import in_namespace, log_batch, sdk_batches
+from ._data import in_namespace, log_batch, sdk_batches, sdk_metrics
 
 
 def logs_and_spans_land_in_data_streams_and_are_found_by_trace_id(backend: Backend) -> None:
@@ -94,6 +94,17 @@ def dotted_attributes_that_prefix_each_other_do_not_clash(backend: Backend) -> N
         assert [d["body"]["text"] for d in stored] == ["new semconv"]
 
 
+def metric_points_land_in_a_metrics_data_stream(backend: Backend) -> None:
+    with isolated(backend) as token:
+        assert export(exporter_config(backend, token), [in_namespace(sdk_metrics(), token)]).outcomes == [None]
+
+        stored = backend.search(f"metrics-generic.otel-{token}", {"exists": {"field": "metrics.chat.requests"}})
+        [requests] = stored
+        assert requests["metrics"]["chat.requests"] == 3
+        assert requests["attributes"]["room"] == "general"
+        assert len(backend.search(f"metrics-*-{token}", {"match_all": {}})) == 3
+
+
 def lifecycle_install_is_idempotent(backend: Backend) -> None:
     with isolated(backend) as token:
         config = exporter_config(backend, token)
@@ -148,6 +159,7 @@ ALL = [
     logs_and_spans_land_in_data_streams_and_are_found_by_trace_id,
     records_route_by_data_stream_attributes,
     dotted_attributes_that_prefix_each_other_do_not_clash,
+    metric_points_land_in_a_metrics_data_stream,
     lifecycle_install_is_idempotent,
     ecs_mode_writes_ecs_fields,
 ]

@@ -99,11 +99,6 @@ def test_create_names_the_component_when_no_endpoint_is_found(monkeypatch: pytes
         create(CreateSettings(ComponentID("elasticsearch", "logs"), Signal.LOGS), Config())
 
 
-def test_create_refuses_metrics_pipelines() -> None:
-    with pytest.raises(ValueError, match="logs and traces, not metrics"):
-        create(CreateSettings(ComponentID("elasticsearch"), Signal.METRICS), Config(endpoints=["http://es:9200"]))
-
-
 def test_keys_from_unset_env_vars_count_as_not_set() -> None:
     # `api_key: ${env:ELASTICSEARCH_API_KEY}` and friends with the variables unset expand to ""
     config = Config.model_validate({"endpoints": [""], "endpoint": "", "api_key": "", "user": "", "password": "",

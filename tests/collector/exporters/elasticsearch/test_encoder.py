@@ -12,7 +12,7 @@ from collector.exporters.elasticsearch import Config
 from collector.exporters.elasticsearch._encoder import Encoder, any_value, format_timestamp
 from collector.pdata import Batch, Signal
 
-from ._data import log_batch, sdk_batches
+from ._data import log_batch, sdk_batches, sdk_metrics
 
 
 def _docs(batch: Batch, **config: Any) -> list[tuple[str, dict[str, Any]]]:
@@ -162,6 +162,37 @@ def test_format_timestamp() -> None:
     assert format_timestamp(0) == "1970-01-01T00:00:00.000000000Z"
 
 
-def test_the_encoder_refuses_metrics() -> None:
-    with pytest.raises(ValueError, match="metrics"):
-        Encoder(Config(), Signal.METRICS)
+def test_otel_mode_metric_documents_one_per_data_point() -> None:
+    docs = {next(iter(doc["metrics"])): (index, doc) for index, doc in _docs(sdk_metrics())}
+
+    index, requests = docs["chat.requests"]
+    assert index == "metrics-generic.otel-default"
+    assert requests["metrics"] == {"chat.requests": 3}
+    assert requests["attributes"] == {"room": "general"}
+    assert requests["unit"] == "{request}"
+    assert requests["resource"]["attributes"]["service.name"] == "chat-api"
+    assert requests["data_stream"] == {"type": "metrics", "dataset": "generic.otel", "namespace": "default"}
+    assert "start_timestamp" in requests
+    _, latency = docs["chat.latency"]
+    assert latency["metrics"]["chat.latency"] == {"counts": [1, 1], "values": [2.5, 55.0]}  # bucket midpoints
+    _, queue = docs["chat.queue"]
+    assert queue["metrics"] == {"chat.queue": 1.5}
+
+
+def test_ecs_mode_metric_documents_carry_the_metric_as_a_field() -> None:
+    docs = [doc for _, doc in _docs(sdk_metrics(), mapping={"mode": "ecs"})]
+
+    [requests] = [d for d in docs if "chat.requests" in d]
+    assert requests["chat.requests"] == 3
+    assert requests["service.name"] == "chat-api"
+    assert requests["room"] == "general"
+
+
+def test_metric_data_points_keep_their_place_in_the_batch() -> None:
+    batch = sdk_metrics()
+    encoder = Encoder(Config(), Signal.METRICS)
+
+    refs = [d.ref for d in encoder.encode(batch)]
+
+    assert all(len(ref) == 4 for ref in refs)
+    assert len(refs) == batch.item_count()

@@ -20,7 +20,7 @@ from tests.support import free_port
 
 from . import cases
 from ._backends import Backend, LocalBackend, export
-from ._data import bodies, log_batch, sdk_batches
+from ._data import bodies, log_batch, sdk_batches, sdk_metrics
 
 
 @pytest.fixture
@@ -224,3 +224,16 @@ def test_select_keeps_resources_scopes_and_order_of_the_chosen_records() -> None
     assert [r.resource.attributes[0].value.string_value for r in picked.resources] == ["first", "second"]
     assert picked.resources[0].scope_logs[0].scope.name == "tests"
     assert bodies(batch) == ["a0", "a1", "a2", "b0", "b1"]  # the original is untouched
+
+
+def test_a_refused_metric_point_comes_back_alone_with_its_metric(es: ElasticsearchServer) -> None:
+    batch = sdk_metrics()
+    es.fail_items(503, times=1)
+
+    [error] = export(_config(es), [batch]).outcomes
+
+    assert isinstance(error, RetryableError) and error.batch is not None
+    assert error.batch.item_count() == 1
+    [metric] = error.batch.resources[0].scope_metrics[0].metrics
+    assert metric.name == batch.resources[0].scope_metrics[0].metrics[0].name
+    assert len(es.documents("metrics-*")) == batch.item_count() - 1

@@ -35,11 +35,11 @@ def test_the_ilm_policy_rolls_over_daily_and_deletes_after_90_days_once_snapshot
     assert policy["_meta"]["managed_by"] == "otel-distro"
 
 
-def test_the_slm_policy_snapshots_logs_and_traces_to_the_repository() -> None:
+def test_the_slm_policy_snapshots_every_signal_to_the_repository() -> None:
     slm = _by_name(_settings())["otel-distro-nightly"]
 
     assert slm["repository"] == "backups"
-    assert slm["config"]["indices"] == ["logs-*", "traces-*"]
+    assert slm["config"]["indices"] == ["logs-*", "traces-*", "metrics-*"]
     assert slm["schedule"] == "0 30 1 * * ?"
     assert slm["retention"]["expire_after"] == "30d"
 
@@ -56,6 +56,7 @@ def test_templates_put_data_streams_on_the_policy_with_best_compression() -> Non
     assert logs["composed_of"] == ["otel-distro@settings", "otel-distro-logs@mappings", "logs@custom"]
     assert logs["ignore_missing_component_templates"] == ["logs@custom"]
     assert bodies["otel-distro-traces"]["index_patterns"] == ["traces-*-*"]
+    assert bodies["otel-distro-metrics"]["index_patterns"] == ["metrics-*-*"]
 
 
 def test_dependencies_come_first() -> None:
@@ -105,14 +106,14 @@ def test_install_creates_then_leaves_alone_then_updates_what_changed(es: Elastic
     again = _install(es, _settings())
     changed = _install(es, _settings(ilm={"delete_after": "30d"}))
 
-    assert len(first.created) == 7 and first.updated == []
-    assert again.created == [] and again.updated == [] and len(again.unchanged) == 7
+    assert len(first.created) == 9 and first.updated == []
+    assert again.created == [] and again.updated == [] and len(again.unchanged) == 9
     assert changed.updated == ["ilm_policy:otel-distro-retention"]
     status, policy = es.call("GET", "/_ilm/policy/otel-distro-retention")
     assert status == 200
     assert policy["otel-distro-retention"]["version"] == 2
     assert policy["otel-distro-retention"]["policy"]["phases"]["delete"]["min_age"] == "30d"
-    assert sum(1 for r in es.requests if r.method == "PUT") == 8
+    assert sum(1 for r in es.requests if r.method == "PUT") == 9 + 1
 
 
 def test_a_policy_someone_else_wrote_is_replaced(es: ElasticsearchServer) -> None:
