@@ -107,6 +107,13 @@ class Config(SenderSettings):
                              "e.g. http://localhost:9090/api/v1/write")
         return value
 
+    @field_validator("sending_queue", mode="before")
+    @classmethod
+    def _one_consumer_unless_told(cls, value: Any) -> Any:
+        if isinstance(value, Mapping) and "num_consumers" not in value:
+            return {**value, "num_consumers": 1}
+        return value
+
     @field_validator("external_labels")
     @classmethod
     def _external_labels(cls, value: dict[str, str]) -> dict[str, str]:

@@ -171,3 +171,34 @@ def test_remote_write_delivers_everything_after_an_outage(tmp_path: Path) -> Non
     assert float(counts[0]["value"][1]) == accepted  # one sample per export, none lost, none twice
     assert latest["value"][1] == "5"
     assert telemetry.value("otelcol_exporter_send_failed_metric_points") == 0
+
+
+def test_remote_write_with_a_persistent_queue_delivers_after_a_collector_restart(tmp_path: Path) -> None:
+    otlp_port = free_port()
+    prom = PrometheusServer(tmp_path / "prometheus")
+    config = collector_config(otlp_port, {"prometheusremotewrite": {
+        "endpoint": prom.remote_write_url,
+        "sending_queue": {"storage": "file_storage/queue"},
+        "retry_on_failure": {"initial_interval": "100ms", "max_interval": "500ms"},
+    }})
+    config["extensions"] = {"file_storage/queue": {"directory": str(tmp_path / "queue")}}
+    config["service"]["extensions"] = ["file_storage/queue"]
+    try:
+        with running_collector(config) as first:
+            with app(otlp_port) as a:
+                a.meter.create_counter("uploads").add(3, {"kind": "image"})
+                a.flush()
+                time.sleep(0.005)  # the SDK's last collection, at close, falls on a later millisecond
+            accepted = first.telemetry.value("otelcol_receiver_accepted_metric_points", receiver="otlp")
+        # stopped while Prometheus is down: what was accepted waits on disk
+        prom.start()
+        with running_collector(config) as second:
+            counts = prom.wait_for('count_over_time(uploads_total{kind="image"}[1h])',
+                                   lambda r: bool(r) and float(r[0]["value"][1]) >= accepted)
+            [latest] = prom.wait_for('uploads_total{kind="image"}')
+            failed = second.telemetry.value("otelcol_exporter_send_failed_metric_points")
+    finally:
+        prom.stop()
+    assert float(counts[0]["value"][1]) == accepted
+    assert latest["value"][1] == "3"
+    assert failed == 0

@@ -112,6 +112,10 @@ def test_config_is_wrapped_by_the_sender_with_one_consumer_by_default() -> None:
     assert c.target_info.enabled is True
 
 
+def test_one_consumer_stays_the_default_when_other_queue_keys_are_set() -> None:
+    assert config(sending_queue={"storage": "file_storage/queue"}).sending_queue.num_consumers == 1
+
+
 def test_config_reads_sender_keys() -> None:
     c = config(endpoint="https://mimir:8080/api/v1/push", timeout="10s",
                retry_on_failure={"max_elapsed_time": "1m"}, sending_queue={"num_consumers": 4})
