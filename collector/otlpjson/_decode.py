@@ -215,4 +215,7 @@ def decode(signal: Signal, data: bytes | str) -> Batch:
         raise JSONDecodeError(f"invalid JSON: {exc}") from None
     if not isinstance(tree, dict):
         raise JSONDecodeError(f"expected a JSON object, got {type(tree).__name__}")
-    return Batch(signal, decode_message(signal.request_type(), tree))
+    try:
+        return Batch(signal, decode_message(signal.request_type(), tree))
+    except RecursionError:
+        raise JSONDecodeError("values are nested too deeply") from None

@@ -97,3 +97,17 @@ def test_enum_names_and_numeric_int64s_are_accepted() -> None:
     span = otlpjson.decode(Signal.TRACES, body).resources[0].scope_spans[0].spans[0]
     assert span.kind == 2
     assert span.start_time_unix_nano == 17
+
+
+def _nested_log(depth: int) -> bytes:
+    value = '{"arrayValue":{"values":[' * depth + '{"stringValue":"x"}' + "]}}" * depth
+    return ('{"resourceLogs":[{"scopeLogs":[{"logRecords":[{"body":' + value + "}]}]}]}").encode()
+
+
+def test_deep_but_sane_nesting_decodes() -> None:
+    assert otlpjson.decode(Signal.LOGS, _nested_log(100)).item_count() == 1
+
+
+def test_hostile_nesting_is_a_decode_error_not_a_crash() -> None:
+    with pytest.raises(otlpjson.JSONDecodeError, match="depth"):
+        otlpjson.decode(Signal.LOGS, _nested_log(2000))
