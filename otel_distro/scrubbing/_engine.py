@@ -15,7 +15,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from functools import lru_cache
 from typing import Any
-from urllib.parse import unquote
+from urllib.parse import unquote, unquote_to_bytes
 
 import phonenumbers
 import re2
@@ -87,6 +87,7 @@ class Scrubber:
             across logs, traces and analytics; otherwise typed placeholders (``[REDACTED:email]``). Use 32
             random bytes: a short key lets anyone who learns it test guesses of e-mails and phone numbers.
         key_policy: which keys name secrets, persons, phones; the shipped defaults when None.
+        max_field_bytes: longer values are scrubbed in pieces of at most this size, cut at a line end or space.
     """
 
     def __init__(
@@ -100,9 +101,13 @@ class Scrubber:
         disabled_kinds: Iterable[str] = (),
         hmac_key: bytes | None = None,
         key_policy: KeyPolicy | None = None,
+        max_field_bytes: int = 1 << 20,
     ) -> None:
         if hmac_key is not None and not hmac_key:
             raise ValueError("hmac_key must not be empty (use a random secret, e.g. `openssl rand -hex 32`)")
+        if max_field_bytes < 1024:
+            raise ValueError(f"max_field_bytes must be at least 1024, got {max_field_bytes}")
+        self._max_field_bytes = max_field_bytes
         self._hmac_key = hmac_key
         self._disabled = frozenset(disabled_kinds)
         self._policy = key_policy or default_key_policy()
@@ -177,7 +182,12 @@ class Scrubber:
         return out.decode("utf-8", "surrogatepass")
 
     def scrub_bytes(self, buf: bytes, counts: Counter[str] | None = None) -> bytes | None:
-        """UTF-8 in, UTF-8 out; None when nothing was redacted (the caller keeps its original)."""
+        """UTF-8 in, UTF-8 out; None when nothing was redacted (the caller keeps its original).
+
+        Values longer than `max_field_bytes` are scrubbed in pieces cut at a line end or a space, so memory
+        and the validation budget stay bounded whatever arrives."""
+        if len(buf) > self._max_field_bytes:
+            return self._scrub_pieces(buf, counts)
         hits = self.find(buf)
         if not hits:
             return None
@@ -192,6 +202,26 @@ class Scrubber:
         pieces.append(buf[pos:])
         self._count(local, counts)
         return b"".join(pieces)
+
+    def _scrub_pieces(self, buf: bytes, counts: Counter[str] | None) -> bytes | None:
+        out: list[bytes] = []
+        changed = False
+        pos, n, size = 0, len(buf), self._max_field_bytes
+        while pos < n:
+            stop = min(pos + size, n)
+            if stop < n:
+                cut = max(buf.rfind(b"\n", pos, stop), buf.rfind(b" ", pos, stop))
+                if cut > pos:
+                    stop = cut + 1
+                else:
+                    while stop > pos + 1 and buf[stop] & 0xC0 == 0x80:  # never inside a UTF-8 sequence
+                        stop -= 1
+            piece = buf[pos:stop]
+            scrubbed = self.scrub_bytes(piece, counts)
+            changed = changed or scrubbed is not None
+            out.append(piece if scrubbed is None else scrubbed)
+            pos = stop
+        return b"".join(out) if changed else None
 
     def find(self, buf: bytes) -> list[Hit]:
         """The spans to redact in `buf`, sorted and non-overlapping: ``(start, end, kind)`` byte offsets.
@@ -224,9 +254,12 @@ class Scrubber:
             if spans[0][0] < 0:
                 break
             v_start, v_end = spans[1]
-            decoded, starts = _percent_decode(buf[v_start:v_end])
-            for start, end, kind in self._find_plain(decoded):
-                hits.append((v_start + starts[start], v_start + starts[end], kind))
+            raw = buf[v_start:v_end]
+            found = self._find_plain(unquote_to_bytes(raw.replace(b"+", b" ")))
+            if found:  # map back onto the encoded text (rare: only then is the offset table built)
+                decoded, starts = _percent_decode(raw)
+                for start, end, kind in self._find_plain(decoded):
+                    hits.append((v_start + starts[start], v_start + starts[end], kind))
             pos = spans[0][1]
         return hits
 

@@ -190,6 +190,15 @@ def test_adversarial_lines_are_scrubbed_whole(scrubber: Scrubber, line: str) -> 
     assert scrubber.scrub_text(out) == out  # idempotent: nothing is left to find
 
 
+def test_long_fields_are_scrubbed_in_bounded_pieces() -> None:
+    scrubber = Scrubber(max_field_bytes=1024)
+    text = ("word " * 300 + "jane@example.com ") * 20 + "é" * 3000 + " +90 532 123 45 67"
+    out = scrubber.scrub_text(text)
+    assert out.count("[REDACTED:email]") == 20
+    assert out.endswith(" [REDACTED:phone]")
+    assert "é" * 3000 in out
+
+
 def test_invalid_surrogates_do_not_crash(scrubber: Scrubber) -> None:
     assert scrubber.scrub_text("bad \udcff a@b.com") == "bad \udcff [REDACTED:email]"
 
