@@ -8,7 +8,9 @@ Invariants (what makes delivery at-least-once across backend outages, restarts a
 2. A file is deleted only by ``ack``: after the exporter confirmed it, or rejected it permanently.
 3. Retries running out never delete: ``nack`` puts the item back at the tail (rewriting it first when only
    part of it is left to send). The queue thus holds data for an outage of any length the disk allows.
-4. ``open`` makes every complete ``<seq>.pb`` ready again, in sequence order, and deletes ``.tmp-*`` files
+4. When the queue is full (``queue_size`` batches) or the disk is, ``put`` refuses: the client keeps the data
+   and retries later (503). Nothing is ever half-stored.
+5. ``open`` makes every complete ``<seq>.pb`` ready again, in sequence order, and deletes ``.tmp-*`` files
    (partial writes of batches that were never acknowledged to a client).
 
 Duplicates: a crash re-sends, once per crash, each batch that was being exported at that moment (at most
@@ -73,13 +75,18 @@ class PersistentQueue:
         self._next_seq += 1
         final = self.directory / f"{seq:020d}{_SUFFIX}"
         tmp = self.directory / f".tmp-{seq:020d}"
-        with open(tmp, "wb") as f:
-            f.write(_SIGNAL_TAG[batch.signal])
-            f.write(batch.to_bytes())
-            if self._fsync:
-                f.flush()
-                os.fsync(f.fileno())
-        os.replace(tmp, final)
+        try:
+            with open(tmp, "wb") as f:
+                f.write(_SIGNAL_TAG[batch.signal])
+                f.write(batch.to_bytes())
+                if self._fsync:
+                    f.flush()
+                    os.fsync(f.fileno())
+            os.replace(tmp, final)
+        except OSError as exc:  # a full disk: refuse the batch (the client keeps it), keep what is stored
+            with contextlib.suppress(OSError):
+                tmp.unlink(missing_ok=True)
+            raise QueueFull(f"cannot store the batch in {self.directory}: {exc.strerror or exc}") from exc
         if self._fsync:
             fd = os.open(self.directory, os.O_RDONLY)
             try:

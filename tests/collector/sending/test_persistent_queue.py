@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from collector.sending import persistent_queue
 from collector.sending.persistent_queue import PersistentQueue
 from collector.sending.queue import QueueClosed, QueueFull
 from tests.collector.sending.fakes import names, traces
@@ -103,3 +104,22 @@ def test_close_wakes_waiting_consumers(tmp_path: Path) -> None:
             await waiter
 
     asyncio.run(scenario())
+
+
+def test_a_full_disk_refuses_the_batch_and_leaves_no_partial_file(tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_space(src: object, dst: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    async def scenario() -> None:
+        q = PersistentQueue(tmp_path, 10)
+        await q.open()
+        q.put_nowait(traces(1, "stored"))
+        monkeypatch.setattr(persistent_queue.os, "replace", no_space)
+        with pytest.raises(QueueFull, match="No space left"):
+            q.put_nowait(traces(1, "refused"))
+        monkeypatch.undo()
+        assert len(q) == 1
+
+    asyncio.run(scenario())
+    assert [p.name for p in tmp_path.iterdir()] == ["00000000000000000000.pb"]
