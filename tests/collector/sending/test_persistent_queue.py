@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from pathlib import Path
 
 import pytest
 
-from collector.sending import persistent_queue
 from collector.sending.persistent_queue import PersistentQueue
 from collector.sending.queue import QueueClosed, QueueFull
 from tests.collector.sending.fakes import names, traces
@@ -115,7 +115,7 @@ def test_a_full_disk_refuses_the_batch_and_leaves_no_partial_file(tmp_path: Path
         q = PersistentQueue(tmp_path, 10)
         await q.open()
         q.put_nowait(traces(1, "stored"))
-        monkeypatch.setattr(persistent_queue.os, "replace", no_space)
+        monkeypatch.setattr(os, "replace", no_space)
         with pytest.raises(QueueFull, match="No space left"):
             q.put_nowait(traces(1, "refused"))
         monkeypatch.undo()
