@@ -164,6 +164,7 @@ class PrometheusExporter:
         self._series: dict[_SeriesKey, _Series] = {}
         self._families: dict[tuple[str, str, tr.Kind], str] = {}  # (otel name, unit, kind) -> family name
         self._skipped: set[tuple[str, str]] = set()
+        self._exposition: str | None = None  # the last rendering, while nothing changed
         self._runner: web.AppRunner | None = None
         self.port: int | None = None  # the bound port once started (endpoint port 0 picks a free one)
 
@@ -208,12 +209,14 @@ class PrometheusExporter:
                 key: _SeriesKey = (info.name, info.kind, info.unit, scope,
                                    tuple(sorted(point.attributes.items())), resource_key)
                 if point.stale:
-                    self._series.pop(key, None)
+                    if self._series.pop(key, None) is not None:
+                        self._exposition = None
                     continue
                 previous = self._series.get(key)
                 if previous is not None and not _accumulate(previous, info, point):
                     continue
                 self._series[key] = _Series(info, scope, resource, point, now)
+                self._exposition = None
                 taken += 1
         return taken
 
@@ -254,6 +257,8 @@ class PrometheusExporter:
         stale = [key for key, s in self._series.items() if s.updated < deadline]
         for key in stale:
             del self._series[key]
+        if stale:
+            self._exposition = None
         return len(stale)
 
     def _families_now(self) -> dict[str, _Family]:
@@ -294,6 +299,11 @@ class PrometheusExporter:
     def render(self) -> str:
         """The whole exposition, in the Prometheus text format 0.0.4."""
         self.expire()
+        if self._exposition is None:
+            self._exposition = self._render()
+        return self._exposition
+
+    def _render(self) -> str:
         lines: list[str] = []
         target_info = (f"{self._config.namespace}_{tr.TARGET_INFO}" if self._config.namespace
                        else tr.TARGET_INFO)

@@ -152,6 +152,7 @@ def test_label_values_are_escaped() -> None:
 def test_cumulative_points_keep_the_latest_and_ignore_older_ones() -> None:
     e = exporter()
     e.consume(batch(sum_metric("hits", number_point(5, t=10))))
+    assert sample_lines(e.render()) == ['hits_total{otel_scope_name="test.meter",job="api"} 5']
     e.consume(batch(sum_metric("hits", number_point(9, t=20))))
     e.consume(batch(sum_metric("hits", number_point(7, t=15))))  # late, out of order
     assert sample_lines(e.render()) == ['hits_total{otel_scope_name="test.meter",job="api"} 9']
@@ -231,6 +232,7 @@ def test_series_not_updated_within_metric_expiration_are_dropped() -> None:
     e.consume(batch(gauge_metric("old", number_point(1, t=1))))
     clock.now += 45
     e.consume(batch(gauge_metric("fresh", number_point(2, t=2))))
+    assert [line.split("{")[0] for line in sample_lines(e.render())] == ["fresh", "old"]
     clock.now += 30
     assert [line.split("{")[0] for line in sample_lines(e.render())] == ["fresh"]
 
