@@ -53,12 +53,13 @@ def call(port: int, body: bytes, method: str = TRACES, metadata: Any = None) -> 
         return result
 
 
-def test_sdk_grpc_exporters_deliver_traces_and_logs(tmp_path: Path) -> None:
+@pytest.mark.parametrize("compression", [grpc.Compression.NoCompression, grpc.Compression.Gzip])
+def test_sdk_grpc_exporters_deliver_traces_and_logs(tmp_path: Path, compression: grpc.Compression) -> None:
     port = free_port()
     with running_collector(config(tmp_path, port)):
         tracer_provider = TracerProvider()
-        tracer_provider.add_span_processor(
-            SimpleSpanProcessor(OTLPSpanExporter(endpoint=f"127.0.0.1:{port}", insecure=True)))
+        tracer_provider.add_span_processor(SimpleSpanProcessor(
+            OTLPSpanExporter(endpoint=f"127.0.0.1:{port}", insecure=True, compression=compression)))
         with tracer_provider.get_tracer("t").start_as_current_span("over-grpc"):
             pass
         tracer_provider.shutdown()

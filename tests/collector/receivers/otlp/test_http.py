@@ -13,6 +13,7 @@ import httpx
 import pytest
 from google.rpc import status_pb2  # type: ignore[import-untyped]
 from opentelemetry._logs import SeverityNumber
+from opentelemetry.exporter.otlp.proto.http import Compression as HttpCompression
 from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
 from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
@@ -240,11 +241,13 @@ def test_cors_preflight_and_response_headers_for_allowed_origins(tmp_path: Path)
         assert r.headers["Access-Control-Allow-Origin"] == "https://app.example.com"
 
 
-def test_the_sdk_http_exporter_delivers_spans(tmp_path: Path) -> None:
+@pytest.mark.parametrize("compression", [HttpCompression.NoCompression, HttpCompression.Gzip])
+def test_the_sdk_http_exporter_delivers_spans(tmp_path: Path, compression: HttpCompression) -> None:
     port = free_port()
     with running_collector(config(tmp_path, port)):
         provider = TracerProvider()
-        provider.add_span_processor(SimpleSpanProcessor(OTLPSpanExporter(endpoint=f"http://127.0.0.1:{port}/v1/traces")))
+        exporter = OTLPSpanExporter(endpoint=f"http://127.0.0.1:{port}/v1/traces", compression=compression)
+        provider.add_span_processor(SimpleSpanProcessor(exporter))
         tracer = provider.get_tracer("t")
         with tracer.start_as_current_span("parent"), tracer.start_as_current_span("child"):
             pass
