@@ -108,7 +108,8 @@ def _email(rng: random.Random) -> str:
     sep = rng.choice([".", "_", "", "-"])
     tag = rng.choice(["", "", "+test", str(rng.randint(1, 99))])
     domain = rng.choice(DOMAINS) if rng.random() < 0.9 else "example.com"
-    return f"{first}{sep}{last}{tag}@{domain}"
+    address = f"{first}{sep}{last}{tag}@{domain}"
+    return address.upper() if rng.random() < 0.05 else address
 
 
 _PHONE_TYPES = {"TR": [PhoneNumberType.MOBILE, PhoneNumberType.FIXED_LINE], "US": [PhoneNumberType.FIXED_LINE],
@@ -128,10 +129,14 @@ def _phone(rng: random.Random) -> str:
         if phonenumbers.is_valid_number(number):
             break
     fmt = rng.random()
-    if fmt < 0.3:
+    if fmt < 0.25:
         return phonenumbers.format_number(number, PhoneNumberFormat.E164)
-    if fmt < 0.6:
+    if fmt < 0.5:
         return phonenumbers.format_number(number, PhoneNumberFormat.INTERNATIONAL)
+    if fmt < 0.6:
+        text = phonenumbers.format_number(number, PhoneNumberFormat.INTERNATIONAL)
+        return rng.choice([text.replace("+", "00", 1), text.replace(" ", "-"),
+                           text.replace(" ", " (0) ", 1) if region in ("GB", "DE") else text])
     text = phonenumbers.format_number(number, PhoneNumberFormat.NATIONAL)
     if region == "TR" and rng.random() < 0.4:
         digits = "".join(ch for ch in text if ch.isdigit())
@@ -227,6 +232,12 @@ def _basic(rng: random.Random) -> str:
     return base64.b64encode(f"{rng.choice(FIRST).lower()}:{_secret_value(rng)}".encode()).decode()
 
 
+def _secret(rng: random.Random) -> tuple[str, str, str]:
+    key, value = rng.choice(SECRET_KEYS), _secret_value(rng)
+    form = rng.choice(["{k}={v}", "{k}: {v}", '"{k}": "{v}"', "{k}='{v}'", "--{k} {v}", "{k} => {v}"])
+    return form.format(k=key, v=value), value, key
+
+
 def _person(rng: random.Random) -> tuple[str, str, str]:
     name = f"{rng.choice(FIRST)} {rng.choice(LAST)}"
     phrase = rng.choice(["my name is", "Sayın", "Herr", "Frau", "Mr.", "benim adım", "mein Name ist"])
@@ -276,7 +287,7 @@ SENSITIVE: dict[str, Sensitive] = {
     "npm_token": lambda r: (v := "npm_" + _rand(r, 36), v, "npm"),
     "sendgrid_key": lambda r: (v := f"SG.{_rand(r, 22, ALNUM + '-_')}.{_rand(r, 43, ALNUM + '-_')}", v, "sendgrid"),
     "huggingface_token": lambda r: (v := "hf_" + _rand(r, 34), v, "hf"),
-    "secret": lambda r: (f"{(k := r.choice(SECRET_KEYS))}={(v := _secret_value(r))}", v, k),
+    "secret": _secret,
 }
 
 

@@ -67,6 +67,10 @@ EXAMPLES: dict[str, tuple[str, str]] = {
         "the password is hunter2 and şifrem Gizli123",
         "the password is [REDACTED:secret] and şifrem [REDACTED:secret]",
     ),
+    "flag_value": (
+        "exec app --db-password hunter2 --token-count 5 -v",
+        "exec app --db-password [REDACTED:secret] --token-count 5 -v",
+    ),
     "keyed_value": (
         'login {"username": "ayse", "Passwort": "hunter 2", "max_tokens": 256}',
         'login {"username": "[REDACTED:user]", "Passwort": "[REDACTED:secret]", "max_tokens": 256}',
