@@ -1,0 +1,1 @@
+"""Extensions: one module per type (``health_check``, ``file_storage``); enabled in ``service::extensions``."""

@@ -1,0 +1,1 @@
+"""Receivers: one module or package per type; each pushes into one consumer per signal."""
