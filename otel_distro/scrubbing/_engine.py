@@ -12,7 +12,7 @@ import hmac
 import ipaddress
 import threading
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from functools import lru_cache
 from typing import Any
 from urllib.parse import unquote, unquote_to_bytes
@@ -34,8 +34,6 @@ IDENTITY_KINDS = frozenset(
 _UNANCHORED = _re2.RE2.Anchor.UNANCHORED
 _KEY_CACHE_MAX = 8192
 _MAX_CANDIDATES = 4096  # validations per rule per field; beyond it, candidates are redacted unvalidated
-
-
 _HEXDIGITS = frozenset(b"0123456789abcdefABCDEF")
 
 
@@ -257,8 +255,8 @@ class Scrubber:
             raw = buf[v_start:v_end]
             found = self._find_plain(unquote_to_bytes(raw.replace(b"+", b" ")))
             if found:  # map back onto the encoded text (rare: only then is the offset table built)
-                decoded, starts = _percent_decode(raw)
-                for start, end, kind in self._find_plain(decoded):
+                _, starts = _percent_decode(raw)
+                for start, end, kind in found:
                     hits.append((v_start + starts[start], v_start + starts[end], kind))
             pos = spans[0][1]
         return hits
@@ -436,8 +434,3 @@ def default_scrubber(key: bytes | None = None) -> Scrubber:
         if scrubber is None:
             scrubber = _DEFAULTS[key] = Scrubber(hmac_key=key)
         return scrubber
-
-
-def scrub_mapping(scrubber: Scrubber, data: Mapping[str, Any], counts: Counter[str] | None = None) -> dict[str, Any]:
-    """A scrubbed copy of a mapping, keys considered."""
-    return {k: scrubber.scrub_value(v, k, counts) for k, v in data.items()}

@@ -20,7 +20,8 @@ class StructlogScrubber:
 
     Trace context, the request id, the timestamp, the level and the logger name are left alone. When something
     was redacted and `summary` is on, the event gets ``redaction.count`` and ``redaction.kinds``.
-    Place it after the processors that add data and before the renderer."""
+    Place it after the processors that add data — after ``format_exc_info`` / ``dict_tracebacks``, so that
+    exception messages are text by then — and before the renderer."""
 
     def __init__(self, scrubber: Scrubber | None = None, *, keep_keys: Iterable[str] = (),
                  summary: bool = True) -> None:
