@@ -171,7 +171,9 @@ class OtelCapture:
         pipeline = logs.build_pipeline(
             log_format="json",
             stream=self.output,
-            emitter=logs.OtelLogEmitter(self._session.logger_provider),
+            emitter=logs.OtelLogEmitter(
+                self._session.logger_provider, pre_scrubbed=self._session.scrub.structlog is not None
+            ),
             scrubber=self._session.scrub.structlog,
             extra_processors=[_CaptureEvents(self._events)],
         )

@@ -25,6 +25,7 @@ from opentelemetry.trace import get_current_span
 from structlog.typing import EventDict, Processor, WrappedLogger
 
 from otel_distro._internal.context import REQUEST_ID
+from otel_distro._internal.scrub import PRE_SCRUBBED
 
 __all__ = [
     "LEVELS",
@@ -138,9 +139,10 @@ class OtelLogEmitter:
     instrumentation scope, as the SDK's own logging handler does.
     """
 
-    def __init__(self, provider: LoggerProvider) -> None:
+    def __init__(self, provider: LoggerProvider, *, pre_scrubbed: bool = False) -> None:
         self._provider = provider
         self._loggers: dict[str, OtelLogger] = {}
+        self._pre_scrubbed = pre_scrubbed
 
     def __call__(self, _: WrappedLogger, __: str, event_dict: EventDict) -> EventDict:
         name = str(event_dict.get("logger", "app"))
@@ -160,14 +162,19 @@ class OtelLogEmitter:
             attributes["exception.message"] = str(last.get("exc_value", ""))
             attributes["exception.stacktrace"] = orjson.dumps(exception, default=str).decode()
         now = time.time_ns()
-        otel_logger.emit(
-            timestamp=now,
-            observed_timestamp=now,
-            severity_number=_SEVERITY.get(level, SeverityNumber.INFO),
-            severity_text=level.upper(),
-            body=str(event_dict.get("message", "")),
-            attributes=attributes,
-        )
+        if self._pre_scrubbed:
+            PRE_SCRUBBED.active = True
+        try:
+            otel_logger.emit(
+                timestamp=now,
+                observed_timestamp=now,
+                severity_number=_SEVERITY.get(level, SeverityNumber.INFO),
+                severity_text=level.upper(),
+                body=str(event_dict.get("message", "")),
+                attributes=attributes,
+            )
+        finally:
+            PRE_SCRUBBED.active = False
         return event_dict
 
 

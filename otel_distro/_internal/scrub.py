@@ -7,6 +7,7 @@ the OTel log emitter, and SDK processors registered before the export processors
 from __future__ import annotations
 
 import importlib
+import threading
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,8 +42,32 @@ def scrubbing_hooks(settings: Settings) -> ScrubbingHooks:
     return ScrubbingHooks(
         structlog=scrubbing.StructlogScrubber(engine),
         span_processors=[scrubbing.ScrubbingSpanProcessor(engine)],
-        log_record_processors=[scrubbing.ScrubbingLogRecordProcessor(engine)],
+        log_record_processors=[UnlessPreScrubbed(scrubbing.ScrubbingLogRecordProcessor(engine))],
     )
+
+
+#: Set while the distro's own log chain emits a record its structlog scrubber already cleaned.
+PRE_SCRUBBED = threading.local()
+
+
+class UnlessPreScrubbed(LogRecordProcessor):
+    """Runs ``inner`` on log records, except those the log chain scrubbed already (no second pass).
+
+    Records from anything else that uses the OTel Logs API directly are still scrubbed here.
+    """
+
+    def __init__(self, inner: LogRecordProcessor) -> None:
+        self._inner = inner
+
+    def on_emit(self, log_record: Any) -> None:
+        if not getattr(PRE_SCRUBBED, "active", False):
+            self._inner.on_emit(log_record)
+
+    def shutdown(self) -> None:
+        self._inner.shutdown()
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return bool(self._inner.force_flush(timeout_millis))
 
 
 def _engine(scrubbing: Any, key: str | None) -> Any:

@@ -111,7 +111,11 @@ def configure(settings: Settings, *, auto_instrumentation_version: str | None = 
         logger_provider.add_log_record_processor(BatchLogRecordProcessor(log_exporter))
     set_logger_provider(logger_provider)
 
-    emitter = logs.OtelLogEmitter(logger_provider) if settings.log_export and log_exporters else None
+    emitter = (
+        logs.OtelLogEmitter(logger_provider, pre_scrubbed=scrub.structlog is not None)
+        if settings.log_export and log_exporters
+        else None
+    )
     pipeline = logs.build_pipeline(log_format=settings.log_format, emitter=emitter, scrubber=scrub.structlog)
     logs.install(pipeline, level=settings.log_level, access_log=settings.access_log)
 

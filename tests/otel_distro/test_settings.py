@@ -1,0 +1,75 @@
+"""The settings table: every OTEL_DISTRO_* variable in one place, validated, errors naming variable and value."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from otel_distro.settings import SETTINGS_TABLE, Settings, SettingsError, load_settings
+
+
+def test_unset_and_empty_variables_give_the_documented_defaults() -> None:
+    assert load_settings({}) == Settings()
+    assert load_settings({"OTEL_DISTRO_LOG_FORMAT": "  "}) == Settings()
+
+
+def test_every_row_fills_a_field_and_every_field_has_a_row() -> None:
+    fields = {f.name for f in dataclasses.fields(Settings)}
+    rows = [row.field for row in SETTINGS_TABLE]
+    assert sorted(rows) == sorted(fields)
+    assert all(row.env.startswith("OTEL_DISTRO_") for row in SETTINGS_TABLE)
+
+
+def test_values_are_parsed() -> None:
+    settings = load_settings(
+        {
+            "OTEL_DISTRO_LOG_FORMAT": "Console",
+            "OTEL_DISTRO_LOG_LEVEL": "DEBUG",
+            "OTEL_DISTRO_ASGI_SEND_RECEIVE_SPANS": "yes",
+            "OTEL_DISTRO_QUIET_PATHS": "/healthz, /livez/",
+            "OTEL_DISTRO_REQUEST_ID_HEADER": "X-Correlation-ID",
+            "OTEL_DISTRO_METRICS_PATH": "/internal/metrics",
+            "OTEL_DISTRO_PROMETHEUS": "off",
+            "OTEL_DISTRO_SCRUB": "0",
+        }
+    )
+    assert settings.log_format == "console"
+    assert settings.log_level == "debug"
+    assert settings.asgi_send_receive_spans is True
+    assert settings.quiet_paths == ("/healthz", "/livez")
+    assert settings.request_id_header == "x-correlation-id"
+    assert settings.metrics_path == "/internal/metrics"
+    assert settings.prometheus == "off"
+    assert settings.scrub is False
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "allowed"),
+    [
+        ("OTEL_DISTRO_LOG_FORMAT", "xml", "json or console"),
+        ("OTEL_DISTRO_LOG_LEVEL", "loud", "debug, info, warning, error or critical"),
+        ("OTEL_DISTRO_SCRUB", "maybe", "true or false"),
+        ("OTEL_DISTRO_METRICS_PATH", "metrics", "a path starting with /"),
+        ("OTEL_DISTRO_REQUEST_ID_HEADER", "x id", "an HTTP header name"),
+        ("OTEL_DISTRO_PROMETHEUS", "sometimes", "auto, on or off"),
+    ],
+)
+def test_a_bad_value_names_the_variable_the_value_and_what_is_allowed(variable: str, value: str, allowed: str) -> None:
+    with pytest.raises(SettingsError) as raised:
+        load_settings({variable: value})
+    message = str(raised.value)
+    assert f"{variable}={value!r}" in message
+    assert allowed in message
+
+
+def test_all_bad_values_are_reported_together() -> None:
+    with pytest.raises(SettingsError) as raised:
+        load_settings({"OTEL_DISTRO_LOG_FORMAT": "xml", "OTEL_DISTRO_LOG_LEVEL": "loud"})
+    assert len(raised.value.problems) == 2
+
+
+def test_the_scrub_key_is_never_shown() -> None:
+    settings = load_settings({"OTEL_DISTRO_SCRUB_KEY": "s3cr3t-key"})
+    assert settings.scrub_key == "s3cr3t-key"
+    assert "s3cr3t" not in repr(settings)
