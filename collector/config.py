@@ -1,4 +1,5 @@
-"""Loading ``otel-collector.yaml``: YAML -> env expansion -> per-component ``Config`` -> a checked `ServiceConfig`.
+"""Loading ``otel-collector.yaml``: `collector.confmap` (YAML, env expansion) -> each component's ``Config`` -> a
+checked `ServiceConfig`.
 
 As in otelcol, every component starts from its module's ``Config()`` defaults with the user's keys on top, and
 every problem in the file is collected (not just the first), each line naming its key path::
@@ -12,19 +13,17 @@ Components that are configured but used by no pipeline are still validated: a ty
 
 from __future__ import annotations
 
-import os
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from collector import registry
 from collector.component import ComponentID, Kind
+from collector.confmap import ConfigError, expand_env, read
 from collector.pdata import Signal
 
 __all__ = [
@@ -46,50 +45,6 @@ _KIND_NOUN = {
     Kind.EXTENSION: "extension",
     Kind.CONNECTOR: "connector",
 }
-
-
-class ConfigError(Exception):
-    """Every problem found in a configuration, one line each, each naming its key path."""
-
-    def __init__(self, problems: Sequence[str]) -> None:
-        self.problems = list(problems)
-        super().__init__("\n".join(self.problems))
-
-
-# --- env expansion --------------------------------------------------------------------------------------------
-
-_REF_RE = re.compile(r"\$\$|\$\{(?:env:)?(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?::-(?P<default>[^}]*))?\}")
-
-
-def _expand_str(text: str, environ: Mapping[str, str]) -> Any:
-    whole = _REF_RE.fullmatch(text)
-    if whole is not None and whole.group("name"):
-        value = environ.get(whole.group("name"), whole.group("default") or "")
-        # Like otelcol, a value that is a whole reference takes the YAML type of what it expands to.
-        try:
-            parsed = yaml.safe_load(value) if value else value
-        except yaml.YAMLError:
-            return value
-        return parsed if isinstance(parsed, str | int | float | bool) else value
-
-    def sub(m: re.Match[str]) -> str:
-        if m.group(0) == "$$":
-            return "$"
-        return environ.get(m.group("name"), m.group("default") or "")
-
-    return _REF_RE.sub(sub, text)
-
-
-def expand_env(value: Any, environ: Mapping[str, str] | None = None) -> Any:
-    """Expand ``${env:VAR}``, ``${env:VAR:-default}`` and ``${VAR}`` in every string; ``$$`` is a literal ``$``."""
-    env = os.environ if environ is None else environ
-    if isinstance(value, str):
-        return _expand_str(value, env)
-    if isinstance(value, Mapping):
-        return {k: expand_env(v, env) for k, v in value.items()}
-    if isinstance(value, list):
-        return [expand_env(v, env) for v in value]
-    return value
 
 
 # --- the checked result -------------------------------------------------------------------------------------
@@ -223,20 +178,6 @@ def format_validation_error(prefix: str, model: type[BaseModel], err: Validation
 
 
 # --- loading -----------------------------------------------------------------------------------------------
-
-
-def _read(source: str | Path | Mapping[str, Any]) -> Any:
-    if isinstance(source, Mapping):
-        return source
-    path = Path(source)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError([f"{path}: cannot read: {exc.strerror or exc}"]) from None
-    try:
-        return yaml.safe_load(text) or {}
-    except yaml.YAMLError as exc:
-        raise ConfigError([f"{path}: invalid YAML: {exc}".replace("\n", " ")]) from None
 
 
 def _load_components(kind: Kind, section: Any, problems: list[str]) -> dict[ComponentID, ComponentConfig]:
@@ -380,7 +321,7 @@ def _check_storage_refs(
 
 def load(source: str | Path | Mapping[str, Any], environ: Mapping[str, str] | None = None) -> ServiceConfig:
     """Load and check a configuration (a YAML file path or an already parsed mapping); raises `ConfigError`."""
-    raw = _read(source)
+    raw = read(source)
     problems: list[str] = []
     if not isinstance(raw, Mapping):
         raise ConfigError([f"top level: expected a mapping, got {type(raw).__name__}"])
