@@ -30,7 +30,8 @@ def out(exported: InMemoryLogRecordExporter) -> Iterator[io.BytesIO]:
     stream = io.BytesIO()
     config = structlog.get_config()
     root_level = logging.getLogger().level
-    logs.install(logs.build_pipeline(log_format="json", stream=stream, emitter=logs.OtelLogEmitter(provider)), level="info")
+    pipeline = logs.build_pipeline(log_format="json", stream=stream, emitter=logs.OtelLogEmitter(provider))
+    logs.install(pipeline, level="info")
     yield stream
     logs.uninstall()
     structlog.configure(**config)
@@ -81,7 +82,7 @@ def test_lines_inside_a_span_and_a_request_carry_their_ids(out: io.BytesIO) -> N
 
 def test_exceptions_are_structured_data(out: io.BytesIO) -> None:
     try:
-        {}["missing"]  # noqa: B018
+        {}["missing"]
     except KeyError:
         structlog.get_logger().exception("lookup_failed")
         logging.getLogger("x").exception("stdlib lookup failed")
