@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from collector.component import ComponentID, Kind
-from collector.config import ConfigError, expand_env, load
+from collector.config import ConfigError, load
 from collector.exporters import debug as debug_exporter
 from collector.pdata import Signal
 
@@ -29,36 +29,7 @@ def problems(cfg: Any) -> list[str]:
     return info.value.problems
 
 
-class TestEnvExpansion:
-    env = {"HOST": "db.local", "PORT": "5432", "EMPTY": ""}
-
-    @pytest.mark.parametrize(
-        ("text", "expected"),
-        [
-            ("${env:HOST}", "db.local"),
-            ("${HOST}", "db.local"),
-            ("${env:HOST}:${env:PORT}", "db.local:5432"),
-            ("${env:MISSING:-fallback}", "fallback"),
-            ("${env:MISSING}", ""),
-            ("x${env:MISSING:-a b}y", "xa by"),
-            ("$${env:HOST}", "${env:HOST}"),
-            ("cost: $$5", "cost: $5"),
-            ("no refs", "no refs"),
-        ],
-    )
-    def test_strings_expand(self, text: str, expected: str) -> None:
-        assert expand_env(text, self.env) == expected
-
-    def test_a_whole_reference_takes_the_yaml_type_of_its_value(self) -> None:
-        assert expand_env("${env:PORT}", self.env) == 5432
-        assert expand_env("${env:MISSING:-true}", self.env) is True
-        assert expand_env("port ${env:PORT}", self.env) == "port 5432"
-
-    def test_nested_values_expand_but_keys_do_not(self) -> None:
-        assert expand_env({"${env:HOST}": ["${env:HOST}", {"a": "${env:PORT}"}]}, self.env) == {
-            "${env:HOST}": ["db.local", {"a": 5432}]
-        }
-
+class TestEnvInComponents:
     def test_env_values_reach_component_configs(self) -> None:
         cfg = minimal(processors={"batch": {"timeout": "${env:T:-1s}", "send_batch_size": "${env:N}"}})
         cfg["service"]["pipelines"]["traces"]["processors"] = ["batch"]
