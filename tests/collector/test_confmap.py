@@ -41,7 +41,7 @@ class TestEnvExpansion:
 
 
 def test_read_names_the_file_in_errors(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="missing.yaml: cannot read"):
+    with pytest.raises(ConfigError, match=r"missing\.yaml: cannot read"):
         read(tmp_path / "missing.yaml")
     (tmp_path / "empty.yaml").write_text("")
     assert read(tmp_path / "empty.yaml") == {}
