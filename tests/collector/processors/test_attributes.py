@@ -12,7 +12,7 @@ from pydantic import ValidationError
 
 from collector.component import ComponentID, CreateSettings
 from collector.pdata import Batch, Signal
-from collector.processors import attributes, resource
+from collector.processors import attributes
 from tests.collector.sending.fakes import traces
 
 
@@ -74,14 +74,3 @@ def test_logs_and_metric_points_are_reached_too() -> None:
     metrics.resource_metrics.add().scope_metrics.add().metrics.add(name="m").gauge.data_points.add(as_int=1)
     proc(Batch(Signal.METRICS, metrics))
     assert metrics.resource_metrics[0].scope_metrics[0].metrics[0].gauge.data_points[0].attributes[0].key == "k"
-
-
-def test_resource_processor_edits_resource_attributes() -> None:
-    b = traces(1)
-    b.resources[0].resource.attributes.add(key="host.name").value.string_value = "box"
-    proc = resource.create(CreateSettings(ComponentID("resource")), resource.Config.model_validate(
-        {"attributes": [{"key": "deployment.environment", "action": "upsert", "value": "prod"},
-                        {"key": "host.name", "action": "delete"}]}))
-    proc(b)
-    attrs = {kv.key: kv.value.string_value for kv in b.resources[0].resource.attributes}
-    assert attrs == {"deployment.environment": "prod"}
