@@ -1,4 +1,4 @@
-"""``pii``: scrub personal data and secrets from spans, logs and metrics, in place on the OTLP request.
+r"""``pii``: scrub personal data and secrets from spans, logs and metrics, in place on the OTLP request.
 
 Same engine and default rules as ``otel-distro scrub`` and the app-side adapters (`otel_distro.scrubbing`).
 It looks at span names, attributes, events, links and status messages; log bodies (string or structured) and
@@ -11,6 +11,20 @@ true because detection reads values), ``ignored_keys`` (never touched), ``blocke
 matching keys are redacted whole), ``blocked_values`` (value patterns), ``hash_function`` and ``summary``.
 
 The HMAC key is read from the environment variable named by ``hmac_key_env``, never from the config file.
+Attributes removed because they are not in ``allowed_keys`` are counted as kind ``disallowed_key``. Every
+redaction is counted in ``otelcol_processor_pii_redactions_total{processor, kind}``; spans and log records that
+had any also get ``redaction.count`` and ``redaction.kinds`` (metric points do not: it would split the series).
+
+Example::
+
+    processors:
+      pii:
+        hmac_key_env: OTEL_DISTRO_SCRUB_KEY      # pseudonyms when set, [REDACTED:<kind>] otherwise
+        disabled_kinds: [ipv4]                   # keep client IPs, e.g. on an internal pipeline
+        ignored_keys: [db.statement]             # never touched
+        blocked_key_patterns: ["^x-internal-"]   # values of these keys always go
+        rules:
+          - {name: customer_id, kind: customer_id, pattern: '\bCUST-\d{6}\b'}
 """
 
 from __future__ import annotations

@@ -1,9 +1,29 @@
 """PII and secret scrubbing: one engine for the collector's `pii` processor, the app's own outputs and the CLI.
 
-* `Scrubber` — the engine (`scrub_text`, `scrub_value`, `pseudonymize`, `redaction_counts`);
-  `default_scrubber()` — the shared one with the shipped rules.
-* Source-side adapters: `StructlogScrubber` (a structlog processor), `ScrubbingSpanProcessor` and
-  `ScrubbingLogRecordProcessor` (OpenTelemetry SDK), `sentry_before_send` (Sentry SDK).
+What it finds — in free text, attribute values, JSON, URLs (query values decoded), headers and command lines —
+is listed as data in ``default_rules.yaml``: e-mail, phone numbers (libphonenumber validity; TR, US, DE, GB and
+any ``+`` number), IPv4/IPv6, US SSN, TC Kimlik No, person names where a key or phrase says so, payment cards
+(Luhn and issuer ranges), IBAN (mod-97 and per-country length), JWTs, Bearer/Basic credentials, cookies, URL
+passwords, PEM private keys, well-known token shapes, and any value whose key names a secret. Trace and span
+ids, UUIDs, timestamps, versions, hashes, routes, hostnames and ids that fail the checksums are kept.
+
+Only the sensitive span is replaced: ``[REDACTED:email]``, or ``[email:3f9a0c1d2e4b5a69]`` (HMAC-SHA256,
+joinable across logs, traces and analytics) when a key is given. Secrets are never pseudonymised.
+
+* `Scrubber` — the engine: ``scrub_text``, ``scrub_value`` (dicts/lists, keys considered), ``pseudonymize``,
+  ``redaction_counts``; configured by its constructor (extra rules, blocked keys, keys never touched, kinds
+  turned off, HMAC key). It reads no environment variables. `default_scrubber()` — the shared default one.
+* `StructlogScrubber` — a structlog processor; `ScrubbingSpanProcessor` / `ScrubbingLogRecordProcessor` —
+  OpenTelemetry SDK processors to register before the exporting ones; `sentry_before_send` — for
+  ``sentry_sdk.init(before_send=...)``.
+* ``otel-distro scrub`` (`otel_distro.scrubbing.cli`) — stdin lines to stdout lines, to try it on your data.
+
+Example::
+
+    scrubber = Scrubber(extra_patterns=[Rule("customer_id", "customer_id", r"\\bCUST-\\d{6}\\b")],
+                        allowed_keys=["debug.sql"], disabled_kinds=["ipv4"], hmac_key=key_bytes)
+    scrubber.scrub_text("mail jane@example.com, card 4111 1111 1111 1111")
+    # 'mail [email:...], card [credit_card:...]'
 """
 
 from otel_distro.scrubbing._engine import IDENTITY_KINDS, Scrubber, default_scrubber
