@@ -1,9 +1,9 @@
-"""Prometheus remote write 1.0 messages (``prometheus/prompb``: WriteRequest, TimeSeries, Label, Sample).
+"""Prometheus remote write 1.0 messages (``prometheus/prompb``: WriteRequest, TimeSeries, Label, Sample, ...).
 
 No maintained Python package ships them, so the descriptors are built here at import time from the field
 numbers of ``prompb/types.proto`` and ``prompb/remote.proto``; the classes are real protobuf messages
-(serialise with ``SerializeToString``). Only the fields remote write 1.0 sends are declared; unknown fields
-from a newer peer are kept by protobuf as usual.
+(serialise with ``SerializeToString``). Only the fields this exporter sends are declared (native histograms
+with integer counts included); unknown fields from a newer peer are kept by protobuf as usual.
 """
 
 from __future__ import annotations
@@ -14,7 +14,17 @@ from typing import Any
 
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 
-__all__ = ["METRIC_TYPES", "Label", "MetricMetadata", "Sample", "SeriesEncoder", "TimeSeries", "WriteRequest"]
+__all__ = [
+    "METRIC_TYPES",
+    "BucketSpan",
+    "Histogram",
+    "Label",
+    "MetricMetadata",
+    "Sample",
+    "SeriesEncoder",
+    "TimeSeries",
+    "WriteRequest",
+]
 
 _F = descriptor_pb2.FieldDescriptorProto
 _DOUBLE = struct.Struct("<d")
@@ -50,9 +60,26 @@ def _file() -> descriptor_pb2.FileDescriptorProto:
         _declare("value", 1, _F.TYPE_DOUBLE),
         _declare("timestamp", 2, _F.TYPE_INT64),  # milliseconds since the epoch
     ])
+    f.message_type.add(name="BucketSpan").field.extend([
+        _declare("offset", 1, _F.TYPE_SINT32),
+        _declare("length", 2, _F.TYPE_UINT32),
+    ])
+    f.message_type.add(name="Histogram").field.extend([  # native histograms, integer counts only
+        _declare("count_int", 1, _F.TYPE_UINT64),
+        _declare("sum", 3, _F.TYPE_DOUBLE),
+        _declare("schema", 4, _F.TYPE_SINT32),
+        _declare("zero_threshold", 5, _F.TYPE_DOUBLE),
+        _declare("zero_count_int", 6, _F.TYPE_UINT64),
+        _declare("negative_spans", 8, _F.TYPE_MESSAGE, repeated=True, type_name="BucketSpan"),
+        _declare("negative_deltas", 9, _F.TYPE_SINT64, repeated=True),
+        _declare("positive_spans", 11, _F.TYPE_MESSAGE, repeated=True, type_name="BucketSpan"),
+        _declare("positive_deltas", 12, _F.TYPE_SINT64, repeated=True),
+        _declare("timestamp", 15, _F.TYPE_INT64),
+    ])
     f.message_type.add(name="TimeSeries").field.extend([
         _declare("labels", 1, _F.TYPE_MESSAGE, repeated=True, type_name="Label"),
         _declare("samples", 2, _F.TYPE_MESSAGE, repeated=True, type_name="Sample"),
+        _declare("histograms", 4, _F.TYPE_MESSAGE, repeated=True, type_name="Histogram"),
     ])
     metadata = f.message_type.add(name="MetricMetadata")
     metric_type = metadata.enum_type.add(name="MetricType")
@@ -79,6 +106,8 @@ def _message(name: str) -> Any:
     return message_factory.GetMessageClass(_pool.FindMessageTypeByName(f"{_PACKAGE}.{name}"))
 
 
+BucketSpan: Any = _message("BucketSpan")
+Histogram: Any = _message("Histogram")
 Label: Any = _message("Label")
 Sample: Any = _message("Sample")
 TimeSeries: Any = _message("TimeSeries")

@@ -32,8 +32,10 @@ from typing import Any
 __all__ = [
     "STALE_NAN",
     "TARGET_INFO",
+    "ExponentialBuckets",
     "Kind",
     "MetricInfo",
+    "NativeHistogram",
     "Point",
     "Sample",
     "attribute_value",
@@ -44,6 +46,7 @@ __all__ = [
     "label_name",
     "labels_from_attributes",
     "metric_name",
+    "native_histogram",
     "point_samples",
     "target_info_labels",
 ]
@@ -252,6 +255,21 @@ class MetricInfo:
     kind: Kind
     delta: bool = False  # aggregation temporality of sums and histograms
     additive: bool = False  # sums and histograms: points of one series from several writers add up
+    exponential: bool = False  # an OTLP exponential histogram: a Prometheus native histogram
+
+
+@dataclass(frozen=True, slots=True)
+class ExponentialBuckets:
+    """An OTLP exponential histogram's buckets: bucket ``offset + i`` of a side covers
+    ``(base**(offset+i), base**(offset+i+1)]`` with ``base = 2**(2**-scale)``."""
+
+    scale: int
+    zero_threshold: float
+    zero_count: int
+    positive_offset: int
+    positive: tuple[int, ...]
+    negative_offset: int
+    negative: tuple[int, ...]
 
 
 @dataclass(slots=True)
@@ -267,6 +285,7 @@ class Point:
     bounds: tuple[float, ...] = ()  # histogram: explicit upper bounds
     bucket_counts: tuple[float, ...] = ()  # histogram: per bucket (len(bounds) + 1), not cumulative
     quantiles: tuple[tuple[float, float], ...] = ()  # summary: (quantile, value)
+    exponential: ExponentialBuckets | None = None  # exponential histogram
     stale: bool = False  # OTLP's "no recorded value": the series ended
 
 
@@ -327,6 +346,23 @@ def _summary_points(data_points: Sequence[Any]) -> Iterator[Point]:
         )
 
 
+def _exponential_points(data_points: Sequence[Any]) -> Iterator[Point]:
+    for dp in data_points:
+        yield Point(
+            attributes=attributes_to_dict(dp.attributes),
+            start_ns=dp.start_time_unix_nano,
+            time_ns=dp.time_unix_nano,
+            count=float(dp.count),
+            sum=dp.sum if dp.HasField("sum") else None,
+            exponential=ExponentialBuckets(
+                scale=dp.scale, zero_threshold=dp.zero_threshold, zero_count=dp.zero_count,
+                positive_offset=dp.positive.offset, positive=tuple(dp.positive.bucket_counts),
+                negative_offset=dp.negative.offset, negative=tuple(dp.negative.bucket_counts),
+            ),
+            stale=bool(dp.flags & _NO_RECORDED_VALUE),
+        )
+
+
 def metric_info(metric: Any) -> MetricInfo | Unsupported:
     """How an OTLP ``Metric`` maps to a Prometheus type, or why it does not."""
     data = metric.WhichOneof("data")
@@ -347,7 +383,11 @@ def metric_info(metric: Any) -> MetricInfo | Unsupported:
     if data == "summary":
         return MetricInfo(name, description, unit, Kind.SUMMARY)
     if data == "exponential_histogram":
-        return Unsupported(name, "exponential histograms are not supported; use explicit bucket histograms")
+        temporality = metric.exponential_histogram.aggregation_temporality
+        if temporality not in (_DELTA, _CUMULATIVE):
+            return Unsupported(name, "exponential histogram without aggregation temporality")
+        return MetricInfo(name, description, unit, Kind.HISTOGRAM, delta=temporality == _DELTA, additive=True,
+                          exponential=True)
     return Unsupported(name, "metric without data")
 
 
@@ -359,6 +399,8 @@ def points(metric: Any) -> Iterator[Point]:
         yield from _histogram_points(metric.histogram.data_points)
     elif data == "summary":
         yield from _summary_points(metric.summary.data_points)
+    elif data == "exponential_histogram":
+        yield from _exponential_points(metric.exponential_histogram.data_points)
 
 
 @dataclass(frozen=True, slots=True)
@@ -405,3 +447,63 @@ def point_samples(family: str, kind: Kind, labels: dict[str, str], point: Point)
     if point.sum is not None:
         yield Sample(f"{family}_sum", labels, STALE_NAN if point.stale else point.sum)
     yield Sample(f"{family}_count", labels, STALE_NAN if point.stale else point.count)
+
+
+# --- native histograms ---------------------------------------------------------------------------------------
+
+NATIVE_MIN_SCHEMA, NATIVE_MAX_SCHEMA = -4, 8
+DEFAULT_ZERO_THRESHOLD = 1e-128  # what Prometheus' own OTLP translator uses when the point has none
+
+
+@dataclass(frozen=True, slots=True)
+class NativeHistogram:
+    """A Prometheus native histogram (remote write ``Histogram``, integer counts). Spans are
+    ``(offset, length)``: the first offset is the index of the first bucket, the next ones gaps."""
+
+    schema: int
+    zero_threshold: float
+    zero_count: int
+    count: int
+    sum: float
+    positive_spans: tuple[tuple[int, int], ...]
+    positive_deltas: tuple[int, ...]
+    negative_spans: tuple[tuple[int, int], ...]
+    negative_deltas: tuple[int, ...]
+
+
+def _native_side(offset: int, counts: tuple[int, ...], shift: int) -> tuple[tuple[tuple[int, int], ...],
+                                                                           tuple[int, ...]]:
+    merged: dict[int, int] = {}
+    for i, count in enumerate(counts):
+        # OTLP bucket i covers (base**i, base**(i+1)], Prometheus bucket j covers (base**(j-1), base**j]
+        index = ((offset + i) >> shift) + 1
+        merged[index] = merged.get(index, 0) + count
+    if not merged:
+        return (), ()
+    first, last = min(merged), max(merged)
+    dense = [merged.get(j, 0) for j in range(first, last + 1)]
+    deltas = tuple(b - a for a, b in zip([0, *dense[:-1]], dense, strict=True))
+    return ((first, len(dense)),), deltas
+
+
+def native_histogram(point: Point) -> NativeHistogram | str:
+    """An exponential histogram point as a native histogram (scales above 8 are merged down to 8), or why not."""
+    buckets = point.exponential
+    if buckets is None:
+        return "not an exponential histogram"
+    if buckets.scale < NATIVE_MIN_SCHEMA:
+        return f"scale {buckets.scale} is below the lowest native histogram schema ({NATIVE_MIN_SCHEMA})"
+    shift = max(0, buckets.scale - NATIVE_MAX_SCHEMA)
+    positive_spans, positive_deltas = _native_side(buckets.positive_offset, buckets.positive, shift)
+    negative_spans, negative_deltas = _native_side(buckets.negative_offset, buckets.negative, shift)
+    return NativeHistogram(
+        schema=buckets.scale - shift,
+        zero_threshold=buckets.zero_threshold or DEFAULT_ZERO_THRESHOLD,
+        zero_count=buckets.zero_count,
+        count=int(point.count),
+        sum=STALE_NAN if point.stale else (point.sum if point.sum is not None else 0.0),
+        positive_spans=positive_spans,
+        positive_deltas=positive_deltas,
+        negative_spans=negative_spans,
+        negative_deltas=negative_deltas,
+    )

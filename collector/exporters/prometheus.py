@@ -204,6 +204,10 @@ class PrometheusExporter:
             if isinstance(info, tr.Unsupported):
                 self._skip(info.name, info.reason)
                 continue
+            if info.exponential:
+                self._skip(info.name, "exponential histograms cannot be written in the text format; send them by "
+                           "remote write (native histograms) or use explicit bucket histograms")
+                continue
             resource_key = tuple(sorted(resource.items()))
             for point in points:
                 key: _SeriesKey = (info.name, info.kind, info.unit, scope,

@@ -3,8 +3,9 @@
 Each batch becomes one or more ``WriteRequest``s (protobuf, snappy block format) POSTed to ``endpoint``
 (Prometheus: ``/api/v1/write`` with ``--web.enable-remote-write-receiver``; Mimir, Thanos, VictoriaMetrics...).
 Names and labels follow otelcol (see `collector.exporters._prometheus_translate`); ``external_labels`` go on
-every series. Points with delta temporality are skipped, as otelcol does: remote write carries cumulative
-series (the ``prometheus`` exporter accumulates deltas, if that is what the apps send).
+every series. Exponential histograms become native histograms (Prometheus needs
+``--enable-feature=native-histograms``). Points with delta temporality are skipped, as otelcol does: remote
+write carries cumulative series (the ``prometheus`` exporter accumulates deltas, if that is what apps send).
 
 The exporter is stateless and sits behind the shared sender (queue -> retry -> timeout): ``classify`` decides
 what a response means (2xx sent; 408, 429 and 5xx retried honouring Retry-After; other 4xx dropped). The queue
@@ -170,6 +171,7 @@ def classify(status: int, headers: Mapping[str, str], body: str = "") -> None:
 class _Series:
     labels: dict[str, str]
     samples: dict[int, float] = field(default_factory=dict)  # timestamp ms -> value (last one wins)
+    histograms: dict[int, tr.NativeHistogram] = field(default_factory=dict)  # timestamp ms -> native histogram
 
 
 @dataclass(slots=True)
@@ -178,12 +180,19 @@ class Translation:
     metadata: dict[str, tuple[tr.Kind, str, str]] = field(default_factory=dict)  # family -> (kind, help, unit)
     skipped: list[tr.Unsupported] = field(default_factory=list)
 
-    def add(self, name: str, labels: dict[str, str], value: float, timestamp_ms: int) -> None:
+    def _series(self, name: str, labels: dict[str, str]) -> _Series:
         key = tuple(sorted([(k, v) for k, v in labels.items() if v and k != "__name__"] + [("__name__", name)]))
         series = self.series.get(key)
         if series is None:
             series = self.series[key] = _Series(dict(key))
-        series.samples[timestamp_ms] = value
+        return series
+
+    def add(self, name: str, labels: dict[str, str], value: float, timestamp_ms: int) -> None:
+        self._series(name, labels).samples[timestamp_ms] = value
+
+    def add_histogram(self, name: str, labels: dict[str, str], histogram: tr.NativeHistogram,
+                      timestamp_ms: int) -> None:
+        self._series(name, labels).histograms[timestamp_ms] = histogram
 
 
 def translate(request: Any, config: Config) -> Translation:
@@ -216,8 +225,15 @@ def translate(request: Any, config: Config) -> Translation:
             labels = {**base, **tr.labels_from_attributes(point.attributes), **identity, **config.external_labels}
             timestamp_ms = point.time_ns // 1_000_000
             latest = max(latest, timestamp_ms)
-            for sample in tr.point_samples(family, info.kind, labels, point):
-                out.add(sample.name, sample.labels, sample.value, timestamp_ms)
+            if not info.exponential:
+                for sample in tr.point_samples(family, info.kind, labels, point):
+                    out.add(sample.name, sample.labels, sample.value, timestamp_ms)
+                continue
+            native = tr.native_histogram(point)
+            if isinstance(native, str):
+                out.skipped.append(tr.Unsupported(info.name, native))
+            else:
+                out.add_histogram(family, labels, native, timestamp_ms)
         info_labels = tr.target_info_labels(resource) if config.target_info.enabled else None
         if info_labels is not None and latest:
             key = tuple({**info_labels, **config.external_labels}.items())
@@ -242,7 +258,10 @@ def write_requests(translation: Translation, *, max_bytes: int, send_metadata: b
         parts.append(metadata.SerializeToString())
         size = len(parts[0])
     for series in translation.series.values():
-        encoded = encoder.series(series.labels.items(), sorted(series.samples.items()))
+        if series.histograms:
+            encoded = _native_series(series)
+        else:
+            encoded = encoder.series(series.labels.items(), sorted(series.samples.items()))
         if parts and size + len(encoded) > max_bytes:
             yield b"".join(parts)
             parts, size = [], 0
@@ -250,6 +269,25 @@ def write_requests(translation: Translation, *, max_bytes: int, send_metadata: b
         size += len(encoded)
     if parts:
         yield b"".join(parts)
+
+
+def _native_series(series: _Series) -> bytes:
+    """A series of native histograms, as one ``WriteRequest.timeseries`` field."""
+    ts = prompb.TimeSeries()
+    for name, value in series.labels.items():
+        ts.labels.add(name=name, value=value)
+    for timestamp_ms in sorted(series.histograms):
+        h = series.histograms[timestamp_ms]
+        message = ts.histograms.add(count_int=h.count, sum=h.sum, schema=h.schema, zero_threshold=h.zero_threshold,
+                                    zero_count_int=h.zero_count, positive_deltas=h.positive_deltas,
+                                    negative_deltas=h.negative_deltas, timestamp=timestamp_ms)
+        for offset, length in h.positive_spans:
+            message.positive_spans.add(offset=offset, length=length)
+        for offset, length in h.negative_spans:
+            message.negative_spans.add(offset=offset, length=length)
+    request = prompb.WriteRequest()
+    request.timeseries.append(ts)
+    return bytes(request.SerializeToString())
 
 
 def compress(body: bytes) -> bytes:

@@ -29,7 +29,7 @@ SCRAPE_JOB = "otel-collector-exporter"
 
 class PrometheusServer:
     def __init__(self, workdir: Path, *, scrape_targets: Sequence[str] = (), scrape_interval: str = "1s",
-                 port: int | None = None) -> None:
+                 port: int | None = None, features: Sequence[str] = ()) -> None:
         self.binary = require_binary("prometheus")
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -38,6 +38,7 @@ class PrometheusServer:
         self.data_dir = workdir / "prometheus-data"
         self.config_file = workdir / "prometheus.yml"
         self._write_config(scrape_targets, scrape_interval)
+        self.features = list(features)  # --enable-feature=..., e.g. "native-histograms"
         self._process: ServerProcess | None = None
 
     def _write_config(self, targets: Sequence[str], interval: str) -> None:
@@ -61,6 +62,7 @@ class PrometheusServer:
             f"--web.listen-address=127.0.0.1:{self.port}",
             "--web.enable-remote-write-receiver",
             "--log.level=warn",
+            *(f"--enable-feature={feature}" for feature in self.features),
         ]
         self._process = ServerProcess(argv, ready_url=f"{self.url}/-/ready").__enter__()
         return self

@@ -13,6 +13,7 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.metrics.v1 import metrics_pb2
 from opentelemetry.sdk.metrics import Counter, Histogram, MeterProvider, UpDownCounter
 from opentelemetry.sdk.metrics.export import AggregationTemporality, InMemoryMetricReader
+from opentelemetry.sdk.metrics.view import ExponentialBucketHistogramAggregation
 from opentelemetry.sdk.resources import Resource
 
 from collector.pdata import Batch, Signal
@@ -29,9 +30,12 @@ TEMPORALITY = {True: metrics_pb2.AGGREGATION_TEMPORALITY_DELTA, False: metrics_p
 class SdkMetrics:
     """A MeterProvider with an in-memory reader; ``collect()`` gives what its OTLP exporter would send."""
 
-    def __init__(self, resource: Mapping[str, Any] | None = None, *, delta: bool = False,
+    def __init__(self, resource: Mapping[str, Any] | None = None, *, delta: bool = False, exponential: bool = False,
                  scope: str = "test.meter", scope_version: str = "1.0") -> None:
-        self.reader = InMemoryMetricReader(preferred_temporality=DELTA if delta else {})  # type: ignore[arg-type]
+        self.reader = InMemoryMetricReader(
+            preferred_temporality=DELTA if delta else {},  # type: ignore[arg-type]
+            preferred_aggregation={Histogram: ExponentialBucketHistogramAggregation()} if exponential else {},
+        )
         self.provider = MeterProvider(resource=Resource.create(dict(resource or {"service.name": "api"})),
                                       metric_readers=[self.reader])
         self.meter = self.provider.get_meter(scope, scope_version)
@@ -46,8 +50,9 @@ class SdkMetrics:
 
 
 @contextmanager
-def sdk_metrics(resource: Mapping[str, Any] | None = None, *, delta: bool = False) -> Iterator[SdkMetrics]:
-    sdk = SdkMetrics(resource, delta=delta)
+def sdk_metrics(resource: Mapping[str, Any] | None = None, *, delta: bool = False,
+                exponential: bool = False) -> Iterator[SdkMetrics]:
+    sdk = SdkMetrics(resource, delta=delta, exponential=exponential)
     try:
         yield sdk
     finally:

@@ -162,3 +162,49 @@ def test_a_point_without_recorded_value_becomes_staleness_markers() -> None:
     assert math.isnan(values[0])
     assert math.copysign(1, values[0]) > 0
     assert struct.pack("<d", values[0]) == struct.pack("<Q", 0x7FF0000000000002)
+
+
+def _exponential(scale: int, positive: tuple[int, list[int]] = (0, []), negative: tuple[int, list[int]] = (0, []),
+                 *, zero_threshold: float = 0.0, zero_count: int = 0, stale: bool = False) -> tr.Point:
+    buckets = tr.ExponentialBuckets(scale, zero_threshold, zero_count, positive[0], tuple(positive[1]),
+                                    negative[0], tuple(negative[1]))
+    count = zero_count + sum(positive[1]) + sum(negative[1])
+    return tr.Point({}, 0, 0, count=count, sum=12.5, exponential=buckets, stale=stale)
+
+
+@pytest.mark.parametrize(
+    ("point", "schema", "positive", "negative"),
+    [
+        # OTLP bucket i is Prometheus bucket i + 1; counts become deltas
+        (_exponential(0, (0, [1, 2, 0, 3])), 0, (((1, 4),), (1, 1, -2, 3)), ((), ())),
+        (_exponential(3, (-2, [5]), (4, [1, 1])), 3, (((-1, 1),), (5,)), (((5, 2),), (1, 0))),
+        # scales above 8 are merged down to 8: 2**(10-8) OTLP buckets per native bucket
+        (_exponential(10, (0, [1, 1, 1, 1, 1])), 8, (((1, 2),), (4, -3)), ((), ())),
+        (_exponential(9, (-3, [1, 1, 1])), 8, (((-1, 2),), (1, 1)), ((), ())),
+    ],
+)
+def test_exponential_histograms_become_native_histograms(
+    point: tr.Point, schema: int, positive: tuple[tuple[tuple[int, int], ...], tuple[int, ...]],
+    negative: tuple[tuple[tuple[int, int], ...], tuple[int, ...]],
+) -> None:
+    native = tr.native_histogram(point)
+    assert isinstance(native, tr.NativeHistogram)
+    assert native.schema == schema
+    assert (native.positive_spans, native.positive_deltas) == positive
+    assert (native.negative_spans, native.negative_deltas) == negative
+    assert (native.count, native.sum) == (int(point.count), 12.5)
+
+
+def test_native_histogram_zero_bucket_and_staleness() -> None:
+    native = tr.native_histogram(_exponential(0, zero_count=4))
+    assert isinstance(native, tr.NativeHistogram)
+    assert (native.zero_count, native.zero_threshold) == (4, tr.DEFAULT_ZERO_THRESHOLD)
+    stale = tr.native_histogram(_exponential(0, (0, [1]), zero_threshold=0.001, stale=True))
+    assert isinstance(stale, tr.NativeHistogram)
+    assert stale.zero_threshold == 0.001
+    assert struct.pack("<d", stale.sum) == struct.pack("<Q", 0x7FF0000000000002)
+
+
+def test_scales_below_the_lowest_native_schema_are_refused() -> None:
+    assert tr.native_histogram(_exponential(-5, (0, [1]))) == (
+        "scale -5 is below the lowest native histogram schema (-4)")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import email.utils
+import itertools
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -265,6 +266,25 @@ def test_an_attribute_cannot_replace_the_metric_name() -> None:
         'g{job="api"}']
 
 
+def test_exponential_histograms_are_sent_as_native_histograms() -> None:
+    with sdk_metrics(WORKER, exponential=True) as sdk:
+        latency = sdk.meter.create_histogram("llm.request.duration", unit="s")
+        for seconds in (0.2, 0.4, 3.0):
+            latency.record(seconds)
+        b = sdk.collect()
+    [body] = prw.write_requests(prw.translate(b.request, config(target_info={"enabled": False})), max_bytes=10**6)
+    [ts] = prompb.WriteRequest.FromString(body).timeseries
+    assert {label.name: label.value for label in ts.labels} == {
+        "__name__": "llm_request_duration_seconds", "instance": "w1", "job": "shop/api"}
+    assert len(ts.samples) == 0
+    [histogram] = ts.histograms
+    assert histogram.count_int == 3
+    assert histogram.sum == pytest.approx(3.6)
+    bucket_counts = list(itertools.accumulate(histogram.positive_deltas))
+    assert sum(bucket_counts) + histogram.zero_count_int == 3
+    assert histogram.timestamp > 0
+
+
 def test_metadata_is_sent_when_asked() -> None:
     b = batch(sum_metric("hits", number_point(1, t=10), description="Hits"),
               histogram_metric("lat", [1.0], [1, 0], 0.5, t=10, unit="s"))
@@ -374,3 +394,20 @@ def test_real_prometheus_stores_what_the_sdk_recorded(tmp_path: Path) -> None:
     assert counter["value"][1] == "7"
     assert {dict(k)["le"]: v for k, v in buckets.items()} == {"1": 0.0, "5": 1.0, "+Inf": 1.0}
     assert info["metric"]["telemetry_sdk_language"] == "python"
+
+
+@pytest.mark.slow
+def test_real_prometheus_stores_native_histograms(tmp_path: Path) -> None:
+    with loop_thread() as lt, PrometheusServer(tmp_path, features=["native-histograms"]) as prom:
+        with sdk_metrics(WORKER, exponential=True) as sdk:
+            latency = sdk.meter.create_histogram("llm.request.duration", unit="s")
+            for seconds in (0.2, 0.4, 3.0, 3.0):
+                latency.record(seconds)
+            run_export(lt, prom.remote_write_url, sdk.collect())
+        [count] = prom.wait_for("histogram_count(llm_request_duration_seconds)")
+        [total] = prom.wait_for("histogram_sum(llm_request_duration_seconds)")
+        [share] = prom.wait_for("histogram_fraction(0, 1, llm_request_duration_seconds)")
+    assert count["metric"] == {"job": "shop/api", "instance": "w1"}
+    assert float(count["value"][1]) == 4
+    assert float(total["value"][1]) == pytest.approx(6.6)
+    assert float(share["value"][1]) == pytest.approx(0.5)
