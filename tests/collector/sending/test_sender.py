@@ -210,3 +210,23 @@ def test_a_persistent_queue_keeps_unsent_data_across_shutdown(tmp_path: Path) ->
 
     asyncio.run(restart())
     assert sorted(names(b)[0] for b in up.sent) == ["a0", "b0"]
+
+
+def test_block_on_overflow_waits_for_room_instead_of_refusing() -> None:
+    async def scenario() -> None:
+        exp = ScriptedExporter(hang=True)
+        sender, _ = make(exp, settings(sending_queue={"queue_size": 1, "num_consumers": 1, "block_on_overflow": True},
+                                       timeout=0.2))
+        await sender.start()
+        await sender.consume(traces(1, "a"))  # taken by the consumer, which hangs until the timeout
+        await asyncio.sleep(0.01)
+        await sender.consume(traces(1, "b"))  # fills the queue
+        await asyncio.wait_for(sender.consume(traces(1, "c")), 5)  # waits for room, no Refused
+        for _ in range(500):
+            if len(exp.sent) == 3:
+                break
+            await asyncio.sleep(0.01)
+        await sender.shutdown()
+        assert sorted(names(b)[0] for b in exp.sent) == ["a0", "b0", "c0"]
+
+    asyncio.run(scenario())

@@ -112,3 +112,15 @@ def test_bearer_token_auth(tmp_path: Path) -> None:
             call(port, body)
         assert info.value.code() is grpc.StatusCode.UNAUTHENTICATED
         call(port, body, metadata=(("authorization", "Bearer t0ken"),))
+
+
+def test_messages_above_max_recv_msg_size_are_refused(tmp_path: Path) -> None:
+    port = free_port()
+    req = ExportTraceServiceRequest()
+    req.resource_spans.add().scope_spans.add().spans.add(name="x" * (2 * 1024 * 1024), trace_id=b"\x01" * 16,
+                                                         span_id=b"\x02" * 8)
+    with running_collector(config(tmp_path, port, {"max_recv_msg_size_mib": 1})), \
+            pytest.raises(grpc.RpcError) as info:
+        call(port, req.SerializeToString())
+    assert info.value.code() is grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert lines(tmp_path) == []
