@@ -44,7 +44,8 @@ def trace_batch() -> Batch:
     req = ExportTraceServiceRequest()
     rs = req.resource_spans.add()
     rs.resource.attributes.add(key="service.name").value.string_value = "checkout"
-    rs.resource.attributes.add(key="host.ip").value.string_value = "203.0.113.9"
+    rs.resource.attributes.add(key="host.ip").value.string_value = "10.0.3.7"
+    rs.resource.attributes.add(key="deployment.contact").value.string_value = "203.0.113.9 / oncall@example.com"
     ss = rs.scope_spans.add()
     ss.scope.name = "app"
     ss.scope.attributes.add(key="owner.email").value.string_value = "team@example.com"
@@ -70,7 +71,11 @@ def test_spans_resources_and_scopes_are_scrubbed_in_place() -> None:
     out = make()(batch)
     assert out.request is request
     rs = out.resources[0]
-    assert attrs(rs.resource.attributes) == {"service.name": "checkout", "host.ip": "[REDACTED:ipv4]"}
+    assert attrs(rs.resource.attributes) == {
+        "service.name": "checkout",
+        "host.ip": "10.0.3.7",  # our own infrastructure: never touched
+        "deployment.contact": "[REDACTED:ipv4] / [REDACTED:email]",
+    }
     assert attrs(rs.scope_spans[0].scope.attributes) == {"owner.email": "[REDACTED:email]"}
     span = rs.scope_spans[0].spans[0]
     assert span.name == "charge [REDACTED:email]"
@@ -131,9 +136,9 @@ def test_redactions_are_counted_by_kind() -> None:
     telemetry = RecordingTelemetry()
     make(telemetry=telemetry)(trace_batch())
     metric = "otelcol_processor_pii_redactions_total"
-    assert telemetry.value(metric, processor="pii/t", kind="email") == 2
+    assert telemetry.value(metric, processor="pii/t", kind="email") == 3
     assert telemetry.value(metric, processor="pii/t", kind="secret") == 2
-    assert telemetry.value(metric) == 9  # 7 on the span, 1 on the resource, 1 on the scope
+    assert telemetry.value(metric) == 10  # 7 on the span, 2 on the resource, 1 on the scope
 
 
 def test_summary_silent_adds_nothing() -> None:
