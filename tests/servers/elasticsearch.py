@@ -42,7 +42,8 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 __all__ = ["ElasticsearchServer", "EsError", "Recorded"]
 
-VERSION = "9.1.0"
+VERSIONS = {9: "9.1.0", 8: "8.19.0"}
+_COMPAT_RE = re.compile(r"compatible-with=(\d+)")
 _LEAF_TYPES = {"keyword", "constant_keyword", "text", "match_only_text", "long", "integer", "short", "byte",
                "double", "float", "half_float", "scaled_float", "boolean", "date", "date_nanos", "ip",
                "wildcard", "unsigned_long"}
@@ -247,9 +248,15 @@ def filter_path(data: Any, expression: str) -> Any:
 
 class ElasticsearchServer:
     def __init__(self, *, port: int = 0, api_key: str | None = None, basic_auth: tuple[str, str] | None = None,
-                 ssl_context: ssl.SSLContext | None = None, repositories: tuple[str, ...] = ()) -> None:
+                 ssl_context: ssl.SSLContext | None = None, repositories: tuple[str, ...] = (),
+                 major: int = 9) -> None:
         """`api_key` is the encoded form clients send (``Authorization: ApiKey <api_key>``); with `api_key` or
-        `basic_auth` set, every other request is answered 401. `repositories` are registered (type ``fs``)."""
+        `basic_auth` set, every other request is answered 401. `repositories` are registered (type ``fs``).
+        `major` (8 or 9) is the version answered, and decides which ``compatible-with`` media types are
+        accepted (this major and the one before, as Elasticsearch does)."""
+        if major not in VERSIONS:
+            raise ValueError(f"major must be one of {sorted(VERSIONS)}")
+        self.major = major
         self.port = port
         self.api_key = api_key
         self.basic_auth = basic_auth
@@ -400,14 +407,28 @@ class ElasticsearchServer:
                 body = gzip.decompress(body)
             except OSError as exc:
                 err = EsError(400, "parse_exception", f"cannot decompress request body: {exc}")
-                return 400, {}, json.dumps(err.body()).encode()
+                return 400, {"Content-Type": "application/json"}, json.dumps(err.body()).encode()
         with self._lock:
             self.requests.append(Recorded(method, path, query, headers, body))
+        media = {"Content-Type": "application/json"}
+        versions = {int(v) for h in ("accept", "content-type") for v in _COMPAT_RE.findall(headers.get(h, ""))}
+        if versions:
+            if len(versions) > 1 or not versions <= {self.major, self.major - 1}:
+                err = EsError(400, "media_type_header_exception",
+                              "Invalid media-type value on headers [Accept, Content-Type]",
+                              caused_by={"type": "status_exception", "reason": "A compatible version is required on "
+                                         "both Content-Type and Accept headers if either one has requested a "
+                                         "compatible version and the compatible versions must match. Accept="
+                                         f"{headers.get('accept')}, Content-Type={headers.get('content-type')}"})
+                return 400, media, json.dumps(err.body()).encode()
+            media = {"Content-Type": f"application/vnd.elasticsearch+json;compatible-with={versions.pop()}"}
         if not self._authorized(headers):
             err = EsError(401, "security_exception", f"unable to authenticate user for REST request [{path}]",
                           header={"WWW-Authenticate": ['Basic realm="security", charset="UTF-8"', "ApiKey"]})
-            return 401, {"WWW-Authenticate": 'Basic realm="security", charset="UTF-8"'}, json.dumps(err.body()).encode()
-        return self._dispatch(method, path, query, body)
+            return 401, {"WWW-Authenticate": 'Basic realm="security", charset="UTF-8"', **media}, json.dumps(
+                err.body()).encode()
+        status, extra, payload = self._dispatch(method, path, query, body)
+        return status, {**media, **extra}, payload
 
     def _dispatch(self, method: str, path: str, query: dict[str, str], body: bytes) -> tuple[
             int, dict[str, str], bytes]:
@@ -448,7 +469,6 @@ class ElasticsearchServer:
                 status, extra, payload = server._serve(self.command, self.path, headers, body)
                 self.send_response(status)
                 self.send_header("X-Elastic-Product", "Elasticsearch")
-                self.send_header("Content-Type", "application/vnd.elasticsearch+json;compatible-with=9")
                 for key, value in extra.items():
                     self.send_header(key, value)
                 self.send_header("Content-Length", str(len(payload)))
@@ -520,7 +540,7 @@ class ElasticsearchServer:
             "name": "local-stand-in",
             "cluster_name": "otel-distro-tests",
             "cluster_uuid": "l0c4l-st4nd-1n",
-            "version": {"number": VERSION, "build_flavor": "default", "build_type": "tar",
+            "version": {"number": VERSIONS[self.major], "build_flavor": "default", "build_type": "tar",
                         "lucene_version": "10.2.2", "minimum_wire_compatibility_version": "8.19.0",
                         "minimum_index_compatibility_version": "8.0.0"},
             "tagline": "You Know, for Search",

@@ -7,9 +7,9 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 from collections.abc import Iterable, Mapping
-from typing import Any, cast
+from typing import Any
 
-from elasticsearch import ApiError, AsyncElasticsearch, UnsupportedProductError
+from elasticsearch import AsyncElasticsearch
 from elasticsearch._otel import OpenTelemetry
 
 from collector.component import CreateSettings
@@ -23,6 +23,7 @@ from ._deadletter import DeadLetterFile
 from ._encoder import Encoder
 from ._lifecycle import LifecycleError, install
 from ._request import BulkRequest
+from ._transport import Transport, auth_headers
 
 __all__ = ["ElasticsearchExporter", "make_client", "select"]
 
@@ -31,7 +32,8 @@ _FILTER_PATH = "errors,items.*._index,items.*.status,items.*.error.type,items.*.
 
 
 def make_client(config: Config, endpoints: list[str]) -> AsyncElasticsearch:
-    """The official async client, with its own retries off: the sender is the one place that retries."""
+    """The official async client (its transport carries the requests, see `_transport`), with its own retries
+    off: the sender is the one place that retries."""
     options: dict[str, Any] = {
         "hosts": endpoints,
         "max_retries": 0,
@@ -40,12 +42,6 @@ def make_client(config: Config, endpoints: list[str]) -> AsyncElasticsearch:
         "request_timeout": config.timeout or None,
         "http_compress": config.compression == "gzip",
     }
-    if config.headers:
-        options["headers"] = dict(config.headers)
-    if config.api_key is not None:
-        options["api_key"] = config.api_key.get_secret_value()
-    if config.user is not None and config.password is not None:
-        options["basic_auth"] = (config.user, config.password.get_secret_value())
     if any(url.startswith("https:") for url in endpoints):
         tls = config.tls
         if tls.ca_file:
@@ -126,6 +122,7 @@ class ElasticsearchExporter:
             DeadLetterFile(config.dead_letter.path, self._id) if config.dead_letter.path else None
         )
         self._client: AsyncElasticsearch | None = None
+        self._transport: Transport | None = None
         self._indexer: BulkIndexer | None = None
         self._lifecycle_done = not config.lifecycle.install
         self._lifecycle_lock = asyncio.Lock()
@@ -136,6 +133,8 @@ class ElasticsearchExporter:
 
     async def start(self) -> None:
         self._client = make_client(self._config, self._endpoints)
+        self._transport = Transport(self._client, {**self._config.headers, **auth_headers(self._config)},
+                                    request_timeout=self._config.timeout or None)
         self._indexer = BulkIndexer(
             self._send,
             flush_bytes=self._config.flush.bytes,
@@ -169,7 +168,9 @@ class ElasticsearchExporter:
             if self._lifecycle_done:
                 return
             try:
-                report = await install(cast(Any, self._client), self._config.lifecycle, self._config.mapping.mode)
+                if self._transport is None:
+                    raise RuntimeError("exporter not started")
+                report = await install(self._transport, self._config.lifecycle, self._config.mapping.mode)
             except LifecycleError:
                 raise
             except Exception as exc:  # unreachable, 5xx, 429: wait for the cluster, keep the data
@@ -179,17 +180,12 @@ class ElasticsearchExporter:
                            unchanged=report.unchanged)
 
     async def _send(self, body: bytes) -> Response:
-        if self._client is None:
+        if self._transport is None:
             raise RuntimeError("exporter not started")
         self._telemetry.add("otelcol_elasticsearch_flushed_bytes", len(body), self._attrs,
                             description="bytes of _bulk request bodies sent (before compression)")
-        try:
-            answer = await self._client.bulk(operations=cast(Any, body), filter_path=_FILTER_PATH)
-        except UnsupportedProductError:
-            raise  # not Elasticsearch: no answer to trust (classified as a transport failure)
-        except ApiError as exc:
-            return exc.meta.status, dict(exc.meta.headers), exc.body
-        return answer.meta.status, dict(answer.meta.headers), answer.body
+        return await self._transport.request("POST", "/_bulk", params={"filter_path": _FILTER_PATH}, body=body,
+                                             ndjson=True)
 
     def _count_request(self, request: BulkRequest, outcome: str) -> None:
         self._telemetry.add("otelcol_elasticsearch_bulk_requests", 1, {**self._attrs, "outcome": outcome},
@@ -260,7 +256,7 @@ class ElasticsearchExporter:
             await self._indexer.close()
         if self._client is not None:
             await self._client.close()
-            self._client = None
+            self._client = self._transport = None
         if self._dead_letter is not None:
             self._dead_letter.close()
 

@@ -16,14 +16,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
-from elasticsearch import ApiError
-
 from ._config import LifecycleSettings
+from ._transport import Answer
 
-__all__ = ["InstallReport", "LifecycleError", "Resource", "desired_resources", "install"]
+__all__ = ["ClusterUnavailable", "InstallReport", "LifecycleError", "Resource", "desired_resources", "install"]
 
 MANAGED_BY = "otel-distro"
-_JSON_HEADERS = {"accept": "application/json", "content-type": "application/json"}
 _SLM_FIELDS = ("name", "schedule", "repository", "config", "retention")
 
 Kind = Literal["slm_policy", "ilm_policy", "component_template", "index_template"]
@@ -33,9 +31,13 @@ class LifecycleError(Exception):
     """Elasticsearch refused a policy or template (4xx): a configuration problem, not an outage."""
 
 
-class _Client(Protocol):
-    async def perform_request(self, method: str, path: str, *, params: Mapping[str, Any] | None = None,
-                              headers: Mapping[str, str] | None = None, body: Any = None) -> Any: ...
+class ClusterUnavailable(Exception):
+    """Elasticsearch answered 429 or 5xx: try again later."""
+
+
+class _Transport(Protocol):
+    async def request(self, method: str, path: str, *, params: Mapping[str, str] | None = None,
+                      body: Any = None, ndjson: bool = False) -> Answer: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -222,36 +224,33 @@ def _current_fingerprint(resource: Resource, answer: Any) -> str | None:
     return meta.get("fingerprint") if isinstance(meta, Mapping) else None
 
 
-async def install(client: _Client, settings: LifecycleSettings, mapping_mode: str = "otel") -> InstallReport:
-    """PUT what is missing or changed. Raises `LifecycleError` on a 4xx; transport errors and 5xx/429 propagate
-    (`elasticsearch.ApiError` / `elastic_transport.TransportError`) for the caller to retry."""
+async def install(transport: _Transport, settings: LifecycleSettings, mapping_mode: str = "otel") -> InstallReport:
+    """PUT what is missing or changed. Raises `LifecycleError` on a 4xx, `ClusterUnavailable` on 429/5xx;
+    transport errors (no answer) propagate. Both of the latter are for the caller to retry."""
     report = InstallReport([], [], [])
     for resource in desired_resources(settings, mapping_mode):
         label = f"{resource.kind}:{resource.name}"
-        try:
-            answer = await client.perform_request("GET", resource.path, headers={"accept": "application/json"})
-            current = _current_fingerprint(resource, getattr(answer, "body", answer))
-        except ApiError as exc:
-            if exc.meta.status != 404:
-                _raise_if_permanent(exc, label)
-                raise
-            current = _ABSENT
+        status, _, body = await transport.request("GET", resource.path)
+        if status == 404:
+            current: str | None = _ABSENT
+        else:
+            _check(status, body, label)
+            current = _current_fingerprint(resource, body)
         if current == resource.fingerprint:
             report.unchanged.append(label)
             continue
-        try:
-            await client.perform_request("PUT", resource.path, headers=_JSON_HEADERS, body=resource.body)
-        except ApiError as exc:
-            _raise_if_permanent(exc, label)
-            raise
+        status, _, body = await transport.request("PUT", resource.path, body=resource.body)
+        _check(status, body, label)
         (report.created if current == _ABSENT else report.updated).append(label)
     return report
 
 
-def _raise_if_permanent(exc: ApiError, label: str) -> None:
-    status = exc.meta.status
-    if 400 <= status < 500 and status not in (408, 429):
-        raise LifecycleError(f"{label}: HTTP {status}: {_reason(exc.body)}") from exc
+def _check(status: int, body: Any, label: str) -> None:
+    if 200 <= status < 300:
+        return
+    if status in (408, 429) or status >= 500:
+        raise ClusterUnavailable(f"{label}: HTTP {status}: {_reason(body)}")
+    raise LifecycleError(f"{label}: HTTP {status}: {_reason(body)}")
 
 
 def _reason(body: Any) -> str:

@@ -9,15 +9,16 @@ import asyncio
 import os
 import secrets
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from elasticsearch import ApiError, Elasticsearch
+from elasticsearch import Elasticsearch
 
 from collector.component import ComponentID, CreateSettings
 from collector.errors import ExportError
 from collector.exporters.elasticsearch import Config, create
+from collector.exporters.elasticsearch._transport import auth_headers
 from collector.pdata import Batch
 from collector.testing import RecordingTelemetry
 from tests.servers.elasticsearch import ElasticsearchServer
@@ -85,38 +86,39 @@ class RemoteBackend:
             keys["tls"] = {"ca_file": os.environ["ELASTICSEARCH_CA_FILE"]}
         return keys
 
-    def _client(self) -> Any:
+    def _client(self) -> Elasticsearch:
         keys = self.exporter_keys()
         options: dict[str, Any] = {"hosts": [self.url], "request_timeout": 30}
-        if "api_key" in keys:
-            options["api_key"] = keys["api_key"]
-        if "user" in keys:
-            options["basic_auth"] = (keys["user"], keys["password"])
         if "tls" in keys:
             options["ca_certs"] = keys["tls"]["ca_file"]
         return Elasticsearch(**options)
 
-    def get(self, path: str) -> tuple[int, Any]:
+    def request(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+        """Through the client's transport with plain JSON, which Elasticsearch 8 and 9 both accept (the 9.x
+        client's own ``compatible-with=9`` media types are refused by 8)."""
+        config = Config.model_validate({"endpoints": [self.url], **self.exporter_keys()})
+        headers = {"accept": "application/json", **auth_headers(config)}
+        if body is not None:
+            headers["content-type"] = "application/json"
         with self._client() as es:
-            try:
-                answer = es.perform_request("GET", path, headers={"accept": "application/json"})
-            except ApiError as exc:
-                return exc.meta.status, exc.body
-            return answer.meta.status, answer.body
+            answer = es.transport.perform_request(method, path, headers=headers, body=body)
+        return answer.meta.status, answer.body
+
+    def get(self, path: str) -> tuple[int, Any]:
+        return self.request("GET", path)
 
     def search(self, target: str, query: Mapping[str, Any]) -> list[dict[str, Any]]:
-        with self._client() as es:
-            es.indices.refresh(index=target, ignore_unavailable=True, allow_no_indices=True)
-            answer = es.search(index=target, query=dict(query), size=1000, ignore_unavailable=True)
-            return [hit["_source"] for hit in answer["hits"]["hits"]]
+        self.request("POST", f"/{target}/_refresh?ignore_unavailable=true&allow_no_indices=true")
+        status, answer = self.request("POST", f"/{target}/_search?ignore_unavailable=true",
+                                      {"query": dict(query), "size": 1000})
+        if status != 200:
+            raise AssertionError(f"search failed: {status} {answer}")
+        return [hit["_source"] for hit in answer["hits"]["hits"]]
 
     def cleanup(self, token: str) -> None:
-        with self._client() as es:
-            for path in (f"/_data_stream/*-{token}", f"/_index_template/{token}-*",
-                         f"/_component_template/{token}*", f"/_ilm/policy/{token}-ilm",
-                         f"/_slm/policy/{token}-slm"):
-                with suppress(ApiError):
-                    es.perform_request("DELETE", path, headers={"accept": "application/json"})
+        for path in (f"/_data_stream/*-{token}", f"/_index_template/{token}-*", f"/_component_template/{token}*",
+                     f"/_ilm/policy/{token}-ilm", f"/_slm/policy/{token}-slm"):
+            self.request("DELETE", path)
 
 
 @contextmanager

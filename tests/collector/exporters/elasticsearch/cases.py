@@ -11,6 +11,7 @@ from typing import Any
 from collector.errors import PermanentError
 from collector.exporters.elasticsearch._exporter import make_client
 from collector.exporters.elasticsearch._lifecycle import install
+from collector.exporters.elasticsearch._transport import Transport, auth_headers
 
 from ._backends import Backend, export, exporter_config, isolated
 from ._data import in_namespace, log_batch, sdk_batches, sdk_metrics
@@ -133,7 +134,7 @@ def lifecycle_install_is_idempotent(backend: Backend) -> None:
 async def _install(backend: Backend, config: Any) -> Any:
     client = make_client(config, [backend.url])
     try:
-        return await install(client, config.lifecycle, config.mapping.mode)
+        return await install(Transport(client, auth_headers(config)), config.lifecycle, config.mapping.mode)
     finally:
         await client.close()
 

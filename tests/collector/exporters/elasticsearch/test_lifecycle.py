@@ -12,6 +12,7 @@ from collector.exporters.elasticsearch import Config
 from collector.exporters.elasticsearch._config import LifecycleSettings
 from collector.exporters.elasticsearch._exporter import make_client
 from collector.exporters.elasticsearch._lifecycle import InstallReport, LifecycleError, desired_resources, install
+from collector.exporters.elasticsearch._transport import Transport
 from tests.servers.elasticsearch import ElasticsearchServer
 
 
@@ -94,7 +95,7 @@ def _install(es: ElasticsearchServer, settings: LifecycleSettings) -> InstallRep
     async def main() -> InstallReport:
         client = make_client(Config(), [es.url])
         try:
-            return await install(client, settings)
+            return await install(Transport(client, {}), settings)
         finally:
             await client.close()
 

@@ -109,3 +109,14 @@ def test_filter_path() -> None:
 )
 def test_parse_date(value: object, nanos: int | None) -> None:
     assert parse_date(value) == nanos
+
+
+def test_an_8x_cluster_refuses_the_9x_clients_compatible_with_9_media_types() -> None:
+    with ElasticsearchServer(major=8) as server, Elasticsearch(server.url) as client:
+        with pytest.raises(ApiError) as raised:
+            client.info()
+        plain = client.transport.perform_request("GET", "/", headers={"accept": "application/json"})
+
+    assert raised.value.meta.status == 400
+    assert raised.value.body["error"]["type"] == "media_type_header_exception"
+    assert plain.body["version"]["number"].startswith("8.")
