@@ -18,6 +18,7 @@ from google.rpc import code_pb2, error_details_pb2, status_pb2  # type: ignore[i
 
 from collector.component import Consumer
 from collector.errors import Refused
+from collector.net import split_endpoint
 from collector.pdata import Batch, Signal
 from collector.receivers.otlp.common import bearer_ok, make_response, reject_invalid_spans
 from collector.receivers.otlp.config import GrpcConfig
@@ -84,16 +85,19 @@ class GrpcServer:
             server.add_generic_rpc_handlers(
                 (grpc.method_handlers_generic_handler(_SERVICES[signal], {"Export": handler}),)
             )
+        host, port = split_endpoint(self._config.endpoint)
+        host = host or "[::]"  # ":4317": every interface
+        address = f"[{host}]:{port}" if ":" in host and not host.startswith("[") else f"{host}:{port}"
         tls = self._config.tls
         if tls is None:
-            self.port = server.add_insecure_port(self._config.endpoint)
+            self.port = server.add_insecure_port(address)
         else:
             credentials = grpc.ssl_server_credentials(
                 [(tls.key_file.read_bytes(), tls.cert_file.read_bytes())],
                 root_certificates=tls.client_ca_file.read_bytes() if tls.client_ca_file else None,
                 require_client_auth=tls.client_ca_file is not None,
             )
-            self.port = server.add_secure_port(self._config.endpoint, credentials)
+            self.port = server.add_secure_port(address, credentials)
         await server.start()
         self._server = server
 

@@ -124,3 +124,11 @@ def test_messages_above_max_recv_msg_size_are_refused(tmp_path: Path) -> None:
         call(port, req.SerializeToString())
     assert info.value.code() is grpc.StatusCode.RESOURCE_EXHAUSTED
     assert lines(tmp_path) == []
+
+
+def test_an_endpoint_without_host_listens_on_every_interface(tmp_path: Path) -> None:
+    port = free_port()
+    cfg = config(tmp_path, port)
+    cfg["receivers"]["otlp"]["protocols"]["grpc"]["endpoint"] = f":{port}"
+    with running_collector(cfg):
+        call(port, ExportTraceServiceRequest().SerializeToString())
