@@ -10,7 +10,6 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from elasticsearch import AsyncElasticsearch
-from elasticsearch._otel import OpenTelemetry
 
 from collector.component import CreateSettings
 from collector.errors import PermanentError, RetryableError
@@ -51,11 +50,9 @@ def make_client(config: Config, endpoints: list[str]) -> AsyncElasticsearch:
         if tls.insecure_skip_verify:
             options["verify_certs"] = False
             options["ssl_show_warn"] = False
-    client = AsyncElasticsearch(**options)
-    # The client traces its own requests when an OTel SDK is set up; in a collector those spans would be
-    # exported back through the collector itself, a feedback loop.
-    client._otel = OpenTelemetry(enabled=False)
-    return client
+    # Requests bypass the client's API methods, and with them its OpenTelemetry spans: in a collector those
+    # spans would be exported back through the collector itself, a feedback loop.
+    return AsyncElasticsearch(**options)
 
 
 def select(batch: Batch, refs: Iterable[tuple[int, ...]]) -> Batch:
