@@ -249,14 +249,16 @@ def filter_path(data: Any, expression: str) -> Any:
 class ElasticsearchServer:
     def __init__(self, *, port: int = 0, api_key: str | None = None, basic_auth: tuple[str, str] | None = None,
                  ssl_context: ssl.SSLContext | None = None, repositories: tuple[str, ...] = (),
-                 major: int = 9) -> None:
+                 major: int = 9, product_header: bool = True) -> None:
         """`api_key` is the encoded form clients send (``Authorization: ApiKey <api_key>``); with `api_key` or
         `basic_auth` set, every other request is answered 401. `repositories` are registered (type ``fs``).
         `major` (8 or 9) is the version answered, and decides which ``compatible-with`` media types are
-        accepted (this major and the one before, as Elasticsearch does)."""
+        accepted (this major and the one before, as Elasticsearch does). ``product_header=False`` plays a
+        server that is not Elasticsearch (no ``X-Elastic-Product``)."""
         if major not in VERSIONS:
             raise ValueError(f"major must be one of {sorted(VERSIONS)}")
         self.major = major
+        self.product_header = product_header
         self.port = port
         self.api_key = api_key
         self.basic_auth = basic_auth
@@ -468,7 +470,8 @@ class ElasticsearchServer:
                 headers = {k.lower(): v for k, v in self.headers.items()}
                 status, extra, payload = server._serve(self.command, self.path, headers, body)
                 self.send_response(status)
-                self.send_header("X-Elastic-Product", "Elasticsearch")
+                if server.product_header:
+                    self.send_header("X-Elastic-Product", "Elasticsearch")
                 for key, value in extra.items():
                     self.send_header(key, value)
                 self.send_header("Content-Length", str(len(payload)))

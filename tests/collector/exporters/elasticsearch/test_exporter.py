@@ -246,3 +246,11 @@ def test_works_with_elasticsearch_8_and_9(major: int) -> None:
 
         assert run.outcomes == [None]
         assert [d["body"]["text"] for d in server.documents("logs-*")] == [f"to {major}"]
+
+
+def test_a_server_that_is_not_elasticsearch_is_not_trusted_with_data() -> None:
+    with ElasticsearchServer(product_header=False) as impostor:
+        [error] = export(_config(impostor, lifecycle={"install": False}), [log_batch([{"body": "x"}])]).outcomes
+
+    assert isinstance(error, RetryableError)
+    assert "X-Elastic-Product" in str(error)
