@@ -1,0 +1,63 @@
+"""Routes the distro adds to FastAPI apps: /health, /health/detailed, /metrics (honest with several workers)."""
+
+from __future__ import annotations
+
+import pytest
+from fastapi import FastAPI
+from starlette.testclient import TestClient
+
+from otel_distro._internal import fastapi_app, health, workers
+from otel_distro.testing import OtelCapture
+
+
+def test_metrics_route_is_absent_when_this_process_has_no_prometheus_reader(otel: OtelCapture) -> None:
+    app = otel.instrument(FastAPI())
+    response = TestClient(app).get("/metrics")
+    assert response.status_code == 404
+    assert "not configured" in response.text
+
+
+def test_metrics_route_refuses_to_report_one_workers_share_as_the_total(
+    otel: OtelCapture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    class FakeRuntime:
+        prometheus = object()
+        settings = fastapi_app.state.settings()
+
+    monkeypatch.setattr(fastapi_app.setup, "runtime", lambda: FakeRuntime())
+    monkeypatch.setattr(workers, "worker_count", lambda: 4)
+    response = TestClient(otel.instrument(FastAPI())).get("/metrics")
+
+    assert response.status_code == 503
+    assert "4 workers" in response.text and "collector" in response.text
+
+
+def test_detailed_health_reports_each_check(otel: OtelCapture) -> None:
+    def broken() -> None:
+        raise ConnectionError("db down")
+
+    health.add_health_check("always_fails", broken)
+    try:
+        response = TestClient(otel.instrument(FastAPI())).get("/health/detailed")
+    finally:
+        health._checks.pop("always_fails")
+
+    assert response.status_code == 503
+    body = response.json()
+    assert body["status"] == "fail"
+    assert body["checks"]["always_fails"]["status"] == "fail"
+    assert "db down" in body["checks"]["always_fails"]["error"]
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["uvicorn", "app:app"], 1),
+        (["uvicorn", "app:app", "--workers", "4"], 4),
+        (["uvicorn", "app:app", "--workers=3"], 3),
+        (["gunicorn", "-w", "2", "-k", "uvicorn.workers.UvicornWorker", "app:app"], 2),
+        (["uvicorn", "--workers", "many"], 1),
+    ],
+)
+def test_worker_count_from_the_command_line(argv: list[str], expected: int) -> None:
+    assert workers.workers_from_command_line(argv) == expected

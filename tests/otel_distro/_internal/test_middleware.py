@@ -1,0 +1,119 @@
+"""Request context: request ids kept or made, returned, bound to logs and the span; quiet paths; errors."""
+
+from __future__ import annotations
+
+import pytest
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse
+from starlette.requests import Request
+from starlette.testclient import TestClient
+
+from otel_distro._internal.middleware import is_sane_request_id, new_request_id
+from otel_distro.testing import OtelCapture
+
+
+@pytest.fixture
+def app(otel: OtelCapture) -> FastAPI:
+    app = FastAPI()
+
+    @app.get("/hello/{name}")
+    async def hello(name: str) -> dict[str, str]:
+        return {"hello": name}
+
+    @app.get("/boom")
+    async def boom() -> None:
+        raise ValueError("boom")
+
+    return otel.instrument(app)
+
+
+@pytest.mark.parametrize("value", ["abc", "0f8fad5b-d9cb-469f-a165-70867728950e", "req.1:2_3", "A" * 128])
+def test_sane_request_ids(value: str) -> None:
+    assert is_sane_request_id(value)
+
+
+@pytest.mark.parametrize("value", ["", "-leading-dash", "has space", "semi;colon", "A" * 129, "<script>", "é"])
+def test_insane_request_ids(value: str) -> None:
+    assert not is_sane_request_id(value)
+
+
+def test_new_request_ids_are_sane_and_distinct() -> None:
+    ids = {new_request_id() for _ in range(100)}
+    assert len(ids) == 100 and all(is_sane_request_id(i) for i in ids)
+
+
+def test_a_sane_client_request_id_is_kept_returned_logged_and_on_the_span(app: FastAPI, otel: OtelCapture) -> None:
+    response = TestClient(app).get("/hello/ada", headers={"X-Request-ID": "client-id-1"})
+
+    assert response.headers["x-request-id"] == "client-id-1"
+    span = otel.span("GET /hello/{name}")
+    assert (span.attributes or {})["request_id"] == "client-id-1"
+    [line] = [e for e in otel.logs if e["message"] == "request_finished"]
+    assert line["request_id"] == "client-id-1"
+    assert (line["method"], line["route"], line["status"], line["path"]) == ("GET", "/hello/{name}", 200, "/hello/ada")
+    assert line["duration_ms"] >= 0
+
+
+def test_an_insane_client_request_id_is_replaced(app: FastAPI, otel: OtelCapture) -> None:
+    response = TestClient(app).get("/hello/ada", headers={"X-Request-ID": "bad id; drop table"})
+
+    returned = response.headers["x-request-id"]
+    assert returned != "bad id; drop table" and is_sane_request_id(returned)
+
+
+def test_traceparent_from_the_client_is_honoured(app: FastAPI, otel: OtelCapture) -> None:
+    trace_id = "4bf92f3577b34da6a3ce929d0e0e4736"
+    TestClient(app).get("/hello/ada", headers={"traceparent": f"00-{trace_id}-00f067aa0ba902b7-01"})
+
+    assert otel.trace_id(otel.span("GET /hello/{name}")) == trace_id
+    assert all(e["trace_id"] == trace_id for e in otel.logs if e["message"] == "request_finished")
+
+
+def test_health_and_metrics_are_quiet(app: FastAPI, otel: OtelCapture) -> None:
+    client = TestClient(app)
+    assert client.get("/health").json() == {"status": "ok"}
+    client.get("/metrics")
+
+    assert otel.spans() == []
+    assert [e for e in otel.logs if e["message"] == "request_finished"] == []
+
+
+def test_an_unhandled_error_is_logged_with_the_exception_and_answered_with_the_request_id(
+    app: FastAPI, otel: OtelCapture
+) -> None:
+    response = TestClient(app, raise_server_exceptions=False).get("/boom", headers={"X-Request-ID": "r-9"})
+
+    assert response.status_code == 500
+    assert response.headers["x-request-id"] == "r-9"
+    [line] = [e for e in otel.logs if e["message"] == "request_failed"]
+    assert line["level"] == "error" and line["error_type"] == "ValueError" and line["request_id"] == "r-9"
+    assert line["trace_id"] == otel.trace_id(otel.span("GET /boom"))
+
+
+def test_an_app_error_handler_still_answers(otel: OtelCapture) -> None:
+    app = FastAPI()
+
+    @app.exception_handler(Exception)
+    async def handler(_: Request, exc: Exception) -> JSONResponse:
+        return JSONResponse({"error": str(exc)}, status_code=500)
+
+    @app.get("/boom")
+    async def boom() -> None:
+        raise RuntimeError("custom")
+
+    otel.instrument(app)
+    response = TestClient(app, raise_server_exceptions=False).get("/boom")
+
+    assert response.status_code == 500
+    assert response.json() == {"error": "custom"}
+
+
+def test_the_app_keeps_its_own_health_route(otel: OtelCapture) -> None:
+    app = FastAPI()
+
+    @app.get("/health")
+    async def health() -> dict[str, str]:
+        return {"mine": "yes"}
+
+    otel.instrument(app)
+    assert TestClient(app).get("/health").json() == {"mine": "yes"}
