@@ -407,6 +407,7 @@ def points(metric: Any) -> Iterator[Point]:
 class Scope:
     name: str
     version: str
+    attributes: tuple[tuple[str, str], ...] = ()
 
 
 def iter_points(
@@ -416,7 +417,7 @@ def iter_points(
     for rm in request.resource_metrics:
         resource = attributes_to_dict(rm.resource.attributes)
         for sm in rm.scope_metrics:
-            scope = Scope(sm.scope.name, sm.scope.version)
+            scope = Scope(sm.scope.name, sm.scope.version, tuple(attributes_to_dict(sm.scope.attributes).items()))
             for metric in sm.metrics:
                 yield resource, scope, metric_info(metric), points(metric)
 

@@ -245,6 +245,8 @@ class PrometheusExporter:
         if self._config.resource_to_telemetry_conversion.enabled:
             labels.update(tr.labels_from_attributes(series.resource))
         labels.update(tr.labels_from_attributes(series.point.attributes))
+        if series.scope.attributes:
+            labels.update(tr.labels_from_attributes(dict(series.scope.attributes), prefix="otel_scope_"))
         if series.scope.name:
             labels["otel_scope_name"] = series.scope.name
         if series.scope.version:

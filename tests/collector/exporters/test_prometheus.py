@@ -13,9 +13,11 @@ import structlog
 from opentelemetry.proto.metrics.v1 import metrics_pb2
 from pydantic import ValidationError
 
+from collector import otlpjson
 from collector.component import ComponentID, CreateSettings
 from collector.exporters import prometheus
 from collector.exporters.prometheus import Config, PrometheusExporter
+from collector.pdata import Signal
 from tests.collector.exporters.prometheus_helpers import (
     batch,
     gauge_metric,
@@ -334,3 +336,25 @@ def test_real_prometheus_scrapes_the_endpoint(tmp_path: Path) -> None:
     assert counter["value"][1] == "7"
     assert count["value"][1] == "1"
     assert info["metric"]["telemetry_sdk_language"] == "python"
+
+
+def test_the_official_otlp_metrics_example_is_served(otlp_examples: Path) -> None:
+    with structlog.testing.capture_logs() as logs:
+        e = exporter()
+        e.consume(otlpjson.decode(Signal.METRICS, (otlp_examples / "metrics.json").read_bytes()))
+        text = e.render()
+    scope = 'otel_scope_my_scope_attribute="some scope attribute",otel_scope_name="my.library",' \
+            'otel_scope_version="1.0.0",job="my.service"'
+    lines = sample_lines(text)
+    assert f'my_counter_total{{my_counter_attr="some value",{scope}}} 5' in lines
+    assert f'my_gauge_ratio{{my_gauge_attr="some value",{scope}}} 10' in lines
+    assert f'my_histogram_count{{my_histogram_attr="some value",{scope}}} 2' in lines
+    assert [(entry["event"], entry["metric"]) for entry in logs] == [
+        ("prometheus_metric_skipped", "my.exponential.histogram")]
+    if shutil.which("promtool") is not None:
+        check = subprocess.run(["promtool", "check", "metrics"], input=text, capture_output=True, text=True,
+                               check=False)
+        # the exposition parses; promtool's only remarks are on the example's own names ("my.counter")
+        problems = (check.stdout + check.stderr).strip().splitlines()
+        assert problems
+        assert all("metric name should not include type" in p for p in problems), problems

@@ -16,11 +16,13 @@ import structlog
 from aiohttp import web
 from pydantic import ValidationError
 
+from collector import otlpjson
 from collector.component import ComponentID, CreateSettings
 from collector.errors import PermanentError, RetryableError
 from collector.exporters import _prometheus_prompb as prompb
 from collector.exporters import prometheusremotewrite as prw
 from collector.exporters.prometheusremotewrite import Config, RemoteWriteExporter, classify, parse_retry_after
+from collector.pdata import Signal
 from collector.sending.settings import SenderSettings
 from tests.collector.exporters.prometheus_helpers import (
     LoopThread,
@@ -283,6 +285,14 @@ def test_exponential_histograms_are_sent_as_native_histograms() -> None:
     bucket_counts = list(itertools.accumulate(histogram.positive_deltas))
     assert sum(bucket_counts) + histogram.zero_count_int == 3
     assert histogram.timestamp > 0
+
+
+def test_the_official_otlp_metrics_example_sends_its_cumulative_metrics(otlp_examples: Path) -> None:
+    b = otlpjson.decode(Signal.METRICS, (otlp_examples / "metrics.json").read_bytes())
+    translation = prw.translate(b.request, config())
+    assert list(series_of(next(prw.write_requests(translation, max_bytes=10**6)))) == [
+        'my_gauge_ratio{job="my.service",my_gauge_attr="some value"}']
+    assert {s.name for s in translation.skipped} == {"my.counter", "my.histogram", "my.exponential.histogram"}
 
 
 def test_metadata_is_sent_when_asked() -> None:
