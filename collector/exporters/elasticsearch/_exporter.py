@@ -161,12 +161,12 @@ class ElasticsearchExporter:
         created on them). While Elasticsearch is unreachable exports are retried, never dropped."""
         if self._lifecycle_done:
             return
+        if self._transport is None:
+            raise RuntimeError("exporter not started")
         async with self._lifecycle_lock:
             if self._lifecycle_done:
                 return
             try:
-                if self._transport is None:
-                    raise RuntimeError("exporter not started")
                 report = await install(self._transport, self._config.lifecycle, self._config.mapping.mode)
             except LifecycleError:
                 raise
