@@ -21,6 +21,8 @@ _INT64_TYPES = frozenset({
 _ID_FIELDS = frozenset({"trace_id", "span_id", "parent_span_id"})
 _KEY_VALUE = "opentelemetry.proto.common.v1.KeyValue"
 _ANY_VALUE = "opentelemetry.proto.common.v1.AnyValue"
+_SPAN = "opentelemetry.proto.trace.v1.Span"
+_SPAN_FIELDS = 16  # the fields `_span` knows; a newer Span with more goes through the generic path
 
 # The encoder is on the file exporter's hot path: per message type, a plan maps each field to its JSON name and
 # a converter chosen once (None: the value is already JSON); attributes (KeyValue lists) have their own path.
@@ -52,7 +54,8 @@ def _any_value(value: Any) -> dict[str, Any]:
 
 
 def _attributes(values: Any) -> list[dict[str, Any]]:
-    return [{"key": kv.key, "value": _any_value(kv.value)} for kv in values]
+    return [{"key": kv.key, "value": _any_value(kv.value)} if kv.HasField("value") else {"key": kv.key}
+            for kv in values]
 
 
 _Converter = Callable[[Any], Any] | None
@@ -77,7 +80,10 @@ def _plan(descriptor: Any) -> dict[str, tuple[str, _Converter, bool]]:
     plan: dict[str, tuple[str, _Converter, bool]] = {}
     for fd in descriptor.fields:
         convert = _converter(fd)
-        if fd.is_repeated and fd.type == FieldDescriptor.TYPE_MESSAGE and fd.message_type.full_name == _KEY_VALUE:
+        if fd.type == FieldDescriptor.TYPE_MESSAGE and fd.message_type is not None \
+                and fd.message_type.full_name == _SPAN and len(fd.message_type.fields) == _SPAN_FIELDS:
+            plan[fd.name] = (fd.json_name, _span, bool(fd.is_repeated))
+        elif fd.is_repeated and fd.type == FieldDescriptor.TYPE_MESSAGE and fd.message_type.full_name == _KEY_VALUE:
             plan[fd.name] = (fd.json_name, _attributes, False)  # the whole list at once
         else:
             plan[fd.name] = (fd.json_name, convert, bool(fd.is_repeated))
@@ -97,6 +103,44 @@ def _message(message: Any) -> dict[str, Any]:
             out[json_name] = [convert(v) for v in value]
         else:
             out[json_name] = convert(value)
+    return out
+
+
+def _span(span: Any) -> dict[str, Any]:
+    """Spans are most of the data: their fields are read directly rather than through ``ListFields``."""
+    out: dict[str, Any] = {}
+    if span.trace_id:
+        out["traceId"] = span.trace_id.hex()
+    if span.span_id:
+        out["spanId"] = span.span_id.hex()
+    if span.trace_state:
+        out["traceState"] = span.trace_state
+    if span.parent_span_id:
+        out["parentSpanId"] = span.parent_span_id.hex()
+    if span.flags:
+        out["flags"] = span.flags
+    if span.name:
+        out["name"] = span.name
+    if span.kind:
+        out["kind"] = span.kind
+    if span.start_time_unix_nano:
+        out["startTimeUnixNano"] = str(span.start_time_unix_nano)
+    if span.end_time_unix_nano:
+        out["endTimeUnixNano"] = str(span.end_time_unix_nano)
+    if span.attributes:
+        out["attributes"] = _attributes(span.attributes)
+    if span.dropped_attributes_count:
+        out["droppedAttributesCount"] = span.dropped_attributes_count
+    if span.events:
+        out["events"] = [_message(e) for e in span.events]
+    if span.dropped_events_count:
+        out["droppedEventsCount"] = span.dropped_events_count
+    if span.links:
+        out["links"] = [_message(link) for link in span.links]
+    if span.dropped_links_count:
+        out["droppedLinksCount"] = span.dropped_links_count
+    if span.HasField("status"):
+        out["status"] = _message(span.status)
     return out
 
 

@@ -9,9 +9,11 @@ from typing import Any
 
 import pytest
 from google.protobuf import json_format
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.proto.trace.v1.trace_pb2 import Status
 
 from collector import otlpjson
-from collector.pdata import Signal
+from collector.pdata import Batch, Signal
 
 EXAMPLES = [("trace.json", Signal.TRACES), ("metrics.json", Signal.METRICS), ("logs.json", Signal.LOGS),
             ("events.json", Signal.LOGS)]
@@ -111,3 +113,25 @@ def test_deep_but_sane_nesting_decodes() -> None:
 def test_hostile_nesting_is_a_decode_error_not_a_crash() -> None:
     with pytest.raises(otlpjson.JSONDecodeError, match="depth"):
         otlpjson.decode(Signal.LOGS, _nested_log(2000))
+
+
+def test_every_span_field_encodes_as_json_format_does() -> None:
+    req = ExportTraceServiceRequest()
+    span = req.resource_spans.add().scope_spans.add().spans.add(
+        trace_id=b"\x01" * 16, span_id=b"\x02" * 8, parent_span_id=b"\x03" * 8, trace_state="k=v", flags=257,
+        name="n", kind=3, start_time_unix_nano=1, end_time_unix_nano=2, dropped_attributes_count=4,
+        dropped_events_count=5, dropped_links_count=6)
+    span.attributes.add(key="d").value.double_value = 1.5
+    span.attributes.add(key="b").value.bytes_value = b"\x00\xff"
+    span.attributes.add(key="a").value.array_value.values.add(bool_value=True)
+    span.attributes.add(key="empty")
+    span.events.add(time_unix_nano=3, name="e").attributes.add(key="x").value.int_value = 7
+    span.links.add(trace_id=b"\x04" * 16, span_id=b"\x05" * 8, flags=1)
+    span.status.code = Status.STATUS_CODE_ERROR
+    span.status.message = "boom"
+    expected = _convert_ids(json_format.MessageToDict(req, use_integers_for_enums=True), _b64_to_hex)
+    got = json.loads(otlpjson.encode(Batch(Signal.TRACES, req)))
+    got_span = got["resourceSpans"][0]["scopeSpans"][0]["spans"][0]
+    want_span = expected["resourceSpans"][0]["scopeSpans"][0]["spans"][0]
+    assert got_span == want_span
+    assert otlpjson.decode(Signal.TRACES, otlpjson.encode(Batch(Signal.TRACES, req))).request == req
