@@ -179,9 +179,10 @@ class PrometheusExporter:
         site = web.TCPSite(runner, host, port, reuse_address=True)
         try:
             await site.start()
-        except OSError:
+        except OSError as exc:
             await runner.cleanup()
-            raise
+            raise OSError(exc.errno, f"exporters::{self._id}::endpoint: cannot listen on {host}:{port}: "
+                                     f"{exc.strerror}") from exc
         self._runner = runner
         self.port = int(runner.addresses[0][1]) if runner.addresses else port
         self._log.info("prometheus_endpoint_started", endpoint=f"{host}:{self.port}", path="/metrics")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import shutil
+import socket
 import subprocess
 import urllib.request
 from pathlib import Path
@@ -312,6 +313,17 @@ def test_scrape_endpoint_serves_the_text_format() -> None:
         finally:
             lt.run(e.shutdown())
     assert 'g{otel_scope_name="test.meter",job="api"} 1' in body
+
+
+def test_a_busy_port_is_reported_with_the_key_path() -> None:
+    with socket.socket() as taken, loop_thread() as lt:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        e = exporter(endpoint=f"127.0.0.1:{port}")
+        with pytest.raises(OSError, match=rf"exporters::prometheus::endpoint: cannot listen on 127.0.0.1:{port}"):
+            lt.run(e.start())
+        lt.run(e.shutdown())
 
 
 @pytest.mark.slow
