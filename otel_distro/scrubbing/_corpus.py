@@ -250,7 +250,7 @@ SECRET_KEYS = ["password", "passwd", "db_password", "client_secret", "api_key", 
 
 
 def _secret_value(rng: random.Random) -> str:
-    return _rand(rng, rng.randint(8, 24), ALNUM + "!#$%*+-_.@")
+    return rng.choice(ALNUM) + _rand(rng, rng.randint(7, 23), ALNUM + "!#$%*+-_.@")
 
 
 # kind -> generator of (free-text fragment, planted value, key for key=value shapes)

@@ -21,7 +21,14 @@ import phonenumbers
 import re2
 from re2 import _re2
 
-from otel_distro.scrubbing._rules import KeyPolicy, Rule, default_key_policy, default_rules, normalize_key
+from otel_distro.scrubbing._rules import (
+    KeyPolicy,
+    Rule,
+    default_key_policy,
+    default_rules,
+    normalize_key,
+    split_key,
+)
 from otel_distro.scrubbing._validators import VALIDATORS, Hit, Validator, is_placeholder
 
 __all__ = ["IDENTITY_KINDS", "Scrubber", "default_scrubber"]
@@ -117,6 +124,9 @@ class Scrubber:
         all_rules = list(default_rules() if rules is None else rules)
         for i, extra in enumerate(extra_patterns):
             all_rules.append(extra if isinstance(extra, Rule) else Rule(f"extra_{i}", "custom", extra))
+        blocked_rule = _blocked_keys_rule(blocked_keys)
+        if blocked_rule is not None:
+            all_rules.append(blocked_rule)
         names = [r.name for r in all_rules]
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
@@ -421,6 +431,22 @@ def _e164(value: str) -> str:
         if phonenumbers.is_valid_number(number):
             return str(phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164))
     return "".join(ch for ch in value if ch.isdigit() or ch == "+")
+
+
+# The value part of a `key=value`, `key: value`, `"key": "value"` pair (as in the keyed_value rule).
+_KEYED_VALUE_TAIL = (
+    r"""\\?["']?\s{0,8}(?:[:=]|=>)\s{0,8}(?:\\?"((?:[^"\\\r\n]|\\[^"\r\n])*)\\?"|'([^'\r\n]*)'"""
+    r"""|([^\s"'&,;}\])<>|]+))"""
+)
+
+
+def _blocked_keys_rule(keys: Iterable[str]) -> Rule | None:
+    """Blocked keys in free text too: each key matched across ``_ - .`` and case (``X-Internal-Note``)."""
+    alternatives = sorted({r"[_.\- ]?".join(re2.escape(seg) for seg in split_key(k)) for k in keys} - {""})
+    if not alternatives:
+        return None
+    pattern = f"(?i)\\b({'|'.join(alternatives)}){_KEYED_VALUE_TAIL}"
+    return Rule("blocked_keys", "secret", pattern, validator="keyed_value")
 
 
 _DEFAULTS: dict[bytes | None, Scrubber] = {}

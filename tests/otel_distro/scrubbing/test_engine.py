@@ -152,6 +152,9 @@ def test_users_add_patterns_block_keys_allow_keys_and_turn_kinds_off() -> None:
     assert scrubber.scrub_text("for CUST-123456 on internal-alpha from 203.0.113.7") == (
         "for [REDACTED:customer_id] on [REDACTED:custom] from 203.0.113.7"
     )
+    assert scrubber.scrub_text('note x_internal_note="see me" X-Internal-Note: hi') == (
+        'note x_internal_note="[REDACTED:secret]" X-Internal-Note: [REDACTED:secret]'
+    )
     assert scrubber.scrub_value({"x_internal_note": "hi", "GeheimZahl": 7, "debug_password": "shown"}) == {
         "x_internal_note": "[REDACTED:secret]",
         "GeheimZahl": "[REDACTED:secret]",
