@@ -249,16 +249,18 @@ def filter_path(data: Any, expression: str) -> Any:
 class ElasticsearchServer:
     def __init__(self, *, port: int = 0, api_key: str | None = None, basic_auth: tuple[str, str] | None = None,
                  ssl_context: ssl.SSLContext | None = None, repositories: tuple[str, ...] = (),
-                 major: int = 9, product_header: bool = True) -> None:
+                 major: int = 9, product_header: bool = True, max_content_length: int | None = None) -> None:
         """`api_key` is the encoded form clients send (``Authorization: ApiKey <api_key>``); with `api_key` or
         `basic_auth` set, every other request is answered 401. `repositories` are registered (type ``fs``).
         `major` (8 or 9) is the version answered, and decides which ``compatible-with`` media types are
         accepted (this major and the one before, as Elasticsearch does). ``product_header=False`` plays a
-        server that is not Elasticsearch (no ``X-Elastic-Product``)."""
+        server that is not Elasticsearch (no ``X-Elastic-Product``). Bodies over `max_content_length` bytes
+        are answered 413, as ``http.max_content_length`` does."""
         if major not in VERSIONS:
             raise ValueError(f"major must be one of {sorted(VERSIONS)}")
         self.major = major
         self.product_header = product_header
+        self.max_content_length = max_content_length
         self.port = port
         self.api_key = api_key
         self.basic_auth = basic_auth
@@ -413,6 +415,8 @@ class ElasticsearchServer:
         with self._lock:
             self.requests.append(Recorded(method, path, query, headers, body))
         media = {"Content-Type": "application/json"}
+        if self.max_content_length is not None and len(body) > self.max_content_length:
+            return 413, media, b""
         versions = {int(v) for h in ("accept", "content-type") for v in _COMPAT_RE.findall(headers.get(h, ""))}
         if versions:
             if len(versions) > 1 or not versions <= {self.major, self.major - 1}:

@@ -45,7 +45,8 @@ def _request_size(docs: Sequence[Doc]) -> int:
 
 
 async def send_request(send: Send, request: BulkRequest) -> list[ItemResult]:
-    """One ``_bulk`` round trip, classified into a result per document."""
+    """One ``_bulk`` round trip, classified into a result per document. A request the cluster finds too large
+    (413: over its ``http.max_content_length``) is split in halves and sent again, down to single documents."""
     try:
         status, headers, body = await send(bytes(request.body))
     except asyncio.CancelledError:
@@ -63,6 +64,13 @@ async def send_request(send: Send, request: BulkRequest) -> list[ItemResult]:
     if isinstance(verdict, Retry):
         error = {"type": "retryable_request_error", "reason": verdict.reason}
         return [ItemResult(d, verdict.outcome, 0, error, verdict.retry_after) for d in docs]
+    if verdict.status == 413 and len(docs) > 1:
+        half = len(docs) // 2
+        results: list[ItemResult] = []
+        for part in (docs[:half], docs[half:]):
+            for smaller in build_requests(part, max_bytes=len(request.body)):
+                results.extend(await send_request(send, smaller))
+        return results
     error = {"type": "rejected_request", "reason": verdict.reason}
     return [ItemResult(d, ItemOutcome.REJECTED, verdict.status, error) for d in docs]
 

@@ -254,3 +254,17 @@ def test_a_server_that_is_not_elasticsearch_is_not_trusted_with_data() -> None:
 
     assert isinstance(error, RetryableError)
     assert "X-Elastic-Product" in str(error)
+
+
+def test_a_request_too_large_for_the_cluster_is_split_until_it_fits(tmp_path: Path) -> None:
+    dead_letter = tmp_path / "dl.ndjson"
+    batch = log_batch([{"body": "x" * 300} for _ in range(8)] + [{"body": "y" * 5000}])
+    with ElasticsearchServer(max_content_length=1500, repositories=("backups",)) as server:
+        run = export(_config(server, lifecycle={"install": False}, dead_letter={"path": str(dead_letter)}), [batch])
+
+        stored = server.documents("logs-*")
+
+    [error] = run.outcomes
+    assert isinstance(error, PermanentError) and error.rejected_items == 1  # only the one that can never fit
+    assert len(stored) == 8
+    assert "y" * 5000 in dead_letter.read_text()
