@@ -15,6 +15,7 @@ has one consumer by default so that retried data reaches the backend before newe
 
 from __future__ import annotations
 
+import asyncio
 import email.utils
 import time
 from collections.abc import Iterator, Mapping
@@ -320,15 +321,27 @@ class RemoteWriteExporter:
             await self._session.close()
             self._session = None
 
-    async def export(self, batch: Batch) -> None:
+    def _encode(self, batch: Batch) -> tuple[list[bytes], list[tr.Unsupported]]:
         translation = translate(batch.request, self._config)
-        for skipped in translation.skipped:
-            if (skipped.name, skipped.reason) not in self._skipped:
-                self._skipped.add((skipped.name, skipped.reason))
-                self._log.warning("prometheus_metric_skipped", metric=skipped.name, reason=skipped.reason)
-        for request in write_requests(translation, max_bytes=self._config.max_batch_size_bytes,
-                                      send_metadata=self._config.send_metadata):
-            await self._post(compress(request))
+        bodies = [compress(request) for request in write_requests(
+            translation, max_bytes=self._config.max_batch_size_bytes, send_metadata=self._config.send_metadata)]
+        return bodies, translation.skipped
+
+    async def export(self, batch: Batch) -> None:
+        # translating is CPU work: off the event loop, so that receivers keep answering meanwhile
+        bodies, skipped = await asyncio.to_thread(self._encode, batch)
+        for metric in skipped:
+            if (metric.name, metric.reason) not in self._skipped:
+                self._skipped.add((metric.name, metric.reason))
+                self._log.warning("prometheus_metric_skipped", metric=metric.name, reason=metric.reason)
+        refused: PermanentError | None = None
+        for body in bodies:
+            try:
+                await self._post(body)
+            except PermanentError as exc:  # the other requests of the batch may still be accepted
+                refused = refused or exc
+        if refused is not None:
+            raise refused
 
     async def _post(self, body: bytes) -> None:
         if self._session is None:

@@ -380,6 +380,17 @@ def test_export_raises_what_classify_decides(endpoint: tuple[LoopThread, Endpoin
         run_export(lt, url, batch(gauge_metric("g", number_point(1, t=10))))
 
 
+def test_a_refused_request_does_not_stop_the_rest_of_the_batch(endpoint: tuple[LoopThread, Endpoint, str]) -> None:
+    lt, stub, url = endpoint
+    stub.status = 400
+    metrics = [gauge_metric(f"g{i}", number_point(i, t=10)) for i in range(20)]
+    with pytest.raises(PermanentError):
+        run_export(lt, url, batch(*metrics), max_batch_size_bytes=200, target_info={"enabled": False})
+    assert len(stub.received) > 3
+    assert sorted(name for _, request in stub.received for name in series_of(request)) == sorted(
+        f'g{i}{{job="api"}}' for i in range(20))
+
+
 def test_an_unreachable_backend_is_retryable() -> None:
     with loop_thread() as lt, pytest.raises(RetryableError, match="failed"):
         run_export(lt, f"http://127.0.0.1:{free_port()}/api/v1/write", batch(gauge_metric("g", number_point(1, t=10))))
