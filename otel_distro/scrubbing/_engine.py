@@ -184,6 +184,8 @@ class Scrubber:
         if len(text) < 5:
             return text
         buf = text.encode("utf-8", "surrogatepass")
+        if not self._set.Match(buf) and b"%" not in buf and len(buf) <= self._max_field_bytes:
+            return text  # the common case, decided in one pass of the trigger set
         out = self.scrub_bytes(buf, counts)
         if out is None:
             return text
