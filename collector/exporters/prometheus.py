@@ -19,6 +19,7 @@ gauges and summaries show the latest point.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
@@ -164,7 +165,8 @@ class PrometheusExporter:
         self._series: dict[_SeriesKey, _Series] = {}
         self._families: dict[tuple[str, str, tr.Kind], str] = {}  # (otel name, unit, kind) -> family name
         self._skipped: set[tuple[str, str]] = set()
-        self._exposition: str | None = None  # the last rendering, while nothing changed
+        self._version = 0  # bumped on every change of the state
+        self._exposition: tuple[int, str] | None = None  # the last rendering, and the version it shows
         self._runner: web.AppRunner | None = None
         self.port: int | None = None  # the bound port once started (endpoint port 0 picks a free one)
 
@@ -215,13 +217,13 @@ class PrometheusExporter:
                                    tuple(sorted(point.attributes.items())), resource_key)
                 if point.stale:
                     if self._series.pop(key, None) is not None:
-                        self._exposition = None
+                        self._version += 1
                     continue
                 previous = self._series.get(key)
                 if previous is not None and not _accumulate(previous, info, point):
                     continue
                 self._series[key] = _Series(info, scope, resource, point, now)
-                self._exposition = None
+                self._version += 1
                 taken += 1
         return taken
 
@@ -265,12 +267,12 @@ class PrometheusExporter:
         for key in stale:
             del self._series[key]
         if stale:
-            self._exposition = None
+            self._version += 1
         return len(stale)
 
-    def _families_now(self) -> dict[str, _Family]:
+    def _families_now(self, snapshot: list[_Series]) -> dict[str, _Family]:
         families: dict[str, _Family] = {}
-        for series in self._series.values():
+        for series in snapshot:
             name = self._family_name(series.info)
             if not name:
                 self._skip(series.info.name, "name has no valid characters")
@@ -291,9 +293,9 @@ class PrometheusExporter:
                 family.series[label_key] = (labels, replace(series.point), series.info.additive)
         return families
 
-    def _target_infos(self) -> Iterable[dict[str, str]]:
+    def _target_infos(self, snapshot: list[_Series]) -> Iterable[dict[str, str]]:
         seen: set[tuple[tuple[str, str], ...]] = set()
-        for series in self._series.values():
+        for series in snapshot:
             labels = tr.target_info_labels(series.resource)
             if labels is None:
                 continue
@@ -306,20 +308,32 @@ class PrometheusExporter:
     def render(self) -> str:
         """The whole exposition, in the Prometheus text format 0.0.4."""
         self.expire()
-        if self._exposition is None:
-            self._exposition = self._render()
-        return self._exposition
+        if self._exposition is None or self._exposition[0] != self._version:
+            self._exposition = (self._version, self._render(list(self._series.values())))
+        return self._exposition[1]
 
-    def _render(self) -> str:
+    async def render_async(self) -> str:
+        """`render`, with the text built off the event loop (stored points are replaced, never changed, so a
+        snapshot of the series stays valid while receivers keep updating the state)."""
+        self.expire()
+        if self._exposition is not None and self._exposition[0] == self._version:
+            return self._exposition[1]
+        version = self._version
+        text = await asyncio.to_thread(self._render, list(self._series.values()))
+        if self._exposition is None or self._exposition[0] < version:
+            self._exposition = (version, text)
+        return text
+
+    def _render(self, snapshot: list[_Series]) -> str:
         lines: list[str] = []
         target_info = (f"{self._config.namespace}_{tr.TARGET_INFO}" if self._config.namespace
                        else tr.TARGET_INFO)
-        infos = list(self._target_infos())
+        infos = list(self._target_infos(snapshot))
         if infos:
             lines += [f"# HELP {target_info} Target metadata", f"# TYPE {target_info} gauge"]
             lines += [f"{target_info}{_render_labels(labels)} 1" for labels in infos]
         timestamps = self._config.send_timestamps
-        for name, family in sorted(self._families_now().items()):
+        for name, family in sorted(self._families_now(snapshot).items()):
             lines.append(f"# HELP {name} {_escape_help(family.help or name)}")
             lines.append(f"# TYPE {name} {family.kind}")
             for labels, point, _ in family.series.values():
@@ -331,7 +345,8 @@ class PrometheusExporter:
         return "\n".join(lines) + "\n" if lines else ""
 
     async def _handle_scrape(self, request: web.Request) -> web.StreamResponse:
-        response = web.Response(body=self.render().encode("utf-8"), headers={"Content-Type": CONTENT_TYPE})
+        text = await self.render_async()
+        response = web.Response(body=text.encode("utf-8"), headers={"Content-Type": CONTENT_TYPE})
         if "gzip" in request.headers.get("Accept-Encoding", ""):
             response.enable_compression()
         return response
