@@ -38,7 +38,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from collector.component import CreateSettings, Telemetry
 from collector.pdata import Batch, Signal
-from otel_distro.scrubbing import COUNT_KEY, KINDS_KEY, Rule, Scrubber
+from otel_distro.scrubbing import COUNT_KEY, KINDS_KEY, Rule, Scrubber, default_rules
 
 __all__ = ["SIGNALS", "TYPE", "Config", "PiiProcessor", "RuleConfig", "create"]
 
@@ -49,6 +49,7 @@ _REDACTIONS_METRIC = "otelcol_processor_pii_redactions_total"
 _REMOVED_KIND = "disallowed_key"
 _KIND_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 _UNKEYED_HASHES = ("md5", "sha1", "sha3", "sha256", "sha512")
+_KEYED_KINDS = frozenset({"secret", "person", "user", "phone", "ssn"})  # kinds a key can name
 
 
 def _check_pattern(pattern: str) -> str:
@@ -149,6 +150,21 @@ class Config(BaseModel):
                              "set allow_all_keys: false to remove every attribute not listed")
         return self
 
+    @model_validator(mode="after")
+    def _kinds_exist_and_rules_combine(self) -> Self:
+        known = _KEYED_KINDS | {"blocked_value"} | {r.kind for r in self.rules}
+        if self.default_rules:
+            known |= {r.kind for r in default_rules()}
+        unknown = sorted(set(self.disabled_kinds) - known)
+        if unknown:
+            raise ValueError(f"disabled_kinds: unknown kind(s) {', '.join(unknown)} "
+                             f"(valid: {', '.join(sorted(known))})")
+        try:
+            build_scrubber(self, hmac_key=None)
+        except ValueError as exc:
+            raise ValueError(str(exc)) from None
+        return self
+
 
 def _hmac_key(config: Config) -> bytes | None:
     if config.hash_function == "none":
@@ -162,7 +178,7 @@ def _hmac_key(config: Config) -> bytes | None:
     return value.encode("utf-8")
 
 
-def build_scrubber(config: Config) -> Scrubber:
+def build_scrubber(config: Config, hmac_key: bytes | None = None) -> Scrubber:
     extra = [Rule(r.name, r.kind, r.pattern, r.group) for r in config.rules]
     extra += [Rule(f"blocked_values[{i}]", "blocked_value", p) for i, p in enumerate(config.blocked_values)]
     return Scrubber(
@@ -172,7 +188,7 @@ def build_scrubber(config: Config) -> Scrubber:
         blocked_key_patterns=config.blocked_key_patterns,
         allowed_keys=config.ignored_keys,
         disabled_kinds=config.disabled_kinds,
-        hmac_key=_hmac_key(config),
+        hmac_key=hmac_key,
     )
 
 
@@ -322,4 +338,4 @@ class PiiProcessor:
 
 
 def create(settings: CreateSettings, config: Config) -> PiiProcessor:
-    return PiiProcessor(build_scrubber(config), config, settings.telemetry, str(settings.id))
+    return PiiProcessor(build_scrubber(config, _hmac_key(config)), config, settings.telemetry, str(settings.id))
