@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
@@ -18,7 +19,8 @@ from collector import otlpjson
 from collector.component import ComponentID, CreateSettings
 from collector.pdata import Batch, Signal
 from collector.processors import pii
-from collector.testing import RecordingTelemetry
+from collector.testing import RecordingTelemetry, running_collector
+from tests.support import free_port
 
 KEY_ENV = "TEST_PII_HMAC_KEY"
 
@@ -246,3 +248,28 @@ def test_official_otlp_examples_pass_through(otlp_examples: Path) -> None:
         out = make()(batch)
         assert out.item_count() == before
         json.loads(otlpjson.encode(out))
+
+
+@pytest.mark.slow
+def test_in_a_running_collector_nothing_sensitive_reaches_the_exporter(tmp_path: Path) -> None:
+    port = free_port()
+    out = tmp_path / "out.jsonl"
+    cfg = {
+        "receivers": {"otlp": {"protocols": {"http": {"endpoint": f"127.0.0.1:{port}"}}}},
+        "processors": {"pii": {}},
+        "exporters": {"file": {"path": str(out)}},
+        "service": {"pipelines": {"logs": {"receivers": ["otlp"], "processors": ["pii"], "exporters": ["file"]}},
+                    "telemetry": {"metrics": {"level": "none"}}},
+    }
+    req = ExportLogsServiceRequest()
+    record = req.resource_logs.add().scope_logs.add().log_records.add()
+    record.body.string_value = "login jane@example.com card 4111 1111 1111 1111 Authorization: Bearer abcDEF123456"
+    record.trace_id = bytes.fromhex("4bf92f3577b34da6a3ce929d0e0e4736")
+    with running_collector(cfg) as collector:
+        r = httpx.post(f"http://127.0.0.1:{port}/v1/logs", content=req.SerializeToString(),
+                       headers={"Content-Type": "application/x-protobuf"})
+        assert r.status_code == 200
+    text = out.read_text()
+    assert "jane@example.com" not in text and "4111" not in text and "abcDEF123456" not in text
+    assert "[REDACTED:email]" in text and "4bf92f3577b34da6a3ce929d0e0e4736" in text
+    assert collector.telemetry.value("otelcol_processor_pii_redactions_total", kind="credit_card") == 1
