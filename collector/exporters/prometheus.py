@@ -30,6 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from collector.component import CreateSettings
 from collector.config_types import Duration
 from collector.exporters import _prometheus_translate as tr
+from collector.net import split_endpoint
 from collector.pdata import Batch, Signal
 
 __all__ = ["SIGNALS", "TYPE", "Config", "PrometheusExporter", "create"]
@@ -73,14 +74,6 @@ class Config(BaseModel):
                 raise ValueError(f"{key!r} is not a valid Prometheus label name "
                                  "(use letters, digits and '_', not starting with a digit or '__')")
         return value
-
-
-def split_endpoint(endpoint: str) -> tuple[str, int]:
-    """``host:port`` (``:8889`` and ``[::1]:8889`` too) -> (host, port); empty host = all interfaces."""
-    host, sep, port_text = endpoint.rpartition(":")
-    if not sep or not port_text.isdigit() or not 0 <= int(port_text) <= 65535:
-        raise ValueError(f"expected host:port such as '0.0.0.0:8889', got {endpoint!r}")
-    return host.strip("[]") or "0.0.0.0", int(port_text)
 
 
 def create(settings: CreateSettings, config: Config) -> PrometheusExporter:
@@ -183,11 +176,11 @@ class PrometheusExporter:
             await site.start()
         except OSError as exc:
             await runner.cleanup()
-            raise OSError(exc.errno, f"exporters::{self._id}::endpoint: cannot listen on {host}:{port}: "
+            raise OSError(exc.errno, f"exporters::{self._id}::endpoint: cannot listen on {host or '*'}:{port}: "
                                      f"{exc.strerror}") from exc
         self._runner = runner
         self.port = int(runner.addresses[0][1]) if runner.addresses else port
-        self._log.info("prometheus_endpoint_started", endpoint=f"{host}:{self.port}", path="/metrics")
+        self._log.info("prometheus_endpoint_started", host=host or "*", port=self.port, path="/metrics")
 
     async def shutdown(self) -> None:
         if self._runner is not None:
