@@ -1,13 +1,15 @@
 """``otel-distro scrub``: stdin lines -> stdout lines, scrubbed with the default rules.
 
 One output line per input line, always: invalid UTF-8 is replaced (U+FFFD), very long lines are scrubbed
-whole, and a PEM private key spread over several lines is redacted line by line until its END marker.
+whole, and a PEM private key spread over several lines is redacted line by line up to its END marker (or
+the first line that is not key material).
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 from collections import Counter
 from typing import BinaryIO
@@ -16,8 +18,9 @@ from otel_distro.scrubbing._engine import Scrubber
 
 __all__ = ["main"]
 
-_PEM_BEGIN, _PEM_END, _PEM_TAIL = b"-----BEGIN", b"-----END", b"PRIVATE KEY-----"
+_PEM_BEGIN, _PEM_END, _PEM_TAIL = b"-----BEGIN", b"-----END", b"PRIVATE KEY"
 _KEY_LINE = b"[REDACTED:private_key]"
+_PEM_BODY = re.compile(rb"[A-Za-z0-9+/=]*|[A-Za-z-]+: .*")  # base64 lines, or `Proc-Type: ...` headers
 
 
 class _UsageError(Exception):
@@ -101,11 +104,11 @@ def scrub_stream(scrubber: Scrubber, source: BinaryIO, sink: BinaryIO, counts: C
             body.decode("utf-8")
         except UnicodeDecodeError:
             body = body.decode("utf-8", "replace").encode("utf-8")
-        if in_key:
-            if _PEM_END in body and _PEM_TAIL in body:
-                in_key = False
+        if in_key and (_PEM_BODY.fullmatch(body.strip()) or (_PEM_END in body and _PEM_TAIL in body)):
+            in_key = _PEM_END not in body
             write(_KEY_LINE + ending)
         else:
+            in_key = False  # (not key material after all: scrubbed as any other line)
             out = scrubber.scrub_bytes(body, counts) if len(body) >= 5 else None
             write((body if out is None else out) + ending)
             if _PEM_BEGIN in body and _PEM_TAIL in body:

@@ -41,6 +41,11 @@ def test_a_pem_key_over_several_lines_is_redacted_to_its_end() -> None:
     assert _run(data).split(b"\n") == [b"[REDACTED:private_key]"] * 4 + [b"after", b""]
 
 
+def test_a_mention_of_a_key_header_does_not_swallow_the_stream() -> None:
+    data = b'error: expected "-----BEGIN PRIVATE KEY-----" here\nnext line a@b.com\n'
+    assert _run(data) == b'error: expected "[REDACTED:private_key]" here\nnext line [REDACTED:email]\n'
+
+
 def test_main_reports_bad_arguments(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--no-such-flag"]) == 2
     err = capsys.readouterr().err
