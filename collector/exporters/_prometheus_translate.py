@@ -10,7 +10,8 @@ The rules are otelcol's (``pkg/translator/prometheus`` / ``prometheus/otlptransl
 * ``job`` is ``service.namespace/service.name`` (or ``service.name``), ``instance`` is
   ``service.instance.id``; the other resource attributes go on ``target_info``;
 * histograms expand to ``_bucket{le=...}`` (cumulative, ending in ``+Inf``), ``_sum`` and ``_count``;
-  summaries to ``{quantile=...}``, ``_sum`` and ``_count``.
+  summaries to ``{quantile=...}``, ``_sum`` and ``_count``; exponential histograms become native histograms
+  (remote write only: the text format cannot carry them).
 
 Everything here is pure: data in, names, labels and samples out.
 """
@@ -157,6 +158,8 @@ def format_float(value: float) -> str:
         return "+Inf" if value > 0 else "-Inf"
     if value == 0:
         return "-0" if math.copysign(1.0, value) < 0 else "0"
+    if -1e6 < value < 1e6 and value == int(value):  # the common case, without the general formatting
+        return str(int(value))
     sign, digit_tuple, exponent = Decimal(repr(value)).normalize().as_tuple()
     digits = "".join(map(str, digit_tuple))
     point = len(digits) + int(exponent)  # position of the decimal point from the left of `digits`
