@@ -245,7 +245,7 @@ class Scrubber:
             hits = [h for h in hits if h[2] not in self._disabled]
         if len(hits) < 2:
             return hits
-        hits.sort(key=lambda h: (h[0], -h[1]))
+        hits.sort(key=lambda h: (h[0], -h[1], h[2] == "secret"))  # on a tie the specific kind names the span
         merged: list[Hit] = [hits[0]]
         for start, end, kind in hits[1:]:
             last_start, last_end, last_kind = merged[-1]

@@ -448,8 +448,19 @@ def keyed_value(buf: bytes, spans: Spans, group: int, kind: str, scrubber: Scrub
             return []
     elif key_kind in ("person", "user") and spans[4][0] >= 0:
         end = _extend_name(buf, end)
-    elif lowered in _AUTH_SCHEMES:
-        return []  # `Authorization: Bearer <token>`: the scheme rules take the token
+    elif lowered.split(None, 1)[0] in _AUTH_SCHEMES:
+        # `Authorization: Bearer <credentials>`: the scheme stays, whatever follows it goes
+        start += len(value) - len(value.lstrip()) + len(lowered.split(None, 1)[0])
+        if start >= end:  # a bare value stopped at the space: take the next token
+            while start < len(buf) and buf[start] in b" \t":
+                start += 1
+            end = start
+            while end < len(buf) and buf[end] not in b" \t\r\n\"',;":
+                end += 1
+        while start < end and buf[start] in b" \t":
+            start += 1
+        if end == start or is_placeholder(buf[start:end]):
+            return []
     elif b"=" in value and buf[k_start:k_end].lower().endswith(b"cookie"):
         return []  # `Cookie: a=b; c=d`: the cookie rule keeps the names and takes the values
     return [(start, end, key_kind)]

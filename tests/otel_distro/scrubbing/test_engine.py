@@ -55,6 +55,19 @@ def test_replaces_only_the_sensitive_span(scrubber: Scrubber) -> None:
     )
 
 
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Authorization: Bearer abc", "Authorization: Bearer [REDACTED:secret]"),
+        ('{"authorization": "Basic dXNlcjpwYXNz"}', '{"authorization": "Basic [REDACTED:basic_auth]"}'),
+        ("Authorization: Digest abc123, x", "Authorization: Digest [REDACTED:secret], x"),
+        ("X-Api-Key: k-123", "X-Api-Key: [REDACTED:secret]"),
+    ],
+)
+def test_whatever_follows_an_auth_scheme_goes(scrubber: Scrubber, text: str, expected: str) -> None:
+    assert scrubber.scrub_text(text) == expected
+
+
 def test_url_query_values_are_decoded_before_matching(scrubber: Scrubber) -> None:
     url = "https://api.example.com/cb?phone=%2B90%20532%20123%2045%2067&iban=DE89%203704%200044%200532%200130%2000&p=2"
     out = scrubber.scrub_text(url)
