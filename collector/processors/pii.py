@@ -308,9 +308,9 @@ class PiiProcessor:
         for kv in attributes:
             key_kind = classify(kv.key)
             if key_kind != "never":
-                self._value(kv.value, key_kind, counts)
+                self._value(kv.value, key_kind, counts, kv.key)
 
-    def _value(self, value: Any, key_kind: str | None, counts: Counter[str]) -> None:
+    def _value(self, value: Any, key_kind: str | None, counts: Counter[str], parent: str | None = None) -> None:
         which = value.WhichOneof("value")
         if which == "string_value":
             text = value.string_value
@@ -324,11 +324,13 @@ class PiiProcessor:
             classify = self._scrubber.classify_key
             for kv in value.kvlist_value.values:
                 inner = classify(kv.key) if key_kind is None else key_kind
+                if inner is None and parent is not None:
+                    inner = self._scrubber.classify_nested(parent, kv.key)  # {"customer": {"name": ...}}
                 if inner != "never":
-                    self._value(kv.value, inner, counts)
+                    self._value(kv.value, inner, counts, kv.key)
         elif which == "array_value":
             for item in value.array_value.values:
-                self._value(item, key_kind, counts)
+                self._value(item, key_kind, counts, parent)
         elif key_kind is not None and which in ("int_value", "double_value", "bytes_value"):
             raw = getattr(value, which)
             text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)

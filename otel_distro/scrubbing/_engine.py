@@ -311,7 +311,14 @@ class Scrubber:
         if isinstance(value, str):
             return self.scrub_text(value, counts)
         if isinstance(value, dict):
-            return {k: self.scrub_value(v, k if isinstance(k, str) else None, counts) for k, v in value.items()}
+            out: dict[Any, Any] = {}
+            for k, v in value.items():
+                if not isinstance(k, str):
+                    out[k] = self.scrub_value(v, None, counts)
+                    continue
+                nested = self.classify_nested(key, k) if key is not None else None
+                out[k] = self.redact_as(nested, v, counts) if nested else self.scrub_value(v, k, counts)
+            return out
         if isinstance(value, list):
             return [self.scrub_value(v, None, counts) for v in value]
         if isinstance(value, tuple):
@@ -341,6 +348,14 @@ class Scrubber:
             self._key_cache.clear()
         self._key_cache[key] = kind
         return kind
+
+    def classify_nested(self, parent: str, key: str) -> str | None:
+        """What ``{parent: {key: ...}}`` holds when `key` alone says nothing: ``customer`` + ``name`` is a
+        person, ``service`` + ``name`` is not. None when the key is never touched or says nothing either way."""
+        if self.classify_key(key) is not None:
+            return None
+        kind = self.classify_key(f"{parent}.{key}")
+        return None if kind == "never" else kind
 
     def classify_key_bytes(self, key: bytes) -> str | None:
         """`classify_key` for a key found in UTF-8 text."""

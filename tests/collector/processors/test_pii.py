@@ -106,6 +106,8 @@ def test_log_bodies_string_or_structured_and_attributes() -> None:
     body = second.body.kvlist_value.values
     body.add(key="msg").value.string_value = "payment"
     body.add(key="password").value.string_value = "hunter2"
+    customer = body.add(key="customer").value.kvlist_value.values
+    customer.add(key="name").value.string_value = "Jane Doe"
     body.add(key="items").value.array_value.values.add().string_value = "iban TR330006100519786457841326"
     third = sl.log_records.add()
     third.body.string_value = "GET /health 200"
@@ -114,8 +116,12 @@ def test_log_bodies_string_or_structured_and_attributes() -> None:
     assert attrs(first.attributes) == {
         "enduser.phone": "[REDACTED:phone]", "redaction.count": 3, "redaction.kinds": ["email", "ipv4", "phone"],
     }
-    assert attrs(second.body.kvlist_value.values) == {"msg": "payment", "password": "[REDACTED:secret]",
-                                                      "items": ["iban [REDACTED:iban]"]}
+    values = second.body.kvlist_value.values
+    assert attrs([kv for kv in values if kv.key != "customer"]) == {
+        "msg": "payment", "password": "[REDACTED:secret]", "items": ["iban [REDACTED:iban]"],
+    }
+    customer_value = next(kv for kv in values if kv.key == "customer").value
+    assert attrs(customer_value.kvlist_value.values) == {"name": "[REDACTED:person]"}
     assert third.body.string_value == "GET /health 200"
     assert len(third.attributes) == 0
 

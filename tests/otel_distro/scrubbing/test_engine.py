@@ -112,6 +112,16 @@ def test_scrub_value_walks_structures_and_considers_keys(scrubber: Scrubber) -> 
     }
 
 
+def test_nested_keys_are_read_with_their_parent(scrubber: Scrubber) -> None:
+    value = {"customer": {"name": "Ayşe Yılmaz", "id": 7}, "service": {"name": "checkout"},
+             "recipient": {"first": "John", "phone": "5551234567"}}
+    assert scrubber.scrub_value(value) == {
+        "customer": {"name": "[REDACTED:person]", "id": 7},
+        "service": {"name": "checkout"},
+        "recipient": {"first": "John", "phone": "[REDACTED:phone]"},
+    }
+
+
 def test_scrub_value_does_not_mutate_its_input(scrubber: Scrubber) -> None:
     value = {"password": "hunter2", "items": ["a@b.co"]}
     scrubber.scrub_value(value)
