@@ -133,8 +133,8 @@ class Scrubber:
             raise ValueError(f"duplicate rule names: {', '.join(dupes)}")
 
         self._rules: list[Rule] = []
-        self._regexes: list[Any] = []
-        self._validators: list[Validator] = []
+        # per rule, what the hot loop needs: (match, validator, group, kind, is_keyed)
+        self._plan: list[tuple[Any, Validator, int, str, bool]] = []
         self._set = _re2.Set(_UNANCHORED, _options())
         for rule in all_rules:
             if rule.kind in self._disabled and rule.validator != "keyed_value":
@@ -152,8 +152,7 @@ class Scrubber:
             if self._set.Add(trigger.encode("utf-8")) != len(self._rules):
                 raise ValueError(f"rule {rule.name!r}: pattern cannot join the rule set")
             self._rules.append(rule)
-            self._regexes.append(regex)
-            self._validators.append(validator)
+            self._plan.append((regex.Match, validator, rule.group, rule.kind, rule.validator == "keyed_value"))
         if self._rules and not self._set.Compile():
             raise ValueError("the rule set is too large to compile")
 
@@ -279,21 +278,22 @@ class Scrubber:
             return []
         hits: list[Hit] = []
         n = len(buf)
+        plan = self._plan
         for i in matched:
-            rule, regex, validate = self._rules[i], self._regexes[i], self._validators[i]
+            match, validate, group, kind, is_keyed = plan[i]
             pos, budget = 0, _MAX_CANDIDATES
             while pos <= n:
-                spans = regex.Match(_UNANCHORED, buf, pos, n)
+                spans = match(_UNANCHORED, buf, pos, n)
                 start, end = spans[0]
                 if start < 0:
                     break
                 if budget > 0:
-                    hits.extend(validate(buf, spans, rule.group, rule.kind, self))
+                    hits += validate(buf, spans, group, kind, self)
                     budget -= 1
                 else:
-                    g_start, g_end = spans[rule.group]
-                    if g_start >= 0 and rule.validator != "keyed_value":
-                        hits.append((g_start, g_end, rule.kind))
+                    g_start, g_end = spans[group]
+                    if g_start >= 0 and not is_keyed:
+                        hits.append((g_start, g_end, kind))
                 pos = end if end > start else end + 1
         return hits
 
