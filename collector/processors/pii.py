@@ -304,11 +304,19 @@ class PiiProcessor:
                     dst.CopyFrom(src)
                 del attributes[:]
                 attributes.extend(survivors)
-        classify = self._scrubber.classify_key
+        classify, scrub_text = self._scrubber.classify_key, self._scrubber.scrub_text
         for kv in attributes:
             key_kind = classify(kv.key)
-            if key_kind != "never":
-                self._value(kv.value, key_kind, counts, kv.key)
+            if key_kind == "never":
+                continue
+            value = kv.value
+            if key_kind is None and value.WhichOneof("value") == "string_value":  # the common case, inline
+                text = value.string_value
+                new = scrub_text(text, counts)
+                if new is not text:
+                    value.string_value = new
+            else:
+                self._value(value, key_kind, counts, kv.key)
 
     def _value(self, value: Any, key_kind: str | None, counts: Counter[str], parent: str | None = None) -> None:
         which = value.WhichOneof("value")
