@@ -19,6 +19,7 @@ Everything here is pure: data in, names, labels and samples out.
 from __future__ import annotations
 
 import base64
+import bisect
 import functools
 import json
 import math
@@ -33,6 +34,7 @@ from typing import Any
 __all__ = [
     "STALE_NAN",
     "TARGET_INFO",
+    "Exemplar",
     "ExponentialBuckets",
     "Kind",
     "MetricInfo",
@@ -275,6 +277,16 @@ class ExponentialBuckets:
     negative: tuple[int, ...]
 
 
+@dataclass(frozen=True, slots=True)
+class Exemplar:
+    """A measurement kept with a point, with the span it was made in (hex ids; empty when there was none)."""
+
+    value: float
+    time_ns: int
+    trace_id: str = ""
+    span_id: str = ""
+
+
 @dataclass(slots=True)
 class Point:
     """One OTLP data point, reduced to what Prometheus needs. Counts and sums are floats (OTLP ints included)."""
@@ -289,6 +301,7 @@ class Point:
     bucket_counts: tuple[float, ...] = ()  # histogram: per bucket (len(bounds) + 1), not cumulative
     quantiles: tuple[tuple[float, float], ...] = ()  # summary: (quantile, value)
     exponential: ExponentialBuckets | None = None  # exponential histogram
+    exemplars: tuple[Exemplar, ...] = ()  # counters and histograms
     stale: bool = False  # OTLP's "no recorded value": the series ended
 
 
@@ -297,6 +310,7 @@ class Sample:
     name: str
     labels: dict[str, str] = field(hash=False)
     value: float
+    exemplar: Exemplar | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -311,6 +325,10 @@ def _number(dp: Any) -> float:
     return float(dp.as_int) if dp.WhichOneof("value") == "as_int" else float(dp.as_double)
 
 
+def _exemplars(exemplars: Sequence[Any]) -> tuple[Exemplar, ...]:
+    return tuple(Exemplar(_number(e), e.time_unix_nano, e.trace_id.hex(), e.span_id.hex()) for e in exemplars)
+
+
 def _number_points(data_points: Sequence[Any]) -> Iterator[Point]:
     for dp in data_points:
         yield Point(
@@ -318,6 +336,7 @@ def _number_points(data_points: Sequence[Any]) -> Iterator[Point]:
             start_ns=dp.start_time_unix_nano,
             time_ns=dp.time_unix_nano,
             value=_number(dp),
+            exemplars=_exemplars(dp.exemplars),
             stale=bool(dp.flags & _NO_RECORDED_VALUE),
         )
 
@@ -332,6 +351,7 @@ def _histogram_points(data_points: Sequence[Any]) -> Iterator[Point]:
             sum=dp.sum if dp.HasField("sum") else None,
             bounds=tuple(dp.explicit_bounds),
             bucket_counts=tuple(float(c) for c in dp.bucket_counts),
+            exemplars=_exemplars(dp.exemplars),
             stale=bool(dp.flags & _NO_RECORDED_VALUE),
         )
 
@@ -433,17 +453,35 @@ def _le_values(bounds: tuple[float, ...]) -> tuple[str, ...]:
     return tuple(format_float(b) for b in bounds)
 
 
+def _exemplars_by_bucket(point: Point) -> dict[int, Exemplar]:
+    """The latest exemplar of each bucket (bucket i holds values up to bounds[i]; the last, the rest)."""
+    out: dict[int, Exemplar] = {}
+    for exemplar in point.exemplars:
+        index = bisect.bisect_left(point.bounds, exemplar.value)
+        kept = out.get(index)
+        if kept is None or exemplar.time_ns >= kept.time_ns:
+            out[index] = exemplar
+    return out
+
+
 def point_samples(family: str, kind: Kind, labels: dict[str, str], point: Point) -> Iterator[Sample]:
     """The Prometheus samples of one point of a family (``family`` already carries ``_total`` for counters)."""
-    if kind in (Kind.GAUGE, Kind.COUNTER):
+    if kind is Kind.GAUGE:
         yield Sample(family, labels, STALE_NAN if point.stale else point.value)
         return
+    if kind is Kind.COUNTER:
+        latest = max(point.exemplars, key=lambda e: e.time_ns) if point.exemplars else None
+        yield Sample(family, labels, STALE_NAN if point.stale else point.value, latest)
+        return
     if kind is Kind.HISTOGRAM:
+        by_bucket = _exemplars_by_bucket(point) if point.exemplars else {}
         running = 0.0
-        for le, count in zip(_le_values(point.bounds), point.bucket_counts, strict=False):
+        for i, (le, count) in enumerate(zip(_le_values(point.bounds), point.bucket_counts, strict=False)):
             running += count
-            yield Sample(f"{family}_bucket", {**labels, "le": le}, STALE_NAN if point.stale else running)
-        yield Sample(f"{family}_bucket", {**labels, "le": "+Inf"}, STALE_NAN if point.stale else point.count)
+            yield Sample(f"{family}_bucket", {**labels, "le": le}, STALE_NAN if point.stale else running,
+                         by_bucket.get(i))
+        yield Sample(f"{family}_bucket", {**labels, "le": "+Inf"}, STALE_NAN if point.stale else point.count,
+                     by_bucket.get(len(point.bounds)))
     else:
         for quantile, value in point.quantiles:
             yield Sample(family, {**labels, "quantile": format_float(quantile)},

@@ -1,8 +1,10 @@
 """``prometheus``: a scrape endpoint serving the metrics that arrived over OTLP (otelcol's prometheusexporter).
 
 A pull exporter: ``export()`` only updates in-memory state, and the exporter's own HTTP server renders that
-state in the Prometheus text format (0.0.4) on ``GET /metrics`` at each scrape. Translation follows otelcol
-(see `collector.exporters._prometheus_translate`).
+state in the Prometheus text format (0.0.4) on ``GET /metrics`` at each scrape — or, with
+``enable_open_metrics``, in OpenMetrics 1.0 for scrapers that accept it, with exemplars (``trace_id``,
+``span_id``: metrics -> traces in Grafana; Prometheus needs ``--enable-feature=exemplar-storage``).
+Translation follows otelcol (see `collector.exporters._prometheus_translate`).
 
 State, per series (resource + scope + metric + point attributes):
 
@@ -39,6 +41,7 @@ TYPE = "prometheus"
 SIGNALS = frozenset({Signal.METRICS})
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+OPENMETRICS_CONTENT_TYPE = "application/openmetrics-text; version=1.0.0; charset=utf-8"
 
 
 class ResourceToTelemetryConversion(BaseModel):
@@ -59,6 +62,9 @@ class Config(BaseModel):
         default_factory=ResourceToTelemetryConversion
     )
     add_metric_suffixes: bool = Field(default=True, description="unit, _total and _ratio suffixes on metric names")
+    enable_open_metrics: bool = Field(
+        default=False, description="answer scrapers that accept it in the OpenMetrics format, with exemplars "
+        "(trace_id, span_id) on counters and histogram buckets")
 
     @field_validator("endpoint")
     @classmethod
@@ -96,6 +102,8 @@ def _accumulate(previous: _Series, info: tr.MetricInfo, point: tr.Point) -> bool
     """Fold a series' stored point into a new delta `point` (in place); False when `point` is older than
     the stored cumulative point and is to be ignored."""
     old = previous.point
+    if not point.exemplars:  # the SDK sends exemplars of new measurements only: keep showing the last ones
+        point.exemplars = old.exemplars
     if info.delta and info.kind is not tr.Kind.HISTOGRAM:
         point.value += old.value
         point.start_ns = old.start_ns
@@ -124,6 +132,7 @@ def _merge(into: tr.Point, other: tr.Point) -> None:
         into.sum = (into.sum or 0.0) + other.sum
     into.bucket_counts = tuple(a + b for a, b in zip(into.bucket_counts, other.bucket_counts, strict=True))
     into.time_ns = max(into.time_ns, other.time_ns)
+    into.exemplars += other.exemplars
 
 
 @dataclass(slots=True)
@@ -137,8 +146,20 @@ def _escape_label_value(value: str) -> str:
     return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
 
 
-def _escape_help(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("\n", "\\n")
+def _escape_help(text: str, *, open_metrics: bool = False) -> str:
+    text = text.replace("\\", "\\\\").replace("\n", "\\n")
+    return text.replace('"', '\\"') if open_metrics else text
+
+
+def _om_timestamp(time_ns: int) -> str:
+    """OpenMetrics timestamps are seconds."""
+    return f"{time_ns // 1_000_000_000}.{time_ns % 1_000_000_000 // 1_000_000:03d}"
+
+
+def _om_exemplar(exemplar: tr.Exemplar) -> str:
+    labels = {k: v for k, v in (("trace_id", exemplar.trace_id), ("span_id", exemplar.span_id)) if v}
+    text = f" # {_render_labels(labels) or '{}'} {tr.format_float(exemplar.value)}"
+    return text + (f" {_om_timestamp(exemplar.time_ns)}" if exemplar.time_ns else "")
 
 
 def _render_labels(labels: dict[str, str]) -> str:
@@ -159,7 +180,7 @@ class PrometheusExporter:
         self._families: dict[tuple[str, str, tr.Kind], str] = {}  # (otel name, unit, kind) -> family name
         self._skipped: set[tuple[str, str]] = set()
         self._version = 0  # bumped on every change of the state
-        self._exposition: tuple[int, str] | None = None  # the last rendering, and the version it shows
+        self._exposition: dict[bool, tuple[int, str]] = {}  # (OpenMetrics?) -> the version shown, the text
         self._runner: web.AppRunner | None = None
         self.port: int | None = None  # the bound port once started (endpoint port 0 picks a free one)
 
@@ -298,26 +319,30 @@ class PrometheusExporter:
                 seen.add(key)
                 yield labels
 
-    def render(self) -> str:
-        """The whole exposition, in the Prometheus text format 0.0.4."""
+    def render(self, *, open_metrics: bool = False) -> str:
+        """The whole exposition: the Prometheus text format 0.0.4, or OpenMetrics 1.0."""
         self.expire()
-        if self._exposition is None or self._exposition[0] != self._version:
-            self._exposition = (self._version, self._render(list(self._series.values())))
-        return self._exposition[1]
+        cached = self._exposition.get(open_metrics)
+        if cached is None or cached[0] != self._version:
+            cached = self._exposition[open_metrics] = (self._version,
+                                                       self._render(list(self._series.values()), open_metrics))
+        return cached[1]
 
-    async def render_async(self) -> str:
+    async def render_async(self, *, open_metrics: bool = False) -> str:
         """`render`, with the text built off the event loop (stored points are replaced, never changed, so a
         snapshot of the series stays valid while receivers keep updating the state)."""
         self.expire()
-        if self._exposition is not None and self._exposition[0] == self._version:
-            return self._exposition[1]
+        cached = self._exposition.get(open_metrics)
+        if cached is not None and cached[0] == self._version:
+            return cached[1]
         version = self._version
-        text = await asyncio.to_thread(self._render, list(self._series.values()))
-        if self._exposition is None or self._exposition[0] < version:
-            self._exposition = (version, text)
+        text = await asyncio.to_thread(self._render, list(self._series.values()), open_metrics)
+        cached = self._exposition.get(open_metrics)
+        if cached is None or cached[0] < version:
+            self._exposition[open_metrics] = (version, text)
         return text
 
-    def _render(self, snapshot: list[_Series]) -> str:
+    def _render(self, snapshot: list[_Series], open_metrics: bool) -> str:
         lines: list[str] = []
         target_info = (f"{self._config.namespace}_{tr.TARGET_INFO}" if self._config.namespace
                        else tr.TARGET_INFO)
@@ -326,20 +351,33 @@ class PrometheusExporter:
             lines += [f"# HELP {target_info} Target metadata", f"# TYPE {target_info} gauge"]
             lines += [f"{target_info}{_render_labels(labels)} 1" for labels in infos]
         timestamps = self._config.send_timestamps
-        for name, family in sorted(self._families_now(snapshot).items()):
-            lines.append(f"# HELP {name} {_escape_help(family.help or name)}")
-            lines.append(f"# TYPE {name} {family.kind}")
+        for family_name, family in sorted(self._families_now(snapshot).items()):
+            declared = name = family_name
+            if open_metrics and family.kind is tr.Kind.COUNTER:
+                # OpenMetrics names the counter family without `_total`, which its samples must end in
+                declared = family_name.removesuffix("_total")
+                name = f"{declared}_total"
+            lines.append(f"# HELP {declared} {_escape_help(family.help or declared, open_metrics=open_metrics)}")
+            lines.append(f"# TYPE {declared} {family.kind}")
             for labels, point, _ in family.series.values():
-                suffix = f" {point.time_ns // 1_000_000}" if timestamps else ""
+                stamp = ""
+                if timestamps:
+                    stamp = f" {_om_timestamp(point.time_ns)}" if open_metrics else f" {point.time_ns // 1_000_000}"
                 for sample in tr.point_samples(name, family.kind, labels, point):
-                    lines.append(
-                        f"{sample.name}{_render_labels(sample.labels)} {tr.format_float(sample.value)}{suffix}"
-                    )
+                    line = f"{sample.name}{_render_labels(sample.labels)} {tr.format_float(sample.value)}{stamp}"
+                    if open_metrics and sample.exemplar is not None:
+                        line += _om_exemplar(sample.exemplar)
+                    lines.append(line)
+        if open_metrics:
+            lines.append("# EOF")
         return "\n".join(lines) + "\n" if lines else ""
 
     async def _handle_scrape(self, request: web.Request) -> web.StreamResponse:
-        text = await self.render_async()
-        response = web.Response(body=text.encode("utf-8"), headers={"Content-Type": CONTENT_TYPE})
+        open_metrics = (self._config.enable_open_metrics
+                        and "application/openmetrics-text" in request.headers.get("Accept", ""))
+        text = await self.render_async(open_metrics=open_metrics)
+        content_type = OPENMETRICS_CONTENT_TYPE if open_metrics else CONTENT_TYPE
+        response = web.Response(body=text.encode("utf-8"), headers={"Content-Type": content_type})
         if "gzip" in request.headers.get("Accept-Encoding", ""):
             response.enable_compression()
         return response

@@ -97,6 +97,14 @@ class PrometheusServer:
         result: list[dict[str, Any]] = data["result"]
         return result
 
+    def exemplars(self, expr: str, *, window: float = 3600.0) -> list[dict[str, Any]]:
+        """Exemplars of the series matching ``expr`` in the last ``window`` seconds (needs the
+        ``exemplar-storage`` feature): ``[{"seriesLabels": {...}, "exemplars": [{"labels", "value", ...}]}]``."""
+        now = time.time()
+        result: list[dict[str, Any]] = self.api("/api/v1/query_exemplars", query=expr, start=str(now - window),
+                                                end=str(now + 60))
+        return result
+
     def values(self, expr: str) -> dict[tuple[tuple[str, str], ...], float]:
         """An instant query as ``{sorted labels: value}``."""
         return {tuple(sorted(r["metric"].items())): float(r["value"][1]) for r in self.query(expr)}

@@ -6,19 +6,21 @@ import gzip
 import shutil
 import socket
 import subprocess
+import time
 import urllib.request
 from pathlib import Path
 
 import pytest
 import structlog
 from opentelemetry.proto.metrics.v1 import metrics_pb2
+from opentelemetry.sdk.trace import TracerProvider
 from pydantic import ValidationError
 
 from collector import otlpjson
 from collector.component import ComponentID, CreateSettings
 from collector.exporters import prometheus
 from collector.exporters.prometheus import Config, PrometheusExporter
-from collector.pdata import Signal
+from collector.pdata import Batch, Signal
 from tests.collector.exporters.prometheus_helpers import (
     batch,
     gauge_metric,
@@ -291,6 +293,96 @@ def test_without_suffixes_names_are_only_sanitised() -> None:
     e = exporter(add_metric_suffixes=False)
     e.consume(batch(sum_metric("http.requests", number_point(1, t=7), unit="s")))
     assert sample_lines(e.render()) == ['http_requests{otel_scope_name="test.meter",job="api"} 1']
+
+
+# --- OpenMetrics and exemplars ------------------------------------------------------------------------------
+
+
+def sdk_batch_with_exemplars() -> tuple[Batch, str, str]:
+    """A counter and a histogram recorded inside a span: the SDK keeps the span as an exemplar."""
+    tracer = TracerProvider().get_tracer("test")
+    with sdk_metrics(WORKER) as sdk:
+        messages = sdk.meter.create_counter("chat.messages")
+        latency = sdk.meter.create_histogram("http.server.request.duration", unit="s",
+                                             explicit_bucket_boundaries_advisory=[0.1, 1.0])
+        with tracer.start_as_current_span("POST /chat") as span:
+            messages.add(2)
+            latency.record(0.5)
+        context = span.get_span_context()
+        return sdk.collect(), f"{context.trace_id:032x}", f"{context.span_id:016x}"
+
+
+def test_open_metrics_carries_exemplars_on_counters_and_buckets() -> None:
+    b, trace_id, span_id = sdk_batch_with_exemplars()
+    e = exporter(enable_open_metrics=True)
+    e.consume(b)
+    text = e.render(open_metrics=True)
+    scope = 'otel_scope_name="test.meter",otel_scope_version="1.0",job="shop/api",instance="w1"'
+    exemplar = f'# {{trace_id="{trace_id}",span_id="{span_id}"}}'
+    assert "# TYPE chat_messages counter" in text  # OpenMetrics: the family without _total
+    assert f"chat_messages_total{{{scope}}} 2 {exemplar} 2 " in text
+    assert f'http_server_request_duration_seconds_bucket{{{scope},le="0.1"}} 0\n' in text
+    assert f'http_server_request_duration_seconds_bucket{{{scope},le="1"}} 1 {exemplar} 0.5 ' in text
+    assert text.endswith("# EOF\n")
+    assert "trace_id" not in e.render()  # the classic text format has no exemplars
+
+
+def test_exemplars_stay_until_newer_ones_arrive() -> None:
+    e = exporter()
+    tracer = TracerProvider().get_tracer("test")
+    with sdk_metrics(WORKER) as sdk:
+        messages = sdk.meter.create_counter("chat.messages")
+        with tracer.start_as_current_span("POST /chat") as span:
+            messages.add(2)
+        e.consume(sdk.collect())
+        messages.add(3)  # outside any span: the SDK keeps no exemplar for it
+        e.consume(sdk.collect())
+    [counter] = [line for line in e.render(open_metrics=True).splitlines() if line.startswith("chat_messages_total")]
+    value, exemplar = counter.split(" # ")
+    assert value.endswith(" 5")
+    assert f"{span.get_span_context().trace_id:032x}" in exemplar
+
+
+def test_the_endpoint_answers_open_metrics_only_when_enabled_and_asked() -> None:
+    accept = {"Accept": "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5"}
+    with loop_thread() as lt:
+        for enabled, headers, expected in ((True, accept, prometheus.OPENMETRICS_CONTENT_TYPE),
+                                           (True, {}, prometheus.CONTENT_TYPE),
+                                           (False, accept, prometheus.CONTENT_TYPE)):
+            e = exporter(endpoint="127.0.0.1:0", enable_open_metrics=enabled)
+            lt.run(e.start())
+            try:
+                request = urllib.request.Request(f"http://127.0.0.1:{e.port}/metrics", headers=headers)
+                with urllib.request.urlopen(request, timeout=10) as response:
+                    assert response.headers["Content-Type"] == expected
+            finally:
+                lt.run(e.shutdown())
+
+
+@pytest.mark.slow
+def test_real_prometheus_scrapes_open_metrics_and_stores_exemplars(tmp_path: Path) -> None:
+    port = free_port()
+    b, trace_id, span_id = sdk_batch_with_exemplars()
+    with loop_thread() as lt, PrometheusServer(tmp_path, scrape_targets=[f"127.0.0.1:{port}"],
+                                               features=["exemplar-storage"]) as prom:
+        e = exporter(endpoint=f"127.0.0.1:{port}", enable_open_metrics=True)
+        lt.run(e.start())
+        try:
+            lt.run(e.export(b))
+            [counter] = prom.wait_for("chat_messages_total")
+            buckets = prom.values("http_server_request_duration_seconds_bucket")
+            deadline = time.monotonic() + 30
+            while not (found := prom.exemplars("http_server_request_duration_seconds_bucket")):
+                assert time.monotonic() < deadline, "no exemplar was stored"
+                time.sleep(0.25)
+        finally:
+            lt.run(e.shutdown())
+    assert counter["value"][1] == "2"
+    assert {dict(k)["le"]: v for k, v in buckets.items()} == {"0.1": 0.0, "1": 1.0, "+Inf": 1.0}
+    [series] = found
+    assert series["seriesLabels"]["le"] == "1"
+    assert series["exemplars"][0]["labels"] == {"trace_id": trace_id, "span_id": span_id}
+    assert float(series["exemplars"][0]["value"]) == 0.5
 
 
 # --- the endpoint --------------------------------------------------------------------------------------------
