@@ -11,7 +11,6 @@ import platform
 import re
 import socket
 import sys
-import uuid
 from collections.abc import Mapping
 from importlib import metadata
 from pathlib import Path
@@ -21,7 +20,7 @@ from opentelemetry.sdk.resources import OTELResourceDetector, Resource
 
 from otel_distro.settings import Settings
 
-__all__ = ["build_resource", "container_id", "refresh_process_attributes"]
+__all__ = ["build_resource", "container_id", "process_resource"]
 
 _CONTAINER_ID = re.compile(r"([0-9a-f]{64})")
 _K8S_NAMESPACE_FILE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
@@ -91,10 +90,9 @@ def build_resource(settings: Settings, environ: Mapping[str, str] | None = None)
     return Resource(attributes).merge(base).merge(Resource(from_env))
 
 
-def refresh_process_attributes(resource: Resource) -> None:
-    """After fork: the child's pid in the (shared, otherwise immutable) resource every provider holds."""
-    store = getattr(resource.attributes, "_dict", None)
-    if isinstance(store, dict):
-        store.update(_process_attributes())
-        if "service.instance.id" not in OTELResourceDetector().detect().attributes:
-            store["service.instance.id"] = str(uuid.uuid4())
+def process_resource() -> Resource:
+    """This process's pid attributes, for the providers to merge in after a fork.
+
+    (The SDK itself renews ``service.instance.id`` in a forked child; the pid is left to distributions.)
+    """
+    return Resource(_process_attributes())

@@ -11,6 +11,8 @@ import atexit
 import logging
 import multiprocessing.util
 import os
+import signal
+import threading
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,7 +29,7 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 
 from otel_distro._internal import guard, logs
 from otel_distro._internal.db_metrics import DbDurationSpanProcessor
-from otel_distro._internal.resource import build_resource, refresh_process_attributes
+from otel_distro._internal.resource import build_resource, process_resource
 from otel_distro._internal.scrub import scrubbing_hooks
 from otel_distro.settings import Settings
 
@@ -126,6 +128,8 @@ def configure(settings: Settings, *, auto_instrumentation_version: str | None = 
     multiprocessing.util.Finalize(None, flush, exitpriority=100)
     # Registered after the providers' own atexit shutdown, so it runs before them (atexit is LIFO).
     atexit.register(_mark_exiting)
+    _flush_on_sigterm()
+    _flush_after_uvicorn_shutdown()
     _logger.info(
         "telemetry_configured",
         extra={
@@ -161,10 +165,58 @@ def flush(timeout_millis: int = 5000) -> None:
             guard.internal_error("flush", exc)
 
 
-def _after_fork_in_child() -> None:
-    """The SDK restarts its batch threads after fork; the rest of a worker's identity is ours to renew.
+def _flush_on_sigterm() -> None:
+    """Flush before a SIGTERM ends the process: atexit does not run when a signal kills it.
 
-    The resource gets the child's pid and a new instance id; exporters drop HTTP connections inherited from
+    uvicorn (single process and each ``--workers`` child) handles SIGTERM gracefully, then restores the
+    previous handler and re-raises the signal so the exit status says "terminated"; with the default handler
+    the process dies there, and whatever the batch processors hold is lost. The distro's handler, found
+    there instead, flushes every provider first and then dies by SIGTERM the same way. Installed only in
+    the main thread and only when nothing else handles SIGTERM.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return
+    if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+        return
+    signal.signal(signal.SIGTERM, _on_sigterm)
+
+
+def _flush_after_uvicorn_shutdown() -> None:
+    """Flush when a uvicorn server (alone, a ``--workers`` child, or gunicorn's UvicornWorker) has shut down.
+
+    Covers the servers that reset SIGTERM to the default before re-raising it (gunicorn's uvicorn worker
+    does), where `_flush_on_sigterm` cannot help.
+    """
+    try:
+        from uvicorn.server import Server  # noqa: PLC0415
+    except ImportError:
+        return
+    original = Server.shutdown
+    if getattr(original, "__otel_distro__", False):
+        return
+
+    async def shutdown(self: Server, sockets: Any = None) -> None:
+        try:
+            await original(self, sockets=sockets)
+        finally:
+            flush()
+
+    shutdown.__otel_distro__ = True  # type: ignore[attr-defined]
+    Server.shutdown = shutdown  # type: ignore[method-assign]
+
+
+def _on_sigterm(signum: int, _frame: object) -> None:
+    try:
+        flush(timeout_millis=5000)
+    finally:
+        signal.signal(signum, signal.SIG_DFL)
+        os.kill(os.getpid(), signum)
+
+
+def _after_fork_in_child() -> None:
+    """The SDK restarts its batch threads and renews ``service.instance.id`` after fork; the rest is ours.
+
+    The providers' resources get the child's pid; exporters drop HTTP connections inherited from
     the parent (a socket shared by two processes interleaves their requests); system metrics measure the
     child, not the master.
     """
@@ -172,7 +224,9 @@ def _after_fork_in_child() -> None:
     if current is None:
         return
     try:
-        refresh_process_attributes(current.resource)
+        pid = process_resource()
+        for provider in (current.tracer_provider, current.meter_provider, current.logger_provider):
+            provider._update_resource(pid)
         for exporter in current.exporters:
             _drop_inherited_connections(exporter)
         _renew_system_metrics_process()

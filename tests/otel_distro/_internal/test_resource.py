@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from otel_distro._internal.resource import build_resource, container_id, refresh_process_attributes
+from otel_distro._internal.resource import build_resource, container_id, process_resource
 from otel_distro.settings import Settings
 
 
@@ -30,14 +30,10 @@ def test_standard_variables_win(monkeypatch: pytest.MonkeyPatch) -> None:
     assert attributes["service.version"] == "9"
 
 
-def test_after_fork_the_pid_and_instance_id_are_renewed(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("OTEL_RESOURCE_ATTRIBUTES", raising=False)
-    resource = build_resource(Settings())
-    instance = resource.attributes["service.instance.id"]
+def test_the_process_resource_names_this_process(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(os, "getpid", lambda: 424242)
-    refresh_process_attributes(resource)
-    assert resource.attributes["process.pid"] == 424242
-    assert resource.attributes["service.instance.id"] != instance
+    merged = build_resource(Settings()).merge(process_resource())
+    assert merged.attributes["process.pid"] == 424242
 
 
 def test_container_id_from_cgroup_v1(tmp_path: Path) -> None:
