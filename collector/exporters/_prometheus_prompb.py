@@ -17,6 +17,7 @@ from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 __all__ = [
     "METRIC_TYPES",
     "BucketSpan",
+    "Exemplar",
     "Histogram",
     "Label",
     "MetricMetadata",
@@ -60,6 +61,11 @@ def _file() -> descriptor_pb2.FileDescriptorProto:
         _declare("value", 1, _F.TYPE_DOUBLE),
         _declare("timestamp", 2, _F.TYPE_INT64),  # milliseconds since the epoch
     ])
+    f.message_type.add(name="Exemplar").field.extend([
+        _declare("labels", 1, _F.TYPE_MESSAGE, repeated=True, type_name="Label"),
+        _declare("value", 2, _F.TYPE_DOUBLE),
+        _declare("timestamp", 3, _F.TYPE_INT64),
+    ])
     f.message_type.add(name="BucketSpan").field.extend([
         _declare("offset", 1, _F.TYPE_SINT32),
         _declare("length", 2, _F.TYPE_UINT32),
@@ -79,6 +85,7 @@ def _file() -> descriptor_pb2.FileDescriptorProto:
     f.message_type.add(name="TimeSeries").field.extend([
         _declare("labels", 1, _F.TYPE_MESSAGE, repeated=True, type_name="Label"),
         _declare("samples", 2, _F.TYPE_MESSAGE, repeated=True, type_name="Sample"),
+        _declare("exemplars", 3, _F.TYPE_MESSAGE, repeated=True, type_name="Exemplar"),
         _declare("histograms", 4, _F.TYPE_MESSAGE, repeated=True, type_name="Histogram"),
     ])
     metadata = f.message_type.add(name="MetricMetadata")
@@ -107,6 +114,7 @@ def _message(name: str) -> Any:
 
 
 BucketSpan: Any = _message("BucketSpan")
+Exemplar: Any = _message("Exemplar")
 Histogram: Any = _message("Histogram")
 Label: Any = _message("Label")
 Sample: Any = _message("Sample")
@@ -142,8 +150,9 @@ def _field(tag: int, payload: bytes) -> bytes:
 
 
 _LABEL_NAME, _LABEL_VALUE = 0x0A, 0x12  # Label.name = 1, Label.value = 2 (length-delimited)
-_SERIES_LABEL, _SERIES_SAMPLE = 0x0A, 0x12  # TimeSeries.labels = 1, TimeSeries.samples = 2
+_SERIES_LABEL, _SERIES_SAMPLE, _SERIES_EXEMPLAR = 0x0A, 0x12, 0x1A  # TimeSeries.labels/samples/exemplars
 _SAMPLE_VALUE, _SAMPLE_TIMESTAMP = 0x09, 0x10  # Sample.value = 1 (64-bit), Sample.timestamp = 2 (varint)
+_EXEMPLAR_VALUE, _EXEMPLAR_TIMESTAMP = 0x11, 0x18  # Exemplar.value = 2 (64-bit), Exemplar.timestamp = 3
 _REQUEST_SERIES = 0x0A  # WriteRequest.timeseries = 1
 _ZERO_DOUBLE = bytes(8)
 
@@ -165,15 +174,26 @@ class SeriesEncoder:
             encoded = self._labels[(name, value)] = _field(_SERIES_LABEL, inner)
         return encoded
 
-    def series(self, labels: Iterable[tuple[str, str]], samples: Iterable[tuple[int, float]]) -> bytes:
-        """One ``timeseries`` field of a WriteRequest: labels (in the order given), samples ``(ms, value)``."""
+    def series(self, labels: Iterable[tuple[str, str]], samples: Iterable[tuple[int, float]],
+               exemplars: Iterable[tuple[Iterable[tuple[str, str]], float, int]] = ()) -> bytes:
+        """One ``timeseries`` field of a WriteRequest: labels (in the order given), samples ``(ms, value)``,
+        exemplars ``(labels, value, ms)``."""
         parts = [self._label(name, value) for name, value in labels]
         for timestamp_ms, value in samples:
-            inner = b""
-            packed = _DOUBLE.pack(value)
-            if packed != _ZERO_DOUBLE:
-                inner += bytes((_SAMPLE_VALUE,)) + packed
-            if timestamp_ms:
-                inner += bytes((_SAMPLE_TIMESTAMP,)) + _varint(timestamp_ms)
-            parts.append(_field(_SERIES_SAMPLE, inner))
+            parts.append(_field(_SERIES_SAMPLE, _number(_SAMPLE_VALUE, value, _SAMPLE_TIMESTAMP, timestamp_ms)))
+        for exemplar_labels, value, timestamp_ms in exemplars:
+            inner = b"".join(self._label(name, label_value) for name, label_value in exemplar_labels)
+            parts.append(_field(_SERIES_EXEMPLAR,
+                                inner + _number(_EXEMPLAR_VALUE, value, _EXEMPLAR_TIMESTAMP, timestamp_ms)))
         return _field(_REQUEST_SERIES, b"".join(parts))
+
+
+def _number(value_tag: int, value: float, timestamp_tag: int, timestamp_ms: int) -> bytes:
+    """A value and a timestamp field, each left out at its proto3 default (0.0, 0) as protobuf does."""
+    out = b""
+    packed = _DOUBLE.pack(value)
+    if packed != _ZERO_DOUBLE:
+        out += bytes((value_tag,)) + packed
+    if timestamp_ms:
+        out += bytes((timestamp_tag,)) + _varint(timestamp_ms)
+    return out

@@ -3,8 +3,9 @@
 Each batch becomes one or more ``WriteRequest``s (protobuf, snappy block format) POSTed to ``endpoint``
 (Prometheus: ``/api/v1/write`` with ``--web.enable-remote-write-receiver``; Mimir, Thanos, VictoriaMetrics...).
 Names and labels follow otelcol (see `collector.exporters._prometheus_translate`); ``external_labels`` go on
-every series. Exponential histograms become native histograms (Prometheus needs
-``--enable-feature=native-histograms``). Points with delta temporality are skipped, as otelcol does: remote
+every series; exemplars (``trace_id``, ``span_id``) go with counters and histogram buckets (Prometheus keeps
+them with ``--enable-feature=exemplar-storage``). Exponential histograms become native histograms (Prometheus
+needs ``--enable-feature=native-histograms``). Points with delta temporality are skipped, as otelcol does: remote
 write carries cumulative series (the ``prometheus`` exporter accumulates deltas, if that is what apps send).
 
 The exporter is stateless and sits behind the shared sender (queue -> retry -> timeout): ``classify`` decides
@@ -173,6 +174,7 @@ class _Series:
     labels: dict[str, str]
     samples: dict[int, float] = field(default_factory=dict)  # timestamp ms -> value (last one wins)
     histograms: dict[int, tr.NativeHistogram] = field(default_factory=dict)  # timestamp ms -> native histogram
+    exemplars: dict[int, tuple[tuple[tuple[str, str], ...], float]] = field(default_factory=dict)  # ms -> ...
 
 
 @dataclass(slots=True)
@@ -188,8 +190,13 @@ class Translation:
             series = self.series[key] = _Series(dict(key))
         return series
 
-    def add(self, name: str, labels: dict[str, str], value: float, timestamp_ms: int) -> None:
-        self._series(name, labels).samples[timestamp_ms] = value
+    def add(self, name: str, labels: dict[str, str], value: float, timestamp_ms: int,
+            exemplar: tr.Exemplar | None = None) -> None:
+        series = self._series(name, labels)
+        series.samples[timestamp_ms] = value
+        if exemplar is not None:
+            ids = tuple((k, v) for k, v in (("span_id", exemplar.span_id), ("trace_id", exemplar.trace_id)) if v)
+            series.exemplars[exemplar.time_ns // 1_000_000] = (ids, exemplar.value)
 
     def add_histogram(self, name: str, labels: dict[str, str], histogram: tr.NativeHistogram,
                       timestamp_ms: int) -> None:
@@ -228,7 +235,7 @@ def translate(request: Any, config: Config) -> Translation:
             latest = max(latest, timestamp_ms)
             if not info.exponential:
                 for sample in tr.point_samples(family, info.kind, labels, point):
-                    out.add(sample.name, sample.labels, sample.value, timestamp_ms)
+                    out.add(sample.name, sample.labels, sample.value, timestamp_ms, sample.exemplar)
                 continue
             native = tr.native_histogram(point)
             if isinstance(native, str):
@@ -262,7 +269,8 @@ def write_requests(translation: Translation, *, max_bytes: int, send_metadata: b
         if series.histograms:
             encoded = _native_series(series)
         else:
-            encoded = encoder.series(series.labels.items(), sorted(series.samples.items()))
+            exemplars = [(ids, value, ms) for ms, (ids, value) in sorted(series.exemplars.items())]
+            encoded = encoder.series(series.labels.items(), sorted(series.samples.items()), exemplars)
         if parts and size + len(encoded) > max_bytes:
             yield b"".join(parts)
             parts, size = [], 0

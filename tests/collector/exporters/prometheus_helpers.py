@@ -15,6 +15,7 @@ from opentelemetry.sdk.metrics import Counter, Histogram, MeterProvider, UpDownC
 from opentelemetry.sdk.metrics.export import AggregationTemporality, InMemoryMetricReader
 from opentelemetry.sdk.metrics.view import ExponentialBucketHistogramAggregation
 from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
 
 from collector.pdata import Batch, Signal
 
@@ -150,3 +151,21 @@ def loop_thread() -> Iterator[LoopThread]:
         yield lt
     finally:
         lt.close()
+
+
+WORKER = {"service.name": "api", "service.namespace": "shop", "service.instance.id": "w1"}
+
+
+def sdk_batch_with_exemplars() -> tuple[Batch, str, str]:
+    """A counter and a histogram recorded inside a span (the SDK keeps it as an exemplar): the batch, and the
+    span's trace id and span id in hex."""
+    tracer = TracerProvider().get_tracer("test")
+    with sdk_metrics(WORKER) as sdk:
+        messages = sdk.meter.create_counter("chat.messages")
+        latency = sdk.meter.create_histogram("http.server.request.duration", unit="s",
+                                             explicit_bucket_boundaries_advisory=[0.1, 1.0])
+        with tracer.start_as_current_span("POST /chat") as span:
+            messages.add(2)
+            latency.record(0.5)
+        context = span.get_span_context()
+        return sdk.collect(), f"{context.trace_id:032x}", f"{context.span_id:016x}"

@@ -20,13 +20,14 @@ from collector import otlpjson
 from collector.component import ComponentID, CreateSettings
 from collector.exporters import prometheus
 from collector.exporters.prometheus import Config, PrometheusExporter
-from collector.pdata import Batch, Signal
+from collector.pdata import Signal
 from tests.collector.exporters.prometheus_helpers import (
     batch,
     gauge_metric,
     histogram_metric,
     loop_thread,
     number_point,
+    sdk_batch_with_exemplars,
     sdk_metrics,
     sum_metric,
 )
@@ -296,20 +297,6 @@ def test_without_suffixes_names_are_only_sanitised() -> None:
 
 
 # --- OpenMetrics and exemplars ------------------------------------------------------------------------------
-
-
-def sdk_batch_with_exemplars() -> tuple[Batch, str, str]:
-    """A counter and a histogram recorded inside a span: the SDK keeps the span as an exemplar."""
-    tracer = TracerProvider().get_tracer("test")
-    with sdk_metrics(WORKER) as sdk:
-        messages = sdk.meter.create_counter("chat.messages")
-        latency = sdk.meter.create_histogram("http.server.request.duration", unit="s",
-                                             explicit_bucket_boundaries_advisory=[0.1, 1.0])
-        with tracer.start_as_current_span("POST /chat") as span:
-            messages.add(2)
-            latency.record(0.5)
-        context = span.get_span_context()
-        return sdk.collect(), f"{context.trace_id:032x}", f"{context.span_id:016x}"
 
 
 def test_open_metrics_carries_exemplars_on_counters_and_buckets() -> None:

@@ -31,6 +31,7 @@ from tests.collector.exporters.prometheus_helpers import (
     histogram_metric,
     loop_thread,
     number_point,
+    sdk_batch_with_exemplars,
     sdk_metrics,
     sum_metric,
 )
@@ -179,25 +180,34 @@ def test_messages_use_the_prompb_field_numbers() -> None:
     assert request.SerializeToString() == expected
 
 
+Exemplars = list[tuple[list[tuple[str, str]], float, int]]
+
+
 @pytest.mark.parametrize(
-    ("labels", "samples"),
+    ("labels", "samples", "exemplars"),
     [
-        ([("__name__", "up"), ("job", "api")], [(1_700_000_000_123, 1.0)]),
-        ([("__name__", "zero")], [(0, 0.0), (5, -0.0), (-1, 2.5)]),  # proto3 defaults are left out
-        ([("__name__", "ünïcode"), ("path", "/ä/" + "x" * 300)], [(2**40, math.inf), (2**41, -1e-300)]),
-        ([("__name__", "stale")], [(10, prw.tr.STALE_NAN)]),
-        ([("__name__", "empty"), ("job", "")], []),
+        ([("__name__", "up"), ("job", "api")], [(1_700_000_000_123, 1.0)], []),
+        ([("__name__", "zero")], [(0, 0.0), (5, -0.0), (-1, 2.5)], []),  # proto3 defaults are left out
+        ([("__name__", "ünïcode"), ("path", "/ä/" + "x" * 300)], [(2**40, math.inf), (2**41, -1e-300)], []),
+        ([("__name__", "stale")], [(10, prw.tr.STALE_NAN)], []),
+        ([("__name__", "empty"), ("job", "")], [], []),
+        ([("__name__", "x")], [(10, 1.0)], [([("trace_id", "ab" * 16)], 0.5, 9), ([], 0.0, 0)]),
     ],
 )
 def test_the_direct_encoder_writes_what_protobuf_writes(labels: list[tuple[str, str]],
-                                                         samples: list[tuple[int, float]]) -> None:
+                                                         samples: list[tuple[int, float]],
+                                                         exemplars: Exemplars) -> None:
     request = prompb.WriteRequest()
     ts = request.timeseries.add()
     for name, value in labels:
         ts.labels.add(name=name, value=value)
     for timestamp, value in samples:
         ts.samples.add(value=value, timestamp=timestamp)
-    encoded = prompb.SeriesEncoder().series(labels, samples)
+    for exemplar_labels, value, timestamp in exemplars:
+        exemplar = ts.exemplars.add(value=value, timestamp=timestamp)
+        for name, label_value in exemplar_labels:
+            exemplar.labels.add(name=name, value=label_value)
+    encoded = prompb.SeriesEncoder().series(labels, samples, exemplars)
     assert encoded == request.SerializeToString()
     assert prompb.WriteRequest.FromString(encoded).SerializeToString() == encoded
 
@@ -293,6 +303,20 @@ def test_the_official_otlp_metrics_example_sends_its_cumulative_metrics(otlp_exa
     assert list(series_of(next(prw.write_requests(translation, max_bytes=10**6)))) == [
         'my_gauge_ratio{job="my.service",my_gauge_attr="some value"}']
     assert {s.name for s in translation.skipped} == {"my.counter", "my.histogram", "my.exponential.histogram"}
+
+
+def test_exemplars_go_with_counters_and_histogram_buckets() -> None:
+    b, trace_id, span_id = sdk_batch_with_exemplars()
+    [body] = prw.write_requests(prw.translate(b.request, config(target_info={"enabled": False})), max_bytes=10**6)
+    exemplars = {}
+    for ts in prompb.WriteRequest.FromString(body).timeseries:
+        labels = {label.name: label.value for label in ts.labels}
+        for exemplar in ts.exemplars:
+            exemplars[(labels["__name__"], labels.get("le"))] = (
+                {label.name: label.value for label in exemplar.labels}, exemplar.value)
+    ids = {"trace_id": trace_id, "span_id": span_id}
+    assert exemplars == {("chat_messages_total", None): (ids, 2.0),
+                         ("http_server_request_duration_seconds_bucket", "1"): (ids, 0.5)}
 
 
 def test_metadata_is_sent_when_asked() -> None:
@@ -432,3 +456,14 @@ def test_real_prometheus_stores_native_histograms(tmp_path: Path) -> None:
     assert float(count["value"][1]) == 4
     assert float(total["value"][1]) == pytest.approx(6.6)
     assert float(share["value"][1]) == pytest.approx(0.5)
+
+
+@pytest.mark.slow
+def test_real_prometheus_stores_remote_written_exemplars(tmp_path: Path) -> None:
+    b, trace_id, span_id = sdk_batch_with_exemplars()
+    with loop_thread() as lt, PrometheusServer(tmp_path, features=["exemplar-storage"]) as prom:
+        run_export(lt, prom.remote_write_url, b)
+        prom.wait_for("chat_messages_total")
+        [series] = prom.exemplars("chat_messages_total")
+    assert series["exemplars"][0]["labels"] == {"trace_id": trace_id, "span_id": span_id}
+    assert float(series["exemplars"][0]["value"]) == 2.0
