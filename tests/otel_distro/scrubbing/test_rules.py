@@ -3,9 +3,12 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from otel_distro.scrubbing import Scrubber, default_rules
+from otel_distro.scrubbing._corpus import generate
 from otel_distro.scrubbing._rules import default_key_policy, normalize_key, split_key
 
 EXAMPLES: dict[str, tuple[str, str]] = {
@@ -183,3 +186,11 @@ def test_keys_are_normalised_across_separators_case_and_letters() -> None:
     assert normalize_key("Client-Secret") == normalize_key("client_secret") == normalize_key("clientSecret")
     assert normalize_key("Şifre") == "sifre"
     assert split_key("isTokenValid") == ["is", "token", "valid"]
+
+
+def test_triggers_only_skip_work_never_findings() -> None:
+    """A rule's trigger must match wherever its pattern can: with or without triggers, the same output."""
+    texts = [text for text, _ in EXAMPLES.values()] + [r.text for r in generate(1500, seed=99, pii_rate=0.5)]
+    with_triggers = Scrubber()
+    without = Scrubber(rules=[replace(rule, trigger=None) for rule in default_rules()])
+    assert [with_triggers.scrub_text(t) for t in texts] == [without.scrub_text(t) for t in texts]
