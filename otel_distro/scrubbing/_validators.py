@@ -105,9 +105,12 @@ def card_number_ok(digits: str) -> bool:
 
 def credit_card(buf: bytes, spans: Spans, group: int, kind: str, scrubber: Scrubber) -> list[Hit]:
     start, end = spans[group]
+    cand = buf[start:end]
+    if cand.isdigit():  # the common shape: one run of digits
+        ok = card_number_ok(cand.decode("ascii")) and not _glued(buf, start, end)
+        return [(start, end, kind)] if ok else []
     if _glued(buf, start, end):
         return []
-    cand = buf[start:end]
     seps = {c for c in cand if c not in _DIGITS}
     if len(seps) > 1:
         return []
