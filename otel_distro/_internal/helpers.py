@@ -23,10 +23,10 @@ def _logger(logger: Any) -> Any:
     return logger if logger is not None else structlog.get_logger("otel_distro.requests")
 
 
-def log_request(method: str, path: str, *, logger: Any = None, **fields: Any) -> None:
-    """``request_started`` at info with ``method`` and ``path`` (``OTEL_DISTRO_LOG_REQUEST_START`` for the
-    middleware's own)."""
-    _logger(logger).info("request_started", method=method, path=path, **fields)
+def log_request(method: str, path: str, *, level: str = "info", logger: Any = None, **fields: Any) -> None:
+    """``request_started`` with ``method`` and ``path`` (the middleware logs its own at debug unless
+    ``OTEL_DISTRO_LOG_REQUEST_START`` is on)."""
+    getattr(_logger(logger), level)("request_started", method=method, path=path, **fields)
 
 
 def log_response(

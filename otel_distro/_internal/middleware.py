@@ -76,6 +76,7 @@ class RequestContextMiddleware:
         self._header = settings.request_id_header.encode("latin-1")
         self._quiet = frozenset(settings.quiet_paths)
         self._respond_on_error = respond_on_error
+        self._log_start = settings.log_request_start
         self._logger = structlog.get_logger("otel_distro.requests")
         self._counters = request_counters(meter_provider or metrics.get_meter_provider())
 
@@ -112,8 +113,10 @@ class RequestContextMiddleware:
                 message = {**message, "headers": [*message.get("headers", ()), header]}
             await send(message)
 
-        if self._settings.log_request_start:
-            helpers.log_request(method, scope.get("path", ""), logger=self._logger)
+        # request_started: at info when asked for, else at debug (a no-op call at the default level).
+        helpers.log_request(
+            method, scope.get("path", ""), logger=self._logger, level="info" if self._log_start else "debug"
+        )
         try:
             await self.app(scope, receive, send_with_request_id)
         except Exception as exc:
