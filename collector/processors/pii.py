@@ -279,15 +279,21 @@ class PiiProcessor:
                 self._attributes(exemplar.filtered_attributes, total)
 
     def _summarise(self, attributes: Any, counts: Counter[str]) -> None:
+        """Adds ``redaction.count`` / ``redaction.kinds``, on top of what an earlier scrubber (the app's) said."""
         if not self._summary:
             return
+        total, kinds = sum(counts.values()), set(counts)
         for kv in list(attributes):
-            if kv.key in (COUNT_KEY, KINDS_KEY):
+            if kv.key == COUNT_KEY:
+                total += kv.value.int_value
                 attributes.remove(kv)
-        attributes.add(key=COUNT_KEY).value.int_value = sum(counts.values())
-        kinds = attributes.add(key=KINDS_KEY).value.array_value.values
-        for k in sorted(counts):
-            kinds.add().string_value = k
+            elif kv.key == KINDS_KEY:
+                kinds.update(v.string_value for v in kv.value.array_value.values)
+                attributes.remove(kv)
+        attributes.add(key=COUNT_KEY).value.int_value = total
+        values = attributes.add(key=KINDS_KEY).value.array_value.values
+        for kind in sorted(kinds):
+            values.add().string_value = kind
 
     # --- values ----------------------------------------------------------------------------------------------
 

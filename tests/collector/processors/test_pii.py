@@ -126,6 +126,16 @@ def test_log_bodies_string_or_structured_and_attributes() -> None:
     assert len(third.attributes) == 0
 
 
+def test_a_summary_from_the_app_is_added_to() -> None:
+    req = ExportLogsServiceRequest()
+    record = req.resource_logs.add().scope_logs.add().log_records.add()
+    record.body.string_value = "mail [REDACTED:email] card 4111 1111 1111 1111"
+    record.attributes.add(key="redaction.count").value.int_value = 1
+    record.attributes.add(key="redaction.kinds").value.array_value.values.add().string_value = "email"
+    make()(Batch(Signal.LOGS, req))
+    assert attrs(record.attributes) == {"redaction.count": 2, "redaction.kinds": ["credit_card", "email"]}
+
+
 def test_metric_point_attributes_without_summary() -> None:
     req = ExportMetricsServiceRequest()
     metric = req.resource_metrics.add().scope_metrics.add().metrics.add()
