@@ -14,9 +14,11 @@ State, per series (resource + scope + metric + point attributes):
 * a point flagged "no recorded value" removes its series; a series not updated for ``metric_expiration``
   is dropped at the next scrape.
 
-Several app workers that report the same series without telling themselves apart (same ``service.name``,
-no ``service.instance.id``) are summed at scrape time: counters, up-down counters and histograms add up,
-gauges and summaries show the latest point.
+Writers are told apart by their whole resource. Series of several writers that come out with the same labels
+(app workers differing only in ``process.pid``, say) are summed at scrape time: counters, up-down counters
+and histograms (with the same buckets) add up; gauges and summaries show the latest point. Writers with
+identical resources (workers forked with one ``service.instance.id``) add up only with delta temporality:
+their cumulative points are indistinguishable and the latest wins.
 """
 
 from __future__ import annotations
