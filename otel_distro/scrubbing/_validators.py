@@ -394,7 +394,7 @@ def cookie(buf: bytes, spans: Spans, group: int, kind: str, scrubber: Scrubber) 
             value = part[eq + 1 :]
             v_start = pos + eq + 1 + (len(value) - len(value.lstrip()))
             v_end = pos + len(part.rstrip())
-            if name not in _SET_COOKIE_ATTRS and name and v_end > v_start:
+            if name not in _SET_COOKIE_ATTRS and name and v_end > v_start and not is_placeholder(buf[v_start:v_end]):
                 hits.append((v_start, v_end, kind))
         pos += len(part) + 1
     return hits
@@ -436,6 +436,8 @@ def keyed_value(buf: bytes, spans: Spans, group: int, kind: str, scrubber: Scrub
     key_kind = scrubber.classify_key_bytes(buf[k_start:k_end])
     if key_kind is None or key_kind == "never":
         return []
+    if k_start > 0 and buf[k_start - 1] == 0x5B and is_placeholder(buf[k_start - 1 : k_end + 18]):
+        return []  # our own pseudonym, `[phone:3f9a0c1d2e4b5a69]`
     start, end = _first_group(spans, range(2, 5))
     if start < 0:
         return []

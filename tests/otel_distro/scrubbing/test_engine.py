@@ -3,12 +3,14 @@
 
 from __future__ import annotations
 
+import random
 import threading
 from collections import Counter
 
 import pytest
 
 from otel_distro.scrubbing import Rule, Scrubber, default_scrubber
+from otel_distro.scrubbing._corpus import generate
 
 KEY = b"k" * 32
 
@@ -223,6 +225,24 @@ def test_long_fields_are_scrubbed_in_bounded_pieces() -> None:
     assert out.count("[REDACTED:email]") == 20
     assert out.endswith(" [REDACTED:phone]")
     assert "é" * 3000 in out
+
+
+@pytest.mark.parametrize("key", [None, KEY], ids=["placeholders", "pseudonyms"])
+def test_scrubbed_output_has_nothing_left_to_find(key: bytes | None) -> None:
+    scrubber = Scrubber(hmac_key=key)
+    for record in generate(1000, seed=77, pii_rate=0.7):
+        once = scrubber.scrub_text(record.text)
+        assert scrubber.scrub_text(once) == once
+
+
+def test_random_garbage_never_raises() -> None:
+    rng = random.Random(5)
+    pieces = [*"0123456789+-. ()@:/%=&;,'\"\\\n\tabcXYZşİ€é", "%40", "%2B", "Bearer ", "password=", "eyJ", "::",
+              "-----BEGIN PRIVATE KEY-----", "4111 ", "TR33", "+90 5", "0 5", "name is ", "Cookie: a=b; ", "\udcff"]
+    scrubber = Scrubber(hmac_key=KEY)
+    for _ in range(3000):
+        text = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 60)))
+        assert isinstance(scrubber.scrub_text(text), str)
 
 
 def test_invalid_surrogates_do_not_crash(scrubber: Scrubber) -> None:
