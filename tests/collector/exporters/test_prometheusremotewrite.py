@@ -58,7 +58,8 @@ def series_of(request: Any) -> dict[str, list[tuple[float, int]]]:
     return out
 
 
-def translate(b: Any, **values: Any) -> dict[str, list[tuple[float, int]]]:
+def sent_series(b: Any, **values: Any) -> dict[str, list[tuple[float, int]]]:
+    """What the exporter would send for a batch, as `series_of` shows it."""
     requests = list(prw.write_requests(prw.translate(b.request, config(**values)), max_bytes=10**9))
     return series_of(requests[0]) if requests else {}
 
@@ -220,7 +221,7 @@ def test_sdk_metrics_become_series_with_sorted_labels_and_external_labels() -> N
         sdk.meter.create_counter("http.requests", unit="{request}").add(3, {"http.method": "GET"})
         sdk.meter.create_histogram("http.server.request.duration", unit="s",
                                    explicit_bucket_boundaries_advisory=[0.1, 1.0]).record(0.5)
-        series = translate(sdk.collect(), external_labels={"cluster": "eu-1"})
+        series = sent_series(sdk.collect(), external_labels={"cluster": "eu-1"})
     ident = 'cluster="eu-1",instance="w1",job="shop/api"'
     assert [v for v, _ in series['http_requests_total{cluster="eu-1",http_method="GET",instance="w1",job="shop/api"}']
             ] == [3.0]
@@ -235,31 +236,31 @@ def test_sdk_metrics_become_series_with_sorted_labels_and_external_labels() -> N
 
 
 def test_samples_carry_the_point_timestamp_in_milliseconds() -> None:
-    series = translate(batch(gauge_metric("g", number_point(2, t=1_700_000_000))))
+    series = sent_series(batch(gauge_metric("g", number_point(2, t=1_700_000_000))))
     assert series == {'g{job="api"}': [(2.0, 1_700_000_000_000)]}
 
 
 def test_samples_of_one_series_are_merged_in_time_order() -> None:
     b = batch(gauge_metric("g", number_point(2, t=20)))
     b.request.resource_metrics.extend(batch(gauge_metric("g", number_point(1, t=10))).request.resource_metrics)
-    assert translate(b) == {'g{job="api"}': [(1.0, 10_000), (2.0, 20_000)]}
+    assert sent_series(b) == {'g{job="api"}': [(1.0, 10_000), (2.0, 20_000)]}
 
 
 def test_delta_points_are_skipped_and_logged_once() -> None:
     b = batch(sum_metric("hits", number_point(1, t=10), delta=True), gauge_metric("g", number_point(1, t=10)))
-    assert list(translate(b)) == ['g{job="api"}']
+    assert list(sent_series(b)) == ['g{job="api"}']
     translation = prw.translate(b.request, config())
     assert [s.name for s in translation.skipped] == ["hits"]
 
 
 def test_no_recorded_value_becomes_a_staleness_marker() -> None:
-    [(value, _)] = translate(batch(gauge_metric("g", number_point(0, t=10, stale=True))))['g{job="api"}']
+    [(value, _)] = sent_series(batch(gauge_metric("g", number_point(0, t=10, stale=True))))['g{job="api"}']
     assert math.isnan(value)
 
 
 def test_target_info_can_be_switched_off_and_resource_attributes_promoted() -> None:
     b = batch(gauge_metric("g", number_point(1, t=10)), resource={"service.name": "api", "host.name": "h1"})
-    assert list(translate(b, target_info={"enabled": False}, resource_to_telemetry_conversion={"enabled": True})) \
+    assert list(sent_series(b, target_info={"enabled": False}, resource_to_telemetry_conversion={"enabled": True})) \
         == ['g{host_name="h1",job="api",service_name="api"}']
 
 
@@ -274,7 +275,7 @@ def test_large_batches_are_split_without_losing_series() -> None:
 
 
 def test_an_attribute_cannot_replace_the_metric_name() -> None:
-    assert list(translate(batch(gauge_metric("g", number_point(1, t=10, attributes={"__name__": "evil"}))))) == [
+    assert list(sent_series(batch(gauge_metric("g", number_point(1, t=10, attributes={"__name__": "evil"}))))) == [
         'g{job="api"}']
 
 
