@@ -66,6 +66,10 @@ EXAMPLES: dict[str, tuple[str, str]] = {
         "HF hf_abcdefghijklmnopqrstuvwxyzABCDEFGH pulled",
         "HF [REDACTED:huggingface_token] pulled",
     ),
+    "password_hash": (
+        "row ('a', '$2b$12$R9h/cIPz0gi.URNNX3kh2OPST9/PgBkqquzi.Ss7KIUgO2t0jWMUW') ok",
+        "row ('a', '[REDACTED:password_hash]') ok",
+    ),
     "secret_phrase": (
         "the password is hunter2 and şifrem Gizli123",
         "the password is [REDACTED:secret] and şifrem [REDACTED:secret]",
