@@ -117,3 +117,11 @@ def test_the_app_keeps_its_own_health_route(otel: OtelCapture) -> None:
 
     otel.instrument(app)
     assert TestClient(app).get("/health").json() == {"mine": "yes"}
+
+
+def test_request_start_is_logged_at_debug_with_the_ids(app: FastAPI, otel: OtelCapture) -> None:
+    TestClient(app).get("/hello/ada", headers={"X-Request-ID": "start-1"})
+
+    [started] = [e for e in otel.logs if e["message"] == "request_started"]
+    assert started["level"] == "debug"
+    assert started["request_id"] == "start-1" and len(started["trace_id"]) == 32
