@@ -288,6 +288,7 @@ SENSITIVE: dict[str, Sensitive] = {
     "sendgrid_key": lambda r: (v := f"SG.{_rand(r, 22, ALNUM + '-_')}.{_rand(r, 43, ALNUM + '-_')}", v, "sendgrid"),
     "huggingface_token": lambda r: (v := "hf_" + _rand(r, 34), v, "hf"),
     "secret": _secret,
+    "password_hash": lambda r: (v := "$2b$12$" + _rand(r, 53, ALNUM + "./"), v, "hash"),
 }
 
 

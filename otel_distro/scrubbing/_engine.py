@@ -279,7 +279,7 @@ class Scrubber:
         hits: list[Hit] = []
         n = len(buf)
         plan = self._plan
-        for i in matched:
+        for i in sorted(matched):  # rule order: on identical spans the earlier rule names the kind
             match, validate, group, kind, is_keyed = plan[i]
             pos, budget = 0, _MAX_CANDIDATES
             while pos <= n:
