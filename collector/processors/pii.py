@@ -38,7 +38,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from collector.component import CreateSettings, Telemetry
 from collector.pdata import Batch, Signal
-from otel_distro.scrubbing import COUNT_KEY, KINDS_KEY, Rule, Scrubber, default_rules
+from otel_distro.scrubbing import COUNT_KEY, KEYED_KINDS, KINDS_KEY, Rule, Scrubber, default_rules
 
 __all__ = ["SIGNALS", "TYPE", "Config", "PiiProcessor", "RuleConfig", "create"]
 
@@ -49,7 +49,6 @@ _REDACTIONS_METRIC = "otelcol_processor_pii_redactions_total"
 _REMOVED_KIND = "disallowed_key"
 _KIND_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 _UNKEYED_HASHES = ("md5", "sha1", "sha3", "sha256", "sha512")
-_KEYED_KINDS = frozenset({"secret", "person", "user", "phone", "ssn"})  # kinds a key can name
 
 
 def _check_pattern(pattern: str) -> str:
@@ -152,7 +151,7 @@ class Config(BaseModel):
 
     @model_validator(mode="after")
     def _kinds_exist_and_rules_combine(self) -> Self:
-        known = _KEYED_KINDS | {"blocked_value"} | {r.kind for r in self.rules}
+        known = KEYED_KINDS | {"blocked_value"} | {r.kind for r in self.rules}
         if self.default_rules:
             known |= {r.kind for r in default_rules()}
         unknown = sorted(set(self.disabled_kinds) - known)

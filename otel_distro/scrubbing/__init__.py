@@ -26,7 +26,7 @@ Example::
     # 'mail [email:...], card [credit_card:...]'
 """
 
-from otel_distro.scrubbing._engine import IDENTITY_KINDS, Scrubber, default_scrubber
+from otel_distro.scrubbing._engine import IDENTITY_KINDS, KEYED_KINDS, Scrubber, default_scrubber
 from otel_distro.scrubbing._otel import ScrubbingLogRecordProcessor, ScrubbingSpanProcessor
 from otel_distro.scrubbing._rules import Rule, default_rules
 from otel_distro.scrubbing._sentry import sentry_before_send
@@ -36,6 +36,7 @@ from otel_distro.scrubbing._summary import COUNT_KEY, KINDS_KEY
 __all__ = [
     "COUNT_KEY",
     "IDENTITY_KINDS",
+    "KEYED_KINDS",
     "KINDS_KEY",
     "Rule",
     "Scrubber",

@@ -31,12 +31,15 @@ from otel_distro.scrubbing._rules import (
 )
 from otel_distro.scrubbing._validators import VALIDATORS, Hit, Validator, is_placeholder
 
-__all__ = ["IDENTITY_KINDS", "Scrubber", "default_scrubber"]
+__all__ = ["IDENTITY_KINDS", "KEYED_KINDS", "Scrubber", "default_scrubber"]
 
 IDENTITY_KINDS = frozenset(
     {"email", "phone", "ipv4", "ipv6", "person", "user", "ssn", "tckn", "credit_card", "iban"}
 )
 """Kinds replaced by a keyed pseudonym when an HMAC key is set; every other kind (secrets) by a placeholder."""
+
+KEYED_KINDS = frozenset({"secret", "person", "user", "phone", "ssn"})
+"""Kinds a key can name (``password=...`` is a secret, ``full_name=...`` a person)."""
 
 _UNANCHORED = _re2.RE2.Anchor.UNANCHORED
 _KEY_CACHE_MAX = 8192

@@ -14,7 +14,8 @@ import sys
 from collections import Counter
 from typing import BinaryIO
 
-from otel_distro.scrubbing._engine import Scrubber
+from otel_distro.scrubbing._engine import KEYED_KINDS, Scrubber
+from otel_distro.scrubbing._rules import default_rules
 
 __all__ = ["main"]
 
@@ -66,6 +67,12 @@ def main(argv: list[str]) -> int:
                   "empty (set it to a random secret, e.g. `openssl rand -hex 32`)", file=sys.stderr)
             return 2
         key = value.encode("utf-8")
+    known = KEYED_KINDS | {rule.kind for rule in default_rules()}
+    unknown = sorted(set(args.disable) - known)
+    if unknown:
+        print(f"otel-distro scrub: --disable: unknown kind(s) {', '.join(unknown)} "
+              f"(valid: {', '.join(sorted(known))})", file=sys.stderr)
+        return 2
     try:
         scrubber = Scrubber(hmac_key=key, disabled_kinds=args.disable)
     except ValueError as exc:

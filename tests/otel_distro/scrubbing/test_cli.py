@@ -52,6 +52,11 @@ def test_main_reports_bad_arguments(capsys: pytest.CaptureFixture[str]) -> None:
     assert "unrecognized arguments: --no-such-flag" in err and "usage: otel-distro scrub" in err
 
 
+def test_main_refuses_unknown_kinds(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--disable", "emial"]) == 2
+    assert "unknown kind(s) emial (valid: " in capsys.readouterr().err
+
+
 def test_main_requires_the_key_variable_it_names(capsys: pytest.CaptureFixture[str],
                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("NO_SUCH_KEY_VAR", raising=False)
