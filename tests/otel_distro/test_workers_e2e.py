@@ -60,8 +60,9 @@ def _serve_and_stop(command: list[str], env: dict[str, str], port: int, tmp_path
             time.sleep(0.2)
         for index in range(30):
             # New connections, so the kernel spreads them over the workers.
-            assert httpx.get(f"{base}/items/1", headers={"X-Request-ID": f"w-{index}"}).status_code == 200
-        metrics = httpx.get(base + "/metrics")
+            response = httpx.get(f"{base}/items/1", headers={"X-Request-ID": f"w-{index}"}, timeout=30)
+            assert response.status_code == 200
+        metrics = httpx.get(base + "/metrics", timeout=30)
     finally:
         process.send_signal(signal.SIGTERM)
         try:
