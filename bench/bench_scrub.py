@@ -230,6 +230,10 @@ def main(argv: list[str] | None = None) -> int:
         "20 KB of '0 5'": "0 5" * 6_667,
         "20 KB of card groups": "4111 " * 4_000,
         "20 KB PEM without END": "-----BEGIN PRIVATE KEY-----" + "A" * 20_000,
+        "20 KB distinct +phones": " ".join(f"+{i % 97 + 1} {i:03d} {i * 7 % 1000:03d} {i % 89:02d} 1{i % 10}"
+                                           for i in range(1100))[:20_000],
+        "20 KB distinct 0 5xx": " ".join(f"0 5{i % 100:02d} {i:03d} {i % 97:02d} {i % 89:02d}9"
+                                         for i in range(1300))[:20_000],
     }
     print(f"{'hostile line':<24} {'ms':>8}")
     for name, line in hostile.items():

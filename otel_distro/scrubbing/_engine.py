@@ -43,7 +43,6 @@ KEYED_KINDS = frozenset({"secret", "person", "user", "phone", "ssn"})
 
 _UNANCHORED = _re2.RE2.Anchor.UNANCHORED
 _KEY_CACHE_MAX = 8192
-_MAX_CANDIDATES = 4096  # validations per rule per field; beyond it, candidates are redacted unvalidated
 _HEXDIGITS = frozenset(b"0123456789abcdefABCDEF")
 
 
@@ -136,8 +135,8 @@ class Scrubber:
             raise ValueError(f"duplicate rule names: {', '.join(dupes)}")
 
         self._rules: list[Rule] = []
-        # per rule, what the hot loop needs: (match, validator, group, kind, is_keyed)
-        self._plan: list[tuple[Any, Validator, int, str, bool]] = []
+        # per rule, what the hot loop needs: (match, validator, group, kind, is_keyed, budget)
+        self._plan: list[tuple[Any, Validator, int, str, bool, int]] = []
         self._set = _re2.Set(_UNANCHORED, _options())
         for rule in all_rules:
             if rule.kind in self._disabled and rule.validator != "keyed_value":
@@ -155,7 +154,8 @@ class Scrubber:
             if self._set.Add(trigger.encode("utf-8")) != len(self._rules):
                 raise ValueError(f"rule {rule.name!r}: pattern cannot join the rule set")
             self._rules.append(rule)
-            self._plan.append((regex.Match, validator, rule.group, rule.kind, rule.validator == "keyed_value"))
+            self._plan.append((regex.Match, validator, rule.group, rule.kind, rule.validator == "keyed_value",
+                               rule.budget))
         if self._rules and not self._set.Compile():
             raise ValueError("the rule set is too large to compile")
 
@@ -283,8 +283,8 @@ class Scrubber:
         n = len(buf)
         plan = self._plan
         for i in sorted(matched):  # rule order: on identical spans the earlier rule names the kind
-            match, validate, group, kind, is_keyed = plan[i]
-            pos, budget = 0, _MAX_CANDIDATES
+            match, validate, group, kind, is_keyed, budget = plan[i]
+            pos = 0
             while pos <= n:
                 spans = match(_UNANCHORED, buf, pos, n)
                 start, end = spans[0]

@@ -31,12 +31,16 @@ class Rule:
     validator: str = "accept"
     trigger: str | None = None
     """A cheaper RE2 pattern that matches wherever `pattern` can; it only decides whether `pattern` runs."""
+    budget: int = 4096
+    """Validations per value; beyond it (hostile input) further matches are redacted unvalidated."""
 
     def __post_init__(self) -> None:
         if not _KIND_RE.match(self.kind):
             raise ValueError(f"rule {self.name!r}: kind {self.kind!r} must be lower-case letters, digits and '_'")
         if self.group < 0:
             raise ValueError(f"rule {self.name!r}: group must be >= 0, got {self.group}")
+        if self.budget < 1:
+            raise ValueError(f"rule {self.name!r}: budget must be >= 1, got {self.budget}")
 
 
 @dataclass(frozen=True, slots=True)

@@ -241,11 +241,12 @@ def _phone_hits(buf: bytes, start: int, end: int, kind: str, regions: tuple[str,
     for i in range(len(cand) - 1, 0, -1):
         if cand[i] in b" .-/" and cand[i - 1] in _DIGITS:
             stops.append(i)
-    for stop in stops:
+    for stop in stops[:4]:
         text = cand[:stop].decode("ascii", "replace")
-        if sum(ch.isdigit() for ch in text) < 7:
+        digits = sum(ch.isdigit() for ch in text)
+        if digits < 7:
             break
-        if phone_valid(text, regions):
+        if digits <= 15 and phone_valid(text, regions):
             return [(start, start + stop, kind)]
     return []
 

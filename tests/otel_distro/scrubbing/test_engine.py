@@ -209,8 +209,10 @@ def test_bad_user_patterns_name_the_rule() -> None:
         "-----BEGIN PRIVATE KEY-----" + "A" * 20_000,
         "%4" * 10_000,
         "4111 " * 4_000,
+        " ".join(f"+{i % 97 + 1} {i:03d} {i * 7 % 1000:03d} {i % 89:02d} 1{i % 10}" for i in range(1100)),
     ],
-    ids=["digits", "spaced-digits", "at-signs", "plus-ones", "colons", "keys", "tr-phones", "pem", "pct", "cards"],
+    ids=["digits", "spaced-digits", "at-signs", "plus-ones", "colons", "keys", "tr-phones", "pem", "pct", "cards",
+         "distinct-phones"],
 )
 def test_adversarial_lines_are_scrubbed_whole(scrubber: Scrubber, line: str) -> None:
     out = scrubber.scrub_text(line)
