@@ -24,6 +24,7 @@ from opentelemetry._logs import LoggerProvider, SeverityNumber
 from opentelemetry.trace import get_current_span
 from structlog.typing import EventDict, Processor, WrappedLogger
 
+from otel_distro._internal import guard
 from otel_distro._internal.context import REQUEST_ID
 from otel_distro._internal.scrub import PRE_SCRUBBED
 
@@ -178,6 +179,24 @@ class OtelLogEmitter:
         return event_dict
 
 
+class Guarded:
+    """Runs a processor that must not break the app's logging call: a failure is reported once (raised
+    under pytest) and the event continues unchanged."""
+
+    def __init__(self, processor: Processor, where: str) -> None:
+        self._processor = processor
+        self._where = where
+
+    def __call__(self, logger: WrappedLogger, method_name: str, event_dict: EventDict) -> Any:
+        try:
+            return self._processor(logger, method_name, event_dict)
+        except structlog.DropEvent:
+            raise
+        except Exception as exc:
+            guard.internal_error(self._where, exc)
+            return event_dict
+
+
 def render_json(_: WrappedLogger, __: str, event_dict: EventDict) -> bytes:
     """One JSON object per line (bytes; the logger adds the newline), the fixed keys first.
 
@@ -301,10 +320,10 @@ def build_pipeline(
         processors.append(_keep_exc_info_for_console)
     # PII scrubbing hook: the scrubber runs here, after every key is in place and before anything leaves.
     if scrubber is not None:
-        processors.append(scrubber)
+        processors.append(Guarded(scrubber, "log_scrubbing"))
     processors.extend(extra_processors)
     if emitter is not None:
-        processors.append(emitter)
+        processors.append(Guarded(emitter, "log_export"))
     if log_format == "json":
         processors.append(render_json)
         out = stream if stream is not None else sys.stdout.buffer

@@ -14,8 +14,9 @@ from opentelemetry.sdk._logs import LoggerProvider
 from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter, SimpleLogRecordProcessor
 from opentelemetry.sdk.trace import TracerProvider
 
-from otel_distro._internal import logs
+from otel_distro._internal import guard, logs, state
 from otel_distro._internal.context import REQUEST_ID
+from otel_distro.settings import Settings
 
 
 @pytest.fixture
@@ -154,3 +155,22 @@ def test_uvicorn_loggers_are_routed_to_the_root_handler(out: io.BytesIO) -> None
     logging.getLogger("uvicorn.access").info("GET / 200")
 
     assert [line["logger"] for line in lines(out)] == ["uvicorn.error"]
+
+
+def test_a_failing_exporter_never_breaks_the_apps_logging_call(monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(*_: Any) -> Any:
+        raise RuntimeError("exporter bug")
+
+    previous = state.settings() if state.is_loaded() else None
+    state.set_settings(Settings(raise_internal_errors="false"))
+    monkeypatch.setattr(guard, "_reported", set())
+    stream = io.BytesIO()
+    pipeline = logs.build_pipeline(log_format="json", stream=stream, emitter=broken)
+    try:
+        pipeline.run("info", {"event": "still_printed"})
+        pipeline.run("info", {"event": "again"})
+    finally:
+        state.set_settings(previous)
+
+    assert [line["message"] for line in lines(stream)] == ["still_printed", "again"]
+    assert guard._reported == {"log_export"}
