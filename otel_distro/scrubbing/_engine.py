@@ -301,7 +301,7 @@ class Scrubber:
         return hits
 
     def scrub_value(self, value: Any, key: str | None = None, counts: Counter[str] | None = None) -> Any:
-        """Walks dicts, lists and tuples (keys considered) and scrubs strings; other values are kept.
+        """Walks dicts, lists, tuples and sets (keys considered) and scrubs strings; other values are kept.
 
         A value whose key names a secret is replaced whole; a key never to touch keeps its value as is.
         Containers are copied, never mutated."""
@@ -324,8 +324,8 @@ class Scrubber:
             return out
         if isinstance(value, list):
             return [self.scrub_value(v, None, counts) for v in value]
-        if isinstance(value, tuple):
-            return tuple(self.scrub_value(v, None, counts) for v in value)
+        if isinstance(value, tuple | set | frozenset):
+            return type(value)(self.scrub_value(v, None, counts) for v in value)
         return value
 
     def classify_key(self, key: str) -> str | None:

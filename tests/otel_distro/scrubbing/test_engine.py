@@ -130,6 +130,11 @@ def test_scrub_value_does_not_mutate_its_input(scrubber: Scrubber) -> None:
     assert value == {"password": "hunter2", "items": ["a@b.co"]}
 
 
+def test_tuples_and_sets_keep_their_type(scrubber: Scrubber) -> None:
+    assert scrubber.scrub_value(("a@b.com", 1)) == ("[REDACTED:email]", 1)
+    assert scrubber.scrub_value({"a@b.com", "ok"}) == {"[REDACTED:email]", "ok"}
+
+
 def test_non_strings_are_kept(scrubber: Scrubber) -> None:
     assert scrubber.scrub_value(4111111111111111) == 4111111111111111
     assert scrubber.scrub_value(None) is None
