@@ -15,6 +15,10 @@ in the shared sender (queue -> retry -> timeout -> export); its ``export`` then 
 `collector.errors.ExportError` (see its module's ``classify()``). Pull exporters (``prometheus``) do not
 subclass it.
 
+An exporter module may define ``disabled_reason(config: Config) -> str | None``: a non-None answer (its backend
+address is empty, e.g. ``endpoint: ${env:PROMETHEUS_REMOTE_WRITE_URL:-}``) leaves the exporter out of every
+pipeline, logged once as ``exporter_disabled``. This is how ``otel-collector.yaml`` switches backends on by env var.
+
 Optional module attributes read by the pipeline:
 
 * ``MUTATES_DATA: bool`` (exporters, default False) — the exporter edits the batch it is given; the fan-out

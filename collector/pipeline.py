@@ -227,10 +227,23 @@ def build(config: ServiceConfig, host: Host, telemetry: Telemetry | None = None)
                 graph.exporters[key] = DirectExporter(eid, signal, runtime, tel)
         return graph.exporters[key]
 
+    disabled: dict[ComponentID, str | None] = {}
+
+    def is_enabled(eid: ComponentID) -> bool:
+        if eid not in disabled:
+            comp = config.component(Kind.EXPORTER, eid)
+            check = getattr(comp.module, "disabled_reason", None)
+            disabled[eid] = check(comp.config) if check is not None else None
+            if disabled[eid] is not None:
+                structlog.get_logger("collector").warning("exporter_disabled", exporter=str(eid),
+                                                          reason=disabled[eid])
+        return disabled[eid] is None
+
     for name, pipe in config.pipelines.items():
-        branches = [exporter_for(eid, pipe.signal) for eid in pipe.exporters]
+        enabled = [eid for eid in pipe.exporters if is_enabled(eid)]
+        branches = [exporter_for(eid, pipe.signal) for eid in enabled]
         mutates = [bool(getattr(config.component(Kind.EXPORTER, eid).module, "MUTATES_DATA", False))
-                   for eid in pipe.exporters]
+                   for eid in enabled]
         next: Consumer = FanOut(branches, [m and len(branches) > 1 for m in mutates])
         segment: list[tuple[ComponentID, Processor]] = []
         lifecycle: list[Any] = []

@@ -19,7 +19,7 @@ from collector.exporters._tls import TLSClientConfig
 from collector.pdata import Batch, Signal
 from collector.sending.settings import SenderSettings
 
-__all__ = ["SIGNALS", "TYPE", "Config", "OtlpGrpcExporter", "classify", "create", "retry_delay"]
+__all__ = ["SIGNALS", "TYPE", "Config", "OtlpGrpcExporter", "classify", "create", "disabled_reason", "retry_delay"]
 
 TYPE = "otlp"
 SIGNALS = frozenset(Signal)
@@ -50,8 +50,8 @@ class Config(SenderSettings):
     @field_validator("endpoint")
     @classmethod
     def _target(cls, value: str) -> str:
-        target = value.removeprefix("http://").removeprefix("https://").rstrip("/")
-        if ":" not in target:
+        target = value.strip().removeprefix("http://").removeprefix("https://").rstrip("/")
+        if target and ":" not in target:
             raise ValueError(f"{value!r} has no port, e.g. localhost:4317")
         return value
 
@@ -122,6 +122,11 @@ class OtlpGrpcExporter:
             error = classify(exc.code(), exc.details() or "", retry_delay(exc.trailing_metadata()))
             if error is not None:
                 raise error from exc
+
+
+def disabled_reason(config: Config) -> str | None:
+    """An empty endpoint (e.g. ``${env:OTLP_TRACES_ENDPOINT:-}`` unset) switches the exporter off."""
+    return "endpoint is empty" if not config.target else None
 
 
 def create(settings: CreateSettings, config: Config) -> OtlpGrpcExporter:

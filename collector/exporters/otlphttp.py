@@ -26,7 +26,9 @@ from collector.exporters._tls import TLSClientConfig
 from collector.pdata import Batch, Signal
 from collector.sending.settings import SenderSettings
 
-__all__ = ["SIGNALS", "TYPE", "Config", "OtlpHttpExporter", "classify", "create", "parse_retry_after"]
+__all__ = [
+    "SIGNALS", "TYPE", "Config", "OtlpHttpExporter", "classify", "create", "disabled_reason", "parse_retry_after",
+]
 
 TYPE = "otlphttp"
 SIGNALS = frozenset(Signal)
@@ -55,7 +57,7 @@ class Config(SenderSettings):
     @field_validator("endpoint", "traces_endpoint", "metrics_endpoint", "logs_endpoint")
     @classmethod
     def _url(cls, value: str | None) -> str | None:
-        if value is not None and not value.startswith(("http://", "https://")):
+        if value and not value.startswith(("http://", "https://")):
             raise ValueError(f"{value!r} is not an http(s) URL, e.g. http://localhost:4318")
         return value
 
@@ -163,6 +165,13 @@ class OtlpHttpExporter:
             if rejected or ps.error_message:
                 self._log.warning("export_partial_success", signal=signal.value, rejected_items=rejected,
                                   error=ps.error_message)
+
+
+def disabled_reason(config: Config) -> str | None:
+    """An empty endpoint and no per-signal endpoint switches the exporter off."""
+    if config.endpoint or config.traces_endpoint or config.metrics_endpoint or config.logs_endpoint:
+        return None
+    return "endpoint is empty"
 
 
 def create(settings: CreateSettings, config: Config) -> OtlpHttpExporter:

@@ -42,6 +42,7 @@ __all__ = [
     "classify",
     "compress",
     "create",
+    "disabled_reason",
     "parse_retry_after",
     "write_requests",
 ]
@@ -105,7 +106,8 @@ class Config(SenderSettings):
     @field_validator("endpoint")
     @classmethod
     def _endpoint(cls, value: str) -> str:
-        if not value.startswith(("http://", "https://")):
+        value = value.strip()
+        if value and not value.startswith(("http://", "https://")):
             raise ValueError(f"expected an http:// or https:// URL, got {value!r}; "
                              "e.g. http://localhost:9090/api/v1/write")
         return value
@@ -132,6 +134,11 @@ class Config(SenderSettings):
         self.sending_queue = QueueSettings(enabled=queue.enabled, queue_size=queue.queue_size,
                                            num_consumers=queue.num_consumers)
         return self
+
+
+def disabled_reason(config: Config) -> str | None:
+    """An empty endpoint (``${env:PROMETHEUS_REMOTE_WRITE_URL:-}`` unset) switches the exporter off."""
+    return "endpoint is empty (set PROMETHEUS_REMOTE_WRITE_URL)" if not config.endpoint else None
 
 
 def create(settings: CreateSettings, config: Config) -> RemoteWriteExporter:

@@ -27,16 +27,25 @@ failed_client), ``otelcol_elasticsearch_bulk_requests{outcome}``, ``otelcol_elas
 
 from __future__ import annotations
 
+import os
+
 from collector.component import CreateSettings
 from collector.pdata import Signal
 
-from ._config import Config
+from ._config import ENDPOINT_ENV_VAR, Config
 from ._exporter import ElasticsearchExporter
 
-__all__ = ["SIGNALS", "TYPE", "Config", "ElasticsearchExporter", "create"]
+__all__ = ["SIGNALS", "TYPE", "Config", "ElasticsearchExporter", "create", "disabled_reason"]
 
 TYPE = "elasticsearch"
 SIGNALS = frozenset({Signal.LOGS, Signal.TRACES, Signal.METRICS})
+
+
+def disabled_reason(config: Config) -> str | None:
+    """No endpoint in the config and none in ``$ELASTICSEARCH_URL``: the exporter is switched off."""
+    if config.endpoints or config.endpoint or os.environ.get(ENDPOINT_ENV_VAR, "").strip():
+        return None
+    return f"no endpoint configured and {ENDPOINT_ENV_VAR} is not set"
 
 
 def create(settings: CreateSettings, config: Config) -> ElasticsearchExporter:

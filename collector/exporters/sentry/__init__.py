@@ -1,7 +1,7 @@
 """The ``sentry`` exporter: errors from log records and `exception` span events (optionally root spans as
 transactions) sent to Sentry as envelopes, with sentry-sdk's own envelope, DSN and rate-limit code."""
 
-from collector.exporters.sentry._config import Config
+from collector.exporters.sentry._config import Config, disabled_reason
 from collector.exporters.sentry._events import EventBuilder, SentryItem
 from collector.exporters.sentry._exporter import SIGNALS, TYPE, SentryExporter, create, subset
 from collector.exporters.sentry._stacktrace import parse_stacktrace
@@ -18,6 +18,7 @@ __all__ = [
     "Verdict",
     "classify",
     "create",
+    "disabled_reason",
     "parse_stacktrace",
     "subset",
 ]

@@ -30,7 +30,7 @@ class Config(SenderSettings):
 
     dsn: str = Field(
         default="",
-        description="the project's DSN; empty switches the exporter off (it then drops everything, logged once)",
+        description="the project's DSN; empty switches the exporter off (left out of the pipelines, logged once)",
     )
     min_severity: Literal["trace", "debug", "info", "warn", "error", "fatal"] = Field(
         default="error", description="log records at or above this level become Sentry events"
@@ -86,3 +86,8 @@ class Config(SenderSettings):
     @property
     def min_severity_number(self) -> int:
         return SEVERITY_NUMBERS[self.min_severity]
+
+
+def disabled_reason(config: Config) -> str | None:
+    """An empty DSN switches the exporter off (see `collector.component`)."""
+    return "dsn is empty (set SENTRY_DSN)" if not config.dsn else None
