@@ -64,9 +64,11 @@ def _percent_decode(raw: bytes) -> tuple[bytes, list[int]]:
     return bytes(out), starts
 
 
-def _options() -> Any:
+def _options(max_mem: int = 8 << 20) -> Any:
+    """RE2 options. A rule's regex keeps RE2's default memory budget (past it, RE2 falls back from the DFA to the
+    NFA: slower, still linear, still right); the trigger set gets more, as it must answer in one DFA pass."""
     options = re2.Options()
-    options.max_mem = 64 << 20
+    options.max_mem = max_mem
     options.log_errors = False
     return options
 
@@ -137,7 +139,7 @@ class Scrubber:
         self._rules: list[Rule] = []
         # per rule, what the hot loop needs: (match, validator, group, kind, is_keyed, budget)
         self._plan: list[tuple[Any, Validator, int, str, bool, int]] = []
-        self._set = _re2.Set(_UNANCHORED, _options())
+        self._set = _re2.Set(_UNANCHORED, _options(64 << 20))
         for rule in all_rules:
             if rule.kind in self._disabled and rule.validator != "keyed_value":
                 continue
