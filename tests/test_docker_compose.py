@@ -3,10 +3,12 @@ contracts: collector ports, Prometheus targets and Alertmanager address resolve 
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import yaml
 
+from collector.exporters.elasticsearch._config import ENDPOINT_ENV_VAR
 from tests.support import ROOT
 
 
@@ -45,3 +47,12 @@ def test_every_bind_mount_exists_in_the_repository() -> None:
 def test_alertmanager_smtp_host_is_a_compose_service() -> None:
     am = yaml.safe_load((ROOT / "alertmanager" / "alertmanager.yml").read_text())
     assert am["global"]["smtp_smarthost"].split(":")[0] in _compose()["services"]
+
+
+def test_the_collector_env_in_compose_is_what_otel_collector_yaml_reads() -> None:
+    text = (ROOT / "otel-collector.yaml").read_text()
+    referenced = set(re.findall(r"\$\{env:([A-Za-z_][A-Za-z0-9_]*)", text))
+    referenced |= set(re.findall(r"^\s*[a-z_]+_env:\s*([A-Z_][A-Z0-9_]*)", text, re.MULTILINE))  # keys read by name
+    referenced.add(ENDPOINT_ENV_VAR)  # the elasticsearch exporter's fallback, as in otelcol-contrib
+    given = set(_compose()["services"]["otel-collector"]["environment"])
+    assert given <= referenced, f"compose sets variables the collector never reads: {sorted(given - referenced)}"
