@@ -8,7 +8,8 @@ a value is replaced (``[REDACTED:email]``, or a keyed pseudonym ``[email:3f9a...
 Keys shared with otelcol-contrib's ``redaction`` processor keep their meaning where it makes sense:
 ``allow_all_keys`` / ``allowed_keys`` (attributes not allowed are removed; here ``allow_all_keys`` defaults to
 true because detection reads values), ``ignored_keys`` (never touched), ``blocked_key_patterns`` (values of
-matching keys are redacted whole), ``blocked_values`` (value patterns), ``hash_function`` and ``summary``.
+matching keys are redacted whole), ``blocked_values`` (value patterns), ``allowed_values`` (findings to keep),
+``hash_function`` and ``summary``.
 
 The HMAC key is read from the environment variable named by ``hmac_key_env``, never from the config file.
 Attributes removed because they are not in ``allowed_keys`` are counted as kind ``disallowed_key``. Every
@@ -103,6 +104,8 @@ class Config(BaseModel):
     blocked_keys: list[str] = Field(default_factory=list)
     blocked_key_patterns: list[str] = Field(default_factory=list)
     blocked_values: list[str] = Field(default_factory=list)
+    allowed_values: list[str] = Field(default_factory=list)
+    """Patterns for findings to keep (matched against the whole finding), e.g. ``.+@example\\.com``."""
     hash_function: str | None = None
     """None: keyed pseudonyms when the key variable is set, placeholders otherwise. ``hmac-sha256``: pseudonyms,
     and the key variable must be set. ``none``: always placeholders."""
@@ -111,7 +114,7 @@ class Config(BaseModel):
     """``info`` / ``debug``: spans and log records that had redactions get ``redaction.count`` and
     ``redaction.kinds``; ``silent``: nothing is added (redactions are still counted in the metric)."""
 
-    @field_validator("blocked_key_patterns", "blocked_values")
+    @field_validator("blocked_key_patterns", "blocked_values", "allowed_values")
     @classmethod
     def _patterns_compile(cls, values: list[str]) -> list[str]:
         for i, pattern in enumerate(values):
@@ -186,6 +189,7 @@ def build_scrubber(config: Config, hmac_key: bytes | None = None) -> Scrubber:
         blocked_keys=config.blocked_keys,
         blocked_key_patterns=config.blocked_key_patterns,
         allowed_keys=config.ignored_keys,
+        allowed_values=config.allowed_values,
         disabled_kinds=config.disabled_kinds,
         hmac_key=hmac_key,
     )

@@ -91,6 +91,7 @@ class Scrubber:
             ``x_api_key``).
         blocked_key_patterns: RE2 patterns; a key that matches one has its value redacted.
         allowed_keys: key names never touched, in addition to the defaults (trace context, timestamps).
+        allowed_values: RE2 patterns; a finding that one of them matches whole is kept (``.+@example\\.com``).
         disabled_kinds: kinds that are not redacted (``ipv4``, ``person``, ...).
         hmac_key: when set, identity kinds become keyed pseudonyms (``[email:3f9a0c1d2e4b5a69]``) that join
             across logs, traces and analytics; otherwise typed placeholders (``[REDACTED:email]``). Use 32
@@ -107,6 +108,7 @@ class Scrubber:
         blocked_keys: Iterable[str] = (),
         blocked_key_patterns: Iterable[str] = (),
         allowed_keys: Iterable[str] = (),
+        allowed_values: Iterable[str] = (),
         disabled_kinds: Iterable[str] = (),
         hmac_key: bytes | None = None,
         key_policy: KeyPolicy | None = None,
@@ -124,6 +126,7 @@ class Scrubber:
         self._never_keys = self._policy.never | {normalize_key(k) for k in allowed_keys}
         self._blocked_key_res = [self._compile(f"blocked_key_patterns[{i}]", p)
                                  for i, p in enumerate(blocked_key_patterns)]
+        self._allowed_value_res = [self._compile(f"allowed_values[{i}]", p) for i, p in enumerate(allowed_values)]
 
         all_rules = list(default_rules() if rules is None else rules)
         for i, extra in enumerate(extra_patterns):
@@ -247,6 +250,8 @@ class Scrubber:
             hits.extend(self._find_encoded(buf))
         if self._disabled:
             hits = [h for h in hits if h[2] not in self._disabled]
+        if self._allowed_value_res and hits:
+            hits = [h for h in hits if not self._allowed_value(buf[h[0] : h[1]])]
         if len(hits) < 2:
             return hits
         hits.sort(key=lambda h: (h[0], -h[1], h[2] == "secret"))  # on a tie the specific kind names the span
@@ -259,6 +264,10 @@ class Scrubber:
             else:
                 merged.append((start, end, kind))
         return merged
+
+    def _allowed_value(self, value: bytes) -> bool:
+        anchor_both = _re2.RE2.Anchor.ANCHOR_BOTH
+        return any(r.Match(anchor_both, value, 0, len(value))[0][0] >= 0 for r in self._allowed_value_res)
 
     def _find_encoded(self, buf: bytes) -> list[Hit]:
         hits: list[Hit] = []

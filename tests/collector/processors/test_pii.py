@@ -178,6 +178,7 @@ def test_otelcol_redaction_keys() -> None:
         "ignored_keys": ["debug.dump"],
         "blocked_key_patterns": ["^internal\\."],
         "blocked_values": ["ZX-\\d{4}"],
+        "allowed_values": ["shop\\.example"],
         "summary": "silent",
     })(batch)
     assert attrs(span.attributes) == {

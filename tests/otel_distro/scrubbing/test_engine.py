@@ -192,6 +192,13 @@ def test_users_add_patterns_block_keys_allow_keys_and_turn_kinds_off() -> None:
     }
 
 
+def test_allowed_values_keep_findings_they_match_whole() -> None:
+    scrubber = Scrubber(allowed_values=[r".+@example\.com", r"10\.\d+\.\d+\.\d+"])
+    assert scrubber.scrub_text("ops@example.com jane@gmail.com 10.1.2.3 203.0.113.7") == (
+        "ops@example.com [REDACTED:email] 10.1.2.3 [REDACTED:ipv4]"
+    )
+
+
 def test_bad_user_patterns_name_the_rule() -> None:
     with pytest.raises(ValueError, match=r"rule 'broken': invalid RE2 pattern"):
         Scrubber(extra_patterns=[Rule("broken", "custom", "(unclosed")])
