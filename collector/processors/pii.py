@@ -357,4 +357,9 @@ class PiiProcessor:
 
 
 def create(settings: CreateSettings, config: Config) -> PiiProcessor:
-    return PiiProcessor(build_scrubber(config, _hmac_key(config)), config, settings.telemetry, str(settings.id))
+    key = _hmac_key(config)
+    try:
+        scrubber = build_scrubber(config, key)
+    except ValueError as exc:  # only the key can fail here: the rest was checked with the config
+        raise ValueError(f"hmac_key_env: the key in {config.hmac_key_env} is unusable: {exc}") from None
+    return PiiProcessor(scrubber, config, settings.telemetry, str(settings.id))

@@ -94,8 +94,9 @@ class Scrubber:
         allowed_values: RE2 patterns; a finding that one of them matches whole is kept (``.+@example\\.com``).
         disabled_kinds: kinds that are not redacted (``ipv4``, ``person``, ...).
         hmac_key: when set, identity kinds become keyed pseudonyms (``[email:3f9a0c1d2e4b5a69]``) that join
-            across logs, traces and analytics; otherwise typed placeholders (``[REDACTED:email]``). Use 32
-            random bytes: a short key lets anyone who learns it test guesses of e-mails and phone numbers.
+            across logs, traces and analytics; otherwise typed placeholders (``[REDACTED:email]``). At least
+            16 bytes (32 random ones recommended): pseudonyms of e-mails and phone numbers are only as hard to
+            reverse as the key is to guess.
         key_policy: which keys name secrets, persons, phones; the shipped defaults when None.
         max_field_bytes: longer values are scrubbed in pieces of at most this size, cut at a line end or space.
     """
@@ -114,8 +115,8 @@ class Scrubber:
         key_policy: KeyPolicy | None = None,
         max_field_bytes: int = 1 << 20,
     ) -> None:
-        if hmac_key is not None and not hmac_key:
-            raise ValueError("hmac_key must not be empty (use a random secret, e.g. `openssl rand -hex 32`)")
+        if hmac_key is not None and len(hmac_key) < 16:
+            raise ValueError("hmac_key must be at least 16 bytes (use a random secret, e.g. `openssl rand -hex 32`)")
         if max_field_bytes < 1024:
             raise ValueError(f"max_field_bytes must be at least 1024, got {max_field_bytes}")
         self._max_field_bytes = max_field_bytes

@@ -76,7 +76,8 @@ def main(argv: list[str]) -> int:
     try:
         scrubber = Scrubber(hmac_key=key, disabled_kinds=args.disable)
     except ValueError as exc:
-        print(f"otel-distro scrub: {exc}", file=sys.stderr)
+        where = f" --hmac-key-env {args.hmac_key_env}:" if key is not None else ""
+        print(f"otel-distro scrub:{where} {exc}", file=sys.stderr)
         return 2
 
     counts: Counter[str] = Counter()

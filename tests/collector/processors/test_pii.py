@@ -215,6 +215,9 @@ def test_hmac_key_comes_from_the_named_env_var(monkeypatch: pytest.MonkeyPatch) 
     proc(two)
     name_one = one.resources[0].scope_spans[0].spans[0].name
     assert name_one.startswith("charge [email:") and name_one == two.resources[0].scope_spans[0].spans[0].name
+    monkeypatch.setenv(KEY_ENV, "short")
+    with pytest.raises(ValueError, match=f"hmac_key_env: the key in {KEY_ENV} is unusable: .* at least 16 bytes"):
+        make({"hmac_key_env": KEY_ENV})
     monkeypatch.delenv(KEY_ENV)
     with pytest.raises(ValueError, match=f"environment variable {KEY_ENV}"):
         make({"hmac_key_env": KEY_ENV, "hash_function": "hmac-sha256"})

@@ -57,6 +57,13 @@ def test_main_refuses_unknown_kinds(capsys: pytest.CaptureFixture[str]) -> None:
     assert "unknown kind(s) emial (valid: " in capsys.readouterr().err
 
 
+def test_main_refuses_a_short_key_naming_its_variable(capsys: pytest.CaptureFixture[str],
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SHORT_SCRUB_KEY", "abc")
+    assert main(["--hmac-key-env", "SHORT_SCRUB_KEY"]) == 2
+    assert "--hmac-key-env SHORT_SCRUB_KEY: hmac_key must be at least 16 bytes" in capsys.readouterr().err
+
+
 def test_main_requires_the_key_variable_it_names(capsys: pytest.CaptureFixture[str],
                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("NO_SUCH_KEY_VAR", raising=False)
