@@ -8,7 +8,7 @@ method and status class. Quiet paths (health, metrics) pass straight through.
 
 from __future__ import annotations
 
-import os
+import random
 import re
 import time
 from typing import Any
@@ -35,7 +35,8 @@ def is_sane_request_id(value: str) -> bool:
 
 
 def new_request_id() -> str:
-    return os.urandom(16).hex()
+    """32 hex characters. Not a secret, so no system call for entropy on every request."""
+    return "%032x" % random.getrandbits(128)  # noqa: UP031 - the fastest formatting here
 
 
 def _route(scope: Scope, span: Any) -> str | None:

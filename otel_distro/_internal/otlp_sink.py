@@ -38,10 +38,14 @@ _SIGNALS: dict[str, tuple[str, type[Message], type[Message]]] = {
 class OtlpHttpSink:
     """Start with `start` (or as a context manager); read `requests` or wait with `wait_for`."""
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0, *, keep: bool = True) -> None:
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, *, keep: bool = True, decode: bool = True) -> None:
+        """``keep``: keep decoded requests in `requests`; ``decode=False``: only count requests and bytes
+        (a receiver whose CPU is not this machine's concern, as a remote collector's is not)."""
         self.requests: dict[str, list[Any]] = {"traces": [], "metrics": [], "logs": []}
         self.counts: dict[str, int] = {"traces": 0, "metrics": 0, "logs": 0}
+        self.received_bytes = 0
         self._keep = keep
+        self._decode = decode
         self._changed = threading.Condition()
         self._server = ThreadingHTTPServer((host, port), self._handler_class())
         self._server.daemon_threads = True
@@ -84,6 +88,12 @@ class OtlpHttpSink:
                 self.requests[signal].append(request)
             self._changed.notify_all()
 
+    def _count_bytes(self, signal: str, size: int) -> None:
+        with self._changed:
+            self.counts[signal] += 1  # requests, not items, when not decoding
+            self.received_bytes += size
+            self._changed.notify_all()
+
     def _handler_class(self) -> type[BaseHTTPRequestHandler]:
         sink = self
 
@@ -99,6 +109,10 @@ class OtlpHttpSink:
                     self.send_error(413)
                     return
                 body = self.rfile.read(length)
+                if not sink._decode:
+                    sink._count_bytes(signal, len(body))
+                    self._respond(b"", "application/x-protobuf")
+                    return
                 try:
                     if self.headers.get("Content-Encoding", "").lower() == "gzip":
                         body = gzip.decompress(body)
@@ -112,13 +126,14 @@ class OtlpHttpSink:
                     self.send_error(400)
                     return
                 sink._record(signal, request)
-                payload = (
-                    json_format.MessageToJson(response_type()).encode()
-                    if is_json
-                    else response_type().SerializeToString()
-                )
+                if is_json:
+                    self._respond(json_format.MessageToJson(response_type()).encode(), "application/json")
+                else:
+                    self._respond(response_type().SerializeToString(), "application/x-protobuf")
+
+            def _respond(self, payload: bytes, content_type: str) -> None:
                 self.send_response(200)
-                self.send_header("Content-Type", "application/json" if is_json else "application/x-protobuf")
+                self.send_header("Content-Type", content_type)
                 self.send_header("Content-Length", str(len(payload)))
                 self.end_headers()
                 self.wfile.write(payload)
