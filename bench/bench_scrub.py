@@ -30,6 +30,7 @@ from collector.pdata import Batch, Signal
 from collector.processors import pii
 from otel_distro.scrubbing import Scrubber
 from otel_distro.scrubbing._corpus import Record, generate, score
+from otel_distro.scrubbing._validators import phone_valid
 from otel_distro.scrubbing.cli import scrub_stream
 
 
@@ -235,10 +236,12 @@ def main(argv: list[str] | None = None) -> int:
         "20 KB distinct 0 5xx": " ".join(f"0 5{i % 100:02d} {i:03d} {i % 97:02d} {i % 89:02d}9"
                                          for i in range(1300))[:20_000],
     }
-    print(f"{'hostile line':<24} {'ms':>8}")
+    print(f"{'hostile line (cold caches)':<26} {'ms':>8}")
     for name, line in hostile.items():
-        seconds = best_cpu(lambda line=line: engine.scrub_text(line))  # type: ignore[misc]
-        print(f"{name:<24} {seconds * 1e3:>8.2f}")
+        phone_valid.cache_clear()  # each line once, as new: no memoised libphonenumber answers
+        start = time.process_time()
+        engine.scrub_text(line)
+        print(f"{name:<26} {(time.process_time() - start) * 1e3:>8.2f}")
     return 0
 
 
