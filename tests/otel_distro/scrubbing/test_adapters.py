@@ -173,6 +173,16 @@ def test_sentry_before_send_scrubs_the_event() -> None:
     assert "jane@example.com" not in json.dumps(out)
 
 
+def test_sentry_transactions_have_their_span_descriptions_scrubbed() -> None:
+    event = {"type": "transaction", "transaction": "GET /users/{id}",
+             "spans": [{"span_id": "00f067aa0ba902b7", "op": "db",
+                        "description": "SELECT * FROM users WHERE email = 'jane@example.com'"}]}
+    out = sentry_before_send(Scrubber())(event, {})
+    assert out is not None
+    assert out["spans"] == [{"span_id": "00f067aa0ba902b7", "op": "db",
+                             "description": "SELECT * FROM users WHERE email = '[REDACTED:email]'"}]
+
+
 def test_sentry_before_send_drops_rather_than_leaks() -> None:
     class Broken(Scrubber):
         def scrub_value(self, value: Any, key: str | None = None, counts: Any = None) -> Any:
