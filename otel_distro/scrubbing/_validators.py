@@ -447,7 +447,9 @@ def keyed_value(buf: bytes, spans: Spans, group: int, kind: str, scrubber: Scrub
     if lowered in _EMPTY_VALUES or is_placeholder(lowered):
         return []
     if key_kind == "phone":
-        if _digits(value) < 7:
+        if spans[4][0] >= 0:  # bare `GSM: 532 123 45 67` stops at the first space: take the digit groups after it
+            end = _extend_digit_groups(buf, end)
+        if _digits(buf[start:end]) < 7:
             return []  # the key says phone: any value with enough digits goes
     elif key_kind == "ssn":
         if _digits(value) != 9:
@@ -470,6 +472,19 @@ def keyed_value(buf: bytes, spans: Spans, group: int, kind: str, scrubber: Scrub
     elif b"=" in value and buf[k_start:k_end].lower().endswith(b"cookie"):
         return []  # `Cookie: a=b; c=d`: the cookie rule keeps the names and takes the values
     return [(start, end, key_kind)]
+
+
+def _extend_digit_groups(buf: bytes, end: int) -> int:
+    for _ in range(5):
+        if _after(buf, end) != 0x20 or _after(buf, end, 1) not in _DIGITS:
+            break
+        stop = end + 1
+        while stop < len(buf) and buf[stop] in _DIGITS:
+            stop += 1
+        if stop < len(buf) and buf[stop] in _ALNUM:
+            break  # `532 123 items`: a word, not a group
+        end = stop
+    return end
 
 
 def _extend_name(buf: bytes, end: int) -> int:

@@ -76,6 +76,12 @@ def test_url_query_values_are_decoded_before_matching(scrubber: Scrubber) -> Non
     assert out == "https://api.example.com/cb?phone=[REDACTED:phone]&iban=[REDACTED:iban]&p=2"
 
 
+def test_a_phone_key_takes_the_digit_groups_of_a_bare_value(scrubber: Scrubber) -> None:
+    assert scrubber.scrub_text("GSM: 532 123 45 67 ok, phone=5551234567 x") == (
+        "GSM: [REDACTED:phone] ok, phone=[REDACTED:phone] x"
+    )
+
+
 def test_json_keys_name_secrets(scrubber: Scrubber) -> None:
     text = '{"client_secret": "abc def", "api_key":"k-123", "max_tokens": 50, "nested": "{\\"password\\": \\"x1\\"}"}'
     assert scrubber.scrub_text(text) == (
