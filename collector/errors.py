@@ -51,9 +51,12 @@ class PermanentError(ExportError):
 class RetryableError(ExportError):
     """Try again later. `retry_after` (seconds) is the backend's own hint (Retry-After, RetryInfo,
     X-Sentry-Rate-Limits) and takes precedence over the backoff schedule. `batch`, when set, is the part
-    of the data still to be sent (partial success: the rest was accepted or permanently rejected)."""
+    of the data still to be sent (partial success: the rest was accepted, or permanently rejected — then
+    `rejected_items` says how many items of the rest, which the sender counts as failed)."""
 
-    def __init__(self, message: str, *, retry_after: float | None = None, batch: Batch | None = None) -> None:
+    def __init__(self, message: str, *, retry_after: float | None = None, batch: Batch | None = None,
+                 rejected_items: int = 0) -> None:
         super().__init__(message)
         self.retry_after = retry_after
         self.batch = batch
+        self.rejected_items = rejected_items

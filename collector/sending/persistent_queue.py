@@ -7,7 +7,8 @@ Invariants (what makes delivery at-least-once across backend outages, restarts a
    after ``put`` returned, so an accepted batch is on disk.
 2. A file is deleted only by ``ack``: after the exporter confirmed it, or rejected it permanently.
 3. Retries running out never delete: ``nack`` puts the item back at the tail (rewriting it first when only
-   part of it is left to send). The queue thus holds data for an outage of any length the disk allows.
+   part of it is left to send; when that rewrite fails, the whole item goes back). The queue thus holds data
+   for an outage of any length the disk allows.
 4. When the queue is full (``queue_size`` batches) or the disk is, ``put`` refuses: the client keeps the data
    and retries later (503). Nothing is ever half-stored.
 5. ``open`` makes every complete ``<seq>.pb`` ready again, in sequence order, and deletes ``.tmp-*`` files
@@ -148,9 +149,13 @@ class PersistentQueue:
         if self._closed:
             return  # stays on disk; `open` makes it ready again
         if batch is not None and batch is not item.batch:
-            new = self._write(batch)  # the rest first, then drop the whole: a crash in between duplicates only
-            path.unlink(missing_ok=True)
-            path = new
+            try:
+                new = self._write(batch)  # the rest first, then drop the whole: a crash in between duplicates only
+            except QueueFull as exc:  # no room for the rest (a full disk): keep the whole, re-send what was sent
+                _log.warning("persistent_queue_rewrite_failed", file=str(path), error=str(exc))
+            else:
+                path.unlink(missing_ok=True)
+                path = new
         self._ready.append(path)
         self._notify()
 

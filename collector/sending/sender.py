@@ -6,7 +6,13 @@ This is the one place that acts on an export's outcome, classified by the export
 * `PermanentError`: counted as failed, logged, dropped — retrying cannot help;
 * `RetryableError` (or a timeout): backed off — the backend's ``retry_after`` wins over the schedule — and
   retried with ``RetryableError.batch`` (the part still to send) when set, until ``max_elapsed_time``. Then a
-  persistent queue takes the data back (nothing accepted is dropped); a memory queue counts it failed.
+  persistent queue takes the data back (nothing accepted is dropped) and the consumer pauses for the delay it
+  would have waited, so a backend that is down is not hammered; a memory queue counts the data failed.
+  With a partial ``RetryableError`` the part no longer in ``batch`` counts as sent, but for its
+  ``rejected_items``, which count as failed.
+
+A consumer task never dies of an error: anything unexpected is logged and the item goes back to a persistent
+queue (or is counted failed with a memory queue).
 
 On shutdown the queue stops accepting; a memory queue is drained (each batch gets its current attempt, backoff
 waits end early), a persistent queue keeps what is left on disk for the next start.
@@ -15,8 +21,10 @@ waits end early), a persistent queue keeps what is left on disk for the next sta
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import enum
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from collector.component import ComponentID, Exporter, NoopTelemetry, Telemetry
@@ -35,6 +43,15 @@ class Outcome(enum.Enum):
     SENT = "sent"
     DROPPED = "dropped"  # permanently rejected, or retries ran out without a persistent queue
     GAVE_UP = "gave_up"  # retries ran out (or shutdown): back to a persistent queue
+
+
+@dataclass(slots=True)
+class _Left:
+    """What an export that did not go through left behind: the part still to send, and the delay before the
+    next try that the retry loop did not wait for."""
+
+    batch: Batch | None = None
+    pause: float = 0.0
 
 
 class Sender:
@@ -121,19 +138,30 @@ class Sender:
             except QueueClosed:
                 return
             self._gauge_queue()
-            remaining: list[Batch] = []
+            left = _Left()
             try:
-                outcome = await self._send(item.batch, remaining)
-            except BaseException:
+                outcome = await self._send(item.batch, left)
+            except asyncio.CancelledError:
                 queue.nack(item)
                 raise
-            if outcome is Outcome.GAVE_UP and self._persistent:
-                queue.nack(item, remaining[0] if remaining else None)
-            else:
-                queue.ack(item)
+            except Exception as exc:  # a bug in the loop itself: keep the consumer, keep the data if we can
+                self._log_error("sender_unexpected_error", exc, exc_info=True)
+                left.pause = max(left.pause, self.settings.retry_on_failure.initial_interval)
+                outcome = self._give_up(left.batch or item.batch, exc, "unexpected_error")
+            try:
+                if outcome is Outcome.GAVE_UP and self._persistent:
+                    queue.nack(item, left.batch)
+                else:
+                    queue.ack(item)
+            except Exception as exc:
+                self._log_error("sending_queue_settle_failed", exc, exc_info=True)
             self._gauge_queue()
+            if outcome is Outcome.GAVE_UP and left.pause > 0 and not self._stopping.is_set():
+                # Back in the queue, the data is taken up again at once: wait as the retry loop would have.
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stopping.wait(), left.pause)
 
-    async def _send(self, batch: Batch, remaining: list[Batch] | None = None) -> Outcome:
+    async def _send(self, batch: Batch, left: _Left | None = None) -> Outcome:
         """The retry loop (the only one): export until sent, dropped, or given up."""
         retry = self.settings.retry_on_failure
         backoff = Backoff(retry)
@@ -163,12 +191,13 @@ class Sender:
             if isinstance(error, RetryableError):
                 retry_after = error.retry_after
                 if error.batch is not None:
+                    self._partly_sent(batch, error.batch, error.rejected_items, error)
                     batch = error.batch
-            if remaining is not None:
-                remaining[:] = [batch]
+            delay = retry_after if retry_after is not None else backoff.next()
+            if left is not None:
+                left.batch, left.pause = batch, delay
             if not retry.enabled:
                 return self._give_up(batch, error, "retry_disabled")
-            delay = retry_after if retry_after is not None else backoff.next()
             elapsed = time.monotonic() - started
             if retry.max_elapsed_time and elapsed + delay > retry.max_elapsed_time:
                 return self._give_up(batch, error, "retries_exhausted")
@@ -180,6 +209,16 @@ class Sender:
             except TimeoutError:
                 continue
             return self._give_up(batch, error, "shutting_down")
+
+    def _partly_sent(self, batch: Batch, rest: Batch, rejected: int, error: Exception) -> None:
+        """Count what a partial failure settled: the items no longer in ``rest`` were sent, but ``rejected``."""
+        settled = max(0, batch.item_count() - rest.item_count())
+        rejected = min(rejected, settled)
+        if rejected:
+            self._failed(batch, rejected, "permanent", error)
+        if settled - rejected:
+            self._telemetry.add(f"otelcol_exporter_sent_{self._unit}", settled - rejected, self._attrs,
+                                description="Items successfully sent")
 
     def _give_up(self, batch: Batch, error: Exception, reason: str) -> Outcome:
         if self._persistent:

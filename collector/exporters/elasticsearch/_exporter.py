@@ -219,6 +219,7 @@ class ElasticsearchExporter:
                 f"{len(retry)} of {len(results)} documents to retry: HTTP {status} {_describe(first.error)}",
                 retry_after=max(hints) if hints else None,
                 batch=select(batch, (r.doc.ref for r in retry)),
+                rejected_items=len(rejected),
             )
         if rejected:
             where = f"dead-lettered to {self._dead_letter.path}" if self._dead_letter else "not dead-lettered"

@@ -143,7 +143,8 @@ class SentryExporter:
                 group.create_task(worker())
         if run.retry_reason is not None:
             pending = {source for i, it in enumerate(items) if i not in run.done for source in it.sources}
-            raise RetryableError(run.retry_reason, retry_after=run.retry_after, batch=subset(batch, pending))
+            raise RetryableError(run.retry_reason, retry_after=run.retry_after, batch=subset(batch, pending),
+                                 rejected_items=len(run.rejected))
         if run.rejected:
             raise PermanentError(
                 f"Sentry rejected the events of {len(run.rejected)} record(s)", rejected_items=len(run.rejected)

@@ -14,6 +14,7 @@ from collector.component import ComponentID
 from collector.errors import PermanentError, Refused, RetryableError
 from collector.pdata import Signal
 from collector.sending.persistent_queue import PersistentQueue
+from collector.sending.queue import QueueFull
 from collector.sending.sender import Sender
 from collector.sending.settings import SenderSettings
 from collector.testing import RecordingTelemetry
@@ -230,3 +231,56 @@ def test_block_on_overflow_waits_for_room_instead_of_refusing() -> None:
         assert sorted(names(b)[0] for b in exp.sent) == ["a0", "b0", "c0"]
 
     asyncio.run(scenario())
+
+
+def test_a_partial_failure_counts_the_settled_part_as_sent_and_the_rejected_part_as_failed() -> None:
+    rest = traces(1, name="rest")
+    exp = ScriptedExporter([RetryableError("partial", batch=rest, rejected_items=1)])
+    sender, tel = make(exp, settings())
+    asyncio.run(run_through(sender, traces(4), until=lambda: exp.sent))
+    assert names(exp.sent[0]) == ["rest0"]
+    assert tel.value("otelcol_exporter_sent_spans") == 3  # 2 with the first answer, the rest later
+    assert tel.value("otelcol_exporter_send_failed_spans") == 1
+
+
+@pytest.mark.parametrize("retry", [
+    {"max_elapsed_time": 1},  # the backend asks for more than the retry budget: retries run out at once
+    {"enabled": False},
+])
+def test_with_a_persistent_queue_a_backend_that_asks_to_wait_is_not_hammered(tmp_path: Path, retry: Any) -> None:
+    exp = ScriptedExporter([RetryableError("429", retry_after=60)] * 10_000)
+    sender, _ = make(exp, settings(retry_on_failure=retry, sending_queue={"num_consumers": 2}),
+                     queue=PersistentQueue(tmp_path, 10))
+
+    async def scenario() -> None:
+        await sender.start()
+        await sender.consume(traces(1))
+        await asyncio.sleep(0.3)
+        await sender.shutdown()
+
+    with capture_logs() as logs:
+        asyncio.run(scenario())
+    assert 1 <= len(exp.attempts) <= 2  # one per consumer, each then waits the 60 s it was asked to
+    assert sum(e["event"] == "export_requeued" for e in logs) == len(exp.attempts)
+    assert len(list(tmp_path.glob("*.pb"))) == 1  # kept for the next start
+
+
+class _DiskFullOnRewrite(PersistentQueue):
+    """A queue whose disk fills up after the first batch was stored."""
+
+    def _write(self, batch: Any) -> Path:
+        if any(self.directory.glob("*.pb")):
+            raise QueueFull(f"cannot store the batch in {self.directory}: No space left on device")
+        return super()._write(batch)
+
+
+def test_when_the_rest_of_a_partly_sent_batch_cannot_be_stored_the_whole_is_kept_and_sent(tmp_path: Path) -> None:
+    whole = traces(3, name="w")
+    exp = ScriptedExporter([RetryableError("partial", batch=traces(1, name="rest"))])
+    sender, _ = make(exp, settings(retry_on_failure={"max_elapsed_time": 0.001, "initial_interval": 0.01},
+                                   sending_queue={"num_consumers": 1}), queue=_DiskFullOnRewrite(tmp_path, 10))
+    with capture_logs() as logs:
+        asyncio.run(run_through(sender, whole, until=lambda: exp.sent))
+    assert [names(b) for b in exp.sent] == [["w0", "w1", "w2"]]  # at-least-once: the whole again
+    assert any(e["event"] == "persistent_queue_rewrite_failed" for e in logs)
+    assert list(tmp_path.glob("*.pb")) == []

@@ -90,6 +90,7 @@ def test_mixed_outcomes_retry_the_retryable_and_dead_letter_the_rejected(es: Ela
     [error] = run.outcomes
     assert isinstance(error, RetryableError) and error.batch is not None
     assert bodies(error.batch) == ["later"]
+    assert error.rejected_items == 1  # the sender counts it failed now, not only the dead-letter file
     assert [json.loads(line)["document"]["body"]["text"] for line in dead_letter.read_text().splitlines()] == ["bad"]
 
 
