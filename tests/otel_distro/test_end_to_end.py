@@ -245,3 +245,15 @@ def test_absent_collector_is_quiet_and_does_not_block(tmp_path: Path) -> None:
     assert exporter_lines, "the failure is reported"
     per_logger_and_level = Counter((line["logger"], line["level"]) for line in exporter_lines)
     assert max(per_logger_and_level.values()) == 1, "at most once a minute per exporter and level"
+
+
+def test_uvicorn_access_log_when_kept_carries_the_same_ids(tmp_path: Path, sink: OtlpHttpSink) -> None:
+    app = _start(tmp_path, sink.endpoint, OTEL_DISTRO_ACCESS_LOG="true")
+    try:
+        httpx.get(app.base_url + "/items/1", headers={"X-Request-ID": "access-1"})
+    finally:
+        printed = app.stop()
+    [access] = [line for line in printed if line["logger"] == "uvicorn.access" and "/items/1" in line["message"]]
+    [finished] = [line for line in printed if line["message"] == "request_finished"]
+    assert access["request_id"] == "access-1"
+    assert access["trace_id"] == finished["trace_id"]
