@@ -2,17 +2,20 @@
 served in the Prometheus text format on ``service::telemetry::metrics::address`` (default localhost:8888).
 
 Instruments are created on first use; a name's label names are fixed by its first use (later attributes
-not among them are ignored, missing ones are empty).
+not among them are ignored, missing ones are empty). prometheus_client's ``*_created`` series are left out, as
+otelcol has none (filtered here: its global switch would change every registry in the process).
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, ProcessCollector, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from prometheus_client.metrics_core import Metric
+from prometheus_client.registry import Collector
 
 from collector.net import split_endpoint
 
@@ -21,12 +24,31 @@ __all__ = ["MetricsServer", "PrometheusTelemetry"]
 _Metric = Counter | Gauge | Histogram
 
 
+class _WithoutCreated(Collector):
+    """A registry's metrics without the ``*_created`` samples."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self._registry = registry
+
+    def collect(self) -> Iterable[Metric]:
+        for metric in self._registry.collect():
+            samples = [s for s in metric.samples if not s.name.endswith("_created")]
+            if len(samples) == len(metric.samples):
+                yield metric
+                continue
+            trimmed = Metric(metric.name, metric.documentation, metric.type, metric.unit)
+            trimmed.samples = samples
+            yield trimmed
+
+
 class PrometheusTelemetry:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         if registry is None:
             registry = CollectorRegistry(auto_describe=True)
             ProcessCollector(namespace="otelcol", registry=registry)  # otelcol_process_resident_memory_bytes, ...
         self.registry = registry
+        self._exposed = CollectorRegistry(auto_describe=False)
+        self._exposed.register(_WithoutCreated(registry))
         self._metrics: dict[str, tuple[_Metric, tuple[str, ...]]] = {}
         self._lock = threading.Lock()
 
@@ -65,7 +87,7 @@ class PrometheusTelemetry:
             histogram.observe(value)
 
     def render(self) -> bytes:
-        return generate_latest(self.registry)
+        return generate_latest(self._exposed)
 
 
 class MetricsServer:

@@ -17,6 +17,7 @@ def test_instruments_render_in_prometheus_text() -> None:
     assert 'otelcol_exporter_queue_size{exporter="otlp"} 7.0' in text
     assert 'otelcol_exporter_send_latency_seconds_count{exporter="otlp"} 1.0' in text
     assert "otelcol_process_resident_memory_bytes" in text
+    assert "_created" not in text  # otelcol has no such series
 
 
 def test_label_names_are_fixed_by_the_first_use() -> None:
