@@ -54,6 +54,7 @@ __all__ = [
     "Receiver",
     "StatefulProcessor",
     "Telemetry",
+    "for_transport",
 ]
 
 
@@ -165,6 +166,16 @@ class Consumer(Protocol):
     """What a receiver pushes into: the head of a pipeline. Raises `Refused` under back-pressure."""
 
     async def consume(self, batch: Batch) -> None: ...
+
+
+def for_transport(consumers: Mapping[Signal, Consumer], transport: str) -> dict[Signal, Consumer]:
+    """The heads a receiver's ``transport`` (``grpc``, ``http``) pushes into: the same, counted under that
+    transport where the head counts (`collector.pipeline.ObservedConsumer`)."""
+    out: dict[Signal, Consumer] = {}
+    for signal, consumer in consumers.items():
+        view = getattr(consumer, "for_transport", None)
+        out[signal] = view(transport) if view is not None else consumer
+    return out
 
 
 @runtime_checkable

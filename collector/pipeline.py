@@ -94,15 +94,25 @@ class FanOut:
 
 
 class ObservedConsumer:
-    """The head a receiver pushes into: counts accepted and refused items per receiver and signal."""
+    """The head a receiver pushes into: counts accepted and refused items per receiver, signal and, once a
+    receiver asked for its view with `for_transport`, transport (``grpc``, ``http``), as otelcol does."""
 
-    def __init__(self, receiver: ComponentID, signal: Signal, next: Consumer, telemetry: Telemetry) -> None:
+    def __init__(self, receiver: ComponentID, signal: Signal, next: Consumer, telemetry: Telemetry,
+                 transport: str | None = None) -> None:
+        self._receiver = receiver
+        self._signal = signal
         self._next = next
         self._telemetry = telemetry
         self._attrs = {"receiver": str(receiver)}
+        if transport is not None:
+            self._attrs["transport"] = transport
         unit = ITEM_UNITS[signal]
         self._accepted = f"otelcol_receiver_accepted_{unit}"
         self._refused = f"otelcol_receiver_refused_{unit}"
+
+    def for_transport(self, transport: str) -> ObservedConsumer:
+        """The same head, counting under ``transport``."""
+        return ObservedConsumer(self._receiver, self._signal, self._next, self._telemetry, transport)
 
     async def consume(self, batch: Batch) -> None:
         n = batch.item_count()

@@ -12,7 +12,7 @@ import pytest
 from pydantic import BaseModel, ConfigDict
 
 from collector import registry
-from collector.component import ComponentID, CreateSettings, Kind
+from collector.component import ComponentID, CreateSettings, Kind, for_transport
 from collector.config import load
 from collector.errors import DropBatch, Refused
 from collector.pdata import Batch, Signal
@@ -251,3 +251,19 @@ def test_an_unclassified_exporter_failure_refuses_so_the_client_keeps_the_data()
 
     asyncio.run(scenario())
     assert tel.value("otelcol_receiver_refused_spans") == 2
+
+
+def test_a_receivers_transports_are_counted_apart() -> None:
+    graph, tel = graph_for({"traces": {"receivers": ["fakercv"], "exporters": ["fakeexp"]}})
+
+    async def scenario() -> None:
+        await graph.start()
+        heads = RECEIVERS["fakercv"].consumers
+        await for_transport(heads, "grpc")[Signal.TRACES].consume(traces(2))
+        await for_transport(heads, "http")[Signal.TRACES].consume(traces(3))
+        await graph.shutdown()
+
+    asyncio.run(scenario())
+    assert tel.value("otelcol_receiver_accepted_spans", receiver="fakercv", transport="grpc") == 2
+    assert tel.value("otelcol_receiver_accepted_spans", receiver="fakercv", transport="http") == 3
+    assert len(EXPORTERS["fakeexp:traces"].got) == 2

@@ -68,7 +68,7 @@ def test_self_metrics_are_served_in_prometheus_text(tmp_path: Path) -> None:
             if "otelcol_exporter_sent_spans_total" in text:
                 break
             time.sleep(0.02)
-    assert 'otelcol_receiver_accepted_spans_total{receiver="otlp"} 3.0' in text
+    assert 'otelcol_receiver_accepted_spans_total{receiver="otlp",transport="http"} 3.0' in text
     assert 'otelcol_exporter_sent_spans_total{exporter="file"} 3.0' in text
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from collector.component import Consumer, CreateSettings
+from collector.component import Consumer, CreateSettings, for_transport
 from collector.pdata import Signal
 from collector.receivers.otlp.config import Config
 from collector.receivers.otlp.grpc import GrpcServer
@@ -17,8 +17,8 @@ class OtlpReceiver:
     def __init__(self, settings: CreateSettings, config: Config, consumers: Mapping[Signal, Consumer]) -> None:
         self._log = settings.logger
         p = config.protocols
-        self.grpc = GrpcServer(p.grpc, consumers, self._log) if p.grpc is not None else None
-        self.http = HttpServer(p.http, consumers, self._log) if p.http is not None else None
+        self.grpc = GrpcServer(p.grpc, for_transport(consumers, "grpc"), self._log) if p.grpc is not None else None
+        self.http = HttpServer(p.http, for_transport(consumers, "http"), self._log) if p.http is not None else None
 
     async def start(self) -> None:
         if self.grpc is not None:
