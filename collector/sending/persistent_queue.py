@@ -14,6 +14,14 @@ Invariants (what makes delivery at-least-once across backend outages, restarts a
 5. ``open`` makes every complete ``<seq>.pb`` ready again, in sequence order, and deletes ``.tmp-*`` files
    (partial writes of batches that were never acknowledged to a client).
 
+Writes: the sender's ``put`` stores each batch on a worker thread (``asyncio.to_thread``), so that a slow disk
+or ``fsync`` never stalls the event loop that serves receivers. Its sequence number and its place in the
+capacity are taken on the loop before the write starts; the batch becomes ready when its write completes.
+Batches put one after another keep their order; batches put concurrently (different requests) become ready
+in the order their writes complete — they had no order between them to keep. A ``put`` whose caller is
+cancelled mid-write still makes its batch ready (the file is on disk; dropping it would only delay it to the
+next start). ``put_nowait`` and the rewrite in ``nack`` (a rare path) write on the calling thread.
+
 Duplicates: a crash re-sends, once per crash, each batch that was being exported at that moment (at most
 ``num_consumers`` batches: sent to the backend, but not yet deleted). A client that did not get its answer
 before the crash may also re-send what it had sent. Nothing is sent twice without a crash.
@@ -50,6 +58,7 @@ class PersistentQueue:
         self._fsync = fsync
         self._ready: deque[Path] = deque()
         self._in_flight: set[Path] = set()
+        self._writing = 0  # puts whose write is under way: they hold a place in the capacity
         self._next_seq = 0
         self._closed = False
         self._changed = asyncio.Event()  # set on every change; waiters clear it and re-check
@@ -59,7 +68,7 @@ class PersistentQueue:
         return self._capacity
 
     def __len__(self) -> int:
-        return len(self._ready) + len(self._in_flight)
+        return len(self._ready) + len(self._in_flight) + self._writing
 
     async def open(self) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
@@ -71,9 +80,13 @@ class PersistentQueue:
         if files:
             _log.info("persistent_queue_recovered", directory=str(self.directory), batches=len(files))
 
-    def _write(self, batch: Batch) -> Path:
+    def _take_seq(self) -> int:
         seq = self._next_seq
         self._next_seq += 1
+        return seq
+
+    def _write(self, seq: int, batch: Batch) -> Path:
+        """Store ``batch`` as ``<seq>.pb`` (any thread: touches no queue state); `QueueFull` when it cannot."""
         final = self.directory / f"{seq:020d}{_SUFFIX}"
         tmp = self.directory / f".tmp-{seq:020d}"
         try:
@@ -104,17 +117,37 @@ class PersistentQueue:
             self._changed.clear()
             await self._changed.wait()
 
-    def put_nowait(self, batch: Batch) -> None:
+    def _reserve(self) -> int:
+        """A sequence number and a place in the capacity for a batch about to be written."""
         if self._closed:
             raise QueueClosed("the sending queue is shut down")
         if len(self) >= self._capacity:
             raise QueueFull(f"persistent sending queue is full ({self._capacity} batches)")
-        self._ready.append(self._write(batch))
+        self._writing += 1
+        return self._take_seq()
+
+    def _stored(self, path: Path | None) -> None:
+        self._writing -= 1
+        if path is not None:
+            self._ready.append(path)
         self._notify()
 
-    async def put(self, batch: Batch) -> None:
-        await self._wait(lambda: self._closed or len(self) < self._capacity)
-        self.put_nowait(batch)
+    def put_nowait(self, batch: Batch) -> None:
+        seq = self._reserve()
+        path: Path | None = None
+        try:
+            path = self._write(seq, batch)
+        finally:
+            self._stored(path)
+
+    async def put(self, batch: Batch, *, block: bool = True) -> None:
+        if block:
+            await self._wait(lambda: self._closed or len(self) < self._capacity)
+        seq = self._reserve()
+        write = asyncio.ensure_future(asyncio.to_thread(self._write, seq, batch))
+        write.add_done_callback(
+            lambda f: self._stored(f.result() if not f.cancelled() and f.exception() is None else None))
+        await asyncio.shield(write)  # a cancelled caller does not undo a write under way
 
     async def get(self) -> Item:
         await self._wait(lambda: self._closed or bool(self._ready))
@@ -150,7 +183,8 @@ class PersistentQueue:
             return  # stays on disk; `open` makes it ready again
         if batch is not None and batch is not item.batch:
             try:
-                new = self._write(batch)  # the rest first, then drop the whole: a crash in between duplicates only
+                # the rest first, then drop the whole: a crash in between duplicates only
+                new = self._write(self._take_seq(), batch)
             except QueueFull as exc:  # no room for the rest (a full disk): keep the whole, re-send what was sent
                 _log.warning("persistent_queue_rewrite_failed", file=str(path), error=str(exc))
             else:

@@ -42,8 +42,9 @@ class Queue(Protocol):
         """Enqueue or raise `QueueFull`. Once it returns, the queue owns the batch."""
         ...
 
-    async def put(self, batch: Batch) -> None:
-        """Enqueue, waiting for room (``block_on_overflow``)."""
+    async def put(self, batch: Batch, *, block: bool = True) -> None:
+        """Enqueue; with ``block`` wait for room (``block_on_overflow``), else raise `QueueFull`. Once it
+        returns, the queue owns the batch (the persistent queue: it is on disk)."""
         ...
 
     async def get(self) -> Item:
@@ -89,7 +90,10 @@ class MemoryQueue:
         except asyncio.QueueFull:
             raise QueueFull(f"sending queue is full ({self._capacity} batches)") from None
 
-    async def put(self, batch: Batch) -> None:
+    async def put(self, batch: Batch, *, block: bool = True) -> None:
+        if not block:
+            self.put_nowait(batch)
+            return
         if self._closed:
             raise QueueClosed("the sending queue is shut down")
         await self._queue.put(batch)

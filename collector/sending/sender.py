@@ -114,10 +114,7 @@ class Sender:
                 raise Refused(f"exporter {self.id} could not send the data", retry_after=5.0)
             return
         try:
-            if self.settings.sending_queue.block_on_overflow:
-                await self.queue.put(batch)
-            else:
-                self.queue.put_nowait(batch)
+            await self.queue.put(batch, block=self.settings.sending_queue.block_on_overflow)
         except (QueueFull, QueueClosed) as exc:
             self._telemetry.add(f"otelcol_exporter_enqueue_failed_{self._unit}", batch.item_count(), self._attrs,
                                 description="Items that could not be added to the sending queue")

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import os
+import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -123,3 +125,58 @@ def test_a_full_disk_refuses_the_batch_and_leaves_no_partial_file(tmp_path: Path
 
     asyncio.run(scenario())
     assert [p.name for p in tmp_path.iterdir()] == ["00000000000000000000.pb"]
+
+
+class _SlowDisk(PersistentQueue):
+    """A disk whose writes take a while (a busy disk, fsync on a spinning one)."""
+
+    def _write(self, *args: Any) -> Path:
+        time.sleep(0.2)
+        return super()._write(*args)
+
+
+def test_a_slow_write_does_not_stall_the_event_loop(tmp_path: Path) -> None:
+    async def scenario() -> int:
+        q = _SlowDisk(tmp_path, 10, fsync=True)
+        await q.open()
+        ticks = 0
+
+        async def ticker() -> None:
+            nonlocal ticks
+            while True:
+                ticks += 1
+                await asyncio.sleep(0.005)
+
+        task = asyncio.create_task(ticker())
+        await asyncio.sleep(0)
+        before = ticks
+        await q.put(traces(1, "a"), block=False)
+        during = ticks - before
+        task.cancel()
+        item = await q.get()
+        assert names(item.batch) == ["a0"]
+        return during
+
+    assert asyncio.run(scenario()) > 1  # other tasks (receivers) ran while the batch was being stored
+
+
+def test_writes_under_way_hold_their_place_and_a_cancelled_put_is_still_stored(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        q = _SlowDisk(tmp_path, 2)
+        await q.open()
+        first = asyncio.create_task(q.put(traces(1, "a"), block=False))
+        second = asyncio.create_task(q.put(traces(1, "b"), block=False))
+        await asyncio.sleep(0.05)  # both writes under way
+        with pytest.raises(QueueFull):
+            await q.put(traces(1, "c"), block=False)
+        first.cancel()
+        await asyncio.gather(first, second, return_exceptions=True)
+        got = []
+        for _ in range(2):
+            item = await asyncio.wait_for(q.get(), 5)
+            got.extend(names(item.batch))
+            q.ack(item)
+        assert sorted(got) == ["a0", "b0"]
+
+    asyncio.run(scenario())
+    assert list(tmp_path.glob("*.pb")) == []

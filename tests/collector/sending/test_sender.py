@@ -268,10 +268,10 @@ def test_with_a_persistent_queue_a_backend_that_asks_to_wait_is_not_hammered(tmp
 class _DiskFullOnRewrite(PersistentQueue):
     """A queue whose disk fills up after the first batch was stored."""
 
-    def _write(self, batch: Any) -> Path:
+    def _write(self, *args: Any) -> Path:
         if any(self.directory.glob("*.pb")):
             raise QueueFull(f"cannot store the batch in {self.directory}: No space left on device")
-        return super()._write(batch)
+        return super()._write(*args)
 
 
 def test_when_the_rest_of_a_partly_sent_batch_cannot_be_stored_the_whole_is_kept_and_sent(tmp_path: Path) -> None:
