@@ -6,9 +6,7 @@ per-signal ``traces_endpoint`` / ``metrics_endpoint`` / ``logs_endpoint`` is giv
 
 from __future__ import annotations
 
-import email.utils
 import gzip
-import time
 from collections.abc import Mapping
 from typing import Any, Literal
 
@@ -24,10 +22,11 @@ from collector.component import CreateSettings
 from collector.errors import ExportError, PermanentError, RetryableError
 from collector.exporters._tls import TLSClientConfig
 from collector.pdata import Batch, Signal
+from collector.sending.retry_after import retry_after_header
 from collector.sending.settings import SenderSettings
 
 __all__ = [
-    "SIGNALS", "TYPE", "Config", "OtlpHttpExporter", "classify", "create", "disabled_reason", "parse_retry_after",
+    "SIGNALS", "TYPE", "Config", "OtlpHttpExporter", "classify", "create", "disabled_reason",
 ]
 
 TYPE = "otlphttp"
@@ -67,20 +66,6 @@ class Config(SenderSettings):
         return specific or self.endpoint.rstrip("/") + _PATHS[signal]
 
 
-def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
-    """``Retry-After`` as seconds (delta-seconds or an HTTP date); None when absent or unreadable."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - (time.time() if now is None else now))
-
-
 def classify(status: int, headers: Mapping[str, str], message: str = "") -> ExportError | None:
     """The outcome of one OTLP/HTTP answer, per the OTLP spec: None on 2xx; `RetryableError` (with the server's
     Retry-After) on 408/429/502/503/504; `PermanentError` on anything else."""
@@ -88,7 +73,7 @@ def classify(status: int, headers: Mapping[str, str], message: str = "") -> Expo
         return None
     text = f"HTTP {status}" + (f": {message}" if message else "")
     if status in RETRYABLE_STATUSES:
-        return RetryableError(text, retry_after=parse_retry_after(headers.get("Retry-After")))
+        return RetryableError(text, retry_after=retry_after_header(headers))
     return PermanentError(text)
 
 

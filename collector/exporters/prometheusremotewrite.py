@@ -17,8 +17,6 @@ has one consumer by default so that retried data reaches the backend before newe
 from __future__ import annotations
 
 import asyncio
-import email.utils
-import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -32,6 +30,7 @@ from collector.errors import PermanentError, RetryableError
 from collector.exporters import _prometheus_prompb as prompb
 from collector.exporters import _prometheus_translate as tr
 from collector.pdata import Batch, Signal
+from collector.sending.retry_after import retry_after_header
 from collector.sending.settings import QueueSettings, SenderSettings
 
 __all__ = [
@@ -43,7 +42,6 @@ __all__ = [
     "compress",
     "create",
     "disabled_reason",
-    "parse_retry_after",
     "write_requests",
 ]
 
@@ -148,20 +146,6 @@ def create(settings: CreateSettings, config: Config) -> RemoteWriteExporter:
 # --- outcome -------------------------------------------------------------------------------------------------
 
 
-def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
-    """Retry-After as seconds: a number of seconds or an HTTP date; None when absent or unreadable."""
-    if not value:
-        return None
-    text = value.strip()
-    if text.isdigit():
-        return float(text)
-    try:
-        when = email.utils.parsedate_to_datetime(text)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - (time.time() if now is None else now))
-
-
 def classify(status: int, headers: Mapping[str, str], body: str = "") -> None:
     """Map a remote write response to an outcome: return on 2xx; raise `RetryableError` on 408, 429 and 5xx
     (with the server's Retry-After); raise `PermanentError` on any other status."""
@@ -169,7 +153,7 @@ def classify(status: int, headers: Mapping[str, str], body: str = "") -> None:
         return
     detail = f"remote write answered {status}" + (f": {body[:_BODY_EXCERPT].strip()}" if body.strip() else "")
     if status in (408, 429) or 500 <= status < 600:
-        raise RetryableError(detail, retry_after=parse_retry_after(headers.get("Retry-After")))
+        raise RetryableError(detail, retry_after=retry_after_header(headers))
     raise PermanentError(detail)
 
 

@@ -17,6 +17,8 @@ from typing import Any
 
 from elastic_transport import SerializationError
 
+from collector.sending.retry_after import retry_after_header
+
 __all__ = [
     "DontRetry",
     "ItemOutcome",
@@ -26,7 +28,6 @@ __all__ = [
     "classify_exception",
     "classify_item",
     "classify_response",
-    "parse_retry_after",
 ]
 
 
@@ -92,19 +93,8 @@ def _error_text(body: Any) -> str:
     return str(body)[:200]
 
 
-def parse_retry_after(value: str | None) -> float | None:
-    """``Retry-After`` in seconds (the HTTP-date form is not used by Elasticsearch)."""
-    if not value:
-        return None
-    try:
-        seconds = float(value)
-    except ValueError:
-        return None
-    return seconds if seconds >= 0 else None
-
-
 def classify_response(status: int, headers: Mapping[str, str], body: Any) -> Verdict:
-    retry_after = parse_retry_after(headers.get("retry-after") or headers.get("Retry-After"))
+    retry_after = retry_after_header(headers)
     if 200 <= status < 300:
         if not isinstance(body, Mapping) or not isinstance(body.get("items"), list):
             return DontRetry(f"unexpected _bulk answer without 'items': {str(body)[:200]}", status)

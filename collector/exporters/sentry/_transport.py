@@ -7,9 +7,7 @@ made on the collector's event loop and every failure is reported to the shared s
 
 from __future__ import annotations
 
-import email.utils
 import gzip
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -22,11 +20,12 @@ from sentry_sdk.transport import _parse_rate_limits
 from sentry_sdk.utils import Dsn
 
 from collector.exporters.sentry._events import SDK_INFO, SentryItem
+from collector.sending.retry_after import retry_after_header
 
 if TYPE_CHECKING:
     from sentry_sdk._types import Event
 
-__all__ = ["EnvelopeClient", "Outcome", "Response", "Verdict", "classify", "parse_retry_after", "rate_limits"]
+__all__ = ["EnvelopeClient", "Outcome", "Response", "Verdict", "classify", "rate_limits"]
 
 DEFAULT_RATE_LIMIT = 60.0
 """Seconds to hold off after a 429 that says nothing else (sentry-sdk's own default)."""
@@ -60,19 +59,6 @@ def _header(headers: Mapping[str, str], name: str) -> str | None:
     return value
 
 
-def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
-    """``Retry-After`` (delay-seconds or an HTTP date) -> seconds from now; None when absent or unreadable."""
-    if value is None:
-        return None
-    text = value.strip()
-    if text.isdigit():
-        return float(text)
-    parsed = email.utils.parsedate_tz(text)
-    if parsed is None:
-        return None
-    return max(0.0, email.utils.mktime_tz(parsed) - (time.time() if now is None else now))
-
-
 def rate_limits(headers: Mapping[str, str], now: datetime | None = None) -> dict[str | None, float]:
     """``X-Sentry-Rate-Limits`` -> seconds each data category is limited for (None: every category),
     parsed by sentry-sdk's own parser."""
@@ -96,7 +82,7 @@ def classify(status: int, headers: Mapping[str, str], category: str = "error") -
     """
     if 200 <= status < 300:
         return Outcome(Verdict.SENT)
-    retry_after = parse_retry_after(_header(headers, "Retry-After"))
+    retry_after = retry_after_header(headers)
     if status == 429:
         limits = rate_limits(headers)
         hits = [limits[c] for c in (category, None) if c in limits]

@@ -9,7 +9,7 @@ import pytest
 
 from collector import otlpjson
 from collector.errors import PermanentError, RetryableError
-from collector.exporters.otlphttp import Config, classify, parse_retry_after
+from collector.exporters.otlphttp import Config, classify
 from collector.pdata import Signal
 from collector.testing import running_collector
 from tests.support import free_port
@@ -40,10 +40,6 @@ def test_classify(status: int, headers: dict[str, str], kind: type[Exception] | 
         assert type(outcome) is kind
         if isinstance(outcome, RetryableError):
             assert outcome.retry_after == retry_after
-
-
-def test_retry_after_as_an_http_date() -> None:
-    assert parse_retry_after("Wed, 21 Oct 2015 07:28:30 GMT", now=1445412500.0) == pytest.approx(10.0)
 
 
 def test_urls_per_signal() -> None:

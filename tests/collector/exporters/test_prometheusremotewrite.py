@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import email.utils
 import itertools
 import math
 from collections.abc import Iterator
@@ -21,7 +20,7 @@ from collector.component import ComponentID, CreateSettings
 from collector.errors import PermanentError, RetryableError
 from collector.exporters import _prometheus_prompb as prompb
 from collector.exporters import prometheusremotewrite as prw
-from collector.exporters.prometheusremotewrite import Config, RemoteWriteExporter, classify, parse_retry_after
+from collector.exporters.prometheusremotewrite import Config, RemoteWriteExporter, classify
 from collector.pdata import Signal
 from collector.sending.settings import SenderSettings
 from tests.collector.exporters.prometheus_helpers import (
@@ -96,14 +95,6 @@ def test_classify(status: int, headers: dict[str, str], outcome: type[Exception]
     assert "out of order sample" in str(caught.value)
     if isinstance(caught.value, RetryableError):
         assert caught.value.retry_after == retry_after
-
-
-def test_retry_after_accepts_seconds_and_http_dates() -> None:
-    assert parse_retry_after("120") == 120.0
-    assert parse_retry_after(email.utils.formatdate(1_000_030, usegmt=True), now=1_000_000) == 30.0
-    assert parse_retry_after(email.utils.formatdate(999_000, usegmt=True), now=1_000_000) == 0.0
-    assert parse_retry_after(None) is None
-    assert parse_retry_after("later") is None
 
 
 # --- config --------------------------------------------------------------------------------------------------
