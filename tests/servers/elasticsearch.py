@@ -22,23 +22,21 @@ documents at once (as if every request said ``refresh=true``).
 from __future__ import annotations
 
 import base64
-import contextlib
 import fnmatch
 import gzip
 import json
 import re
 import secrets
-import socket
 import ssl
-import threading
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
+
+from tests.servers._http import LocalHTTPServer
 
 __all__ = ["ElasticsearchServer", "EsError", "Recorded"]
 
@@ -246,7 +244,9 @@ def filter_path(data: Any, expression: str) -> Any:
     return {} if result is _MISSING else result
 
 
-class ElasticsearchServer:
+class ElasticsearchServer(LocalHTTPServer):
+    thread_name = "elasticsearch-server"
+
     def __init__(self, *, port: int = 0, api_key: str | None = None, basic_auth: tuple[str, str] | None = None,
                  ssl_context: ssl.SSLContext | None = None, repositories: tuple[str, ...] = (),
                  major: int = 9, product_header: bool = True, max_content_length: int | None = None) -> None:
@@ -261,12 +261,10 @@ class ElasticsearchServer:
         self.major = major
         self.product_header = product_header
         self.max_content_length = max_content_length
-        self.port = port
+        super().__init__(port=port, ssl_context=ssl_context)
         self.api_key = api_key
         self.basic_auth = basic_auth
-        self.ssl_context = ssl_context
         self.requests: list[Recorded] = []
-        self._lock = threading.Condition()
         self._indices: dict[str, _Index] = {}
         self._data_streams: dict[str, _DataStream] = {}
         self._index_templates: dict[str, dict[str, Any]] = {}
@@ -278,9 +276,6 @@ class ElasticsearchServer:
         }
         self._request_faults: deque[_Fault] = deque()
         self._item_faults: deque[_Fault] = deque()
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
-        self._connections: set[socket.socket] = set()
 
     # -- lifecycle ------------------------------------------------------------------------------------
 
@@ -288,43 +283,6 @@ class ElasticsearchServer:
     def url(self) -> str:
         scheme = "https" if self.ssl_context is not None else "http"
         return f"{scheme}://127.0.0.1:{self.port}"
-
-    def start(self) -> ElasticsearchServer:
-        """Listen (again, on the same port and with the same data, after a `stop`)."""
-        if self._server is not None:
-            return self
-        ThreadingHTTPServer.allow_reuse_address = True
-        server = ThreadingHTTPServer(("127.0.0.1", self.port), self._handler())
-        server.daemon_threads = True
-        if self.ssl_context is not None:
-            server.socket = self.ssl_context.wrap_socket(server.socket, server_side=True)
-        self.port = server.server_address[1]
-        self._server = server
-        self._thread = threading.Thread(target=server.serve_forever, args=(0.05,), name="elasticsearch-server",
-                                        daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        """Stop listening and drop open connections: the cluster is down until `start` is called again."""
-        server, thread = self._server, self._thread
-        self._server = self._thread = None
-        if server is not None:
-            server.shutdown()
-            server.server_close()
-        with self._lock:
-            connections, self._connections = self._connections, set()
-        for conn in connections:
-            with contextlib.suppress(OSError):
-                conn.shutdown(socket.SHUT_RDWR)
-        if thread is not None:
-            thread.join(timeout=10)
-
-    def __enter__(self) -> ElasticsearchServer:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     # -- scripting faults -----------------------------------------------------------------------------
 
@@ -401,7 +359,14 @@ class ElasticsearchServer:
                 return True
         return False
 
-    def _serve(self, method: str, target: str, headers: dict[str, str], body: bytes) -> tuple[
+    def serve(self, method: str, target: str, headers: dict[str, str], body: bytes) -> tuple[
+            int, dict[str, str], bytes]:
+        status, extra, payload = self._answer(method, target, headers, body)
+        if self.product_header:
+            extra = {"X-Elastic-Product": "Elasticsearch", **extra}
+        return status, extra, payload
+
+    def _answer(self, method: str, target: str, headers: dict[str, str], body: bytes) -> tuple[
             int, dict[str, str], bytes]:
         split = urlsplit(target)
         query = {k: v[-1] for k, v in parse_qs(split.query, keep_blank_values=True).items()}
@@ -449,45 +414,6 @@ class ElasticsearchServer:
             answer = filter_path(answer, query["filter_path"])
         payload = b"" if method == "HEAD" else json.dumps(answer).encode()
         return status, headers, payload
-
-    def _handler(self) -> type[BaseHTTPRequestHandler]:
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def setup(self) -> None:
-                super().setup()
-                # headers and body go out in two writes: without this, Nagle + delayed ACK add 40 ms each
-                self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-                with server._lock:
-                    server._connections.add(self.connection)
-
-            def finish(self) -> None:
-                with server._lock:
-                    server._connections.discard(self.connection)
-                super().finish()
-
-            def _any(self) -> None:
-                length = int(self.headers.get("Content-Length", "0"))
-                body = self.rfile.read(length) if length else b""
-                headers = {k.lower(): v for k, v in self.headers.items()}
-                status, extra, payload = server._serve(self.command, self.path, headers, body)
-                self.send_response(status)
-                if server.product_header:
-                    self.send_header("X-Elastic-Product", "Elasticsearch")
-                for key, value in extra.items():
-                    self.send_header(key, value)
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
-
-            do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = _any
-
-            def log_message(self, format: str, *args: Any) -> None:
-                return None
-
-        return Handler
 
     # -- routing --------------------------------------------------------------------------------------
 

@@ -12,20 +12,18 @@ play an outage. Like Sentry, `events()` counts an event id once however often it
 
 from __future__ import annotations
 
-import contextlib
 import gzip
 import json
 import re
-import socket
-import threading
 import time
 import zlib
 from collections import deque
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from sentry_sdk.envelope import Envelope
+
+from tests.servers._http import LocalHTTPServer
 
 __all__ = ["Received", "SentryReceiver", "check_event"]
 
@@ -96,60 +94,24 @@ def _auth_params(header: str) -> dict[str, str]:
     return params
 
 
-class SentryReceiver:
+class SentryReceiver(LocalHTTPServer):
+    thread_name = "sentry-receiver"
+    methods = ("POST",)
+
     def __init__(self, *, project_id: str = "4242", public_key: str = "0123456789abcdef", port: int = 0) -> None:
+        super().__init__(port=port)
         self.project_id = project_id
         self.public_key = public_key
-        self.port = port
         self.latency = 0.0  # seconds each answer takes, to play a distant Sentry
         self.received: list[Received] = []
         self.rejected: list[tuple[int, str]] = []  # (status, reason) of every request answered with an error
         self._script: deque[_Answer] = deque()
-        self._lock = threading.Condition()
-        self._server: ThreadingHTTPServer | None = None
-        self._connections: set[socket.socket] = set()
-        self._thread: threading.Thread | None = None
 
     # -- lifecycle ------------------------------------------------------------------------------------
 
     @property
     def dsn(self) -> str:
         return f"http://{self.public_key}@127.0.0.1:{self.port}/{self.project_id}"
-
-    def start(self) -> SentryReceiver:
-        """Listen (again, on the same port after a `stop`)."""
-        if self._server is not None:
-            return self
-        server = ThreadingHTTPServer(("127.0.0.1", self.port), self._handler())
-        server.daemon_threads = True
-        self.port = server.server_address[1]
-        self._server = server
-        self._thread = threading.Thread(
-            target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="sentry-receiver", daemon=True
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        """Stop listening: connections are refused until `start` is called again."""
-        server, thread = self._server, self._thread
-        self._server = self._thread = None
-        if server is not None:
-            server.shutdown()
-            server.server_close()
-        with self._lock:
-            connections, self._connections = self._connections, set()
-        for conn in connections:  # kept-alive connections too: a stopped Sentry answers nothing
-            with contextlib.suppress(OSError):
-                conn.shutdown(socket.SHUT_RDWR)
-        if thread is not None:
-            thread.join(timeout=10)
-
-    def __enter__(self) -> SentryReceiver:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     # -- scripting ------------------------------------------------------------------------------------
 
@@ -198,6 +160,13 @@ class SentryReceiver:
 
     # -- the endpoint ---------------------------------------------------------------------------------
 
+    def serve(self, method: str, target: str, headers: dict[str, str], body: bytes) -> tuple[
+            int, dict[str, str], bytes]:
+        status, extra, payload = self._handle(target, headers, body)
+        if self.latency:
+            time.sleep(self.latency)
+        return status, {**extra, "Content-Type": "application/json"}, payload
+
     def _handle(self, path: str, headers: dict[str, str], body: bytes) -> tuple[int, dict[str, str], bytes]:
         def refuse(status: int, reason: str) -> tuple[int, dict[str, str], bytes]:
             with self._lock:
@@ -237,40 +206,3 @@ class SentryReceiver:
             self._lock.notify_all()
         answer_headers = scripted.headers if scripted is not None else {}
         return 200, answer_headers, json.dumps({"id": envelope.headers.get("event_id")}).encode()
-
-    def _handler(self) -> type[BaseHTTPRequestHandler]:
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def setup(self) -> None:
-                super().setup()
-                self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # no 40 ms delayed-ACK stalls
-                with receiver._lock:
-                    receiver._connections.add(self.connection)
-
-            def finish(self) -> None:
-                with receiver._lock:
-                    receiver._connections.discard(self.connection)
-                super().finish()
-
-            def do_POST(self) -> None:
-                length = int(self.headers.get("Content-Length", "0"))
-                body = self.rfile.read(length)
-                headers = {k.lower(): v for k, v in self.headers.items()}
-                status, extra, payload = receiver._handle(self.path, headers, body)
-                if receiver.latency:
-                    time.sleep(receiver.latency)
-                self.send_response(status)
-                for key, value in extra.items():
-                    self.send_header(key, value)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
-
-            def log_message(self, format: str, *args: Any) -> None:
-                return None
-
-        return Handler
