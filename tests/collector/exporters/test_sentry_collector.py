@@ -3,18 +3,15 @@ sender — including a Sentry outage, after which every record still arrives."""
 
 from __future__ import annotations
 
-import time
-from collections.abc import Iterator, MutableMapping
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import structlog
-from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
-from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-from opentelemetry.sdk.trace.export import SpanExportResult
 
 from collector.testing import running_collector
 from tests.collector.exporters._sentry_data import Sdk, failing_request, sdk
+from tests.collector.exporters._through_collector import collector_config, send_with_sdk, wait_for_log
 from tests.servers.sentry import SentryReceiver
 from tests.support import free_port
 
@@ -22,46 +19,11 @@ pytestmark = pytest.mark.slow
 
 
 def _config(port: int, dsn: str, **sentry: Any) -> dict[str, Any]:
-    return {
-        "receivers": {"otlp": {"protocols": {"http": {"endpoint": f"127.0.0.1:{port}"}}}},
-        "exporters": {
-            "sentry": {
-                "dsn": dsn,
-                "transactions": True,
-                "retry_on_failure": {"initial_interval": "50ms", "max_interval": "200ms", "max_elapsed_time": "60s"},
-                **sentry,
-            }
-        },
-        "service": {
-            "pipelines": {
-                "logs": {"receivers": ["otlp"], "exporters": ["sentry"]},
-                "traces": {"receivers": ["otlp"], "exporters": ["sentry"]},
-            },
-            "telemetry": {"metrics": {"level": "none"}},
-        },
-    }
+    return collector_config(port, "sentry", {"dsn": dsn, "transactions": True, **sentry})
 
 
 def _send(s: Sdk, port: int) -> None:
-    """Ship what the SDK recorded with the SDK's own OTLP/HTTP exporters; the collector must accept it."""
-    spans = OTLPSpanExporter(endpoint=f"http://127.0.0.1:{port}/v1/traces")
-    logs = OTLPLogExporter(endpoint=f"http://127.0.0.1:{port}/v1/logs")
-    try:
-        assert spans.export(s.spans.get_finished_spans()) is SpanExportResult.SUCCESS
-        assert logs.export(s.logs.get_finished_logs()).name == "SUCCESS"
-    finally:
-        spans.shutdown()  # type: ignore[no-untyped-call]
-        logs.shutdown()  # type: ignore[no-untyped-call]
-
-
-def _wait_for_log(logs: list[MutableMapping[str, Any]], event: str, timeout: float = 15.0) -> MutableMapping[str, Any]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = [entry for entry in list(logs) if entry.get("event") == event]
-        if found:
-            return found[0]
-        time.sleep(0.02)
-    raise AssertionError(f"no {event!r} log within {timeout}s; got {[e.get('event') for e in logs]}")
+    send_with_sdk(port, s.spans.get_finished_spans(), s.logs.get_finished_logs())
 
 
 @pytest.fixture
@@ -94,7 +56,7 @@ def test_every_record_arrives_after_a_sentry_outage(s: Sdk) -> None:
     try:
         with structlog.testing.capture_logs() as logs, running_collector(_config(port, dsn)):
             _send(s, port)  # accepted by the collector although Sentry is down
-            retrying = _wait_for_log(logs, "export_retrying")
+            retrying = wait_for_log(logs, "export_retrying")
             assert retrying["exporter"] == "sentry"
             receiver.start()
             events = receiver.wait_for_events(6, timeout=30)
@@ -116,7 +78,7 @@ def test_a_rate_limit_delays_but_does_not_lose(s: Sdk) -> None:
         with structlog.testing.capture_logs() as logs, running_collector(config):
             _send(s, port)
             events = receiver.wait_for_events(2)
-            limited = _wait_for_log(logs, "sentry_rate_limited")
+            limited = wait_for_log(logs, "sentry_rate_limited")
     assert limited["category"] == "error"
     assert [status for status, _ in receiver.rejected] == [429]
     assert len(events) == 2

@@ -5,20 +5,14 @@ record has arrived exactly once."""
 from __future__ import annotations
 
 import json
-import time
-from collections.abc import MutableMapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
 import structlog
-from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
-from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-from opentelemetry.sdk._logs import ReadableLogRecord
-from opentelemetry.sdk.trace import ReadableSpan
-from opentelemetry.sdk.trace.export import SpanExportResult
 
 from collector.testing import running_collector
+from tests.collector.exporters._through_collector import collector_config, send_with_sdk, wait_for_log
 from tests.servers.elasticsearch import ElasticsearchServer
 from tests.support import free_port
 
@@ -28,49 +22,12 @@ pytestmark = pytest.mark.slow
 
 
 def _config(port: int, es_url: str, **elasticsearch: Any) -> dict[str, Any]:
-    return {
-        "receivers": {"otlp": {"protocols": {"http": {"endpoint": f"127.0.0.1:{port}"}}}},
-        "exporters": {
-            "elasticsearch": {
-                "endpoints": [es_url],
-                "flush": {"interval": "50ms"},
-                "lifecycle": {"slm": {"repository": "backups"}},
-                "retry_on_failure": {"initial_interval": "50ms", "max_interval": "200ms", "max_elapsed_time": "60s"},
-                **elasticsearch,
-            }
-        },
-        "service": {
-            "pipelines": {
-                "logs": {"receivers": ["otlp"], "exporters": ["elasticsearch"]},
-                "traces": {"receivers": ["otlp"], "exporters": ["elasticsearch"]},
-            },
-            "telemetry": {"metrics": {"level": "none"}},
-        },
-    }
-
-
-def _send(port: int, spans: Sequence[ReadableSpan], logs: Sequence[ReadableLogRecord]) -> None:
-    """Ship SDK data with the SDK's own OTLP/HTTP exporters; the collector must accept it."""
-    span_exporter = OTLPSpanExporter(endpoint=f"http://127.0.0.1:{port}/v1/traces")
-    log_exporter = OTLPLogExporter(endpoint=f"http://127.0.0.1:{port}/v1/logs")
-    try:
-        if spans:
-            assert span_exporter.export(spans) is SpanExportResult.SUCCESS
-        if logs:
-            assert log_exporter.export(logs).name == "SUCCESS"
-    finally:
-        span_exporter.shutdown()  # type: ignore[no-untyped-call]
-        log_exporter.shutdown()  # type: ignore[no-untyped-call]
-
-
-def _wait_for_log(logs: list[MutableMapping[str, Any]], event: str, timeout: float = 15.0) -> MutableMapping[str, Any]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = [entry for entry in list(logs) if entry.get("event") == event]
-        if found:
-            return found[0]
-        time.sleep(0.02)
-    raise AssertionError(f"no {event!r} log within {timeout}s; got {[e.get('event') for e in logs]}")
+    return collector_config(port, "elasticsearch", {
+        "endpoints": [es_url],
+        "flush": {"interval": "50ms"},
+        "lifecycle": {"slm": {"repository": "backups"}},
+        **elasticsearch,
+    })
 
 
 def _bodies(docs: list[dict[str, Any]]) -> list[str]:
@@ -82,7 +39,7 @@ def test_sdk_data_flows_through_the_collector_and_is_found_by_trace_id() -> None
     trace_id = format(spans[0].context.trace_id, "032x")
     port = free_port()
     with ElasticsearchServer(repositories=("backups",)) as es, running_collector(_config(port, es.url)):
-        _send(port, spans, logs)
+        send_with_sdk(port, spans, logs)
         es.wait_for_documents("logs-*", 3)
         es.wait_for_documents("traces-*", 1)
 
@@ -104,8 +61,8 @@ def test_every_record_arrives_once_after_an_elasticsearch_outage() -> None:
     try:
         with structlog.testing.capture_logs() as captured, running_collector(_config(port, es_url)) as collector:
             for spans, logs in rounds:
-                _send(port, spans, logs)  # accepted although Elasticsearch is down
-            retrying = _wait_for_log(captured, "export_retrying")
+                send_with_sdk(port, spans, logs)  # accepted although Elasticsearch is down
+            retrying = wait_for_log(captured, "export_retrying")
             es.start()
             stored_logs = es.wait_for_documents("logs-*", 12, timeout=30)
             stored_spans = es.wait_for_documents("traces-*", 3, timeout=30)
@@ -126,7 +83,7 @@ def test_items_refused_with_429_are_retried_until_stored_exactly_once() -> None:
     with ElasticsearchServer(repositories=("backups",)) as es:
         with running_collector(_config(port, es.url)):
             es.fail_items(429, times=4)
-            _send(port, [], logs)
+            send_with_sdk(port, [], logs)
             es.wait_for_documents("logs-*", 6)
         stored = es.documents("logs-*")  # the collector has drained: a duplicate would be here by now
         bulk_requests = [r for r in es.requests if r.path == "/_bulk"]
@@ -144,7 +101,7 @@ def test_mapping_errors_are_dead_lettered_once_and_not_retried(tmp_path: Path) -
         config["exporters"]["elasticsearch"]["endpoints"] = [es.url]
         with running_collector(config) as collector:
             es.fail_items(400, times=1)
-            _send(port, [], logs)
+            send_with_sdk(port, [], logs)
             es.wait_for_documents("logs-*", 2)
         failed = collector.telemetry.value("otelcol_exporter_send_failed_log_records", exporter="elasticsearch")
         dead = collector.telemetry.value("otelcol_elasticsearch_docs_dead_lettered", exporter="elasticsearch")
@@ -168,8 +125,8 @@ def test_with_a_persistent_queue_records_survive_a_collector_restart_during_an_o
     config["service"]["extensions"] = ["file_storage"]
     try:
         with structlog.testing.capture_logs() as captured, running_collector(config):
-            _send(port, [], logs)
-            _wait_for_log(captured, "export_retrying")
+            send_with_sdk(port, [], logs)
+            wait_for_log(captured, "export_retrying")
         # the collector is gone with the records on disk; Elasticsearch comes back, then the collector
         es.start()
         with running_collector(config):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +21,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 
 from collector.exporters.otlp import retry_delay
 from collector.testing import running_collector
+from tests.collector.receivers.otlp._collector import collector_config, read_lines
 from tests.support import free_port
 
 TRACES = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
@@ -30,21 +30,11 @@ LOGS = "/opentelemetry.proto.collector.logs.v1.LogsService/Export"
 
 def config(tmp_path: Path, port: int, grpc_cfg: dict[str, Any] | None = None,
            processors: list[str] | None = None) -> dict[str, Any]:
-    return {
-        "receivers": {"otlp": {"protocols": {"grpc": {"endpoint": f"127.0.0.1:{port}", **(grpc_cfg or {})}}}},
-        "processors": {"memory_limiter": {"limit_mib": 1}},
-        "exporters": {"file": {"path": str(tmp_path / "out.jsonl"), "flush_interval": 0}},
-        "service": {
-            "pipelines": {s: {"receivers": ["otlp"], "processors": processors or [], "exporters": ["file"]}
-                          for s in ("traces", "metrics", "logs")},
-            "telemetry": {"metrics": {"level": "none"}},
-        },
-    }
+    return collector_config(tmp_path, "grpc", port, grpc_cfg, processors)
 
 
 def lines(tmp_path: Path) -> list[Any]:
-    out = tmp_path / "out.jsonl"
-    return [json.loads(x) for x in out.read_text().splitlines()] if out.exists() else []
+    return read_lines(tmp_path / "out.jsonl")
 
 
 def call(port: int, body: bytes, method: str = TRACES, metadata: Any = None) -> bytes:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gzip
-import json
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
@@ -31,6 +30,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from collector import otlpjson
 from collector.pdata import Signal
 from collector.testing import RunningCollector, running_collector
+from tests.collector.receivers.otlp._collector import collector_config, read_lines
 from tests.support import free_port
 
 PB = {"Content-Type": "application/x-protobuf"}
@@ -45,12 +45,6 @@ def spans(n: int = 1, *, valid: bool = True) -> ExportTraceServiceRequest:
     return req
 
 
-def read_lines(path: Path) -> list[Any]:
-    if not path.exists():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines()]
-
-
 class Collector:
     def __init__(self, running: RunningCollector, url: str, out: Path) -> None:
         self.running = running
@@ -63,16 +57,7 @@ class Collector:
 
 def config(tmp_path: Path, port: int, http: dict[str, Any] | None = None,
            processors: list[str] | None = None) -> dict[str, Any]:
-    return {
-        "receivers": {"otlp": {"protocols": {"http": {"endpoint": f"127.0.0.1:{port}", **(http or {})}}}},
-        "processors": {"memory_limiter": {"limit_mib": 1}},
-        "exporters": {"file": {"path": str(tmp_path / "out.jsonl"), "flush_interval": 0}},
-        "service": {
-            "pipelines": {s: {"receivers": ["otlp"], "processors": processors or [], "exporters": ["file"]}
-                          for s in ("traces", "metrics", "logs")},
-            "telemetry": {"metrics": {"level": "none"}},
-        },
-    }
+    return collector_config(tmp_path, "http", port, http, processors)
 
 
 @pytest.fixture
