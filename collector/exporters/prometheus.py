@@ -12,7 +12,8 @@ State, per series (resource + scope + metric + point attributes):
 * delta sums and histograms are accumulated into cumulative ones: every delta is added, whatever its start
   time, so several writers of the same series add up (otelcol instead resets on a misaligned start time);
 * a point flagged "no recorded value" removes its series; a series not updated for ``metric_expiration``
-  is dropped at the next scrape.
+  is dropped at the next scrape, or while data arrives (at most every minute) when nobody scrapes, so that
+  memory stays bounded either way.
 
 Writers are told apart by their whole resource. Series of several writers that come out with the same labels
 (app workers differing only in ``process.pid``, say) are summed at scrape time: counters, up-down counters
@@ -181,6 +182,7 @@ class PrometheusExporter:
         self._series: dict[_SeriesKey, _Series] = {}
         self._families: dict[tuple[str, str, tr.Kind], str] = {}  # (otel name, unit, kind) -> family name
         self._skipped: set[tuple[str, str]] = set()
+        self._next_expiry = clock() + self._expiry_interval()
         self._version = 0  # bumped on every change of the state
         self._exposition: dict[bool, tuple[int, str]] = {}  # (OpenMetrics?) -> the version shown, the text
         self._runner: web.AppRunner | None = None
@@ -215,9 +217,19 @@ class PrometheusExporter:
     async def export(self, batch: Batch) -> None:
         self.consume(batch)
 
+    def __len__(self) -> int:
+        """Series held in memory."""
+        return len(self._series)
+
+    def _expiry_interval(self) -> float:
+        return min(self._config.metric_expiration, 60.0)
+
     def consume(self, batch: Batch) -> int:
         """Fold a metrics batch into the state; returns the number of points taken."""
         now = self._clock()
+        if self._config.metric_expiration > 0 and now >= self._next_expiry:
+            self._next_expiry = now + self._expiry_interval()
+            self.expire()
         taken = 0
         for resource, scope, info, points in tr.iter_points(batch.request):
             if isinstance(info, tr.Unsupported):

@@ -243,6 +243,17 @@ def test_series_not_updated_within_metric_expiration_are_dropped() -> None:
     assert [line.split("{")[0] for line in sample_lines(e.render())] == ["fresh"]
 
 
+def test_expired_series_are_dropped_while_data_arrives_even_if_nobody_scrapes() -> None:
+    clock = Clock()
+    e = exporter(clock, metric_expiration="1m")
+    for i in range(100):
+        e.consume(batch(gauge_metric(f"short_lived_{i}", number_point(1, t=1))))
+    clock.now += 61
+    e.consume(batch(gauge_metric("fresh", number_point(2, t=2))))
+    assert len(e) == 1  # memory stays bounded without a scraper
+    assert [line.split("{")[0] for line in sample_lines(e.render())] == ["fresh"]
+
+
 def test_a_point_without_recorded_value_removes_its_series() -> None:
     e = exporter()
     e.consume(batch(gauge_metric("g", number_point(1, t=1, attributes={"k": "a"}),
