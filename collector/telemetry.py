@@ -17,7 +17,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
-from collector.net import split_endpoint
+from collector.net import listening, split_endpoint
 
 __all__ = ["MetricsServer", "PrometheusTelemetry"]
 
@@ -104,10 +104,16 @@ class MetricsServer:
     async def start(self) -> None:
         app = web.Application()
         app.router.add_get("/metrics", self._handle)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
         host, port = split_endpoint(self._address)
-        await web.TCPSite(self._runner, host, port).start()
+        try:
+            with listening("service::telemetry::metrics::address", self._address):
+                await web.TCPSite(runner, host, port).start()
+        except BaseException:
+            await runner.cleanup()
+            raise
+        self._runner = runner
 
     async def shutdown(self) -> None:
         if self._runner is not None:

@@ -9,7 +9,7 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict
 
 from collector.component import CreateSettings
-from collector.net import split_endpoint
+from collector.net import listening, split_endpoint
 
 __all__ = ["TYPE", "Config", "HealthCheck", "create"]
 
@@ -27,6 +27,7 @@ class HealthCheck:
     def __init__(self, settings: CreateSettings, config: Config) -> None:
         self._config = config
         self._log = settings.logger
+        self._key = f"extensions::{settings.id}::endpoint"
         self.ready = False
         self._runner: web.AppRunner | None = None
 
@@ -44,10 +45,16 @@ class HealthCheck:
     async def start(self) -> None:
         app = web.Application()
         app.router.add_get(self._config.path, self._handle)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
         host, port = split_endpoint(self._config.endpoint)
-        await web.TCPSite(self._runner, host, port).start()
+        try:
+            with listening(self._key, self._config.endpoint):
+                await web.TCPSite(runner, host, port).start()
+        except BaseException:
+            await runner.cleanup()
+            raise
+        self._runner = runner
         self._log.info("health_check_listening", endpoint=self._config.endpoint, path=self._config.path)
 
     async def shutdown(self) -> None:

@@ -80,10 +80,40 @@ def test_a_failed_start_stops_what_had_started(tmp_path: Path) -> None:
         service = Service.from_config(config(tmp_path, http, health, None))
 
         async def scenario() -> None:
-            with pytest.raises(OSError):
+            with pytest.raises(OSError, match=f"receivers::otlp::protocols::http::endpoint: cannot listen on "
+                                              f"127.0.0.1:{http}"):
                 await service.start()
 
         asyncio.run(scenario())
     # the health endpoint that had started is closed again
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", health))
+
+
+@pytest.mark.parametrize(("section", "key"), [
+    ("grpc", "receivers::otlp::protocols::grpc::endpoint"),
+    ("health", "extensions::health_check::endpoint"),
+    ("metrics", "service::telemetry::metrics::address"),
+])
+def test_a_port_in_use_is_reported_naming_the_key_that_set_it(tmp_path: Path, section: str, key: str) -> None:
+    http, health, metrics = free_port(), free_port(), free_port()
+    cfg = config(tmp_path, http, health, metrics)
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        taken = busy.getsockname()[1]
+        if section == "grpc":
+            cfg["receivers"]["otlp"]["protocols"]["grpc"] = {"endpoint": f"127.0.0.1:{taken}"}
+        elif section == "health":
+            cfg["extensions"]["health_check"]["endpoint"] = f"127.0.0.1:{taken}"
+        else:
+            cfg["service"]["telemetry"]["metrics"]["address"] = f"127.0.0.1:{taken}"
+        service = Service.from_config(cfg)
+
+        async def scenario() -> None:
+            with pytest.raises((OSError, RuntimeError), match=f"{key}: cannot listen on 127.0.0.1:{taken}"):
+                await service.start()
+
+        asyncio.run(scenario())
+    with socket.socket() as probe:  # what had started is closed again
+        probe.bind(("127.0.0.1", http))

@@ -50,6 +50,10 @@ class GrpcServer:
         self._server: grpc.aio.Server | None = None
         self.port: int | None = None
 
+    @property
+    def endpoint(self) -> str:
+        return self._config.endpoint
+
     def _method(self, signal: Signal, consumer: Consumer) -> Any:
         token = self._config.auth.bearer_token if self._config.auth is not None else None
 

@@ -51,6 +51,10 @@ class HttpServer:
         self._runner: web.AppRunner | None = None
         self.port: int | None = None
 
+    @property
+    def endpoint(self) -> str:
+        return self._config.endpoint
+
     def _app(self) -> web.Application:
         # aiohttp's own body limit is set above ours so that we answer 413 with a Status body ourselves.
         app = web.Application(client_max_size=self._config.max_request_body_size + 1)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from collector.component import Consumer, CreateSettings, for_transport
+from collector.net import listening
 from collector.pdata import Signal
 from collector.receivers.otlp.config import Config
 from collector.receivers.otlp.grpc import GrpcServer
@@ -16,18 +17,22 @@ __all__ = ["OtlpReceiver"]
 class OtlpReceiver:
     def __init__(self, settings: CreateSettings, config: Config, consumers: Mapping[Signal, Consumer]) -> None:
         self._log = settings.logger
+        self._key = f"receivers::{settings.id}::protocols"
         p = config.protocols
         self.grpc = GrpcServer(p.grpc, for_transport(consumers, "grpc"), self._log) if p.grpc is not None else None
         self.http = HttpServer(p.http, for_transport(consumers, "http"), self._log) if p.http is not None else None
 
     async def start(self) -> None:
         if self.grpc is not None:
-            await self.grpc.start()
+            with listening(f"{self._key}::grpc::endpoint", self.grpc.endpoint):
+                await self.grpc.start()
             self._log.info("otlp_grpc_listening", port=self.grpc.port)
         if self.http is not None:
             try:
-                await self.http.start()
+                with listening(f"{self._key}::http::endpoint", self.http.endpoint):
+                    await self.http.start()
             except BaseException:
+                await self.http.shutdown()
                 if self.grpc is not None:
                     await self.grpc.shutdown()
                 raise
