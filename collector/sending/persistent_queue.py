@@ -150,22 +150,31 @@ class PersistentQueue:
         await asyncio.shield(write)  # a cancelled caller does not undo a write under way
 
     async def get(self) -> Item:
-        await self._wait(lambda: self._closed or bool(self._ready))
-        if self._closed:
-            raise QueueClosed
-        path = self._ready.popleft()
-        self._in_flight.add(path)
-        try:
-            data = path.read_bytes()
-            batch = Batch.from_bytes(_TAG_SIGNAL[data[:1]], data[1:])
-        except Exception as exc:  # a corrupt file can never be sent: set it aside, keep going
-            self._in_flight.discard(path)
-            bad = path.with_suffix(".corrupt")
-            with contextlib.suppress(OSError):
-                path.rename(bad)
-            _log.error("persistent_queue_corrupt_item", file=str(bad), error=str(exc))
-            return await self.get()
-        return Item(batch, path)
+        while True:
+            await self._wait(lambda: self._closed or bool(self._ready))
+            if self._closed:
+                raise QueueClosed
+            path = self._ready.popleft()
+            try:
+                data = path.read_bytes()
+            except FileNotFoundError:  # removed by hand: nothing left to send
+                _log.warning("persistent_queue_item_missing", file=str(path))
+                continue
+            except OSError as exc:  # cannot read it now (out of file descriptors, I/O error): later, not lost
+                self._ready.append(path)
+                _log.warning("persistent_queue_read_failed", file=str(path), error=str(exc), retry_in_seconds=1)
+                await asyncio.sleep(1.0)
+                continue
+            try:
+                batch = Batch.from_bytes(_TAG_SIGNAL[data[:1]], data[1:])
+            except Exception as exc:  # a corrupt file can never be sent: set it aside, keep going
+                bad = path.with_suffix(".corrupt")
+                with contextlib.suppress(OSError):
+                    path.rename(bad)
+                _log.error("persistent_queue_corrupt_item", file=str(bad), error=str(exc))
+                continue
+            self._in_flight.add(path)
+            return Item(batch, path)
 
     def ack(self, item: Item) -> None:
         path = item.key

@@ -180,3 +180,26 @@ def test_writes_under_way_hold_their_place_and_a_cancelled_put_is_still_stored(t
 
     asyncio.run(scenario())
     assert list(tmp_path.glob("*.pb")) == []
+
+
+def test_an_unreadable_file_is_read_again_later_not_set_aside(tmp_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    real_read = Path.read_bytes
+    failures = [OSError(24, "Too many open files")]
+
+    def read_bytes(self: Path) -> bytes:
+        if failures:
+            raise failures.pop()
+        return real_read(self)
+
+    async def scenario() -> None:
+        q = PersistentQueue(tmp_path, 10)
+        await q.open()
+        q.put_nowait(traces(1, "kept"))
+        monkeypatch.setattr(Path, "read_bytes", read_bytes)
+        item = await asyncio.wait_for(q.get(), 10)
+        assert names(item.batch) == ["kept0"]
+        q.ack(item)
+
+    asyncio.run(scenario())
+    assert list(tmp_path.iterdir()) == []  # sent and acknowledged, never renamed .corrupt
