@@ -74,9 +74,11 @@ class PersistentQueue:
         self.directory.mkdir(parents=True, exist_ok=True)
         for tmp in self.directory.glob(".tmp-*"):
             tmp.unlink(missing_ok=True)
-        files = sorted(self.directory.glob(f"*{_SUFFIX}"), key=lambda p: int(p.stem))
+        files = sorted((p for p in self.directory.glob(f"*{_SUFFIX}") if p.stem.isdigit()), key=lambda p: int(p.stem))
         self._ready.extend(files)
-        self._next_seq = int(files[-1].stem) + 1 if files else 0
+        # after every number in use, set-aside (.corrupt) files included: a new batch never takes their name
+        used = [int(p.stem) for p in self.directory.iterdir() if p.stem.isdigit()]
+        self._next_seq = max(used) + 1 if used else 0
         if files:
             _log.info("persistent_queue_recovered", directory=str(self.directory), batches=len(files))
 

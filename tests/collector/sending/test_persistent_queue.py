@@ -203,3 +203,19 @@ def test_an_unreadable_file_is_read_again_later_not_set_aside(tmp_path: Path,
 
     asyncio.run(scenario())
     assert list(tmp_path.iterdir()) == []  # sent and acknowledged, never renamed .corrupt
+
+
+def test_new_batches_never_take_the_name_of_a_set_aside_file_and_strays_are_ignored(tmp_path: Path) -> None:
+    (tmp_path / "00000000000000000009.corrupt").write_bytes(b"kept for a human to look at")
+    (tmp_path / "notes.pb").write_bytes(b"not ours")
+
+    async def scenario() -> None:
+        q = PersistentQueue(tmp_path, 10)
+        await q.open()
+        q.put_nowait(traces(1, "new"))
+        item = await q.get()
+        assert names(item.batch) == ["new0"]
+        assert int(Path(str(item.key)).stem) > 9
+
+    asyncio.run(scenario())
+    assert (tmp_path / "00000000000000000009.corrupt").read_bytes() == b"kept for a human to look at"
