@@ -13,6 +13,7 @@ from collector.errors import PermanentError, RetryableError
 from collector.exporters.otlp import Config, classify, retry_delay
 from collector.receivers.otlp.grpc import retry_info_metadata
 from collector.testing import running_collector
+from tests.collector.exporters._outcome import assert_outcome
 from tests.support import free_port
 
 C = grpc.StatusCode
@@ -38,13 +39,7 @@ C = grpc.StatusCode
     (C.UNKNOWN, None, PermanentError),
 ])
 def test_classify(code: grpc.StatusCode, retry_after: float | None, kind: type[Exception] | None) -> None:
-    outcome = classify(code, "msg", retry_after)
-    if kind is None:
-        assert outcome is None
-    else:
-        assert type(outcome) is kind
-        if isinstance(outcome, RetryableError):
-            assert outcome.retry_after == retry_after
+    assert_outcome(classify(code, "msg", retry_after), kind, retry_after)
 
 
 def test_retry_info_round_trips_through_trailing_metadata() -> None:

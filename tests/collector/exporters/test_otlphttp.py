@@ -12,6 +12,7 @@ from collector.errors import PermanentError, RetryableError
 from collector.exporters.otlphttp import Config, classify
 from collector.pdata import Signal
 from collector.testing import running_collector
+from tests.collector.exporters._outcome import assert_outcome
 from tests.support import free_port
 
 
@@ -33,13 +34,7 @@ from tests.support import free_port
 ])
 def test_classify(status: int, headers: dict[str, str], kind: type[Exception] | None,
                   retry_after: float | None) -> None:
-    outcome = classify(status, headers)
-    if kind is None:
-        assert outcome is None
-    else:
-        assert type(outcome) is kind
-        if isinstance(outcome, RetryableError):
-            assert outcome.retry_after == retry_after
+    assert_outcome(classify(status, headers), kind, retry_after)
 
 
 def test_urls_per_signal() -> None:
