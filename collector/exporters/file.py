@@ -9,6 +9,7 @@ shift to ``.2`` ...) once it exceeds ``max_megabytes``; at most ``max_backups`` 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 from pathlib import Path
 from typing import BinaryIO
@@ -100,18 +101,23 @@ class _SharedFile:
             self.file.flush()
 
     def release(self) -> None:
+        """Drop one user; the last one flushes, syncs and closes the file (closed even when that fails)."""
         self.users -= 1
         if self.users <= 0 and self.file is not None:
-            self.file.flush()
-            os.fsync(self.file.fileno())
-            self.file.close()
-            self.file = None
+            file, self.file = self.file, None
             self._open.pop(self.path, None)
+            try:
+                file.flush()
+                os.fsync(file.fileno())
+            finally:
+                with contextlib.suppress(OSError):
+                    file.close()
 
 
 class FileExporter:
     def __init__(self, settings: CreateSettings, config: Config) -> None:
         self._config = config
+        self._log = settings.logger
         self._shared: _SharedFile | None = None
         self._flusher: asyncio.Task[None] | None = None
 
@@ -121,10 +127,19 @@ class FileExporter:
             self._flusher = asyncio.create_task(self._flush_every(self._config.flush_interval))
 
     async def _flush_every(self, interval: float) -> None:
+        failing = False
         while True:
             await asyncio.sleep(interval)
-            if self._shared is not None:
+            if self._shared is None:
+                continue
+            try:
                 self._shared.flush()
+            except OSError as exc:  # a full disk: keep trying (and writing), report once per streak
+                if not failing:
+                    self._log.error("file_flush_failed", path=str(self._shared.path), error=str(exc))
+                failing = True
+            else:
+                failing = False
 
     async def export(self, batch: Batch) -> None:
         if self._shared is None:

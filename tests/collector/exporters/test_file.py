@@ -6,6 +6,7 @@ import asyncio
 from pathlib import Path
 
 import pytest
+import structlog
 
 from collector import otlpjson
 from collector.component import ComponentID, CreateSettings
@@ -71,3 +72,27 @@ def test_rotation_keeps_max_backups_files_of_about_max_megabytes(tmp_path: Path)
     assert files == ["out.jsonl", "out.jsonl.1", "out.jsonl.2"]
     assert [len((tmp_path / f).read_text().splitlines()) for f in files] == [1, 3, 3]
     assert all((tmp_path / f).stat().st_size <= 1_000_000 for f in files)
+
+
+def test_a_full_disk_is_reported_and_the_periodic_flush_keeps_going(otlp_examples: Path) -> None:
+    sent = otlpjson.decode(Signal.TRACES, (otlp_examples / "trace.json").read_bytes())
+    exporter = create(CreateSettings(ComponentID("file/full")), Config(path=Path("/dev/full"), flush_interval=0.01))
+
+    async def scenario() -> list[dict[str, object]]:
+        with structlog.testing.capture_logs() as logs:
+            await exporter.start()
+            for _ in range(3):
+                await exporter.export(sent)
+                await asyncio.sleep(0.05)
+            flusher = exporter._flusher
+            assert flusher is not None and not flusher.done()  # still flushing after the failures
+            with pytest.raises(OSError):
+                await exporter.shutdown()
+        return logs
+
+    logs = asyncio.run(scenario())
+    assert sum(e["event"] == "file_flush_failed" for e in logs) >= 1
+    reopened = create(CreateSettings(ComponentID("file/full")), Config(path=Path("/dev/full"), flush_interval=0))
+    asyncio.run(reopened.start())  # the failed close did not leave a half-closed shared file behind
+    with pytest.raises(OSError):
+        asyncio.run(reopened.shutdown())
