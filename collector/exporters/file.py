@@ -4,6 +4,11 @@ Every signal's instance of one exporter id (and any exporter naming the same ``p
 file; a line is written whole, so lines never interleave. Reading a line back with `collector.otlpjson.decode`
 gives exactly the request that was sent. With ``rotation`` the file is renamed to ``<path>.1`` (older ones
 shift to ``.2`` ...) once it exceeds ``max_megabytes``; at most ``max_backups`` old files are kept.
+
+Writes stay on the event loop, deliberately: a line goes into the file object's buffer (a memory copy), and
+the system call happens once per ``flush_interval``. Handing writes to threads would buy little and cost the
+guarantee that lines of concurrent exports never interleave. Put a persistent queue (which does store on a
+worker thread) in front when the disk is slow, or set ``flush_interval`` rather than 0.
 """
 
 from __future__ import annotations
