@@ -7,8 +7,7 @@ shift to ``.2`` ...) once it exceeds ``max_megabytes``; at most ``max_backups`` 
 
 Writes stay on the event loop, deliberately: a line goes into the file object's buffer (a memory copy), and
 the system call happens once per ``flush_interval``. Handing writes to threads would buy little and cost the
-guarantee that lines of concurrent exports never interleave. Put a persistent queue (which does store on a
-worker thread) in front when the disk is slow, or set ``flush_interval`` rather than 0.
+guarantee that lines of concurrent exports never interleave. On a slow disk, keep ``flush_interval`` above 0.
 """
 
 from __future__ import annotations
