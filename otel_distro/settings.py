@@ -111,6 +111,17 @@ def _text(text: str) -> str:
     return stripped
 
 
+#: The scrubbing engine's minimum HMAC key length: shorter keys make pseudonyms guessable.
+MIN_SCRUB_KEY_BYTES = 16
+
+
+def _secret_key(text: str) -> str:
+    stripped = text.strip()
+    if len(stripped.encode()) < MIN_SCRUB_KEY_BYTES:
+        raise ValueError("<secret>")  # never the value itself
+    return stripped
+
+
 _BOOL = "true or false (also 1/0, yes/no, on/off)"
 
 SETTINGS_TABLE: tuple[Setting, ...] = (
@@ -145,7 +156,8 @@ SETTINGS_TABLE: tuple[Setting, ...] = (
     Setting("OTEL_DISTRO_SERVICE_VERSION", "service_version", _text, "a non-empty version",
             "service.version unless OTEL_RESOURCE_ATTRIBUTES sets it"),
     Setting("OTEL_DISTRO_SCRUB", "scrub", _bool, _BOOL, "scrub PII and secrets from logs and spans at the source"),
-    Setting("OTEL_DISTRO_SCRUB_KEY", "scrub_key", _text, "a non-empty secret",
+    Setting("OTEL_DISTRO_SCRUB_KEY", "scrub_key", _secret_key,
+            f"a secret of at least {MIN_SCRUB_KEY_BYTES} bytes (e.g. `openssl rand -hex 32`)",
             "HMAC key for stable pseudonyms of scrubbed values (never logged)", secret=True),
     Setting("OTEL_DISTRO_RAISE_INTERNAL_ERRORS", "raise_internal_errors", _choice("auto", "true", "false"),
             "auto, true or false", "raise the distro's own failures (auto: only under pytest)"),

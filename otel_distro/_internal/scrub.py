@@ -75,5 +75,7 @@ def _engine(scrubbing: Any, key: str | None) -> Any:
         return scrubbing.default_scrubber()
     try:
         return scrubbing.default_scrubber(key=key.encode())
-    except TypeError:
+    except (TypeError, ValueError):
+        # The settings row already refuses keys the engine cannot use; an engine that takes no key, or
+        # refuses this one anyway, must not stop start-up: scrub with plain redaction instead.
         return scrubbing.default_scrubber()

@@ -70,6 +70,22 @@ def test_all_bad_values_are_reported_together() -> None:
 
 
 def test_the_scrub_key_is_never_shown() -> None:
-    settings = load_settings({"OTEL_DISTRO_SCRUB_KEY": "s3cr3t-key"})
-    assert settings.scrub_key == "s3cr3t-key"
+    settings = load_settings({"OTEL_DISTRO_SCRUB_KEY": "s3cr3t-key-0123456789"})
+    assert settings.scrub_key == "s3cr3t-key-0123456789"
     assert "s3cr3t" not in repr(settings)
+
+
+def test_a_scrub_key_too_short_for_the_engine_is_refused_without_showing_it() -> None:
+    with pytest.raises(SettingsError) as raised:
+        load_settings({"OTEL_DISTRO_SCRUB_KEY": "short-s3cr3t"})
+    message = str(raised.value)
+    assert message.startswith("OTEL_DISTRO_SCRUB_KEY=<secret> is not allowed")
+    assert "at least 16 bytes" in message
+    assert "s3cr3t" not in message
+
+
+def test_a_scrub_key_of_16_bytes_configures_the_scrubber() -> None:
+    from otel_distro._internal.scrub import scrubbing_hooks  # noqa: PLC0415
+
+    settings = load_settings({"OTEL_DISTRO_SCRUB_KEY": "k" * 16})
+    assert scrubbing_hooks(settings).structlog is not None
