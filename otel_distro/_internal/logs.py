@@ -13,6 +13,7 @@ import logging
 import sys
 import threading
 import time
+import traceback
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from typing import IO, Any
@@ -122,6 +123,43 @@ def rename_event(_: WrappedLogger, __: str, event_dict: EventDict) -> EventDict:
     return event_dict
 
 
+#: Where `capture_exception` leaves the exception, as OTel wants it, for `OtelLogEmitter` (never printed).
+_OTEL_EXCEPTION_KEY = "_otel_exception"
+
+
+def _exc_info_tuple(exc_info: Any) -> tuple[type[BaseException], BaseException, Any] | None:
+    if isinstance(exc_info, BaseException):
+        return (type(exc_info), exc_info, exc_info.__traceback__)
+    if isinstance(exc_info, tuple):
+        return exc_info if len(exc_info) == 3 and exc_info[1] is not None else None
+    if exc_info:
+        current = sys.exc_info()
+        return current if current[1] is not None else None
+    return None
+
+
+def capture_exception(_: WrappedLogger, __: str, event_dict: EventDict) -> EventDict:
+    """For the OTel log record: the exception's type, message and Python traceback text.
+
+    Per the OpenTelemetry conventions, ``exception.stacktrace`` is the language's own traceback text
+    (`traceback.format_exception`); the printed line keeps structlog's structured ``exception`` instead. Runs
+    before the exception renderer consumes ``exc_info``, and before the scrubber, which then scrubs the text.
+    """
+    exc_info = event_dict.get("exc_info")
+    if exc_info:
+        resolved = _exc_info_tuple(exc_info)
+        if resolved is not None:
+            exc_type, exc, tb = resolved
+            event_dict[_OTEL_EXCEPTION_KEY] = {
+                "type": exc_type.__name__,
+                "message": str(exc),
+                "stacktrace": "".join(traceback.format_exception(exc_type, exc, tb)),
+            }
+            if exc_info is True:  # the renderer would look at sys.exc_info() again; keep what we saw
+                event_dict["exc_info"] = resolved
+    return event_dict
+
+
 def _attribute_value(value: Any) -> Any:
     if isinstance(value, str | bool | int | float):
         return value
@@ -146,6 +184,7 @@ class OtelLogEmitter:
         self._pre_scrubbed = pre_scrubbed
 
     def __call__(self, _: WrappedLogger, __: str, event_dict: EventDict) -> EventDict:
+        otel_exception = event_dict.pop(_OTEL_EXCEPTION_KEY, None)
         name = str(event_dict.get("logger", "app"))
         if name.startswith(_SDK_LOGGER_PREFIX):
             return event_dict
@@ -156,12 +195,10 @@ class OtelLogEmitter:
         attributes: dict[str, Any] = {
             key: _attribute_value(value) for key, value in event_dict.items() if key not in _RECORD_KEYS
         }
-        exception = event_dict.get("exception")
-        if isinstance(exception, list) and exception:
-            last = exception[-1]
-            attributes["exception.type"] = str(last.get("exc_type", ""))
-            attributes["exception.message"] = str(last.get("exc_value", ""))
-            attributes["exception.stacktrace"] = orjson.dumps(exception, default=str).decode()
+        if isinstance(otel_exception, dict):
+            attributes["exception.type"] = str(otel_exception.get("type", ""))
+            attributes["exception.message"] = str(otel_exception.get("message", ""))
+            attributes["exception.stacktrace"] = str(otel_exception.get("stacktrace", ""))
         now = time.time_ns()
         if self._pre_scrubbed:
             PRE_SCRUBBED.active = True
@@ -202,6 +239,7 @@ def render_json(_: WrappedLogger, __: str, event_dict: EventDict) -> bytes:
 
     Unknown types are rendered with str().
     """
+    event_dict.pop(_OTEL_EXCEPTION_KEY, None)  # only there when the OTel emitter failed
     ordered = {key: event_dict.pop(key) for key in _FIRST_KEYS if key in event_dict}
     ordered.update(event_dict)
     return orjson.dumps(ordered, default=str)
@@ -312,6 +350,8 @@ def build_pipeline(
         rename_event,
         structlog.processors.StackInfoRenderer(),
     ]
+    if emitter is not None:
+        processors.append(capture_exception)
     if log_format == "json":
         processors.append(
             structlog.processors.ExceptionRenderer(structlog.tracebacks.ExceptionDictTransformer(show_locals=False))

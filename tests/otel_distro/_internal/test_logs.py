@@ -96,6 +96,29 @@ def test_exceptions_are_structured_data(out: io.BytesIO) -> None:
         assert error["frames"][-1]["name"] == "test_exceptions_are_structured_data"
 
 
+def test_exported_exceptions_carry_the_python_traceback_text(
+    out: io.BytesIO, exported: InMemoryLogRecordExporter
+) -> None:
+    try:
+        {}["missing"]
+    except KeyError:
+        structlog.get_logger().exception("lookup_failed")
+        logging.getLogger("x").exception("stdlib lookup failed")
+
+    records = [r.log_record for r in exported.get_finished_logs()]
+    assert len(records) == 2
+    for record in records:
+        attributes = dict(record.attributes or {})
+        assert attributes["exception.type"] == "KeyError"
+        assert attributes["exception.message"] == "'missing'"
+        stacktrace = attributes["exception.stacktrace"]
+        assert stacktrace.startswith("Traceback (most recent call last):\n")
+        assert "in test_exported_exceptions_carry_the_python_traceback_text" in stacktrace
+        assert stacktrace.rstrip().endswith("KeyError: 'missing'")
+    for line in lines(out):
+        assert "_otel_exception" not in line and line["exception"][0]["exc_type"] == "KeyError"
+
+
 def test_the_same_records_are_exported_with_severity_attributes_and_trace_context(
     out: io.BytesIO, exported: InMemoryLogRecordExporter
 ) -> None:
