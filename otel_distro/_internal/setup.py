@@ -27,6 +27,7 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 
+from otel_distro._internal import exporters as exporter_bounds
 from otel_distro._internal import guard, logs
 from otel_distro._internal.db_metrics import DbDurationSpanProcessor
 from otel_distro._internal.resource import build_resource, process_resource
@@ -85,7 +86,7 @@ def configure(settings: Settings, *, auto_instrumentation_version: str | None = 
         if issubclass(exporter_or_reader, MetricReader):
             readers.append(exporter_or_reader())
         elif issubclass(exporter_or_reader, MetricExporter):
-            metric_exporter = exporter_or_reader()
+            metric_exporter = exporter_bounds.bound_at_exit(exporter_or_reader())
             exporters.append(metric_exporter)
             readers.append(PeriodicExportingMetricReader(metric_exporter))
     prometheus = _prometheus_reader(settings)
@@ -99,7 +100,7 @@ def configure(settings: Settings, *, auto_instrumentation_version: str | None = 
         tracer_provider.add_span_processor(span_processor)
     tracer_provider.add_span_processor(DbDurationSpanProcessor(meter_provider))
     for span_exporter_cls in span_exporters.values():
-        span_exporter: SpanExporter = span_exporter_cls()
+        span_exporter: SpanExporter = exporter_bounds.bound_at_exit(span_exporter_cls())
         exporters.append(span_exporter)
         tracer_provider.add_span_processor(BatchSpanProcessor(span_exporter))
     trace.set_tracer_provider(tracer_provider)
@@ -108,7 +109,7 @@ def configure(settings: Settings, *, auto_instrumentation_version: str | None = 
     for log_processor in scrub.log_record_processors:
         logger_provider.add_log_record_processor(log_processor)
     for log_exporter_cls in log_exporters.values():
-        log_exporter: LogRecordExporter = log_exporter_cls()
+        log_exporter: LogRecordExporter = exporter_bounds.bound_at_exit(log_exporter_cls())
         exporters.append(log_exporter)
         logger_provider.add_log_record_processor(BatchLogRecordProcessor(log_exporter))
     set_logger_provider(logger_provider)
@@ -148,9 +149,15 @@ _exiting = False
 
 
 def _mark_exiting() -> None:
-    """At a normal exit the SDK's atexit shutdown flushes; a flush after it would only warn."""
+    """At a normal exit the SDK's atexit shutdown flushes; a flush after it would only warn.
+
+    That shutdown waits for the collector at most `exporters.EXIT_FLUSH_SECONDS` in all (none running must
+    not hold up a Ctrl-C).
+    """
     global _exiting  # noqa: PLW0603
     _exiting = True
+    with exporter_bounds.exit_budget(permanent=True):
+        pass
 
 
 def flush(timeout_millis: int = 5000) -> None:
@@ -199,7 +206,8 @@ def _flush_after_uvicorn_shutdown() -> None:
         try:
             await original(self, sockets=sockets)
         finally:
-            flush()
+            with exporter_bounds.exit_budget():
+                flush()
 
     shutdown.__otel_distro__ = True  # type: ignore[attr-defined]
     Server.shutdown = shutdown  # type: ignore[method-assign]
@@ -207,7 +215,8 @@ def _flush_after_uvicorn_shutdown() -> None:
 
 def _on_sigterm(signum: int, _frame: object) -> None:
     try:
-        flush(timeout_millis=5000)
+        with exporter_bounds.exit_budget(permanent=True):
+            flush(timeout_millis=5000)
     finally:
         signal.signal(signum, signal.SIG_DFL)
         os.kill(os.getpid(), signum)

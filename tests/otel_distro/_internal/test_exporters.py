@@ -1,0 +1,71 @@
+"""Exporters at exit: one shared, short budget for the collector, so a dev's Ctrl-C is quick without one."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SpanExportResult
+
+from otel_distro._internal import exporters
+
+
+class _Result:
+    status_code = 200
+    reason = "OK"
+    error = None
+
+    def headers(self) -> dict[str, str]:
+        return {}
+
+
+@pytest.fixture
+def exporter(monkeypatch: pytest.MonkeyPatch) -> tuple[OTLPSpanExporter, list[float]]:
+    exporter = exporters.bound_at_exit(OTLPSpanExporter(endpoint="http://127.0.0.1:9/v1/traces", timeout=10))
+    timeouts: list[float] = []
+
+    def request(*_: Any, timeout: float, **__: Any) -> _Result:
+        timeouts.append(timeout)
+        return _Result()
+
+    monkeypatch.setattr(exporter._client._transport, "request", request)
+    return exporter, timeouts
+
+
+def _spans() -> list[Any]:
+    with TracerProvider().get_tracer("t").start_as_current_span("work") as span:
+        pass
+    return [span]
+
+
+def test_outside_an_exit_the_configured_timeout_applies(exporter: tuple[OTLPSpanExporter, list[float]]) -> None:
+    span_exporter, timeouts = exporter
+    assert span_exporter.export(_spans()) is SpanExportResult.SUCCESS
+    assert 9 < timeouts[0] <= 10
+
+
+def test_at_exit_an_export_waits_at_most_the_remaining_budget(exporter: tuple[OTLPSpanExporter, list[float]]) -> None:
+    span_exporter, timeouts = exporter
+    with exporters.exit_budget(1.5):
+        assert span_exporter.export(_spans()) is SpanExportResult.SUCCESS
+    assert timeouts[0] <= 1.5
+    span_exporter.export(_spans())
+    assert timeouts[1] > 9  # the budget ended with the block
+
+
+def test_once_the_budget_is_spent_exports_give_up_without_sending(
+    exporter: tuple[OTLPSpanExporter, list[float]],
+) -> None:
+    span_exporter, timeouts = exporter
+    with exporters.exit_budget(0):
+        assert span_exporter.export(_spans()) is SpanExportResult.FAILURE
+    assert timeouts == []
+
+
+def test_bounding_twice_wraps_once(exporter: tuple[OTLPSpanExporter, list[float]]) -> None:
+    span_exporter, _ = exporter
+    export = span_exporter._client.export
+    exporters.bound_at_exit(span_exporter)
+    assert span_exporter._client.export is export
