@@ -284,3 +284,24 @@ def test_when_the_rest_of_a_partly_sent_batch_cannot_be_stored_the_whole_is_kept
     assert [names(b) for b in exp.sent] == [["w0", "w1", "w2"]]  # at-least-once: the whole again
     assert any(e["event"] == "persistent_queue_rewrite_failed" for e in logs)
     assert list(tmp_path.glob("*.pb")) == []
+
+
+class _AckFailsOnce(PersistentQueue):
+    """A queue whose first delete fails (a read-only remount, say)."""
+
+    failed = False
+
+    def ack(self, item: Any) -> None:
+        if not self.failed:
+            self.failed = True
+            raise PermissionError(13, "Permission denied")
+        super().ack(item)
+
+
+def test_a_consumer_survives_a_queue_error_and_keeps_sending(tmp_path: Path) -> None:
+    exp = ScriptedExporter()
+    sender, _ = make(exp, settings(sending_queue={"num_consumers": 1}), queue=_AckFailsOnce(tmp_path, 10))
+    with capture_logs() as logs:
+        asyncio.run(run_through(sender, traces(1, "a"), traces(1, "b"), until=lambda: len(exp.sent) >= 2))
+    assert sorted(names(b)[0] for b in exp.sent) == ["a0", "b0"]
+    assert any(e["event"] == "sending_queue_settle_failed" for e in logs)
