@@ -24,7 +24,8 @@ next start). ``put_nowait`` and the rewrite in ``nack`` (a rare path) write on t
 
 Duplicates: a crash re-sends, once per crash, each batch that was being exported at that moment (at most
 ``num_consumers`` batches: sent to the backend, but not yet deleted). A client that did not get its answer
-before the crash may also re-send what it had sent. Nothing is sent twice without a crash.
+before the crash may also re-send what it had sent. Nothing is sent twice without a crash, but for one case:
+when the rest of a partly sent batch cannot be stored (a full disk), the whole batch is sent again.
 Only data that reached the queue is covered: a ``batch`` processor in front holds data in memory for up to
 its ``timeout`` first.
 """
