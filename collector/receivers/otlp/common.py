@@ -48,16 +48,27 @@ def decompress(body: bytes, encoding: str, limit: int) -> bytes:
     wbits = _WBITS.get(encoding)
     if wbits is None:
         raise UnsupportedEncoding(f"unsupported Content-Encoding {encoding!r} (supported: gzip, deflate)")
-    inflater = zlib.decompressobj(wbits)
-    try:
-        out = inflater.decompress(body, limit + 1)
-    except zlib.error as exc:
-        raise ValueError(f"invalid {encoding} body: {exc}") from None
-    if len(out) > limit or inflater.unconsumed_tail:
-        raise BodyTooLarge(f"decompressed body exceeds {limit} bytes")
-    if not inflater.eof:
-        raise ValueError(f"truncated {encoding} body")
-    return out
+    parts: list[bytes] = []
+    size = 0
+    rest = body
+    while True:  # gzip allows several members one after another (RFC 1952): inflate every one
+        inflater = zlib.decompressobj(wbits)
+        try:
+            out = inflater.decompress(rest, limit - size + 1)
+        except zlib.error as exc:
+            raise ValueError(f"invalid {encoding} body: {exc}") from None
+        size += len(out)
+        if size > limit or inflater.unconsumed_tail:
+            raise BodyTooLarge(f"decompressed body exceeds {limit} bytes")
+        if not inflater.eof:
+            raise ValueError(f"truncated {encoding} body")
+        parts.append(out)
+        rest = inflater.unused_data
+        if not rest or wbits == zlib.MAX_WBITS:
+            break
+    if rest:
+        raise ValueError(f"unexpected data after the {encoding} body")
+    return b"".join(parts)
 
 
 def bearer_ok(header: str | None, token: str) -> bool:
