@@ -22,6 +22,7 @@ from collector.exporters import prometheus
 from collector.exporters.prometheus import Config, PrometheusExporter
 from collector.pdata import Signal
 from tests.collector.exporters.prometheus_helpers import (
+    WORKER,
     batch,
     gauge_metric,
     histogram_metric,
@@ -33,8 +34,6 @@ from tests.collector.exporters.prometheus_helpers import (
 )
 from tests.servers.prometheus import SCRAPE_JOB, PrometheusServer
 from tests.support import free_port
-
-WORKER = {"service.name": "api", "service.namespace": "shop", "service.instance.id": "w1"}
 
 
 class Clock:

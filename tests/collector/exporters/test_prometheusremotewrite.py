@@ -24,6 +24,7 @@ from collector.exporters.prometheusremotewrite import Config, RemoteWriteExporte
 from collector.pdata import Signal
 from collector.sending.settings import SenderSettings
 from tests.collector.exporters.prometheus_helpers import (
+    WORKER,
     LoopThread,
     batch,
     gauge_metric,
@@ -36,8 +37,6 @@ from tests.collector.exporters.prometheus_helpers import (
 )
 from tests.servers.prometheus import PrometheusServer
 from tests.support import free_port
-
-WORKER = {"service.name": "api", "service.namespace": "shop", "service.instance.id": "w1"}
 
 
 def config(**values: Any) -> Config:
