@@ -329,52 +329,39 @@ def _exemplars(exemplars: Sequence[Any]) -> tuple[Exemplar, ...]:
     return tuple(Exemplar(_number(e), e.time_unix_nano, e.trace_id.hex(), e.span_id.hex()) for e in exemplars)
 
 
+def _point(dp: Any, **values: Any) -> Point:
+    """A `Point` with what every kind of OTLP data point carries, plus the kind's own ``values``."""
+    return Point(attributes=attributes_to_dict(dp.attributes), start_ns=dp.start_time_unix_nano,
+                 time_ns=dp.time_unix_nano, stale=bool(dp.flags & _NO_RECORDED_VALUE), **values)
+
+
 def _number_points(data_points: Sequence[Any]) -> Iterator[Point]:
     for dp in data_points:
-        yield Point(
-            attributes=attributes_to_dict(dp.attributes),
-            start_ns=dp.start_time_unix_nano,
-            time_ns=dp.time_unix_nano,
-            value=_number(dp),
-            exemplars=_exemplars(dp.exemplars),
-            stale=bool(dp.flags & _NO_RECORDED_VALUE),
-        )
+        yield _point(dp, value=_number(dp), exemplars=_exemplars(dp.exemplars))
 
 
 def _histogram_points(data_points: Sequence[Any]) -> Iterator[Point]:
     for dp in data_points:
-        yield Point(
-            attributes=attributes_to_dict(dp.attributes),
-            start_ns=dp.start_time_unix_nano,
-            time_ns=dp.time_unix_nano,
+        yield _point(
+            dp,
             count=float(dp.count),
             sum=dp.sum if dp.HasField("sum") else None,
             bounds=tuple(dp.explicit_bounds),
             bucket_counts=tuple(float(c) for c in dp.bucket_counts),
             exemplars=_exemplars(dp.exemplars),
-            stale=bool(dp.flags & _NO_RECORDED_VALUE),
         )
 
 
 def _summary_points(data_points: Sequence[Any]) -> Iterator[Point]:
     for dp in data_points:
-        yield Point(
-            attributes=attributes_to_dict(dp.attributes),
-            start_ns=dp.start_time_unix_nano,
-            time_ns=dp.time_unix_nano,
-            count=float(dp.count),
-            sum=dp.sum,
-            quantiles=tuple((q.quantile, q.value) for q in dp.quantile_values),
-            stale=bool(dp.flags & _NO_RECORDED_VALUE),
-        )
+        yield _point(dp, count=float(dp.count), sum=dp.sum,
+                     quantiles=tuple((q.quantile, q.value) for q in dp.quantile_values))
 
 
 def _exponential_points(data_points: Sequence[Any]) -> Iterator[Point]:
     for dp in data_points:
-        yield Point(
-            attributes=attributes_to_dict(dp.attributes),
-            start_ns=dp.start_time_unix_nano,
-            time_ns=dp.time_unix_nano,
+        yield _point(
+            dp,
             count=float(dp.count),
             sum=dp.sum if dp.HasField("sum") else None,
             exponential=ExponentialBuckets(
@@ -382,7 +369,6 @@ def _exponential_points(data_points: Sequence[Any]) -> Iterator[Point]:
                 positive_offset=dp.positive.offset, positive=tuple(dp.positive.bucket_counts),
                 negative_offset=dp.negative.offset, negative=tuple(dp.negative.bucket_counts),
             ),
-            stale=bool(dp.flags & _NO_RECORDED_VALUE),
         )
 
 
