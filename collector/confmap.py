@@ -1,7 +1,8 @@
 """From text to a raw mapping, as otelcol's confmap: read the YAML, then expand references in every value.
 
 ``${env:VAR}``, ``${env:VAR:-default}`` and ``${VAR}`` expand to the variable (a value that is one whole
-reference takes the YAML type of what it expands to: ``${env:PORT}`` can be an int); ``$$`` is a literal ``$``.
+reference takes the YAML 1.2 type of what it expands to: ``${env:PORT}`` can be an int, ``on`` stays text);
+``$$`` is a literal ``$``.
 Keys are never expanded.
 """
 
@@ -29,16 +30,30 @@ class ConfigError(Exception):
 _REF_RE = re.compile(r"\$\$|\$\{(?:env:)?(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?::-(?P<default>[^}]*))?\}")
 
 
+_INT_RE = re.compile(r"[-+]?(?:0|[1-9][0-9]*)")
+_FLOAT_RE = re.compile(r"[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?")
+_BOOLS = {"true": True, "True": True, "TRUE": True, "false": False, "False": False, "FALSE": False}
+
+
+def _typed(value: str) -> str | int | float | bool:
+    """``value`` as the YAML 1.2 core schema reads a plain scalar (as otelcol's YAML does): ints, floats and
+    ``true``/``false``. Anything else stays text — ``yes``, ``off``, ``0x1F``, ``0123`` or ``1:30`` too, which
+    YAML 1.1 would turn into booleans and numbers (a password ``on`` must stay ``on``)."""
+    if value in _BOOLS:
+        return _BOOLS[value]
+    if _INT_RE.fullmatch(value):
+        return int(value)
+    if _FLOAT_RE.fullmatch(value) and any(c in value for c in ".eE"):
+        return float(value)
+    return value
+
+
 def _expand_str(text: str, environ: Mapping[str, str]) -> Any:
     whole = _REF_RE.fullmatch(text)
     if whole is not None and whole.group("name"):
         value = environ.get(whole.group("name"), whole.group("default") or "")
         # Like otelcol, a value that is a whole reference takes the YAML type of what it expands to.
-        try:
-            parsed = yaml.safe_load(value) if value else value
-        except yaml.YAMLError:
-            return value
-        return parsed if isinstance(parsed, str | int | float | bool) else value
+        return _typed(value)
 
     def sub(m: re.Match[str]) -> str:
         if m.group(0) == "$$":

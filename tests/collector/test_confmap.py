@@ -34,6 +34,16 @@ class TestEnvExpansion:
         assert expand_env("${env:MISSING:-true}", self.env) is True
         assert expand_env("port ${env:PORT}", self.env) == "port 5432"
 
+    @pytest.mark.parametrize(("value", "expected"), [
+        ("42", 42), ("-7", -7), ("1.5", 1.5), ("1e3", 1000.0), ("false", False), ("TRUE", True),
+        # YAML 1.1 would read these as booleans or numbers; otelcol (YAML 1.2) and we keep the text
+        ("yes", "yes"), ("on", "on"), ("off", "off"), ("no", "no"), ("0x1F", "0x1F"), ("0123", "0123"),
+        ("1:30", "1:30"), ("~", "~"), ("null", "null"), ("[1, 2]", "[1, 2]"), ("5s", "5s"),
+    ])
+    def test_whole_references_are_typed_as_yaml_1_2_reads_them(self, value: str, expected: object) -> None:
+        got = expand_env("${env:V}", {"V": value})
+        assert got == expected and type(got) is type(expected)
+
     def test_nested_values_expand_but_keys_do_not(self) -> None:
         assert expand_env({"${env:HOST}": ["${env:HOST}", {"a": "${env:PORT}"}]}, self.env) == {
             "${env:HOST}": ["db.local", {"a": 5432}]
