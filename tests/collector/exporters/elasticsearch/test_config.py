@@ -6,6 +6,7 @@ import pytest
 from pydantic import ValidationError
 
 from collector.component import ComponentID, CreateSettings
+from collector.confmap import expand_env
 from collector.exporters.elasticsearch import Config, create
 from collector.pdata import Signal
 from collector.sending.settings import SenderSettings
@@ -107,3 +108,11 @@ def test_keys_from_unset_env_vars_count_as_not_set() -> None:
     assert (config.endpoints, config.endpoint, config.api_key, config.user, config.password) == (
         [], None, None, None, None)
     assert config.tls.ca_file is None
+
+
+def test_a_password_of_digits_from_an_env_var_is_text() -> None:
+    raw = expand_env({"endpoints": ["http://es:9200"], "user": "${env:ES_USER}", "password": "${env:ES_PASSWORD}"},
+                     {"ES_USER": "1001", "ES_PASSWORD": "123456"})
+    config = Config.model_validate(raw)
+    assert config.user == "1001"
+    assert config.password is not None and config.password.get_secret_value() == "123456"
