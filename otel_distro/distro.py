@@ -12,7 +12,7 @@ from typing import Any
 from opentelemetry.instrumentation.distro import BaseDistro  # type: ignore[attr-defined]
 
 from otel_distro._internal import guard, state
-from otel_distro.settings import load_settings
+from otel_distro.settings import load_settings, uses_upstream_http_instrumentation
 
 __all__ = ["STANDARD_DEFAULTS", "SYSTEM_METRICS", "OtelDistro"]
 
@@ -46,6 +46,8 @@ SYSTEM_METRICS: dict[str, list[str] | None] = {
 
 # Instrumentations the distro replaces: it bridges stdlib logging to OTLP itself, through one chain.
 _REPLACED = frozenset({"logging"})
+# The HTTP server instrumentations its own request middleware replaces (unless upstream is asked for).
+_HTTP_SERVER = frozenset({"fastapi", "asgi", "starlette"})
 
 
 class OtelDistro(BaseDistro):  # type: ignore[misc]
@@ -65,6 +67,12 @@ class OtelDistro(BaseDistro):  # type: ignore[misc]
         if name in _REPLACED:
             return
         try:
+            if name in _HTTP_SERVER and not uses_upstream_http_instrumentation(settings):
+                from otel_distro._internal.fastapi_app import patch_fastapi  # noqa: PLC0415
+
+                if name == "fastapi":
+                    patch_fastapi()
+                return
             if name == "fastapi":
                 from otel_distro._internal.fastapi_app import fastapi_instrument_kwargs, patch_fastapi  # noqa: PLC0415
 

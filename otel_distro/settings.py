@@ -14,12 +14,20 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-__all__ = ["SETTINGS_TABLE", "Setting", "Settings", "SettingsError", "load_settings"]
+__all__ = [
+    "SETTINGS_TABLE",
+    "Setting",
+    "Settings",
+    "SettingsError",
+    "load_settings",
+    "uses_upstream_http_instrumentation",
+]
 
 LogFormat = Literal["json", "console"]
 LogLevel = Literal["debug", "info", "warning", "error", "critical"]
 PrometheusMode = Literal["auto", "on", "off"]
 RaiseMode = Literal["auto", "true", "false"]
+HttpInstrumentation = Literal["distro", "upstream"]
 
 
 class SettingsError(ValueError):
@@ -43,6 +51,7 @@ class Settings:
     request_id_header: str = "x-request-id"
     quiet_paths: tuple[str, ...] = ("/health", "/health/detailed", "/metrics")
     asgi_send_receive_spans: bool = False
+    http_instrumentation: HttpInstrumentation = "distro"
     metrics_path: str = "/metrics"
     prometheus: PrometheusMode = "auto"
     health_path: str = "/health"
@@ -140,7 +149,11 @@ SETTINGS_TABLE: tuple[Setting, ...] = (
     Setting("OTEL_DISTRO_QUIET_PATHS", "quiet_paths", _paths, "comma-separated paths starting with /",
             "paths whose requests are neither logged nor traced"),
     Setting("OTEL_DISTRO_ASGI_SEND_RECEIVE_SPANS", "asgi_send_receive_spans", _bool, _BOOL,
-            "keep the per-request ASGI `http send` / `http receive` internal spans"),
+            "keep the per-request ASGI `http send` / `http receive` internal spans (implies upstream below)"),
+    Setting("OTEL_DISTRO_HTTP_INSTRUMENTATION", "http_instrumentation", _choice("distro", "upstream"),
+            "distro or upstream",
+            "who makes the HTTP server spans and duration metric: the distro's lean ASGI middleware, or the "
+            "OpenTelemetry FastAPI/ASGI instrumentation"),
     Setting("OTEL_DISTRO_METRICS_PATH", "metrics_path", _path, "a path starting with /",
             "where Prometheus text metrics are served on FastAPI apps"),
     Setting("OTEL_DISTRO_PROMETHEUS", "prometheus", _choice("auto", "on", "off"), "auto, on or off",
@@ -181,3 +194,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     if problems:
         raise SettingsError(problems)
     return Settings(**values)
+
+
+def uses_upstream_http_instrumentation(settings: Settings) -> bool:
+    """Whether the OpenTelemetry FastAPI/ASGI instrumentation makes the server spans (else the distro does)."""
+    return settings.http_instrumentation == "upstream" or settings.asgi_send_receive_spans

@@ -1,11 +1,16 @@
 """What the distro adds to every FastAPI app: the request-context middleware and the /health, /metrics routes.
 
-`patch_fastapi` wraps ``FastAPI.build_middleware_stack`` (before the OpenTelemetry FastAPI instrumentation
-captures it), so the stack becomes::
+`patch_fastapi` wraps ``FastAPI.build_middleware_stack``, so the stack becomes::
+
+    ServerErrorMiddleware -> RequestContextMiddleware (server span) -> user middleware -> routes
+
+By default the request-context middleware makes the server span itself (see `middleware`). With
+``OTEL_DISTRO_HTTP_INSTRUMENTATION=upstream`` the OpenTelemetry FastAPI instrumentation does, outermost
+(the wrapper is installed before it captures the method)::
 
     OpenTelemetryMiddleware -> ServerErrorMiddleware -> RequestContextMiddleware -> user middleware -> routes
 
-and the server span is current while the request context runs. Routes are added when the stack is built
+and its server span is current while the request context runs. Routes are added when the stack is built
 (first request), and only where the app has no route of its own on that path.
 """
 
@@ -18,7 +23,7 @@ import weakref
 from collections.abc import Callable
 from typing import Any
 
-from opentelemetry import metrics
+from opentelemetry import metrics, trace
 from starlette.middleware.errors import ServerErrorMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
@@ -27,6 +32,7 @@ from starlette.types import ASGIApp
 from otel_distro._internal import guard, health, setup, state, workers
 from otel_distro._internal.meters import DroppingMeterProvider
 from otel_distro._internal.middleware import RequestContextMiddleware
+from otel_distro.settings import uses_upstream_http_instrumentation
 
 __all__ = ["add_routes", "instrument_app", "patch_fastapi", "wrap_stack"]
 
@@ -78,14 +84,27 @@ def add_routes(app: Any) -> None:
 def wrap_stack(app: Any, stack: ASGIApp) -> ASGIApp:
     """Put `RequestContextMiddleware` just inside Starlette's outer ServerErrorMiddleware."""
     settings = state.settings()
+    tracer = None if uses_upstream_http_instrumentation(settings) else trace.get_tracer("otel_distro.http")
+    if tracer is not None:
+        _quiet_native_telemetry(app)
     if isinstance(stack, ServerErrorMiddleware):
         respond = stack.handler is None and not stack.debug
         return ServerErrorMiddleware(
-            app=RequestContextMiddleware(stack.app, settings, respond_on_error=respond),
+            app=RequestContextMiddleware(stack.app, settings, respond_on_error=respond, tracer=tracer),
             handler=stack.handler,
             debug=stack.debug,
         )
-    return RequestContextMiddleware(stack, settings)
+    return RequestContextMiddleware(stack, settings, tracer=tracer)
+
+
+def _quiet_native_telemetry(app: Any) -> None:
+    """FastAPI 0.165+ traces requests itself once a global provider is set (and stands down only for the
+    OpenTelemetry ASGI middleware): with the distro's middleware making the server span, that would double
+    every span, duration point and error log. Its config dict is read per request, so switching it off here,
+    while the stack is built, holds from the first request on."""
+    config = getattr(app, "_telemetry", None)
+    if isinstance(config, dict):
+        config.update(tracing=False, metrics=False, logs=False)
 
 
 _ROUTE_CACHE_SIZE = 4096
@@ -152,14 +171,18 @@ def patch_fastapi() -> None:
 def instrument_app(app: Any) -> Any:
     """Instrument one FastAPI app by hand (tests, or apps not started under ``opentelemetry-instrument``).
 
-    Adds the OpenTelemetry FastAPI instrumentation (without the ASGI ``http send``/``http receive`` spans
-    unless ``OTEL_DISTRO_ASGI_SEND_RECEIVE_SPANS`` asks for them), the request context and the routes.
+    Adds the request context with its server span, and the routes; with the upstream HTTP instrumentation
+    selected, the OpenTelemetry FastAPI instrumentation makes the span (without the ASGI ``http send``/
+    ``http receive`` spans unless ``OTEL_DISTRO_ASGI_SEND_RECEIVE_SPANS`` asks for them).
     """
+    patch_fastapi()
+    if not uses_upstream_http_instrumentation(state.settings()):
+        app.middleware_stack = None
+        return app
     from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor  # noqa: PLC0415
 
     # As under the distro: stable HTTP semantic conventions (read once per process, at first instrumentation).
     os.environ.setdefault("OTEL_SEMCONV_STABILITY_OPT_IN", "http")
-    patch_fastapi()
     if not getattr(app, "_is_instrumented_by_opentelemetry", False):
         FastAPIInstrumentor.instrument_app(app, **fastapi_instrument_kwargs())
     app.middleware_stack = None

@@ -1,9 +1,18 @@
-"""Request context middleware (pure ASGI): request id, request logs, request and error counters.
+"""Request context middleware (pure ASGI): server span, request id, request logs, request metrics.
 
 For each HTTP request it keeps a sane client ``X-Request-ID`` or makes one, returns it on the response, puts it
 on the server span and in the context every log line of the request reads, logs ``request_finished`` (method,
 route, status, duration) or ``request_failed`` with the exception, and counts requests and errors by route,
 method and status class. Quiet paths (health, metrics) pass straight through.
+
+With a ``tracer`` (the default under the distro) it also makes the server span itself, in one pass over the
+request: W3C ``traceparent`` (any configured propagator) honoured, the stable HTTP semantic-convention
+attributes (``http.request.method``, ``url.scheme``, ``url.path``, ``url.query``, ``server.address``,
+``server.port``, ``client.address``, ``network.protocol.version``, ``user_agent.original``, then
+``http.route``, ``http.response.status_code``, ``error.type``), span name ``{method} {route}``, status error
+on 5xx and exceptions (recorded as span events), and the ``http.server.request.duration`` histogram. That is
+what the OpenTelemetry ASGI instrumentation records, without its per-request wrappers and ``send`` / ``receive``
+bookkeeping; ``OTEL_DISTRO_HTTP_INSTRUMENTATION=upstream`` uses that instrumentation instead.
 """
 
 from __future__ import annotations
@@ -14,8 +23,9 @@ import time
 from typing import Any
 
 import structlog
-from opentelemetry import metrics
-from opentelemetry.trace import get_current_span
+from opentelemetry import context as otel_context
+from opentelemetry import metrics, propagate, trace
+from opentelemetry.trace import SpanKind, Status, StatusCode, get_current_span
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from otel_distro._internal import guard, helpers
@@ -27,6 +37,10 @@ __all__ = ["RequestContextMiddleware", "is_sane_request_id", "new_request_id"]
 
 _SANE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:\-]{0,127}")
 _STATUS_CLASS = {1: "1xx", 2: "2xx", 3: "3xx", 4: "4xx", 5: "5xx"}
+_KNOWN_METHODS = frozenset({"CONNECT", "DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT", "TRACE", "QUERY"})
+#: Semantic-convention buckets of ``http.server.request.duration`` (seconds).
+DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0)
+_HTTP_VERSIONS = {"1.1": "1.1", "1.0": "1.0", "2": "2", "2.0": "2", "3": "3"}
 
 
 def is_sane_request_id(value: str) -> bool:
@@ -40,7 +54,10 @@ def new_request_id() -> str:
 
 
 def _route(scope: Scope, span: Any) -> str | None:
-    """The matched route template: from the server span when instrumented, else from the routing result."""
+    """The matched route template: from the routing result (``scope["route"]``), the server span, or a search."""
+    matched = getattr(scope.get("route"), "path", None)
+    if isinstance(matched, str) and matched:
+        return matched
     attributes = getattr(span, "attributes", None)
     if attributes:
         route = attributes.get("http.route")
@@ -71,6 +88,7 @@ class RequestContextMiddleware:
         *,
         respond_on_error: bool = False,
         meter_provider: metrics.MeterProvider | None = None,
+        tracer: trace.Tracer | None = None,
     ) -> None:
         self.app = app
         self._settings = settings
@@ -79,7 +97,18 @@ class RequestContextMiddleware:
         self._respond_on_error = respond_on_error
         self._log_start = settings.log_request_start
         self._logger = structlog.get_logger("otel_distro.requests")
-        self._counters = request_counters(meter_provider or metrics.get_meter_provider())
+        provider = meter_provider or metrics.get_meter_provider()
+        self._counters = request_counters(provider)
+        self._tracer = tracer
+        if tracer is not None:
+            self._duration = provider.get_meter("otel_distro.http").create_histogram(
+                "http.server.request.duration",
+                unit="s",
+                description="Duration of HTTP server requests.",
+                explicit_bucket_boundaries_advisory=list(DURATION_BUCKETS),
+            )
+            fields = getattr(propagate.get_global_textmap(), "fields", None) or ("traceparent", "tracestate")
+            self._propagation = frozenset(field.lower().encode("latin-1") for field in fields)
 
     def _request_id(self, scope: Scope) -> str:
         for name, value in scope.get("headers", ()):
@@ -91,6 +120,9 @@ class RequestContextMiddleware:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope.get("path") in self._quiet:
             await self.app(scope, receive, send)
+            return
+        if self._tracer is not None:
+            await self._serve_traced(scope, receive, send, self._tracer)
             return
         try:
             request_id = self._request_id(scope)
@@ -132,6 +164,123 @@ class RequestContextMiddleware:
             self._finish(scope, span, method, response.get("status", 500), started=started, exc=None)
         finally:
             REQUEST_ID.reset(token)
+
+    async def _serve_traced(self, scope: Scope, receive: Receive, send: Send, tracer: trace.Tracer) -> None:
+        """The request with its server span: one header scan, one span, one send wrapper."""
+        try:
+            started = time.perf_counter()
+            method = scope.get("method", "") or ""
+            request_id = None
+            host = user_agent = None
+            carrier: dict[str, str] | None = None
+            header_name, propagation = self._header, self._propagation
+            for name, value in scope.get("headers", ()):
+                if name == header_name:
+                    request_id = value.decode("latin-1")
+                elif name == b"host":
+                    host = value
+                elif name == b"user-agent":
+                    user_agent = value
+                elif name in propagation:
+                    if carrier is None:
+                        carrier = {}
+                    carrier[name.decode("latin-1")] = value.decode("latin-1")
+            if request_id is None or not is_sane_request_id(request_id):
+                request_id = new_request_id()
+            parent = propagate.extract(carrier) if carrier is not None else None
+            span_method = method if method in _KNOWN_METHODS else "_OTHER"
+            attributes: dict[str, Any] = {
+                "http.request.method": span_method,
+                "url.scheme": scope.get("scheme", "http"),
+                "url.path": scope.get("path", ""),
+                "request_id": request_id,
+            }
+            query = scope.get("query_string")
+            if query:
+                attributes["url.query"] = query.decode("latin-1")
+            version = _HTTP_VERSIONS.get(scope.get("http_version", ""))
+            if version is not None:
+                attributes["network.protocol.version"] = version
+            if host is not None:
+                text = host.decode("latin-1")
+                address, colon, port = text.rpartition(":")
+                if colon and port.isdigit() and (not address.startswith("[") or address.endswith("]")):
+                    attributes["server.address"] = address.strip("[]")
+                    attributes["server.port"] = int(port)
+                else:
+                    attributes["server.address"] = text.strip("[]")
+            client = scope.get("client")
+            if client:
+                attributes["client.address"] = client[0]
+            if user_agent is not None:
+                attributes["user_agent.original"] = user_agent.decode("latin-1")
+            span = tracer.start_span(
+                span_method if span_method != "_OTHER" else "HTTP", parent, SpanKind.SERVER, attributes
+            )
+            span_token = otel_context.attach(trace.set_span_in_context(span, parent))
+            token = REQUEST_ID.set(request_id)
+        except Exception as exc:
+            guard.internal_error("request_context_start", exc)
+            await self.app(scope, receive, send)
+            return
+
+        header = (self._header, request_id.encode("latin-1"))
+        response: dict[str, int] = {}
+
+        async def send_with_request_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                response["status"] = message["status"]
+                message = {**message, "headers": [*message.get("headers", ()), header]}
+            await send(message)
+
+        helpers.log_request(
+            method, scope.get("path", ""), logger=self._logger, level="info" if self._log_start else "debug"
+        )
+        try:
+            await self.app(scope, receive, send_with_request_id)
+        except Exception as exc:
+            self._finish(scope, span, method, 500, started=started, exc=exc)
+            self._end_span(scope, span, span_method, 500, started=started, exc=exc)
+            if self._respond_on_error and "status" not in response:
+                await send_with_request_id(
+                    {"type": "http.response.start", "status": 500, "headers": [(b"content-type", b"text/plain")]}
+                )
+                await send({"type": "http.response.body", "body": b"Internal Server Error"})
+            raise
+        else:
+            status = response.get("status", 500)
+            self._finish(scope, span, method, status, started=started, exc=None)
+            self._end_span(scope, span, span_method, status, started=started, exc=None)
+        finally:
+            REQUEST_ID.reset(token)
+            otel_context.detach(span_token)
+
+    def _end_span(
+        self, scope: Scope, span: Any, method: str, status: int, *, started: float, exc: BaseException | None
+    ) -> None:
+        try:
+            route = _route(scope, None)
+            attributes: dict[str, Any] = {"http.response.status_code": status}
+            point: dict[str, Any] = {
+                "http.request.method": method,
+                "url.scheme": scope.get("scheme", "http"),
+                "http.response.status_code": status,
+            }
+            if route:
+                attributes["http.route"] = point["http.route"] = route
+                span.update_name(f"{method if method != '_OTHER' else 'HTTP'} {route}")
+            error_type = type(exc).__qualname__ if exc is not None else str(status) if status >= 500 else None
+            if error_type is not None:
+                attributes["error.type"] = point["error.type"] = error_type
+            span.set_attributes(attributes)
+            if exc is not None:
+                span.record_exception(exc)
+            if error_type is not None:
+                span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}" if exc is not None else None))
+            span.end()
+            self._duration.record(time.perf_counter() - started, point)
+        except Exception as error:
+            guard.internal_error("request_context_end", error)
 
     def _finish(
         self, scope: Scope, span: Any, method: str, status: int, *, started: float, exc: BaseException | None

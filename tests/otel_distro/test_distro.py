@@ -56,9 +56,17 @@ def test_the_logging_instrumentation_is_replaced_by_the_distros_own_bridge() -> 
     assert entry.instrumented == []
 
 
+def test_the_distros_request_middleware_replaces_the_http_server_instrumentations_by_default() -> None:
+    for name in ("fastapi", "asgi"):
+        entry = FakeEntryPoint(name)
+        OtelDistro().load_instrumentor(entry, skip_dep_check=True)
+        assert entry.instrumented == [] and entry.constructed == []
+
+
 def test_fastapi_is_instrumented_without_send_receive_spans_and_with_quiet_paths_untraced(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    state.set_settings(Settings(http_instrumentation="upstream"))
     monkeypatch.delenv("OTEL_PYTHON_FASTAPI_EXCLUDED_URLS", raising=False)
     monkeypatch.delenv("OTEL_PYTHON_EXCLUDED_URLS", raising=False)
     entry = FakeEntryPoint("fastapi")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
+from opentelemetry.trace import SpanKind, StatusCode
 from starlette.requests import Request
 from starlette.testclient import TestClient
 
@@ -125,3 +126,85 @@ def test_request_start_is_logged_at_debug_with_the_ids(app: FastAPI, otel: OtelC
     [started] = [e for e in otel.logs if e["message"] == "request_started"]
     assert started["level"] == "debug"
     assert started["request_id"] == "start-1" and len(started["trace_id"]) == 32
+
+
+def test_the_server_span_carries_the_stable_http_semantic_conventions(app: FastAPI, otel: OtelCapture) -> None:
+    TestClient(app).get("/hello/ada?lang=en", headers={"User-Agent": "spec/1.0", "X-Request-ID": "r-1"})
+
+    [span] = otel.spans()  # one span: no FastAPI built-in telemetry beside it
+    assert span.instrumentation_scope is not None and span.instrumentation_scope.name == "otel_distro.http"
+    assert span.name == "GET /hello/{name}"
+    assert span.kind is SpanKind.SERVER
+    assert dict(span.attributes or {}) == {
+        "http.request.method": "GET",
+        "url.scheme": "http",
+        "url.path": "/hello/ada",
+        "url.query": "lang=en",
+        "network.protocol.version": "1.1",
+        "server.address": "testserver",
+        "client.address": "testclient",
+        "user_agent.original": "spec/1.0",
+        "request_id": "r-1",
+        "http.route": "/hello/{name}",
+        "http.response.status_code": 200,
+    }
+    assert span.status.status_code is StatusCode.UNSET
+
+
+def test_an_unhandled_error_marks_the_span_and_records_the_exception(app: FastAPI, otel: OtelCapture) -> None:
+    TestClient(app, raise_server_exceptions=False).get("/boom")
+
+    span = otel.span("GET /boom")
+    attributes = dict(span.attributes or {})
+    assert attributes["http.response.status_code"] == 500 and attributes["error.type"] == "ValueError"
+    assert span.status.status_code is StatusCode.ERROR
+    [event] = span.events
+    assert event.name == "exception"
+    assert (event.attributes or {})["exception.type"] == "ValueError"
+    assert str((event.attributes or {})["exception.stacktrace"]).startswith("Traceback (most recent call last):")
+
+
+def test_a_client_error_is_not_a_span_error(app: FastAPI, otel: OtelCapture) -> None:
+    TestClient(app).get("/nowhere")
+
+    [span] = otel.spans()
+    assert span.name == "GET"
+    assert (span.attributes or {})["http.response.status_code"] == 404
+    assert "error.type" not in (span.attributes or {})
+    assert span.status.status_code is StatusCode.UNSET
+
+
+def test_the_request_duration_is_recorded_once_per_request(app: FastAPI, otel: OtelCapture) -> None:
+    TestClient(app).get("/hello/ada")
+
+    [point] = otel.metric_points("http.server.request.duration")
+    assert point.count == 1
+    assert dict(point.attributes) == {
+        "http.request.method": "GET",
+        "url.scheme": "http",
+        "http.response.status_code": 200,
+        "http.route": "/hello/{name}",
+    }
+
+
+def test_the_upstream_instrumentation_can_be_chosen_instead(otel: OtelCapture) -> None:
+    from otel_distro._internal import state  # noqa: PLC0415
+    from otel_distro.settings import Settings  # noqa: PLC0415
+
+    previous = state.settings()
+    state.set_settings(Settings(http_instrumentation="upstream"))
+    try:
+        app = FastAPI()
+
+        @app.get("/up")
+        async def up() -> dict[str, str]:
+            return {"up": "yes"}
+
+        TestClient(otel.instrument(app)).get("/up", headers={"X-Request-ID": "u-1"})
+    finally:
+        state.set_settings(previous)
+
+    span = otel.span("GET /up")
+    assert (span.attributes or {})["request_id"] == "u-1"
+    assert span.instrumentation_scope is not None
+    assert span.instrumentation_scope.name.startswith("opentelemetry.instrumentation.")
