@@ -23,7 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from collector import registry
 from collector.component import ComponentID, Kind
-from collector.confmap import ConfigError, expand_env, read
+from collector.confmap import ConfigError, ExpandedFloat, ExpandedInt, expand_env, read
 from collector.pdata import Signal
 
 __all__ = [
@@ -35,6 +35,7 @@ __all__ = [
     "expand_env",
     "format_validation_error",
     "load",
+    "validate",
 ]
 
 _TOP_LEVEL = ("receivers", "processors", "exporters", "extensions", "connectors", "service")
@@ -180,6 +181,40 @@ def format_validation_error(prefix: str, model: type[BaseModel], err: Validation
 # --- loading -----------------------------------------------------------------------------------------------
 
 
+def _with_text_at(value: Any, loc: Sequence[int | str]) -> tuple[Any, bool]:
+    """``value`` (a tree of dicts and lists) with the number at ``loc`` replaced by its ``${env:VAR}`` text,
+    and whether there was one to replace."""
+    if not loc:
+        if isinstance(value, ExpandedInt | ExpandedFloat):
+            return value.text, True
+        return value, False
+    head, rest = loc[0], loc[1:]
+    if isinstance(value, Mapping) and head in value:
+        inner, changed = _with_text_at(value[head], rest)
+        return ({**value, head: inner}, True) if changed else (value, False)
+    if isinstance(value, list) and isinstance(head, int) and 0 <= head < len(value):
+        inner, changed = _with_text_at(value[head], rest)
+        return ([*value[:head], inner, *value[head + 1:]], True) if changed else (value, False)
+    return value, False
+
+
+def validate(model: type[BaseModel], values: Mapping[str, Any]) -> BaseModel:
+    """``model`` from ``values``; a number that ``${env:VAR}`` typed where the key wants a string gets the
+    variable's text instead (as otelcol does), so ``password: ${env:PW}`` works for ``PW=123456``."""
+    data: Any = dict(values)
+    while True:
+        try:
+            return model.model_validate(data)
+        except ValidationError as exc:
+            changed = False
+            for e in exc.errors(include_url=False):
+                if e["type"] == "string_type" and isinstance(e["input"], ExpandedInt | ExpandedFloat):
+                    data, replaced = _with_text_at(data, e["loc"])
+                    changed = changed or replaced
+            if not changed:
+                raise
+
+
 def _load_components(kind: Kind, section: Any, problems: list[str]) -> dict[ComponentID, ComponentConfig]:
     out: dict[ComponentID, ComponentConfig] = {}
     if section is None:
@@ -208,7 +243,7 @@ def _load_components(kind: Kind, section: Any, problems: list[str]) -> dict[Comp
             problems.append(f"{prefix}: expected a mapping, got {values!r}")
             continue
         try:
-            config = model.model_validate(dict(values))
+            config = validate(model, values)
         except ValidationError as exc:
             problems.extend(format_validation_error(prefix, model, exc))
             continue

@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-__all__ = ["ConfigError", "expand_env", "read"]
+__all__ = ["ConfigError", "ExpandedFloat", "ExpandedInt", "expand_env", "read"]
 
 
 class ConfigError(Exception):
@@ -35,16 +35,40 @@ _FLOAT_RE = re.compile(r"[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+
 _BOOLS = {"true": True, "True": True, "TRUE": True, "false": False, "False": False, "FALSE": False}
 
 
+class ExpandedInt(int):
+    """An int that ``${env:VAR}`` produced; keeps the variable's text for a key that wants a string."""
+
+    text: str
+
+    def __new__(cls, text: str) -> ExpandedInt:
+        self = super().__new__(cls, int(text))
+        self.text = text
+        return self
+
+
+class ExpandedFloat(float):
+    """A float that ``${env:VAR}`` produced; keeps the variable's text for a key that wants a string."""
+
+    text: str
+
+    def __new__(cls, text: str) -> ExpandedFloat:
+        self = super().__new__(cls, float(text))
+        self.text = text
+        return self
+
+
 def _typed(value: str) -> str | int | float | bool:
     """``value`` as the YAML 1.2 core schema reads a plain scalar (as otelcol's YAML does): ints, floats and
     ``true``/``false``. Anything else stays text — ``yes``, ``off``, ``0x1F``, ``0123`` or ``1:30`` too, which
-    YAML 1.1 would turn into booleans and numbers (a password ``on`` must stay ``on``)."""
+    YAML 1.1 would turn into booleans and numbers (a password ``on`` must stay ``on``). Numbers remember their
+    text (`ExpandedInt`, `ExpandedFloat`): as otelcol, a key that wants a string gets the text back
+    (``password: ${env:PW}`` with ``PW=123456`` is ``"123456"``)."""
     if value in _BOOLS:
         return _BOOLS[value]
     if _INT_RE.fullmatch(value):
-        return int(value)
+        return ExpandedInt(value)
     if _FLOAT_RE.fullmatch(value) and any(c in value for c in ".eE"):
-        return float(value)
+        return ExpandedFloat(value)
     return value
 
 

@@ -149,3 +149,18 @@ class TestProblemsAreCollectedWithPaths:
         bad = tmp_path / "bad.yaml"
         bad.write_text("receivers: [unclosed\n")
         assert "invalid YAML" in problems(bad)[0]
+
+
+def test_a_number_from_an_env_var_is_text_where_a_key_wants_text() -> None:
+    cfg = {
+        "receivers": {"otlp": {"protocols": {"http": {"auth": {"bearer_token": "${env:TOKEN}"}}}}},
+        "exporters": {"otlphttp": {"endpoint": "http://tempo:4318", "headers": {"X-Scope-OrgID": "${env:TENANT}"},
+                                   "sending_queue": {"queue_size": "${env:QUEUE}"}}},
+        "service": {"pipelines": {"traces": {"receivers": ["otlp"], "exporters": ["otlphttp"]}}},
+    }
+    loaded = load(cfg, environ={"TOKEN": "4242", "TENANT": "7", "QUEUE": "50"})
+    exporter: Any = loaded.component(Kind.EXPORTER, ComponentID("otlphttp")).config
+    receiver: Any = loaded.component(Kind.RECEIVER, ComponentID("otlp")).config
+    assert exporter.headers == {"X-Scope-OrgID": "7"}
+    assert exporter.sending_queue.queue_size == 50
+    assert receiver.protocols.http.auth.bearer_token == "4242"

