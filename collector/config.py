@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -38,6 +38,7 @@ __all__ = [
     "validate",
 ]
 
+_M = TypeVar("_M", bound=BaseModel)
 _TOP_LEVEL = ("receivers", "processors", "exporters", "extensions", "connectors", "service")
 _KIND_NOUN = {
     Kind.RECEIVER: "receiver",
@@ -198,7 +199,7 @@ def _with_text_at(value: Any, loc: Sequence[int | str]) -> tuple[Any, bool]:
     return value, False
 
 
-def validate(model: type[BaseModel], values: Mapping[str, Any]) -> BaseModel:
+def validate(model: type[_M], values: Mapping[str, Any]) -> _M:
     """``model`` from ``values``; a number that ``${env:VAR}`` typed where the key wants a string gets the
     variable's text instead (as otelcol does), so ``password: ${env:PW}`` works for ``PW=123456``."""
     data: Any = dict(values)
@@ -368,7 +369,7 @@ def load(source: str | Path | Mapping[str, Any], environ: Mapping[str, str] | No
     components = {kind: _load_components(kind, raw.get(kind.value), problems) for kind in Kind}
 
     try:
-        service = _ServiceModel.model_validate(raw.get("service") or {})
+        service = validate(_ServiceModel, raw.get("service") or {})
     except ValidationError as exc:
         problems.extend(format_validation_error("service", _ServiceModel, exc))
         raise ConfigError(problems) from None
