@@ -8,11 +8,12 @@ method and status class. Quiet paths (health, metrics) pass straight through.
 With a ``tracer`` (the default under the distro) it also makes the server span itself, in one pass over the
 request: W3C ``traceparent`` (any configured propagator) honoured, the stable HTTP semantic-convention
 attributes (``http.request.method``, ``url.scheme``, ``url.path``, ``url.query``, ``server.address``,
-``server.port``, ``client.address``, ``network.protocol.version``, ``user_agent.original``, then
+``server.port``, ``network.protocol.version``, ``user_agent.original``, then
 ``http.route``, ``http.response.status_code``, ``error.type``), span name ``{method} {route}``, status error
 on 5xx and exceptions (recorded as span events), and the ``http.server.request.duration`` histogram. That is
 what the OpenTelemetry ASGI instrumentation records, without its per-request wrappers and ``send`` / ``receive``
-bookkeeping; ``OTEL_DISTRO_HTTP_INSTRUMENTATION=upstream`` uses that instrumentation instead.
+bookkeeping; ``OTEL_DISTRO_HTTP_INSTRUMENTATION=upstream`` uses that instrumentation instead. ``client.address``
+is left out: a client IP is personal data, which the scrubber would redact on every span anyway.
 """
 
 from __future__ import annotations
@@ -209,9 +210,6 @@ class RequestContextMiddleware:
                     attributes["server.port"] = int(port)
                 else:
                     attributes["server.address"] = text.strip("[]")
-            client = scope.get("client")
-            if client:
-                attributes["client.address"] = client[0]
             if user_agent is not None:
                 attributes["user_agent.original"] = user_agent.decode("latin-1")
             span = tracer.start_span(

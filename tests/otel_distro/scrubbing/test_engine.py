@@ -289,3 +289,16 @@ def test_threads_share_one_scrubber(scrubber: Scrubber) -> None:
     for t in threads:
         t.join()
     assert set(results) == {"x [REDACTED:email] [REDACTED:ipv4]"}
+
+
+def test_repeated_texts_scrub_the_same_every_time() -> None:
+    from collections import Counter  # noqa: PLC0415
+
+    from otel_distro.scrubbing import Scrubber  # noqa: PLC0415
+
+    scrubber = Scrubber()
+    for _ in range(3):
+        counts: Counter[str] = Counter()
+        assert scrubber.scrub_text("GET /api/info", counts) == "GET /api/info"
+        assert scrubber.scrub_text("mail jane@example.com now", counts) == "mail [REDACTED:email] now"
+        assert counts == {"email": 1}
