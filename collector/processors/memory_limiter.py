@@ -1,6 +1,7 @@
 """``memory_limiter``: refuses data (back-pressure, never a crash) while the process uses too much memory.
 
-Memory is measured at most every ``check_interval`` (RSS, by psutil). Above the soft limit (``limit -
+Memory is measured at most every ``check_interval`` (RSS, by psutil); percentages are of the container's
+memory limit (cgroup v1 or v2) when there is one, else of the machine's. Above the soft limit (``limit -
 spike_limit``) every batch is refused with `collector.errors.Refused`: receivers answer 503 + Retry-After (gRPC
 UNAVAILABLE + RetryInfo) and clients retry later. Above the hard limit a garbage collection is forced too.
 Put it first in every pipeline.
@@ -11,6 +12,7 @@ from __future__ import annotations
 import gc
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Self
 
 import psutil
@@ -21,7 +23,7 @@ from collector.config_types import Duration
 from collector.errors import Refused
 from collector.pdata import Batch, Signal
 
-__all__ = ["SIGNALS", "TYPE", "Config", "MemoryLimiter", "create"]
+__all__ = ["SIGNALS", "TYPE", "Config", "MemoryLimiter", "create", "total_memory"]
 
 TYPE = "memory_limiter"
 SIGNALS = frozenset(Signal)
@@ -67,11 +69,28 @@ def _rss() -> int:
     return int(psutil.Process().memory_info().rss)
 
 
+_CGROUP_LIMITS = ("fs/cgroup/memory.max", "fs/cgroup/memory/memory.limit_in_bytes")  # cgroup v2, v1
+
+
+def total_memory(sys_root: Path = Path("/sys")) -> int:
+    """The memory this process may use: the machine's, or its container's (cgroup) limit when lower — as
+    otelcol does, so that ``limit_percentage`` means a share of the container, not of the host."""
+    total = int(psutil.virtual_memory().total)
+    for relative in _CGROUP_LIMITS:
+        try:
+            text = (sys_root / relative).read_text().strip()
+        except OSError:
+            continue
+        if text.isdigit() and 0 < int(text) < total:  # "max" (v2) or a huge number (v1): no limit
+            return int(text)
+    return total
+
+
 class MemoryLimiter:
     def __init__(self, settings: CreateSettings, config: Config, *, usage: Callable[[], int] = _rss,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self._interval = config.check_interval
-        self.hard, self.soft = config.limits_bytes(psutil.virtual_memory().total)
+        self.hard, self.soft = config.limits_bytes(total_memory())
         self._usage = usage
         self._clock = clock
         self._log = settings.logger

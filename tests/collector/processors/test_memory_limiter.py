@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import psutil
 import pytest
 from pydantic import ValidationError
 
 from collector.component import ComponentID, CreateSettings
 from collector.errors import Refused
-from collector.processors.memory_limiter import MIB, Config, MemoryLimiter
+from collector.processors.memory_limiter import MIB, Config, MemoryLimiter, total_memory
 from tests.collector.sending.fakes import traces
 
 
@@ -53,3 +56,22 @@ def test_spike_defaults_to_a_fifth_of_the_limit() -> None:
 def test_invalid_limits_are_rejected(cfg: dict[str, object], message: str) -> None:
     with pytest.raises(ValidationError, match=message):
         Config.model_validate(cfg)
+
+
+@pytest.mark.parametrize(("relative", "content"), [
+    ("fs/cgroup/memory.max", "268435456\n"),  # cgroup v2
+    ("fs/cgroup/memory/memory.limit_in_bytes", "268435456\n"),  # cgroup v1
+])
+def test_percentages_are_of_the_containers_limit(tmp_path: Path, relative: str, content: str) -> None:
+    limit = tmp_path / relative
+    limit.parent.mkdir(parents=True)
+    limit.write_text(content)
+    assert total_memory(tmp_path) == 256 * MIB
+
+
+@pytest.mark.parametrize("content", ["max\n", "9223372036854771712\n", "garbage"])
+def test_without_a_container_limit_the_machines_memory_counts(tmp_path: Path, content: str) -> None:
+    (tmp_path / "fs" / "cgroup").mkdir(parents=True)
+    (tmp_path / "fs" / "cgroup" / "memory.max").write_text(content)
+    assert total_memory(tmp_path) == psutil.virtual_memory().total
+    assert total_memory(tmp_path / "missing") == psutil.virtual_memory().total
