@@ -93,6 +93,8 @@ class OtlpGrpcExporter:
         self._config = config
         self._log = settings.logger
         self._channel: grpc.aio.Channel | None = None
+        # gRPC metadata keys are lower case (HTTP/2); grpc refuses every call with an upper-case one
+        self._metadata = tuple((key.lower(), value) for key, value in config.headers.items()) or None
 
     async def start(self) -> None:
         cfg = self._config
@@ -117,7 +119,7 @@ class OtlpGrpcExporter:
             raise RuntimeError("otlp exporter is not started")
         call = self._channel.unary_unary(_METHODS[batch.signal])
         try:
-            await call(batch.to_bytes(), metadata=tuple(self._config.headers.items()) or None)
+            await call(batch.to_bytes(), metadata=self._metadata)
         except grpc.aio.AioRpcError as exc:
             error = classify(exc.code(), exc.details() or "", retry_delay(exc.trailing_metadata()))
             if error is not None:

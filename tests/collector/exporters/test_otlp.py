@@ -57,14 +57,16 @@ def test_delivers_into_another_collector(tmp_path: Path, otlp_examples: Path) ->
     front, back = free_port(), free_port()
     out = tmp_path / "out.jsonl"
     backend = {
-        "receivers": {"otlp": {"protocols": {"grpc": {"endpoint": f"127.0.0.1:{back}"}}}},
+        "receivers": {"otlp": {"protocols": {"grpc": {"endpoint": f"127.0.0.1:{back}",
+                                                      "auth": {"bearer_token": "s3cret"}}}}},
         "exporters": {"file": {"path": str(out), "flush_interval": 0}},
         "service": {"pipelines": {"metrics": {"receivers": ["otlp"], "exporters": ["file"]}},
                     "telemetry": {"metrics": {"level": "none"}}},
     }
     front_cfg = {
         "receivers": {"otlp": {"protocols": {"http": {"endpoint": f"127.0.0.1:{front}"}}}},
-        "exporters": {"otlp_grpc": {"endpoint": f"127.0.0.1:{back}", "tls": {"insecure": True}}},
+        "exporters": {"otlp_grpc": {"endpoint": f"127.0.0.1:{back}", "tls": {"insecure": True},
+                                    "headers": {"Authorization": "Bearer s3cret"}}},  # any case, as in otelcol
         "service": {"pipelines": {"metrics": {"receivers": ["otlp"], "exporters": ["otlp_grpc"]}},
                     "telemetry": {"metrics": {"level": "none"}}},
     }
