@@ -4,6 +4,8 @@ Every signal's instance of one exporter id (and any exporter naming the same ``p
 file; a line is written whole, so lines never interleave. Reading a line back with `collector.otlpjson.decode`
 gives exactly the request that was sent. With ``rotation`` the file is renamed to ``<path>.1`` (older ones
 shift to ``.2`` ...) once it exceeds ``max_megabytes``; at most ``max_backups`` old files are kept.
+With ``compression: gzip`` the file is gzip (each start appends a new member; ``zcat`` and `gzip.open` read
+them all as one stream), and ``max_megabytes`` counts compressed bytes.
 
 Writes stay on the event loop, deliberately: a line goes into the file object's buffer (a memory copy), and
 the system call happens once per ``flush_interval``. Handing writes to threads would buy little and cost the
@@ -14,9 +16,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gzip
 import os
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -44,6 +47,7 @@ class Config(BaseModel):
     path: Path = Field(default=Path("./data/otlp.jsonl"), description="file to append OTLP/JSON lines to")
     flush_interval: Duration = Field(default=1.0, description="time between flushes to the OS (0: every line)")
     rotation: RotationConfig | None = None
+    compression: Literal["", "none", "gzip"] = Field(default="", description="gzip: write the file gzip-compressed")
 
 
 class _SharedFile:
@@ -54,16 +58,18 @@ class _SharedFile:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.users = 0
-        self.file: BinaryIO | None = None
-        self.size = 0
+        self.file: BinaryIO | gzip.GzipFile | None = None  # what lines are written to (the gzip stream when compressed)
+        self.raw: BinaryIO | None = None  # the file on disk
+        self.gzip = False
         self.rotation: RotationConfig | None = None
 
     @classmethod
-    def acquire(cls, path: Path, rotation: RotationConfig | None) -> _SharedFile:
+    def acquire(cls, path: Path, rotation: RotationConfig | None, gzip_: bool = False) -> _SharedFile:
         key = path.resolve()
         shared = cls._open.get(key)
         if shared is None:
             shared = cls._open[key] = _SharedFile(key)
+            shared.gzip = gzip_
         if shared.file is None:
             shared.open()
         shared.rotation = shared.rotation or rotation
@@ -72,23 +78,37 @@ class _SharedFile:
 
     def open(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.file = open(self.path, "ab")  # noqa: SIM115 - closed by release() / rotate()
-        self.size = self.file.tell()
+        self.raw = open(self.path, "ab")  # noqa: SIM115 - closed by release() / rotate()
+        self.file = gzip.GzipFile(fileobj=self.raw, mode="ab") if self.gzip else self.raw
+
+    def _close(self) -> None:
+        file, raw, self.file, self.raw = self.file, self.raw, None, None
+        try:
+            if file is not None and file is not raw:
+                file.close()  # the gzip trailer
+        finally:
+            if raw is not None:
+                raw.close()
+
+    @property
+    def size(self) -> int:
+        """Bytes in the file on disk (with gzip: compressed so far, the rest is still being compressed)."""
+        return self.raw.tell() if self.raw is not None else 0
 
     def write(self, line: bytes) -> None:
         if self.file is None:
             raise RuntimeError(f"file {self.path} is closed")
         rotation = self.rotation
-        if rotation is not None and self.size and self.size + len(line) > rotation.max_megabytes * 1_000_000:
-            self.rotate(rotation.max_backups)
-            if self.file is None:
-                raise RuntimeError(f"file {self.path} could not be reopened")
+        if rotation is not None and self.size:
+            expected = self.size if self.gzip else self.size + len(line)  # compressed size is known afterwards
+            if expected > rotation.max_megabytes * 1_000_000:
+                self.rotate(rotation.max_backups)
+                if self.file is None:
+                    raise RuntimeError(f"file {self.path} could not be reopened")
         self.file.write(line)
-        self.size += len(line)
 
     def rotate(self, max_backups: int) -> None:
-        if self.file is not None:
-            self.file.close()
+        self._close()
         for n in range(max_backups, 0, -1):
             older = self.path.with_name(f"{self.path.name}.{n}")
             if n == max_backups:
@@ -103,19 +123,21 @@ class _SharedFile:
     def flush(self) -> None:
         if self.file is not None:
             self.file.flush()
+            if self.raw is not None and self.raw is not self.file:
+                self.raw.flush()
 
     def release(self) -> None:
         """Drop one user; the last one flushes, syncs and closes the file (closed even when that fails)."""
         self.users -= 1
         if self.users <= 0 and self.file is not None:
-            file, self.file = self.file, None
             self._open.pop(self.path, None)
             try:
-                file.flush()
-                os.fsync(file.fileno())
+                self.flush()
+                if self.raw is not None:
+                    os.fsync(self.raw.fileno())
             finally:
                 with contextlib.suppress(OSError):
-                    file.close()
+                    self._close()
 
 
 class FileExporter:
@@ -126,7 +148,8 @@ class FileExporter:
         self._flusher: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        self._shared = _SharedFile.acquire(self._config.path, self._config.rotation)
+        self._shared = _SharedFile.acquire(self._config.path, self._config.rotation,
+                                           self._config.compression == "gzip")
         if self._config.flush_interval > 0:
             self._flusher = asyncio.create_task(self._flush_every(self._config.flush_interval))
 

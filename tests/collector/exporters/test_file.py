@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import gzip
+import os
 from pathlib import Path
 
 import pytest
@@ -96,3 +98,43 @@ def test_a_full_disk_is_reported_and_the_periodic_flush_keeps_going(otlp_example
     asyncio.run(reopened.start())  # the failed close did not leave a half-closed shared file behind
     with pytest.raises(OSError):
         asyncio.run(reopened.shutdown())
+
+
+def test_gzip_output_decodes_back_across_restarts(otlp_examples: Path, tmp_path: Path) -> None:
+    sent = otlpjson.decode(Signal.TRACES, (otlp_examples / "trace.json").read_bytes())
+    cfg = Config.model_validate({"path": str(tmp_path / "out.jsonl.gz"), "compression": "gzip"})
+
+    async def run_once() -> None:
+        exporter = create(CreateSettings(ComponentID("file")), cfg)
+        await exporter.start()
+        await exporter.export(sent)
+        await exporter.export(sent)
+        await exporter.shutdown()
+
+    asyncio.run(run_once())
+    asyncio.run(run_once())  # a second start appends a gzip member
+    lines = gzip.decompress((tmp_path / "out.jsonl.gz").read_bytes()).splitlines()
+    assert len(lines) == 4
+    assert all(otlpjson.decode(Signal.TRACES, line).request == sent.request for line in lines)
+
+
+def test_gzip_rotation_counts_compressed_bytes(tmp_path: Path) -> None:
+    random_text = os.urandom(200_000).hex()  # barely compressible: ~400 kB per line either way
+    line_batch = otlpjson.decode(Signal.LOGS, b'{"resourceLogs":[{"scopeLogs":[{"logRecords":[{"body":{"stringValue":"'
+                                 + random_text.encode() + b'"}}]}]}]}')
+    cfg = Config.model_validate({"path": str(tmp_path / "out.gz"), "compression": "gzip", "flush_interval": 0,
+                                 "rotation": {"max_megabytes": 1, "max_backups": 5}})
+    exporter = create(CreateSettings(ComponentID("file")), cfg)
+
+    async def scenario() -> None:
+        await exporter.start()
+        for _ in range(8):
+            await exporter.export(line_batch)
+        await exporter.shutdown()
+
+    asyncio.run(scenario())
+    files = sorted(tmp_path.iterdir())
+    assert len(files) > 1  # rotated
+    decoded = [line for f in files for line in gzip.decompress(f.read_bytes()).splitlines()]
+    assert len(decoded) == 8  # nothing lost across rotations
+    assert all(f.stat().st_size < 2_000_000 for f in files)
