@@ -5,7 +5,9 @@ file; a line is written whole, so lines never interleave. Reading a line back wi
 gives exactly the request that was sent. With ``rotation`` the file is renamed to ``<path>.1`` (older ones
 shift to ``.2`` ...) once it exceeds ``max_megabytes``; at most ``max_backups`` old files are kept.
 With ``compression: gzip`` the file is gzip (each start appends a new member; ``zcat`` and `gzip.open` read
-them all as one stream), and ``max_megabytes`` counts compressed bytes.
+them all as one stream), and ``max_megabytes`` counts compressed bytes. A file left without its gzip trailer
+(a crash) is renamed ``<path>.partial`` (``.partial.1``, ...) at the next start — appending after it would
+make the whole file unreadable — and ``zcat`` still reads it up to the last flush.
 
 Writes stay on the event loop, deliberately: a line goes into the file object's buffer (a memory copy), and
 the system call happens once per ``flush_interval``. Handing writes to threads would buy little and cost the
@@ -18,9 +20,11 @@ import asyncio
 import contextlib
 import gzip
 import os
+import zlib
 from pathlib import Path
-from typing import BinaryIO, Literal
+from typing import Any, BinaryIO, Literal
 
+import structlog
 from pydantic import BaseModel, ConfigDict, Field
 
 from collector import otlpjson
@@ -48,6 +52,29 @@ class Config(BaseModel):
     flush_interval: Duration = Field(default=1.0, description="time between flushes to the OS (0: every line)")
     rotation: RotationConfig | None = None
     compression: Literal["", "none", "gzip"] = Field(default="", description="gzip: write the file gzip-compressed")
+
+
+def _gzip_complete(path: Path) -> bool:
+    """Whether ``path`` is missing, empty, or gzip members that each end with their trailer."""
+    try:
+        f = open(path, "rb")  # noqa: SIM115 - closed by the with below
+    except FileNotFoundError:
+        return True
+    with f:
+        inflater: Any = None  # None: between two members
+        while chunk := f.read(1 << 20):
+            while chunk:
+                if inflater is None:
+                    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+                try:
+                    inflater.decompress(chunk, 1 << 20)  # the output is not needed: bounded, dropped
+                except zlib.error:
+                    return False
+                if inflater.eof:
+                    chunk, inflater = inflater.unused_data, None
+                else:
+                    chunk = inflater.unconsumed_tail
+        return inflater is None
 
 
 class _SharedFile:
@@ -78,6 +105,14 @@ class _SharedFile:
 
     def open(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        if self.gzip and not _gzip_complete(self.path):
+            partial = self.path.with_name(self.path.name + ".partial")
+            n = 0
+            while partial.exists():  # an older one is kept too
+                n += 1
+                partial = self.path.with_name(f"{self.path.name}.partial.{n}")
+            self.path.rename(partial)
+            structlog.get_logger("collector").warning("file_gzip_partial_set_aside", path=str(partial))
         self.raw = open(self.path, "ab")  # noqa: SIM115 - closed by release() / rotate()
         self.file = gzip.GzipFile(fileobj=self.raw, mode="ab") if self.gzip else self.raw
 

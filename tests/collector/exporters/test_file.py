@@ -138,3 +138,25 @@ def test_gzip_rotation_counts_compressed_bytes(tmp_path: Path) -> None:
     decoded = [line for f in files for line in gzip.decompress(f.read_bytes()).splitlines()]
     assert len(decoded) == 8  # nothing lost across rotations
     assert all(f.stat().st_size < 2_000_000 for f in files)
+
+
+def test_a_gzip_file_cut_short_by_a_crash_is_set_aside_not_appended_to(otlp_examples: Path, tmp_path: Path) -> None:
+    sent = otlpjson.decode(Signal.TRACES, (otlp_examples / "trace.json").read_bytes())
+    path = tmp_path / "out.jsonl.gz"
+    cfg = Config.model_validate({"path": str(path), "compression": "gzip", "flush_interval": 0})
+
+    async def run_once() -> None:
+        exporter = create(CreateSettings(ComponentID("file")), cfg)
+        await exporter.start()
+        await exporter.export(sent)
+        await exporter.shutdown()
+
+    asyncio.run(run_once())
+    path.write_bytes(path.read_bytes()[:-8])  # the trailer never written: killed mid-run
+    with structlog.testing.capture_logs() as logs:
+        asyncio.run(run_once())
+        asyncio.run(run_once())
+    assert [otlpjson.decode(Signal.TRACES, line).request == sent.request
+            for line in gzip.decompress(path.read_bytes()).splitlines()] == [True, True]
+    assert (tmp_path / "out.jsonl.gz.partial").exists()
+    assert [e["event"] for e in logs if e["event"] == "file_gzip_partial_set_aside"] == ["file_gzip_partial_set_aside"]
