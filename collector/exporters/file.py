@@ -7,7 +7,8 @@ shift to ``.2`` ...) once it exceeds ``max_megabytes``; at most ``max_backups`` 
 With ``compression: gzip`` the file is gzip (each start appends a new member; ``zcat`` and `gzip.open` read
 them all as one stream), and ``max_megabytes`` counts compressed bytes. A file left without its gzip trailer
 (a crash) is renamed ``<path>.partial`` (``.partial.1``, ...) at the next start — appending after it would
-make the whole file unreadable — and ``zcat`` still reads it up to the last flush.
+make the whole file unreadable — and ``zcat`` still reads it up to the last flush. Without compression, a last
+line a crash cut short is ended at the next start, so that only that line is lost.
 
 Writes stay on the event loop, deliberately: a line goes into the file object's buffer (a memory copy), and
 the system call happens once per ``flush_interval``. Handing writes to threads would buy little and cost the
@@ -52,6 +53,12 @@ class Config(BaseModel):
     flush_interval: Duration = Field(default=1.0, description="time between flushes to the OS (0: every line)")
     rotation: RotationConfig | None = None
     compression: Literal["", "none", "gzip"] = Field(default="", description="gzip: write the file gzip-compressed")
+
+
+def _ends_with_newline(path: Path) -> bool:
+    with open(path, "rb") as f:
+        f.seek(-1, os.SEEK_END)
+        return f.read(1) == b"\n"
 
 
 def _gzip_complete(path: Path) -> bool:
@@ -115,6 +122,8 @@ class _SharedFile:
             structlog.get_logger("collector").warning("file_gzip_partial_set_aside", path=str(partial))
         self.raw = open(self.path, "ab")  # noqa: SIM115 - closed by release() / rotate()
         self.file = gzip.GzipFile(fileobj=self.raw, mode="ab") if self.gzip else self.raw
+        if not self.gzip and self.raw.tell() and not _ends_with_newline(self.path):
+            self.raw.write(b"\n")  # a line a crash cut short stays alone: the next one is not glued to it
 
     def _close(self) -> None:
         file, raw, self.file, self.raw = self.file, self.raw, None, None

@@ -160,3 +160,20 @@ def test_a_gzip_file_cut_short_by_a_crash_is_set_aside_not_appended_to(otlp_exam
             for line in gzip.decompress(path.read_bytes()).splitlines()] == [True, True]
     assert (tmp_path / "out.jsonl.gz.partial").exists()
     assert [e["event"] for e in logs if e["event"] == "file_gzip_partial_set_aside"] == ["file_gzip_partial_set_aside"]
+
+
+def test_a_line_cut_short_by_a_crash_does_not_swallow_the_next_one(otlp_examples: Path, tmp_path: Path) -> None:
+    sent = otlpjson.decode(Signal.TRACES, (otlp_examples / "trace.json").read_bytes())
+    path = tmp_path / "out.jsonl"
+    path.write_bytes(b'{"resourceSpans":[{"scopeSp')  # killed in the middle of a write
+    exporter = create(CreateSettings(ComponentID("file")), Config(path=path, flush_interval=0))
+
+    async def scenario() -> None:
+        await exporter.start()
+        await exporter.export(sent)
+        await exporter.shutdown()
+
+    asyncio.run(scenario())
+    cut, line = path.read_bytes().splitlines()
+    assert cut == b'{"resourceSpans":[{"scopeSp'
+    assert otlpjson.decode(Signal.TRACES, line).request == sent.request
