@@ -8,7 +8,8 @@ Push exporters sit behind a `collector.sending.Sender`; exporter instances are p
 pipelines of that signal.
 
 `Graph.start` starts downstream-first (exporters, processors, receivers); `Graph.shutdown` goes upstream-first
-(receivers stop accepting, ``batch`` flushes, senders drain), so nothing accepted is left behind.
+(receivers stop accepting, ``batch`` flushes — into sending queues that now wait for room rather than refuse —,
+senders drain), so nothing accepted is left behind.
 """
 
 from __future__ import annotations
@@ -189,8 +190,14 @@ class Graph:
             raise
 
     async def shutdown(self) -> None:
+        async def drain_senders() -> None:  # what batch flushes now has no client left to retry it
+            for exp in self.exporters.values():
+                if isinstance(exp, Sender):
+                    exp.begin_drain()
+
         steps: list[Callable[[], Awaitable[None]]] = [
             *(r.shutdown for r in self.receivers.values()),
+            drain_senders,
             *(p.shutdown for p in self.processors),
             *(e.shutdown for e in self.exporters.values()),
         ]

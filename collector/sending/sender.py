@@ -14,8 +14,10 @@ This is the one place that acts on an export's outcome, classified by the export
 A consumer task never dies of an error: anything unexpected is logged and the item goes back to a persistent
 queue (or is counted failed with a memory queue).
 
-On shutdown the queue stops accepting; a memory queue is drained (each batch gets its current attempt, backoff
-waits end early), a persistent queue keeps what is left on disk for the next start.
+Once the pipeline starts shutting down (`Sender.begin_drain`, after the receivers stopped) a full queue makes
+the stages still flushing (``batch``) wait for room instead of being refused. On shutdown the queue stops
+accepting; a memory queue is drained (each batch gets its current attempt, backoff waits end early), a
+persistent queue keeps what is left on disk for the next start.
 """
 
 from __future__ import annotations
@@ -81,6 +83,7 @@ class Sender:
         self.queue: Queue | None = queue if queue is not None else (MemoryQueue(q.queue_size) if q.enabled else None)
         self._workers: list[asyncio.Task[None]] = []
         self._stopping = asyncio.Event()
+        self._draining = False
 
     # -- lifecycle --
 
@@ -95,6 +98,11 @@ class Sender:
                 asyncio.create_task(self._work(self.queue), name=f"sender-{self.id}-{self.signal}-{i}")
                 for i in range(self.settings.sending_queue.num_consumers)
             ]
+
+    def begin_drain(self) -> None:
+        """The receivers have stopped: what is still flushed in waits for room in a full queue (nothing
+        upstream can retry it any more) instead of being refused."""
+        self._draining = True
 
     async def shutdown(self) -> None:
         if self.queue is not None:
@@ -114,7 +122,7 @@ class Sender:
                 raise Refused(f"exporter {self.id} could not send the data", retry_after=5.0)
             return
         try:
-            await self.queue.put(batch, block=self.settings.sending_queue.block_on_overflow)
+            await self.queue.put(batch, block=self.settings.sending_queue.block_on_overflow or self._draining)
         except (QueueFull, QueueClosed) as exc:
             self._telemetry.add(f"otelcol_exporter_enqueue_failed_{self._unit}", batch.item_count(), self._attrs,
                                 description="Items that could not be added to the sending queue")

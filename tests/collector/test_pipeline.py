@@ -17,6 +17,7 @@ from collector.config import load
 from collector.errors import DropBatch, Refused
 from collector.pdata import Batch, Signal
 from collector.pipeline import FanOut, build
+from collector.sending.settings import SenderSettings
 from collector.testing import RecordingTelemetry
 from tests.collector.sending.fakes import names, traces
 
@@ -267,3 +268,47 @@ def test_a_receivers_transports_are_counted_apart() -> None:
     assert tel.value("otelcol_receiver_accepted_spans", receiver="fakercv", transport="grpc") == 2
     assert tel.value("otelcol_receiver_accepted_spans", receiver="fakercv", transport="http") == 3
     assert len(EXPORTERS["fakeexp:traces"].got) == 2
+
+
+class _SlowConfig(SenderSettings):
+    model_config = ConfigDict(extra="forbid")
+
+
+class SlowExporter:
+    """A backend that takes a while per batch: a sending queue of one fills up at once."""
+
+    def __init__(self, settings: CreateSettings, config: _SlowConfig) -> None:
+        self.got: list[Batch] = []
+        EXPORTERS[f"{settings.id}:{settings.signal}"] = self  # type: ignore[assignment]
+
+    async def start(self) -> None:
+        return None
+
+    async def export(self, batch: Batch) -> None:
+        await asyncio.sleep(0.02)
+        self.got.append(batch)
+
+    async def shutdown(self) -> None:
+        return None
+
+
+def test_what_batch_flushes_on_shutdown_waits_for_room_in_a_full_sending_queue(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    module = _fake_module("slow", create=SlowExporter)
+    module.Config = _SlowConfig  # type: ignore[attr-defined]
+    monkeypatch.setitem(registry.COMPONENTS[Kind.EXPORTER], "slow", "tests_fake.slow")
+    monkeypatch.setitem(sys.modules, "tests_fake.slow", module)
+    graph, tel = graph_for(
+        {"traces": {"receivers": ["fakercv"], "processors": ["batch"], "exporters": ["slow"]}},
+        processors={"batch": {"timeout": "1h", "send_batch_size": 0, "send_batch_max_size": 1}},
+        exporters={"slow": {"sending_queue": {"queue_size": 1, "num_consumers": 1}}},
+    )
+
+    async def scenario() -> None:
+        await graph.start()
+        await RECEIVERS["fakercv"].consumers[Signal.TRACES].consume(traces(6))  # held by batch until shutdown
+        await graph.shutdown()  # flushed as 6 batches of 1 into a queue of 1
+
+    asyncio.run(scenario())
+    assert sorted(n for b in EXPORTERS["slow:traces"].got for n in names(b)) == [f"s{i}" for i in range(6)]
+    assert tel.value("otelcol_processor_dropped_spans") == 0
