@@ -100,7 +100,7 @@ def configure(settings: Settings, *, auto_instrumentation_version: str | None = 
         tracer_provider.add_span_processor(span_processor)
     tracer_provider.add_span_processor(DbDurationSpanProcessor(meter_provider))
     for span_exporter_cls in span_exporters.values():
-        span_exporter: SpanExporter = exporter_bounds.bound_at_exit(span_exporter_cls())
+        span_exporter: SpanExporter = _make_exporter(span_exporter_cls)
         exporters.append(span_exporter)
         tracer_provider.add_span_processor(BatchSpanProcessor(span_exporter))
     trace.set_tracer_provider(tracer_provider)
@@ -109,7 +109,7 @@ def configure(settings: Settings, *, auto_instrumentation_version: str | None = 
     for log_processor in scrub.log_record_processors:
         logger_provider.add_log_record_processor(log_processor)
     for log_exporter_cls in log_exporters.values():
-        log_exporter: LogRecordExporter = exporter_bounds.bound_at_exit(log_exporter_cls())
+        log_exporter: LogRecordExporter = _make_exporter(log_exporter_cls)
         exporters.append(log_exporter)
         logger_provider.add_log_record_processor(BatchLogRecordProcessor(log_exporter))
     set_logger_provider(logger_provider)
@@ -143,6 +143,21 @@ def configure(settings: Settings, *, auto_instrumentation_version: str | None = 
         },
     )
     return _runtime
+
+
+def _make_exporter(cls: type[Any]) -> Any:
+    """An instance of ``cls`` (upstream's OTLP/HTTP span and log exporters get the faster encoder), bounded at
+    exit; when the faster one cannot be built on this upstream, upstream's own."""
+    fast = exporter_bounds.fast_exporter_class(cls)
+    try:
+        exporter = fast()
+        if fast is not cls and not (hasattr(exporter, "_client") and hasattr(exporter, "_metrics")):
+            exporter = cls()
+    except Exception:
+        if fast is cls:
+            raise
+        exporter = cls()
+    return exporter_bounds.bound_at_exit(exporter)
 
 
 _exiting = False

@@ -69,3 +69,30 @@ def test_bounding_twice_wraps_once(exporter: tuple[OTLPSpanExporter, list[float]
     export = span_exporter._client.export
     exporters.bound_at_exit(span_exporter)
     assert span_exporter._client.export is export
+
+
+def test_upstreams_http_span_and_log_exporters_get_the_faster_encoder() -> None:
+    from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcSpanExporter  # noqa: PLC0415
+    from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter  # noqa: PLC0415
+
+    assert issubclass(exporters.fast_exporter_class(OTLPSpanExporter), OTLPSpanExporter)
+    assert exporters.fast_exporter_class(OTLPSpanExporter) is not OTLPSpanExporter
+    assert issubclass(exporters.fast_exporter_class(OTLPLogExporter), OTLPLogExporter)
+    assert exporters.fast_exporter_class(GrpcSpanExporter) is GrpcSpanExporter
+
+
+def test_the_faster_exporter_sends_what_upstream_would(monkeypatch: pytest.MonkeyPatch) -> None:
+    from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans  # noqa: PLC0415
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest  # noqa: PLC0415
+
+    exporter = exporters.fast_exporter_class(OTLPSpanExporter)(endpoint="http://127.0.0.1:9/v1/traces")
+    sent: list[bytes] = []
+
+    def request(*_: Any, data: bytes, **__: Any) -> _Result:
+        sent.append(data)
+        return _Result()
+
+    monkeypatch.setattr(exporter._client._transport, "request", request)
+    spans = _spans()
+    assert exporter.export(spans) is SpanExportResult.SUCCESS
+    assert ExportTraceServiceRequest.FromString(sent[0]) == encode_spans(spans)
