@@ -6,6 +6,7 @@ per-signal ``traces_endpoint`` / ``metrics_endpoint`` / ``logs_endpoint`` is giv
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 from collections.abc import Mapping
 from typing import Any, Literal
@@ -120,7 +121,8 @@ class OtlpHttpExporter:
     async def export(self, batch: Batch) -> None:
         if self._session is None:
             raise RuntimeError("otlphttp exporter is not started")
-        body, headers = self._encode(batch)
+        # encoding and gzip are CPU work on up to megabytes: off the event loop, so receivers keep answering
+        body, headers = await asyncio.to_thread(self._encode, batch)
         try:
             async with self._session.post(self._config.url_for(batch.signal), data=body, headers=headers) as resp:
                 payload = await resp.read()
