@@ -54,7 +54,9 @@ class ServerProcess:
             except (urllib.error.URLError, OSError):
                 time.sleep(0.1)
         self.stop()
-        raise RuntimeError(f"{self.argv[0]} did not become ready at {self.ready_url}:\n{self.output()[-4000:]}")
+        output = self.output()
+        self._log.close()
+        raise RuntimeError(f"{self.argv[0]} did not become ready at {self.ready_url}:\n{output[-4000:]}")
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
