@@ -13,6 +13,9 @@ Invariants (what makes delivery at-least-once across backend outages, restarts a
    and retries later (503). Nothing is ever half-stored.
 5. ``open`` makes every complete ``<seq>.pb`` ready again, in sequence order, and deletes ``.tmp-*`` files
    (partial writes of batches that were never acknowledged to a client).
+6. One queue owns its directory: ``open`` takes an exclusive lock on it (``flock``, released by ``close`` or
+   when the process ends, ``kill -9`` included), so two collectors given the same ``file_storage`` directory
+   fail to start instead of sending and deleting each other's batches.
 
 Writes: the sender's ``put`` stores each batch on a worker thread (``asyncio.to_thread``), so that a slow disk
 or ``fsync`` never stalls the event loop that serves receivers. Its sequence number and its place in the
@@ -34,10 +37,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import os
+import weakref
 from collections import deque
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import structlog
 
@@ -63,6 +69,7 @@ class PersistentQueue:
         self._next_seq = 0
         self._closed = False
         self._changed = asyncio.Event()  # set on every change; waiters clear it and re-check
+        self._unlock: weakref.finalize[..., Any] | None = None
 
     @property
     def capacity(self) -> int:
@@ -73,6 +80,7 @@ class PersistentQueue:
 
     async def open(self) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
+        self._lock()
         for tmp in self.directory.glob(".tmp-*"):
             tmp.unlink(missing_ok=True)
         files = sorted((p for p in self.directory.glob(f"*{_SUFFIX}") if p.stem.isdigit()), key=lambda p: int(p.stem))
@@ -82,6 +90,18 @@ class PersistentQueue:
         self._next_seq = max(used) + 1 if used else 0
         if files:
             _log.info("persistent_queue_recovered", directory=str(self.directory), batches=len(files))
+
+    def _lock(self) -> None:
+        fd = os.open(self.directory, os.O_RDONLY)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise RuntimeError(
+                f"persistent queue directory {self.directory} is in use by another collector (or queue): give each "
+                "its own file_storage directory"
+            ) from None
+        self._unlock = weakref.finalize(self, os.close, fd)  # closing the descriptor releases the lock
 
     def _take_seq(self) -> int:
         seq = self._next_seq
@@ -208,3 +228,5 @@ class PersistentQueue:
     async def close(self, *, drain: bool) -> None:
         self._closed = True
         self._notify()
+        if self._unlock is not None:
+            self._unlock()

@@ -219,3 +219,18 @@ def test_new_batches_never_take_the_name_of_a_set_aside_file_and_strays_are_igno
 
     asyncio.run(scenario())
     assert (tmp_path / "00000000000000000009.corrupt").read_bytes() == b"kept for a human to look at"
+
+
+def test_a_directory_is_owned_by_one_queue_at_a_time(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        first = PersistentQueue(tmp_path, 10)
+        await first.open()
+        second = PersistentQueue(tmp_path, 10)
+        with pytest.raises(RuntimeError, match="in use by another collector"):
+            await second.open()
+        await first.close(drain=False)
+        await second.open()  # free again once the owner closed
+        await second.close(drain=False)
+
+    asyncio.run(scenario())
+    assert list(tmp_path.iterdir()) == []  # the lock leaves no file behind
