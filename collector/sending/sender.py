@@ -90,7 +90,10 @@ class Sender:
     async def start(self) -> None:
         await self.exporter.start()
         if self.queue is not None:
-            await self.queue.open()
+            try:
+                await self.queue.open()
+            except (OSError, RuntimeError) as exc:
+                raise RuntimeError(f"exporters::{self.id}::sending_queue::storage: {exc}") from exc
             self._gauge_queue()
             self._telemetry.set("otelcol_exporter_queue_capacity", self.queue.capacity, self._attrs,
                                 description="Fixed capacity of the sending queue, in batches")

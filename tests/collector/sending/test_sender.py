@@ -305,3 +305,15 @@ def test_a_consumer_survives_a_queue_error_and_keeps_sending(tmp_path: Path) -> 
         asyncio.run(run_through(sender, traces(1, "a"), traces(1, "b"), until=lambda: len(exp.sent) >= 2))
     assert sorted(names(b)[0] for b in exp.sent) == ["a0", "b0"]
     assert any(e["event"] == "sending_queue_settle_failed" for e in logs)
+
+
+def test_a_queue_directory_in_use_is_reported_naming_the_key(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        owner = PersistentQueue(tmp_path, 10)
+        await owner.open()
+        sender, _ = make(ScriptedExporter(), settings(), queue=PersistentQueue(tmp_path, 10))
+        with pytest.raises(RuntimeError, match=r"exporters::fake::sending_queue::storage: .* in use"):
+            await sender.start()
+        await owner.close(drain=False)
+
+    asyncio.run(scenario())
