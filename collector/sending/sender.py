@@ -93,6 +93,7 @@ class Sender:
             try:
                 await self.queue.open()
             except (OSError, RuntimeError) as exc:
+                await self.exporter.shutdown()  # started above: its sessions are not left open
                 raise RuntimeError(f"exporters::{self.id}::sending_queue::storage: {exc}") from exc
             self._gauge_queue()
             self._telemetry.set("otelcol_exporter_queue_capacity", self.queue.capacity, self._attrs,

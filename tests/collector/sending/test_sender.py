@@ -311,9 +311,11 @@ def test_a_queue_directory_in_use_is_reported_naming_the_key(tmp_path: Path) -> 
     async def scenario() -> None:
         owner = PersistentQueue(tmp_path, 10)
         await owner.open()
-        sender, _ = make(ScriptedExporter(), settings(), queue=PersistentQueue(tmp_path, 10))
+        exp = ScriptedExporter()
+        sender, _ = make(exp, settings(), queue=PersistentQueue(tmp_path, 10))
         with pytest.raises(RuntimeError, match=r"exporters::fake::sending_queue::storage: .* in use"):
             await sender.start()
+        assert exp.stopped  # what had started is stopped again
         await owner.close(drain=False)
 
     asyncio.run(scenario())
