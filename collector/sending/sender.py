@@ -78,6 +78,8 @@ class Sender:
         self._log = logger
         self._unit = ITEM_UNITS[signal]
         self._attrs = {"exporter": str(id)}
+        # one exporter id has a queue per signal: otelcol tells their gauges apart by data_type
+        self._queue_attrs = {**self._attrs, "data_type": signal.value}
         q = settings.sending_queue
         self._persistent = queue is not None
         self.queue: Queue | None = queue if queue is not None else (MemoryQueue(q.queue_size) if q.enabled else None)
@@ -96,7 +98,7 @@ class Sender:
                 await self.exporter.shutdown()  # started above: its sessions are not left open
                 raise RuntimeError(f"exporters::{self.id}::sending_queue::storage: {exc}") from exc
             self._gauge_queue()
-            self._telemetry.set("otelcol_exporter_queue_capacity", self.queue.capacity, self._attrs,
+            self._telemetry.set("otelcol_exporter_queue_capacity", self.queue.capacity, self._queue_attrs,
                                 description="Fixed capacity of the sending queue, in batches")
             self._workers = [
                 asyncio.create_task(self._work(self.queue), name=f"sender-{self.id}-{self.signal}-{i}")
@@ -137,7 +139,7 @@ class Sender:
 
     def _gauge_queue(self) -> None:
         if self.queue is not None:
-            self._telemetry.set("otelcol_exporter_queue_size", len(self.queue), self._attrs,
+            self._telemetry.set("otelcol_exporter_queue_size", len(self.queue), self._queue_attrs,
                                 description="Current size of the sending queue, in batches")
 
     async def _work(self, queue: Queue) -> None:

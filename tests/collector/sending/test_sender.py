@@ -319,3 +319,27 @@ def test_a_queue_directory_in_use_is_reported_naming_the_key(tmp_path: Path) -> 
         await owner.close(drain=False)
 
     asyncio.run(scenario())
+
+
+def test_queue_gauges_of_one_exporter_are_kept_apart_per_signal() -> None:
+    tel = RecordingTelemetry()
+
+    async def scenario() -> None:
+        traces_sender = Sender(ComponentID("es"), Signal.TRACES, ScriptedExporter(hang=True),
+                               settings(sending_queue={"queue_size": 7, "num_consumers": 1}), telemetry=tel)
+        logs_sender = Sender(ComponentID("es"), Signal.LOGS, ScriptedExporter(),
+                             settings(sending_queue={"queue_size": 9}), telemetry=tel)
+        await traces_sender.start()
+        await logs_sender.start()
+        for _ in range(3):
+            await traces_sender.consume(traces(1))  # the first hangs in export, two wait in the queue
+        await logs_sender.shutdown()
+        for task in traces_sender._workers:
+            task.cancel()
+        await asyncio.gather(*traces_sender._workers, return_exceptions=True)
+
+    asyncio.run(scenario())
+    assert tel.value("otelcol_exporter_queue_capacity", exporter="es", data_type="traces") == 7
+    assert tel.value("otelcol_exporter_queue_capacity", exporter="es", data_type="logs") == 9
+    assert tel.value("otelcol_exporter_queue_size", exporter="es", data_type="traces") == 2
+    assert tel.value("otelcol_exporter_queue_size", exporter="es", data_type="logs") == 0
