@@ -98,6 +98,9 @@ class OtlpHttpSink:
         sink = self
 
         class Handler(BaseHTTPRequestHandler):
+            # Keep-alive, as a collector's receiver does (every response carries its Content-Length).
+            protocol_version = "HTTP/1.1"
+
             def do_POST(self) -> None:
                 route = _SIGNALS.get(self.path.split("?", 1)[0])
                 if route is None:

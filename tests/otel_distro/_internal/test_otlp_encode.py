@@ -47,8 +47,13 @@ def _spans() -> list[Any]:
         tracer = provider.get_tracer("lib.a", "1.2", schema_url="https://schema/2", attributes={"scope.attr": "x"})
         other = provider.get_tracer("lib.b")
         parent_context = trace.set_span_in_context(trace.NonRecordingSpan(remote))
-        with tracer.start_as_current_span("server", context=parent_context, kind=SpanKind.SERVER,
-                                          attributes=ATTRIBUTES, links=[Link(remote, {"link.attr": 1})]) as span:
+        with tracer.start_as_current_span(
+            "server",
+            context=parent_context,
+            kind=SpanKind.SERVER,
+            attributes=ATTRIBUTES,
+            links=[Link(remote, {"link.attr": 1})],
+        ) as span:
             span.add_event("checkpoint", {"step": 1})
             span.add_event("empty")
             with other.start_as_current_span("child") as child:
@@ -74,10 +79,18 @@ def _logs() -> list[Any]:
     provider.add_log_record_processor(SimpleLogRecordProcessor(exporter))
     logger = provider.get_logger("app.logs", "0.1")
     with TracerProvider().get_tracer("t").start_as_current_span("work"):
-        logger.emit(body="request_finished", severity_number=SeverityNumber.INFO, severity_text="INFO",
-                    attributes=ATTRIBUTES, timestamp=1_700_000_000_000_000_000)
-    logger.emit(body={"nested": {"list": [1, "two", None]}, "n": 1}, severity_number=SeverityNumber.ERROR,
-                event_name="app.crash")
+        logger.emit(
+            body="request_finished",
+            severity_number=SeverityNumber.INFO,
+            severity_text="INFO",
+            attributes=ATTRIBUTES,
+            timestamp=1_700_000_000_000_000_000,
+        )
+    logger.emit(
+        body={"nested": {"list": [1, "two", None]}, "n": 1},
+        severity_number=SeverityNumber.ERROR,
+        event_name="app.crash",
+    )
     logger.emit(body=None)
     provider.get_logger("other").emit(body=3.5, attributes={"k": "v"})
     return [record for record in exporter.get_finished_logs()]
