@@ -12,10 +12,11 @@ All three run the same app under the same uvicorn (one worker, its defaults) in 
 
 The OTLP receiver is a separate process (`otel_distro._internal.otlp_sink`) that answers every export; by
 default it reads and counts the bytes without decoding them, because in production the collector's CPU is
-not the app's (``--decode`` makes it decode too, on the same two cores). The load generator is a minimal
-asyncio HTTP/1.1 keep-alive client, cheap enough not to be the bottleneck.
+not the app's (``--decode`` makes it decode too, on the same two cores). The load generator is ``wrk`` (one
+thread, C: it takes the least CPU from the app on a shared machine), installed from Debian when missing and
+running as root; else a minimal asyncio HTTP/1.1 keep-alive client (``--load asyncio`` forces it).
 
-    python bench/bench_distro.py [--seconds 6] [--rounds 3] [--connections 16]
+    python bench/bench_distro.py [--seconds 6] [--rounds 3] [--connections 16] [--load auto|wrk|asyncio]
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import re
+import shutil
 import socket
 import statistics
 import subprocess
@@ -127,13 +130,45 @@ async def load(port: int, seconds: float, connections: int) -> float:
     return counts[0] / (time.monotonic() - started)
 
 
-def measure(command: list[str], env: dict[str, str], seconds: float, connections: int) -> float:
+def wrk_path(mode: str) -> str | None:
+    """The wrk binary for ``mode`` (auto: installed from Debian when missing and root), or None for asyncio."""
+    if mode == "asyncio":
+        return None
+    found = shutil.which("wrk")
+    if found is None and hasattr(os, "geteuid") and os.geteuid() == 0 and shutil.which("apt-get"):
+        print("installing wrk (apt-get install wrk) ...", flush=True)
+        subprocess.run(["apt-get", "install", "-y", "-q", "wrk"], check=False, capture_output=True)
+        found = shutil.which("wrk")
+    if found is None and mode == "wrk":
+        raise SystemExit("wrk is not installed (apt-get install wrk), or use --load asyncio")
+    return found
+
+
+def load_wrk(wrk: str, port: int, seconds: float, connections: int) -> float:
+    result = subprocess.run(
+        [wrk, "-t1", f"-c{connections}", f"-d{max(1, round(seconds))}s", f"http://127.0.0.1:{port}{ROUTE}"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    if re.search(r"Non-2xx or 3xx responses|Socket errors", result.stdout):
+        raise RuntimeError(f"errors under load:\n{result.stdout}")
+    found = re.search(r"Requests/sec:\s*([0-9.]+)", result.stdout)
+    if found is None:
+        raise RuntimeError(f"cannot read wrk's output:\n{result.stdout}")
+    return float(found.group(1))
+
+
+def measure(command: list[str], env: dict[str, str], seconds: float, connections: int, wrk: str | None) -> float:
     port = free_port()
     process = subprocess.Popen(
         [*command, "--port", str(port)], env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
     try:
         wait_port(port)
+        if wrk is not None:
+            load_wrk(wrk, port, 1.5, connections)  # warm-up
+            return load_wrk(wrk, port, seconds, connections)
         asyncio.run(load(port, 1.5, connections))  # warm-up
         return asyncio.run(load(port, seconds, connections))
     finally:
@@ -152,7 +187,9 @@ def main() -> int:
     parser.add_argument(
         "--only", default="", help="comma-separated configurations to run (uninstrumented is always kept)"
     )
+    parser.add_argument("--load", choices=["auto", "wrk", "asyncio"], default="auto", help="load generator")
     args = parser.parse_args()
+    wrk = wrk_path(args.load)
 
     sink_port = free_port()
     mode = "decode" if args.decode else "count"
@@ -168,7 +205,7 @@ def main() -> int:
         results: dict[str, list[float]] = {name: [] for name in configs}
         for round_ in range(args.rounds):
             for name, (command, env) in configs.items():
-                rate = measure(command, env, args.seconds, args.connections)
+                rate = measure(command, env, args.seconds, args.connections, wrk)
                 results[name].append(rate)
                 print(f"round {round_ + 1}: {name:<15} {rate:8.0f} req/s", flush=True)
     finally:
@@ -179,7 +216,7 @@ def main() -> int:
     base = medians["uninstrumented"]
     print(
         f"\nGET {ROUTE}, {args.connections} connections, {args.seconds:g}s x {args.rounds} rounds (median req/s),"
-        f" receiver {'decoding' if args.decode else 'counting bytes'}"
+        f" receiver {'decoding' if args.decode else 'counting bytes'}, load from {'wrk' if wrk else 'asyncio'}"
     )
     for name, rate in medians.items():
         print(f"  {name:<15} {rate:8.0f} req/s   {rate / base:5.2f}x uninstrumented")
