@@ -37,6 +37,7 @@ __all__ = [
     "add_standard_keys",
     "add_trace_context",
     "build_pipeline",
+    "emit",
     "install",
     "uninstall",
 ]
@@ -441,12 +442,28 @@ def _is_binary(stream: IO[Any]) -> bool:
 _processors: list[Processor] = []
 _pipeline: LogPipeline | None = None
 _installed: StdlibBridgeHandler | None = None
+_level = logging.NOTSET
+
+
+def emit(method_name: str, event_dict: EventDict) -> bool:
+    """Run one event through the installed chain directly, as a structlog logger's ``method_name`` call would
+    (filtered by the installed level), without a bound logger; the request middleware's per-request line.
+
+    ``event_dict`` carries ``event`` and ``logger``. False when no chain is installed (log through structlog).
+    """
+    pipeline = _pipeline
+    if pipeline is None:
+        return False
+    if LEVELS.get(method_name, logging.INFO) >= _level:
+        pipeline.run(method_name, event_dict)
+    return True
 
 
 def install(pipeline: LogPipeline, *, level: str, access_log: bool = True) -> None:
     """Route structlog and the stdlib root logger through ``pipeline`` (replaces a previous install)."""
-    global _installed, _pipeline  # noqa: PLW0603
+    global _installed, _pipeline, _level  # noqa: PLW0603
     numeric = LEVELS[level]
+    _level = numeric
     _processors[:] = pipeline.processors
     pipeline.processors = _processors
     _pipeline = pipeline

@@ -29,7 +29,7 @@ from opentelemetry import metrics, propagate, trace
 from opentelemetry.trace import SpanKind, Status, StatusCode, get_current_span
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from otel_distro._internal import guard, helpers
+from otel_distro._internal import guard, helpers, logs
 from otel_distro._internal.context import REQUEST_ID
 from otel_distro._internal.meters import request_counters
 from otel_distro.settings import Settings
@@ -299,7 +299,18 @@ class RequestContextMiddleware:
                     status=status,
                     duration_ms=duration_ms,
                 )
-            else:
+            elif not logs.emit(
+                "info" if status < 400 else "warning" if status < 500 else "error",
+                {
+                    "event": "request_finished",
+                    "logger": "otel_distro.requests",
+                    "method": method,
+                    "path": scope.get("path", ""),
+                    "route": route,
+                    "status": status,
+                    "duration_ms": duration_ms,
+                },
+            ):  # the same line `helpers.log_response` logs, straight through the installed chain
                 helpers.log_response(
                     method, scope.get("path", ""), status, duration_ms, route=route, logger=self._logger
                 )

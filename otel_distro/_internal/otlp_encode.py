@@ -75,10 +75,26 @@ def _key_value(key: str, value: Any) -> bytes:
     return _field(b"\x0a", key.encode("utf-8", "surrogatepass")) + _field(b"\x12", _any_value(value))
 
 
+def _plain(attributes: Any) -> Any:
+    """The dict inside the SDK's `BoundedAttributes` (read without its lock: the span or record has ended),
+    else ``attributes`` as given. Iterating the wrapper costs a lock and a lookup per key."""
+    inner = getattr(attributes, "_dict", None)
+    return inner if isinstance(inner, dict) else attributes
+
+
+def _sequence(obj: Any, private: str, public: str) -> Any:
+    """``obj.<public>`` (the SDK copies it into a tuple under a lock), skipped when the private list is empty."""
+    raw = getattr(obj, private, None)
+    if raw is not None and not raw:
+        return ()
+    return getattr(obj, public)
+
+
 def _attributes(tag: bytes, attributes: Mapping[str, Any] | None) -> list[bytes]:
     """Each attribute as a repeated ``KeyValue`` field ``tag``; recent scalar pairs come from the cache."""
     if not attributes:
         return []
+    attributes = _plain(attributes)
     out: list[bytes] = []
     cache = _attr_cache
     for key, value in attributes.items():
@@ -191,10 +207,10 @@ def _span(span: Any) -> bytes:
         parts += (b"\x39", _pack_fixed64(span.start_time))
     if span.end_time:
         parts += (b"\x41", _pack_fixed64(span.end_time))
-    parts.extend(_attributes(b"\x4a", span.attributes))
+    parts.extend(_attributes(b"\x4a", getattr(span, "_attributes", None) or span.attributes))
     if span.dropped_attributes:
         parts += (b"\x50", _varint(span.dropped_attributes))
-    for event in span.events:
+    for event in _sequence(span, "_events", "events"):
         event_parts = [b"\x09", _pack_fixed64(event.timestamp)] if event.timestamp else []
         if event.name:
             event_parts.append(_field(b"\x12", event.name.encode("utf-8", "surrogatepass")))
@@ -204,7 +220,7 @@ def _span(span: Any) -> bytes:
         parts.append(_field(b"\x5a", b"".join(event_parts)))
     if span.dropped_events:
         parts += (b"\x60", _varint(span.dropped_events))
-    for link in span.links:
+    for link in _sequence(span, "_links", "links"):
         link_context = link.context
         link_parts = [b"\x0a\x10", link_context.trace_id.to_bytes(16, "big")]
         link_parts += (b"\x12\x08", link_context.span_id.to_bytes(8, "big"))
