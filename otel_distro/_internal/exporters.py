@@ -24,7 +24,7 @@ from typing import Any
 
 from otel_distro._internal import otlp_encode
 
-__all__ = ["EXIT_FLUSH_SECONDS", "bound_at_exit", "exit_budget", "fast_exporter_class"]
+__all__ = ["EXIT_FLUSH_SECONDS", "bound_at_exit", "exit_budget", "fast_exporter_class", "is_fast_exporter"]
 
 #: How long the flush at exit may wait for the collector, over all signals together.
 EXIT_FLUSH_SECONDS = 3.0
@@ -168,11 +168,19 @@ def _export_bytes(exporter: Any, batch: Sequence[Any], encode: Callable[[Sequenc
     return True
 
 
+class _Fast:
+    """Marks the distro's exporters, which encode with `otlp_encode` (plain attribute reads, no SDK types)."""
+
+
+def is_fast_exporter(exporter: object) -> bool:
+    return isinstance(exporter, _Fast)
+
+
 def _fast_span_exporter() -> type[Any]:
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter  # noqa: PLC0415
     from opentelemetry.sdk.trace.export import SpanExportResult  # noqa: PLC0415
 
-    class FastOTLPSpanExporter(OTLPSpanExporter):
+    class FastOTLPSpanExporter(OTLPSpanExporter, _Fast):
         """Upstream's OTLP/HTTP span exporter, serializing with `otlp_encode.encode_spans`."""
 
         def export(self, spans: Sequence[Any]) -> SpanExportResult:
@@ -190,7 +198,7 @@ def _fast_log_exporter() -> type[Any]:
     from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter  # noqa: PLC0415
     from opentelemetry.sdk._logs.export import LogRecordExportResult  # noqa: PLC0415
 
-    class FastOTLPLogExporter(OTLPLogExporter):
+    class FastOTLPLogExporter(OTLPLogExporter, _Fast):
         """Upstream's OTLP/HTTP log exporter, serializing with `otlp_encode.encode_logs`."""
 
         def export(self, batch: Sequence[Any]) -> LogRecordExportResult:

@@ -229,17 +229,87 @@ def _attribute_value(value: Any) -> Any:
         return repr(value)
 
 
+class _DirectRecord:
+    """The fields of a log record the OTLP exporters read (an SDK ``LogRecord``'s, without its machinery)."""
+
+    __slots__ = (
+        "attributes",
+        "body",
+        "event_name",
+        "observed_timestamp",
+        "severity_number",
+        "severity_text",
+        "span_id",
+        "timestamp",
+        "trace_flags",
+        "trace_id",
+    )
+
+    def __init__(self, **fields: Any) -> None:
+        for name, value in fields.items():
+            setattr(self, name, value)
+
+
+class _DirectReadable:
+    """What a batch processor queues and an OTLP exporter encodes: a ``ReadableLogRecord``'s shape."""
+
+    __slots__ = ("dropped_attributes", "instrumentation_scope", "log_record", "resource")
+
+    def __init__(self, log_record: _DirectRecord, resource: Any, scope: Any) -> None:
+        self.log_record = log_record
+        self.resource = resource
+        self.instrumentation_scope = scope
+        self.dropped_attributes = 0
+
+
+# The SDK's default limit of attributes per log record; larger events take the SDK path, which enforces it.
+_DIRECT_MAX_ATTRIBUTES = 128
+
+
 class OtelLogEmitter:
     """A processor that emits each event as an OTel log record (body, severity, attributes, trace context).
 
     The event dict passes through unchanged. OTel loggers are cached per ``logger`` name, which becomes the
     instrumentation scope, as the SDK's own logging handler does.
+
+    ``direct``: the queues of the batch processors at the end of the provider's chain (the distro's own
+    set-up, where nothing else sits in between but the scrubber this chain already ran; each has ``emit``).
+    Records are then queued as plain objects, skipping the SDK's per-record ``LogRecord`` / bounded-attribute
+    copies; their exporters read the same fields. Without it, records go through ``Logger.emit`` and every processor of the provider.
     """
 
-    def __init__(self, provider: LoggerProvider, *, pre_scrubbed: bool = False) -> None:
+    def __init__(
+        self, provider: LoggerProvider, *, pre_scrubbed: bool = False, direct: Sequence[Any] = ()
+    ) -> None:
         self._provider = provider
         self._loggers: dict[str, OtelLogger] = {}
         self._pre_scrubbed = pre_scrubbed
+        self._direct = tuple(direct)
+        self._scopes: dict[str, Any] = {}
+
+    def _emit_direct(self, name: str, level: str, body: str, attributes: dict[str, Any], now: int) -> None:
+        scope = self._scopes.get(name)
+        if scope is None:
+            from opentelemetry.sdk.util.instrumentation import InstrumentationScope  # noqa: PLC0415
+
+            scope = self._scopes[name] = InstrumentationScope(name)
+        ctx = get_current_span().get_span_context()
+        valid = ctx.is_valid
+        record = _DirectRecord(
+            timestamp=now,
+            observed_timestamp=now,
+            severity_number=_SEVERITY.get(level, SeverityNumber.INFO),
+            severity_text=level.upper(),
+            body=body,
+            attributes=attributes,
+            trace_id=ctx.trace_id if valid else 0,
+            span_id=ctx.span_id if valid else 0,
+            trace_flags=ctx.trace_flags if valid else 0,
+            event_name=None,
+        )
+        readable = _DirectReadable(record, getattr(self._provider, "resource", None), scope)
+        for queue in self._direct:
+            queue.emit(readable)
 
     def __call__(self, _: WrappedLogger, __: str, event_dict: EventDict) -> EventDict:
         otel_exception = event_dict.pop(_OTEL_EXCEPTION_KEY, None)
@@ -258,6 +328,9 @@ class OtelLogEmitter:
             attributes["exception.message"] = str(otel_exception.get("message", ""))
             attributes["exception.stacktrace"] = str(otel_exception.get("stacktrace", ""))
         now = time.time_ns()
+        if self._direct and len(attributes) <= _DIRECT_MAX_ATTRIBUTES:
+            self._emit_direct(name, level, str(event_dict.get("message", "")), attributes, now)
+            return event_dict
         if self._pre_scrubbed:
             PRE_SCRUBBED.active = True
         try:

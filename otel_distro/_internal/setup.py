@@ -108,14 +108,31 @@ def configure(settings: Settings, *, auto_instrumentation_version: str | None = 
     logger_provider = LoggerProvider(resource=resource)
     for log_processor in scrub.log_record_processors:
         logger_provider.add_log_record_processor(log_processor)
+    batch_log_processors: list[BatchLogRecordProcessor] = []
+    all_fast = True
     for log_exporter_cls in log_exporters.values():
         log_exporter: LogRecordExporter = _make_exporter(log_exporter_cls)
+        all_fast = all_fast and exporter_bounds.is_fast_exporter(log_exporter)
         exporters.append(log_exporter)
-        logger_provider.add_log_record_processor(BatchLogRecordProcessor(log_exporter))
+        batch_log_processors.append(BatchLogRecordProcessor(log_exporter))
+        logger_provider.add_log_record_processor(batch_log_processors[-1])
     set_logger_provider(logger_provider)
 
+    pre_scrubbed = scrub.structlog is not None
+    # The log chain hands its records straight to the batch processors when their exporters read plain fields
+    # (the distro's OTLP/HTTP ones) and nothing else would have run in between (the scrubber already did).
+    # (Their queue is the SDK's `BatchProcessor` inside; the processor's own on_emit would copy each record.)
+    queues = [getattr(p, "_batch_processor", None) for p in batch_log_processors]
+    direct = (
+        queues
+        if queues
+        and all(callable(getattr(q, "emit", None)) for q in queues)
+        and all_fast
+        and (pre_scrubbed or not scrub.log_record_processors)
+        else []
+    )
     emitter = (
-        logs.OtelLogEmitter(logger_provider, pre_scrubbed=scrub.structlog is not None)
+        logs.OtelLogEmitter(logger_provider, pre_scrubbed=pre_scrubbed, direct=direct)
         if settings.log_export and log_exporters
         else None
     )

@@ -197,3 +197,38 @@ def test_a_failing_exporter_never_breaks_the_apps_logging_call(monkeypatch: pyte
 
     assert [line["message"] for line in lines(stream)] == ["still_printed", "again"]
     assert guard._reported == {"log_export"}
+
+
+def test_records_queued_directly_encode_as_the_sdks_own() -> None:
+    from opentelemetry.exporter.otlp.proto.common._log_encoder import encode_logs  # noqa: PLC0415
+    from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest  # noqa: PLC0415
+    from opentelemetry.sdk._logs.export import BatchLogRecordProcessor  # noqa: PLC0415
+    from opentelemetry.sdk.resources import Resource  # noqa: PLC0415
+
+    from otel_distro._internal import otlp_encode  # noqa: PLC0415
+
+    def emitted(direct: bool) -> Any:
+        exporter = InMemoryLogRecordExporter()  # type: ignore[no-untyped-call]
+        provider = LoggerProvider(resource=Resource({"service.name": "s"}))
+        batch = BatchLogRecordProcessor(exporter)
+        provider.add_log_record_processor(batch)
+        queues = [batch._batch_processor] if direct else []
+        emitter = logs.OtelLogEmitter(provider, direct=queues)
+        with TracerProvider().get_tracer("t").start_as_current_span("work"):
+            event = {"message": "low_stock", "level": "warning", "logger": "shop", "sku": "A-1", "left": 3}
+            emitter(None, "warning", event)
+        provider.force_flush()
+        [record] = exporter.get_finished_logs()
+        return record
+
+    sdk, direct = emitted(False), emitted(True)
+    assert type(direct).__name__ == "_DirectReadable"
+    ours = ExportLogsServiceRequest.FromString(otlp_encode.encode_logs([direct]))
+    theirs = encode_logs([sdk])
+    for message in (ours, theirs):
+        record = message.resource_logs[0].scope_logs[0].log_records[0]
+        record.ClearField("time_unix_nano")
+        record.ClearField("observed_time_unix_nano")
+        record.ClearField("trace_id")
+        record.ClearField("span_id")
+    assert ours == theirs
