@@ -275,7 +275,8 @@ class OtelLogEmitter:
     ``direct``: the queues of the batch processors at the end of the provider's chain (the distro's own
     set-up, where nothing else sits in between but the scrubber this chain already ran; each has ``emit``).
     Records are then queued as plain objects, skipping the SDK's per-record ``LogRecord`` / bounded-attribute
-    copies; their exporters read the same fields. Without it, records go through ``Logger.emit`` and every processor of the provider.
+    copies; their exporters read the same fields. Without it, records go through ``Logger.emit`` and every
+    processor of the provider.
     """
 
     def __init__(
