@@ -184,9 +184,30 @@ _HAS_IS_REMOTE = 0x100
 _IS_REMOTE = 0x200
 
 
-def _span_flags(parent: Any) -> bytes:
-    flags = _HAS_IS_REMOTE | (_IS_REMOTE if parent is not None and parent.is_remote else 0)
-    return b"\x85\x01" + _pack_fixed32(flags)  # field 16, fixed32
+_FLAGS_LOCAL = b"\x85\x01" + _pack_fixed32(_HAS_IS_REMOTE)  # field 16, fixed32
+_FLAGS_REMOTE = b"\x85\x01" + _pack_fixed32(_HAS_IS_REMOTE | _IS_REMOTE)
+_STATUS_UNSET = b"\x7a\x00"  # an empty status, which upstream always writes
+_KIND: dict[Any, bytes] = {}
+_NAME_CACHE_MAX = 4096
+_names: dict[str, bytes] = {}
+
+
+def _name(name: str) -> bytes:
+    """The span name field (names repeat: ``GET /items/{item_id}``)."""
+    encoded = _names.get(name)
+    if encoded is None:
+        encoded = _field(b"\x2a", name.encode("utf-8", "surrogatepass"))
+        if len(_names) >= _NAME_CACHE_MAX:
+            _names.clear()
+        _names[name] = encoded
+    return encoded
+
+
+def _kind(kind: Any) -> bytes:
+    encoded = _KIND.get(kind)
+    if encoded is None:
+        encoded = _KIND[kind] = b"\x30" + _varint(kind.value + 1)  # the API's INTERNAL is 0, the protocol's 1
+    return encoded
 
 
 def _span(span: Any) -> bytes:
@@ -201,8 +222,8 @@ def _span(span: Any) -> bytes:
     if parent is not None:
         parts += (b"\x22\x08", parent.span_id.to_bytes(8, "big"))
     if span.name:
-        parts.append(_field(b"\x2a", span.name.encode("utf-8", "surrogatepass")))
-    parts += (b"\x30", _varint(span.kind.value + 1))  # the API's INTERNAL is 0, the protocol's is 1
+        parts.append(_name(span.name))
+    parts.append(_kind(span.kind))
     if span.start_time:
         parts += (b"\x39", _pack_fixed64(span.start_time))
     if span.end_time:
@@ -233,13 +254,17 @@ def _span(span: Any) -> bytes:
     if span.dropped_links:
         parts += (b"\x70", _varint(span.dropped_links))
     status = span.status
-    status_parts = []
-    if status.description:
-        status_parts.append(_field(b"\x12", status.description.encode("utf-8", "surrogatepass")))
-    if status.status_code.value:
-        status_parts += (b"\x18", _varint(status.status_code.value))
-    parts.append(_field(b"\x7a", b"".join(status_parts)))
-    parts.append(_span_flags(parent))
+    code = status.status_code.value
+    if code or status.description:
+        status_parts = []
+        if status.description:
+            status_parts.append(_field(b"\x12", status.description.encode("utf-8", "surrogatepass")))
+        if code:
+            status_parts += (b"\x18", _varint(code))
+        parts.append(_field(b"\x7a", b"".join(status_parts)))
+    else:
+        parts.append(_STATUS_UNSET)
+    parts.append(_FLAGS_REMOTE if parent is not None and parent.is_remote else _FLAGS_LOCAL)
     return b"".join(parts)
 
 

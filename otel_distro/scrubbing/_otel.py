@@ -32,10 +32,26 @@ def _summary(counts: Counter[str]) -> dict[str, Any]:
     return out
 
 
+def _plain(attributes: Any) -> Any:
+    """The dict inside the SDK's `BoundedAttributes` (an ended span's no longer changes), else as given:
+    iterating the wrapper takes its lock and a lookup per key."""
+    inner = getattr(attributes, "_dict", None)
+    return inner if isinstance(inner, dict) else attributes
+
+
+def _sequence(span: Any, private: str, public: str) -> Any:
+    """``span.<public>`` (the SDK copies it into a tuple under a lock), skipped when the private list is empty."""
+    raw = getattr(span, private, None)
+    if raw is not None and not raw:
+        return ()
+    return getattr(span, public)
+
+
 def _scrub_attributes(scrubber: Scrubber, attributes: Attributes, counts: Counter[str]) -> dict[str, Any] | None:
     """A scrubbed copy, or None when nothing changed."""
     if not attributes:
         return None
+    attributes = _plain(attributes)
     out: dict[str, Any] = {}
     changed = False
     for key, value in attributes.items():
@@ -69,10 +85,10 @@ class ScrubbingSpanProcessor(SpanProcessor):
     def _scrub(self, span: ReadableSpan) -> None:
         scrubber, counts = self._scrubber, Counter[str]()
         name = scrubber.scrub_text(span.name, counts)
-        attributes = _scrub_attributes(scrubber, span.attributes, counts)
+        attributes = _scrub_attributes(scrubber, getattr(span, "_attributes", None) or span.attributes, counts)
         events = []
         events_changed = False
-        for event in span.events:
+        for event in _sequence(span, "_events", "events"):
             ev_name = scrubber.scrub_text(event.name, counts)
             ev_attrs = _scrub_attributes(scrubber, event.attributes, counts)
             if ev_attrs is not None or ev_name != event.name:
@@ -83,7 +99,7 @@ class ScrubbingSpanProcessor(SpanProcessor):
                 events.append(event)
         links = []
         links_changed = False
-        for link in span.links:
+        for link in _sequence(span, "_links", "links"):
             link_attrs = _scrub_attributes(scrubber, link.attributes, counts)
             if link_attrs is not None:
                 links_changed = True
