@@ -9,6 +9,7 @@ from __future__ import annotations
 from opentelemetry.context import Context
 from opentelemetry.metrics import MeterProvider
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
+from opentelemetry.trace import SpanKind
 
 __all__ = ["DbDurationSpanProcessor"]
 
@@ -29,6 +30,8 @@ class DbDurationSpanProcessor(SpanProcessor):
         return None
 
     def on_end(self, span: ReadableSpan) -> None:
+        if span.kind is not SpanKind.CLIENT:  # database spans are client spans; skip the rest at once
+            return
         attributes = span.attributes or {}
         system = attributes.get("db.system.name") or attributes.get("db.system")
         if system is None or span.start_time is None or span.end_time is None:
