@@ -76,7 +76,8 @@ def _route(scope: Scope, span: Any) -> str | None:
 
 
 class RequestContextMiddleware:
-    """Pure ASGI middleware; place it inside the OpenTelemetry middleware so the server span is current.
+    """Pure ASGI middleware. With ``tracer`` it makes the server span; without, place it inside the
+    OpenTelemetry ASGI middleware, whose server span is then current here.
 
     ``respond_on_error``: when the app raises before responding and no custom error handler exists, answer
     the 500 here so it carries the request id too (the exception is re-raised either way).
@@ -177,7 +178,8 @@ class RequestContextMiddleware:
             header_name, propagation = self._header, self._propagation
             for name, value in scope.get("headers", ()):
                 if name == header_name:
-                    request_id = value.decode("latin-1")
+                    if request_id is None:  # the first one, as without a tracer
+                        request_id = value.decode("latin-1")
                 elif name == b"host":
                     host = value
                 elif name == b"user-agent":
