@@ -43,6 +43,8 @@ run: $(STAMP)
 # upstream opentelemetry-distro, Presidio). Not part of `make test`: timings belong here, never in tests.
 bench: $(STAMP)
 	$(PY) -m pip install -q -e '.[dev,bench]'
+	@command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get install -y -qq wrk >/dev/null; } || \
+	  echo "warning: wrk missing (bench_distro falls back to its asyncio load generator)"
 	@for b in bench/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
 
 clean:
