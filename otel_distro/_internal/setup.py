@@ -29,6 +29,7 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 
 from otel_distro._internal import exporters as exporter_bounds
 from otel_distro._internal import guard, logs
+from otel_distro._internal import prometheus as shared_prometheus
 from otel_distro._internal.db_metrics import DbDurationSpanProcessor
 from otel_distro._internal.resource import build_resource, process_resource
 from otel_distro._internal.scrub import scrubbing_hooks
@@ -82,16 +83,23 @@ def configure(settings: Settings, *, auto_instrumentation_version: str | None = 
     exporters: list[Any] = []
 
     readers: list[MetricReader] = []
+    prometheus: MetricReader | None = None
     for exporter_or_reader in metric_exporters.values():
         if issubclass(exporter_or_reader, MetricReader):
             readers.append(exporter_or_reader())
         elif issubclass(exporter_or_reader, MetricExporter):
             metric_exporter = exporter_bounds.bound_at_exit(exporter_or_reader())
             exporters.append(metric_exporter)
-            readers.append(PeriodicExportingMetricReader(metric_exporter))
-    prometheus = _prometheus_reader(settings)
-    if prometheus is not None:
-        readers.append(prometheus)
+            if prometheus is None and settings.prometheus != "off" and shared_prometheus.can_share(metric_exporter):
+                # /metrics renders this reader's collections: each measurement is aggregated once, not twice.
+                prometheus = shared_prometheus.SharedPrometheusReader(metric_exporter)
+                readers.append(prometheus)
+            else:
+                readers.append(PeriodicExportingMetricReader(metric_exporter))
+    if prometheus is None:
+        prometheus = _prometheus_reader(settings)
+        if prometheus is not None:
+            readers.append(prometheus)
     meter_provider = MeterProvider(resource=resource, metric_readers=readers)
     metrics.set_meter_provider(meter_provider)
 
