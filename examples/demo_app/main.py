@@ -20,6 +20,7 @@ import structlog
 from fastapi import Depends, FastAPI, HTTPException, Request
 from pydantic import BaseModel, Field
 from sqlalchemy import DateTime, Engine, Integer, String, create_engine, func, select
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
 log = structlog.get_logger("demo_app")
@@ -70,6 +71,17 @@ def make_engine(database_url: str) -> Engine:
 
 
 def seed(engine: Engine) -> None:
+    """Create and fill the tables; several workers starting at once may race, the loser tries again."""
+    for attempt in range(3):
+        try:
+            _seed(engine)
+            return
+        except (OperationalError, IntegrityError):  # "table already exists" / duplicate id from another worker
+            if attempt == 2:
+                raise
+
+
+def _seed(engine: Engine) -> None:
     Base.metadata.create_all(engine)
     with Session(engine) as session:
         if session.scalar(select(func.count()).select_from(Item)) == 0:
