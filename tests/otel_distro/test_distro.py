@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from otel_distro._internal import state
-from otel_distro.distro import STANDARD_DEFAULTS, SYSTEM_METRICS, OtelDistro
+from otel_distro.distro import BATCH_DEFAULTS, STANDARD_DEFAULTS, SYSTEM_METRICS, OtelDistro
 from otel_distro.settings import Settings
 
 
@@ -48,6 +48,22 @@ def test_standard_defaults_only_fill_what_is_unset(monkeypatch: pytest.MonkeyPat
     assert os.environ["OTEL_TRACES_EXPORTER"] == "console"
     assert os.environ["OTEL_EXPORTER_OTLP_PROTOCOL"] == "http/protobuf"
     assert os.environ["OTEL_LOGS_EXPORTER"] == "otlp"
+
+
+def test_larger_export_batches_only_where_the_user_set_neither_queue_nor_batch_size(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for prefix in BATCH_DEFAULTS:
+        for suffix in ("_MAX_QUEUE_SIZE", "_MAX_EXPORT_BATCH_SIZE"):
+            monkeypatch.setenv(prefix + suffix, "")  # recorded, so the test leaves the environment as it was
+            monkeypatch.delenv(prefix + suffix)
+    monkeypatch.setenv("OTEL_BLRP_MAX_QUEUE_SIZE", "1000")
+    OtelDistro().configure()
+
+    assert os.environ["OTEL_BSP_MAX_QUEUE_SIZE"] == "8192"
+    assert os.environ["OTEL_BSP_MAX_EXPORT_BATCH_SIZE"] == "2048"
+    assert os.environ["OTEL_BLRP_MAX_QUEUE_SIZE"] == "1000"
+    assert "OTEL_BLRP_MAX_EXPORT_BATCH_SIZE" not in os.environ  # the SDK's 512 fits the user's queue
 
 
 def test_the_logging_instrumentation_is_replaced_by_the_distros_own_bridge() -> None:
