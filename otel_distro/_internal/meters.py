@@ -1,9 +1,10 @@
 """Cheaper request metrics: instruments nobody reads are not recorded, counters are pre-aggregated.
 
-Every synchronous measurement costs an attribute hash and an aggregation per metric reader (two here: OTLP and
-Prometheus). The ASGI instrumentation records five per request; the distro keeps the one the dashboards use
-(``http.server.request.duration``) and drops the in-flight gauge and the body-size histograms. Its own request
-and error counters are plain dict increments, read by observable counters at collection time.
+Every synchronous measurement costs an attribute hash and an aggregation per metric reader (one here: /metrics
+renders the OTLP reader's collections, see `prometheus`). The ASGI instrumentation records five per request; the
+distro keeps the one the dashboards use (``http.server.request.duration``) and drops the in-flight gauge and the
+body-size histograms. Its own request and error counters are plain dict increments, read by observable counters
+at collection time.
 """
 
 from __future__ import annotations
