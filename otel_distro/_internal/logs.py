@@ -9,6 +9,7 @@ loggers included), runs through the same chain:
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
 import threading
@@ -39,6 +40,7 @@ __all__ = [
     "build_pipeline",
     "emit",
     "install",
+    "mark_logged",
     "uninstall",
 ]
 
@@ -442,6 +444,22 @@ class _PipelineLogger:
     log = debug = info = warn = warning = error = critical = exception = fatal = msg
 
 
+_LOGGED_MARK = "__otel_distro_logged__"
+
+
+def mark_logged(exc: BaseException) -> None:
+    """The request middleware logged ``exc`` (``request_failed``, with trace and request ids): a server's own later
+    record of the same exception (uvicorn's "Exception in ASGI application", outside any span) is a duplicate
+    without context, and the bridge drops it — otherwise every failure would reach Sentry twice, once unlinked."""
+    with contextlib.suppress(AttributeError, TypeError):  # a type without __dict__: both lines are kept
+        setattr(exc, _LOGGED_MARK, True)
+
+
+def _already_logged(record: logging.LogRecord) -> bool:
+    exc = record.exc_info[1] if isinstance(record.exc_info, tuple) else None
+    return exc is not None and getattr(exc, _LOGGED_MARK, False) is True
+
+
 class StdlibBridgeHandler(logging.Handler):
     """Root handler that sends stdlib records through the same chain, with their ``extra=`` as context."""
 
@@ -459,6 +477,8 @@ class StdlibBridgeHandler(logging.Handler):
             if last is not None and now - last < _SDK_REPEAT_INTERVAL_S:
                 return False
             self._sdk_last[key] = now
+        if record.exc_info and _already_logged(record):
+            return False
         return bool(super().filter(record))
 
     def emit(self, record: logging.LogRecord) -> None:

@@ -301,6 +301,7 @@ class RequestContextMiddleware:
                     status=status,
                     duration_ms=duration_ms,
                 )
+                logs.mark_logged(exc)
             elif not logs.emit(
                 "info" if status < 400 else "warning" if status < 500 else "error",
                 {

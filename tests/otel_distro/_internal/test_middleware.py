@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
@@ -89,6 +91,23 @@ def test_an_unhandled_error_is_logged_with_the_exception_and_answered_with_the_r
     [line] = [e for e in otel.logs if e["message"] == "request_failed"]
     assert line["level"] == "error" and line["error_type"] == "ValueError" and line["request_id"] == "r-9"
     assert line["trace_id"] == otel.trace_id(otel.span("GET /boom"))
+
+
+def test_the_servers_own_record_of_an_already_logged_error_is_dropped(app: FastAPI, otel: OtelCapture) -> None:
+    """uvicorn logs "Exception in ASGI application" outside any span after the middleware re-raises: without the
+    dedupe every failure would reach the log store and Sentry twice, once with no trace or request id."""
+    with pytest.raises(ValueError) as caught:
+        TestClient(app).get("/boom")
+    logging.getLogger("uvicorn.error").error("Exception in ASGI application", exc_info=caught.value)
+    try:
+        raise RuntimeError("unrelated")
+    except RuntimeError as other:
+        logging.getLogger("uvicorn.error").error("Exception in ASGI application", exc_info=other)
+
+    failures = [e for e in otel.logs if e["level"] == "error"]
+    assert [e["message"] for e in failures] == ["request_failed", "Exception in ASGI application"]
+    assert failures[0]["trace_id"] == otel.trace_id(otel.span("GET /boom"))
+    assert "unrelated" in str(failures[1]["exception"])
 
 
 def test_an_app_error_handler_still_answers(otel: OtelCapture) -> None:
