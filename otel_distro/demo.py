@@ -132,7 +132,9 @@ def _start_collector(args: argparse.Namespace, stack: ExitStack) -> tuple[str, s
         log = (workdir / "collector.log").open("wb")
         stack.callback(log.close)
         command = [sys.executable, "-m", "otel_distro.cli", "collector", "run", "--config", str(COLLECTOR_CONFIG)]
-        collector = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+        # Its own process group: a terminal Ctrl-C reaches the demo and the app, and the collector is stopped only
+        # after the app has flushed its last telemetry into it (the exit stack stops the app first).
+        collector = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, process_group=0)
         stack.callback(_stop, collector)
         if _wait(lambda: _port_open(args.otlp_port), 30, collector):
             return (
