@@ -21,6 +21,7 @@ from __future__ import annotations
 import random
 import re
 import time
+from collections.abc import Callable
 from typing import Any
 
 import structlog
@@ -137,9 +138,23 @@ class RequestContextMiddleware:
             await self.app(scope, receive, send)
             return
 
-        header = (self._header, request_id.encode("latin-1"))
         method = scope.get("method", "")
         started = time.perf_counter()
+
+        def done(status: int, exc: BaseException | None) -> None:
+            self._finish(scope, span, method, status, started=started, exc=exc)
+
+        try:
+            await self._serve(scope, receive, send, request_id, done)
+        finally:
+            REQUEST_ID.reset(token)
+
+    async def _serve(
+        self, scope: Scope, receive: Receive, send: Send, request_id: str,
+        done: Callable[[int, BaseException | None], None],
+    ) -> None:
+        """Run the app with the request id added to the response; ``done(status, exc)`` once it has answered."""
+        header = (self._header, request_id.encode("latin-1"))
         response: dict[str, int] = {}
 
         async def send_with_request_id(message: Message) -> None:
@@ -150,12 +165,13 @@ class RequestContextMiddleware:
 
         # request_started: at info when asked for, else at debug (a no-op call at the default level).
         helpers.log_request(
-            method, scope.get("path", ""), logger=self._logger, level="info" if self._log_start else "debug"
+            scope.get("method", ""), scope.get("path", ""), logger=self._logger,
+            level="info" if self._log_start else "debug",
         )
         try:
             await self.app(scope, receive, send_with_request_id)
         except Exception as exc:
-            self._finish(scope, span, method, 500, started=started, exc=exc)
+            done(500, exc)
             if self._respond_on_error and "status" not in response:
                 await send_with_request_id(
                     {"type": "http.response.start", "status": 500, "headers": [(b"content-type", b"text/plain")]}
@@ -163,9 +179,7 @@ class RequestContextMiddleware:
                 await send({"type": "http.response.body", "body": b"Internal Server Error"})
             raise
         else:
-            self._finish(scope, span, method, response.get("status", 500), started=started, exc=None)
-        finally:
-            REQUEST_ID.reset(token)
+            done(response.get("status", 500), None)
 
     async def _serve_traced(self, scope: Scope, receive: Receive, send: Send, tracer: trace.Tracer) -> None:
         """The request with its server span: one header scan, one span, one send wrapper."""
@@ -224,33 +238,12 @@ class RequestContextMiddleware:
             await self.app(scope, receive, send)
             return
 
-        header = (self._header, request_id.encode("latin-1"))
-        response: dict[str, int] = {}
+        def done(status: int, exc: BaseException | None) -> None:
+            self._finish(scope, span, method, status, started=started, exc=exc)
+            self._end_span(scope, span, span_method, status, started=started, exc=exc)
 
-        async def send_with_request_id(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                response["status"] = message["status"]
-                message = {**message, "headers": [*message.get("headers", ()), header]}
-            await send(message)
-
-        helpers.log_request(
-            method, scope.get("path", ""), logger=self._logger, level="info" if self._log_start else "debug"
-        )
         try:
-            await self.app(scope, receive, send_with_request_id)
-        except Exception as exc:
-            self._finish(scope, span, method, 500, started=started, exc=exc)
-            self._end_span(scope, span, span_method, 500, started=started, exc=exc)
-            if self._respond_on_error and "status" not in response:
-                await send_with_request_id(
-                    {"type": "http.response.start", "status": 500, "headers": [(b"content-type", b"text/plain")]}
-                )
-                await send({"type": "http.response.body", "body": b"Internal Server Error"})
-            raise
-        else:
-            status = response.get("status", 500)
-            self._finish(scope, span, method, status, started=started, exc=None)
-            self._end_span(scope, span, span_method, status, started=started, exc=None)
+            await self._serve(scope, receive, send, request_id, done)
         finally:
             REQUEST_ID.reset(token)
             otel_context.detach(span_token)
