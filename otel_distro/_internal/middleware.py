@@ -27,12 +27,13 @@ from typing import Any
 import structlog
 from opentelemetry import context as otel_context
 from opentelemetry import metrics, propagate, trace
-from opentelemetry.trace import SpanKind, Status, StatusCode, get_current_span
+from opentelemetry.trace import Status, StatusCode, get_current_span
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from otel_distro._internal import guard, helpers, logs
 from otel_distro._internal.context import REQUEST_ID
 from otel_distro._internal.meters import request_counters
+from otel_distro._internal.server_span import ServerSpan, start_server_span
 from otel_distro.settings import Settings
 
 __all__ = ["RequestContextMiddleware", "is_sane_request_id", "new_request_id"]
@@ -228,9 +229,7 @@ class RequestContextMiddleware:
                     attributes["server.address"] = text.strip("[]")
             if user_agent is not None:
                 attributes["user_agent.original"] = user_agent.decode("latin-1")
-            span = tracer.start_span(
-                span_method if span_method != "_OTHER" else "HTTP", parent, SpanKind.SERVER, attributes
-            )
+            span = start_server_span(tracer, span_method if span_method != "_OTHER" else "HTTP", parent, attributes)
             span_token = otel_context.attach(trace.set_span_in_context(span, parent))
             token = REQUEST_ID.set(request_id)
         except Exception as exc:
@@ -265,7 +264,10 @@ class RequestContextMiddleware:
             error_type = type(exc).__qualname__ if exc is not None else str(status) if status >= 500 else None
             if error_type is not None:
                 attributes["error.type"] = point["error.type"] = error_type
-            span.set_attributes(attributes)
+            if isinstance(span, ServerSpan):
+                span._set_own_attributes(attributes)
+            else:
+                span.set_attributes(attributes)
             if exc is not None:
                 span.record_exception(exc)
             if error_type is not None:
