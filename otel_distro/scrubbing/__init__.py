@@ -10,9 +10,10 @@ ids, UUIDs, timestamps, versions, hashes, routes, hostnames and ids that fail th
 Only the sensitive span is replaced: ``[REDACTED:email]``, or ``[email:3f9a0c1d2e4b5a69]`` (HMAC-SHA256,
 joinable across logs, traces and analytics) when a key is given. Secrets are never pseudonymised.
 
-* `Scrubber` — the engine: ``scrub_text``, ``scrub_value`` (dicts/lists, keys considered), ``pseudonymize``,
-  ``redaction_counts``; configured by its constructor (extra rules, blocked keys, keys never touched, kinds
-  turned off, HMAC key). It reads no environment variables. `default_scrubber()` — the shared default one.
+* `Scrubber` — the engine: ``scrub_text``, ``scrub_value`` (dicts/lists, keys considered), ``scrub_fields``
+  (a flat record; fields seen clean recently cost a lookup), ``pseudonymize``, ``redaction_counts``;
+  configured by its constructor (extra rules, blocked keys, keys never touched, kinds turned off, HMAC key).
+  It reads no environment variables. `default_scrubber()` — the shared default one.
 * `StructlogScrubber` — a structlog processor; `ScrubbingSpanProcessor` / `ScrubbingLogRecordProcessor` —
   OpenTelemetry SDK processors to register before the exporting ones; `sentry_before_send` — for
   ``sentry_sdk.init(before_send=...)``.

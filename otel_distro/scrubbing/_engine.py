@@ -12,7 +12,7 @@ import hmac
 import ipaddress
 import threading
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Container, Iterable, Mapping, Sequence
 from functools import lru_cache
 from typing import Any
 from urllib.parse import unquote, unquote_to_bytes
@@ -47,6 +47,11 @@ _KEY_CACHE_MAX = 8192
 # request): remembered so that each costs one dict lookup instead of an encode and a trigger-set pass.
 _CLEAN_CACHE_MAX = 4096
 _CLEAN_CACHE_TEXT_MAX = 512
+# Recently seen (key, str or int value) fields with nothing to redact, for `scrub_fields`: one dict lookup
+# instead of classifying the key and looking the text up. Exact types only, so that True never finds 1's entry.
+_CLEAN_PAIRS_MAX = 4096
+_UNKNOWN = object()
+_WALKED = (str, dict, list, tuple, set, frozenset)  # what `scrub_value` looks inside; it returns the rest as is
 _HEXDIGITS = frozenset(b"0123456789abcdefABCDEF")
 
 
@@ -171,6 +176,7 @@ class Scrubber:
 
         self._key_cache: dict[str, str | None] = {}
         self._clean: dict[str, None] = {}
+        self._clean_pairs: dict[tuple[str, str | int], None] = {}
         self._bkey_cache: dict[bytes, str | None] = {}
         self._placeholders: dict[str, bytes] = {}
         self._totals: Counter[str] = Counter()
@@ -350,6 +356,48 @@ class Scrubber:
         if isinstance(value, tuple | set | frozenset):
             return type(value)(self.scrub_value(v, None, counts) for v in value)
         return value
+
+    def scrub_fields(self, fields: Mapping[str, Any], counts: Counter[str] | None = None,
+                     skip: Container[str] | None = None) -> tuple[dict[str, Any] | None, Counter[str] | None]:
+        """`scrub_value(value, key, counts)` for each field of a flat record (span attributes, a log event) but
+        those in `skip`; `fields` is only read. Returns the fields that got a new value (None when none did) and
+        the counts: `counts` itself, or, when it is None, a new `Counter` once some field had to be scrubbed — so
+        a record with nothing to redact allocates nothing.
+
+        A field seen clean recently costs one dict lookup: a (key, value) pair of an exact `str` or `int`, a key
+        never touched, or a number or None under a key that names nothing."""
+        pairs, kinds = self._clean_pairs, self._key_cache
+        changes: dict[str, Any] | None = None
+        for item in fields.items():
+            key, value = item
+            if skip is not None and key in skip:
+                continue
+            cls = type(value)
+            cacheable = cls is str or cls is int
+            if cacheable and item in pairs:
+                continue
+            kind = kinds.get(key, _UNKNOWN)
+            if kind == "never" or (kind is None and not isinstance(value, _WALKED)):
+                continue
+            if counts is None:
+                counts = Counter()
+            before = counts.total()
+            new = self.scrub_value(value, key, counts)
+            if new is value:
+                if cacheable and counts.total() == before and (cls is int or len(value) <= _CLEAN_CACHE_TEXT_MAX):
+                    if len(pairs) >= _CLEAN_PAIRS_MAX:
+                        pairs.clear()
+                    pairs[key, value] = None
+            else:
+                if changes is None:
+                    changes = {}
+                changes[key] = new
+        return changes, counts
+
+    def known_clean(self, text: str) -> bool:
+        """True when `scrub_text` is known to return `text` as it is without looking (short, or seen clean
+        recently); False when it would have to look."""
+        return len(text) < 5 or text in self._clean
 
     def classify_key(self, key: str) -> str | None:
         """``"never"`` for keys never touched, the kind a key's value is redacted as, or None."""

@@ -47,20 +47,19 @@ def _sequence(span: Any, private: str, public: str) -> Any:
     return getattr(span, public)
 
 
-def _scrub_attributes(scrubber: Scrubber, attributes: Attributes, counts: Counter[str]) -> dict[str, Any] | None:
-    """A scrubbed copy, or None when nothing changed."""
+def _scrub_attributes(scrubber: Scrubber, attributes: Attributes, counts: Counter[str] | None
+                      ) -> tuple[dict[str, Any] | None, Counter[str] | None]:
+    """A scrubbed copy (None when nothing changed), and the counts (see `Scrubber.scrub_fields`)."""
     if not attributes:
-        return None
+        return None, counts
     attributes = _plain(attributes)
-    out: dict[str, Any] = {}
-    changed = False
-    for key, value in attributes.items():
-        new = scrubber.scrub_value(value, key, counts)
-        if isinstance(value, tuple) and isinstance(new, list):
-            new = tuple(new)
-        changed = changed or new != value
-        out[key] = new
-    return out if changed else None
+    changes, counts = scrubber.scrub_fields(attributes, counts)
+    if changes is None:
+        return None, counts
+    for key, new in changes.items():
+        if isinstance(new, list) and isinstance(attributes[key], tuple):
+            changes[key] = tuple(new)
+    return {**attributes, **changes}, counts
 
 
 class ScrubbingSpanProcessor(SpanProcessor):
@@ -83,14 +82,22 @@ class ScrubbingSpanProcessor(SpanProcessor):
                 _log.exception("scrubbing_span_failed")
 
     def _scrub(self, span: ReadableSpan) -> None:
-        scrubber, counts = self._scrubber, Counter[str]()
-        name = scrubber.scrub_text(span.name, counts)
-        attributes = _scrub_attributes(scrubber, getattr(span, "_attributes", None) or span.attributes, counts)
+        scrubber = self._scrubber
+        name = span.name
+        counts: Counter[str] | None = None
+        if not scrubber.known_clean(name):
+            counts = Counter()
+            name = scrubber.scrub_text(name, counts)
+        attributes, counts = _scrub_attributes(scrubber, getattr(span, "_attributes", None) or span.attributes,
+                                               counts)
         events = []
         events_changed = False
         for event in _sequence(span, "_events", "events"):
-            ev_name = scrubber.scrub_text(event.name, counts)
-            ev_attrs = _scrub_attributes(scrubber, event.attributes, counts)
+            ev_name = event.name
+            if not scrubber.known_clean(ev_name):
+                counts = counts if counts is not None else Counter()
+                ev_name = scrubber.scrub_text(ev_name, counts)
+            ev_attrs, counts = _scrub_attributes(scrubber, event.attributes, counts)
             if ev_attrs is not None or ev_name != event.name:
                 events_changed = True
                 events.append(Event(ev_name, ev_attrs if ev_attrs is not None else event.attributes,
@@ -100,14 +107,15 @@ class ScrubbingSpanProcessor(SpanProcessor):
         links = []
         links_changed = False
         for link in _sequence(span, "_links", "links"):
-            link_attrs = _scrub_attributes(scrubber, link.attributes, counts)
+            link_attrs, counts = _scrub_attributes(scrubber, link.attributes, counts)
             if link_attrs is not None:
                 links_changed = True
                 links.append(Link(link.context, link_attrs))
             else:
                 links.append(link)
         description = span.status.description
-        if description:
+        if description and not scrubber.known_clean(description):
+            counts = counts if counts is not None else Counter()
             new_description = scrubber.scrub_text(description, counts)
             if new_description != description:
                 span._status = Status(span.status.status_code, new_description)
@@ -148,11 +156,13 @@ class ScrubbingLogRecordProcessor(LogRecordProcessor):
                 _log.exception("scrubbing_log_record_failed")
 
     def _scrub(self, log_record: ReadWriteLogRecord) -> None:
-        record, scrubber, counts = log_record.log_record, self._scrubber, Counter[str]()
+        record, scrubber = log_record.log_record, self._scrubber
+        counts: Counter[str] | None = None
         body = record.body
-        if body is not None:
+        if body is not None and not (isinstance(body, str) and scrubber.known_clean(body)):
+            counts = Counter()
             record.body = scrubber.scrub_value(body, None, counts)
-        attributes = _scrub_attributes(scrubber, record.attributes, counts)
+        attributes, counts = _scrub_attributes(scrubber, record.attributes, counts)
         if not counts:
             return
         target: Any = record.attributes

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Iterable, MutableMapping
 from typing import Any
 
@@ -31,14 +30,9 @@ class StructlogScrubber:
 
     def __call__(self, logger: Any, method_name: str, event_dict: MutableMapping[str, Any]
                  ) -> MutableMapping[str, Any]:
-        counts: Counter[str] = Counter()
-        scrub = self._scrubber.scrub_value
-        for key, value in list(event_dict.items()):
-            if key in self._keep:
-                continue
-            new = scrub(value, key, counts)
-            if new is not value:
-                event_dict[key] = new
+        changes, counts = self._scrubber.scrub_fields(event_dict, skip=self._keep)
+        if changes:
+            event_dict.update(changes)
         if counts and self._summary:
             event_dict.update(summary(counts))
         return event_dict

@@ -58,6 +58,17 @@ def test_structlog_processor_adds_nothing_to_clean_events() -> None:
     assert StructlogScrubber()(None, "info", dict(event)) == event
 
 
+def test_structlog_summary_counts_hold_when_clean_fields_are_cached() -> None:
+    proc = StructlogScrubber(Scrubber())
+    for i in range(3):  # the clean fields are remembered after the first event
+        event = proc(None, "info", {"event": "request_finished", "method": "GET", "status": 200,
+                                    "duration_ms": 0.5 + i, "password": "hunter2", "request_id": f"r{i}"})
+        assert event == {"event": "request_finished", "method": "GET", "status": 200, "duration_ms": 0.5 + i,
+                         "password": "[REDACTED:secret]", "request_id": f"r{i}", COUNT_KEY: 1, KINDS_KEY: ["secret"]}
+        clean = {"event": "request_finished", "method": "GET", "status": 200, "duration_ms": 0.5 + i}
+        assert proc(None, "info", dict(clean)) == clean
+
+
 def test_structlog_json_output_is_clean(capsys: Any) -> None:
     logger = structlog.wrap_logger(
         structlog.PrintLogger(),
@@ -112,6 +123,33 @@ def test_span_processor_leaves_clean_spans_untouched() -> None:
     assert dict(out.attributes or {}) == {"http.status_code": 200}
 
 
+def test_span_summary_counts_hold_when_clean_fields_are_cached() -> None:
+    tracer, exporter = _tracer()
+    for _ in range(3):  # the route, the status code and the span name are remembered after the first span
+        with tracer.start_as_current_span("GET /users/{id}") as span:
+            span.set_attribute("http.route", "/users/{id}")
+            span.set_attribute("http.response.status_code", 200)
+            span.set_attribute("db.password", 200)
+        with tracer.start_as_current_span("GET /users/{id}") as span:
+            span.set_attribute("http.route", "/users/{id}")
+            span.set_attribute("http.response.status_code", 200)
+            span.add_event("GET /users/{id}", {"http.route": "/users/{id}", "note": "mail jane@example.com"})
+        with tracer.start_as_current_span("GET /users/{id}") as span:
+            span.set_attribute("http.route", "/users/{id}")
+            span.set_status(Status(StatusCode.ERROR, "no user jane@example.com"))
+    spans = exporter.get_finished_spans()
+    assert len(spans) == 9
+    for secret, event, status in zip(spans[0::3], spans[1::3], spans[2::3], strict=True):
+        assert dict(secret.attributes or {}) == {"http.route": "/users/{id}", "http.response.status_code": 200,
+                                                 "db.password": "[REDACTED:secret]", COUNT_KEY: 1,
+                                                 KINDS_KEY: ("secret",)}
+        assert dict(event.attributes or {}) == {"http.route": "/users/{id}", "http.response.status_code": 200,
+                                                COUNT_KEY: 1, KINDS_KEY: ("email",)}
+        assert event.events[0].attributes == {"http.route": "/users/{id}", "note": "mail [REDACTED:email]"}
+        assert dict(status.attributes or {}) == {"http.route": "/users/{id}", COUNT_KEY: 1, KINDS_KEY: ("email",)}
+        assert status.status.description == "no user [REDACTED:email]"
+
+
 def test_log_processor_cleans_body_and_attributes() -> None:
     exporter = InMemoryLogRecordExporter()
     provider = LoggerProvider()
@@ -128,6 +166,23 @@ def test_log_processor_cleans_body_and_attributes() -> None:
     assert second.body == {"msg": "ok", "token": "[REDACTED:secret]"}
 
 
+def test_log_processor_counts_hold_when_the_body_is_known_clean() -> None:
+    exporter = InMemoryLogRecordExporter()
+    provider = LoggerProvider()
+    provider.add_log_record_processor(ScrubbingLogRecordProcessor(Scrubber()))
+    provider.add_log_record_processor(SimpleLogRecordProcessor(exporter))
+    logger = provider.get_logger("test")
+    for _ in range(3):
+        logger.emit(body="request finished", attributes={"http.route": "/a", "client.address": "203.0.113.7"})
+        logger.emit(body="request finished", attributes={"http.route": "/a"})
+    records = [r.log_record for r in exporter.get_finished_logs()]
+    for dirty, clean in zip(records[0::2], records[1::2], strict=True):
+        assert dirty.body == clean.body == "request finished"
+        assert dict(dirty.attributes or {}) == {"http.route": "/a", "client.address": "[REDACTED:ipv4]",
+                                                COUNT_KEY: 1, KINDS_KEY: ("ipv4",)}
+        assert dict(clean.attributes or {}) == {"http.route": "/a"}
+
+
 def test_processors_never_break_the_host_app() -> None:
     class Broken(Scrubber):
         def scrub_text(self, text: str, counts: Any = None) -> str:
@@ -137,7 +192,7 @@ def test_processors_never_break_the_host_app() -> None:
     provider = TracerProvider()
     provider.add_span_processor(ScrubbingSpanProcessor(Broken()))
     provider.add_span_processor(SimpleSpanProcessor(exporter))
-    with provider.get_tracer("t").start_as_current_span("x"):
+    with provider.get_tracer("t").start_as_current_span("checkout for order 17"):  # long enough to be scanned
         pass
     assert len(exporter.get_finished_spans()) == 1
 

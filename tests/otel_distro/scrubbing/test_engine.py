@@ -302,3 +302,115 @@ def test_repeated_texts_scrub_the_same_every_time() -> None:
         assert scrubber.scrub_text("GET /api/info", counts) == "GET /api/info"
         assert scrubber.scrub_text("mail jane@example.com now", counts) == "mail [REDACTED:email] now"
         assert counts == {"email": 1}
+
+
+# --- scrub_fields: flat records, and the cache of fields seen clean ---------------------------------------------
+
+# Pairs whose outcome hangs on the key, the exact type or the digits: True == 1 == 1.0 as dict keys, and a
+# phone or SSN key redacts a number only when it has the digits of one (123456 has 6, 123456.0 has 7).
+TRICKY_FIELDS: list[tuple[str, object]] = [
+    ("http.response.status_code", 200), ("password", 200), ("flag", 1), ("flag", True), ("flag", 1.0),
+    ("secret_flag", 1), ("secret_flag", True), ("phone", 123456), ("phone", 123456.0), ("phone", 5551234567),
+    ("ssn", 12345678), ("ssn", 12345678.0), ("ssn", 123456789), ("url.path", "/api/info"),
+    ("note", "mail jane@example.com"), ("full_name", "Jane Doe"), ("api_key", "GET"), ("method", "GET"),
+    ("duration_ms", 1.5), ("request_id", "a@b.com-is-not-touched"), ("tags", ("ok", "a@b.com")),
+    ("ctx", {"password": "x"}), ("empty", None),
+]
+
+
+def _one_by_one(scrubber: Scrubber, fields: list[tuple[str, object]]) -> list[tuple[object, Counter[str]]]:
+    out = []
+    for key, value in fields:
+        counts: Counter[str] = Counter()
+        out.append((scrubber.scrub_value(value, key, counts), counts))
+    return out
+
+
+def _through_scrub_fields(scrubber: Scrubber, fields: list[tuple[str, object]]) -> list[tuple[object, Counter[str]]]:
+    out = []
+    for key, value in fields:
+        changes, counts = scrubber.scrub_fields({key: value})
+        out.append(((changes or {}).get(key, value), counts or Counter()))
+    return out
+
+
+@pytest.mark.parametrize("order", ["as_listed", "reversed"])
+def test_scrub_fields_agrees_with_scrub_value_cold_and_warm(order: str) -> None:
+    fields = TRICKY_FIELDS if order == "as_listed" else TRICKY_FIELDS[::-1]
+    expected = _one_by_one(Scrubber(), fields)
+    scrubber = Scrubber()
+    for _ in range(3):  # the first round fills the cache, the next ones read it
+        assert _through_scrub_fields(scrubber, fields) == expected
+
+
+def test_the_same_pair_is_redacted_every_time() -> None:
+    scrubber = Scrubber()
+    for _ in range(3):
+        changes, counts = scrubber.scrub_fields({"note": "mail jane@example.com", "method": "GET"})
+        assert changes == {"note": "mail [REDACTED:email]"}
+        assert counts == {"email": 1}
+
+
+def test_a_clean_int_does_not_vouch_for_a_secret_key() -> None:
+    scrubber = Scrubber()
+    assert scrubber.scrub_fields({"server.port": 8000}) == (None, Counter())
+    assert scrubber.scrub_fields({"server.port": 8000}) == (None, None)  # cached: nothing scrubbed or allocated
+    changes, counts = scrubber.scrub_fields({"password": 8000, "server.port": 8000})
+    assert changes == {"password": "[REDACTED:secret]"}
+    assert counts == {"secret": 1}
+
+
+def test_a_clean_record_allocates_no_counts_once_seen() -> None:
+    scrubber = Scrubber()
+    record = {"http.request.method": "GET", "url.path": "/api/info", "http.response.status_code": 200,
+              "duration_ms": 0.25, "request_id": "4bf92f3577b34da6a3ce929d0e0e4736"}
+    scrubber.scrub_fields(record)
+    assert scrubber.scrub_fields(record) == (None, None)
+    assert scrubber.scrub_fields({**record, "duration_ms": 0.5, "request_id": "00f067aa0ba902b7"}) == (None, None)
+
+
+def test_given_counts_are_added_to_and_returned() -> None:
+    scrubber = Scrubber()
+    counts: Counter[str] = Counter({"email": 1})
+    changes, out = scrubber.scrub_fields({"password": "x1", "method": "GET"}, counts)
+    assert out is counts
+    assert counts == {"email": 1, "secret": 1}
+    assert changes == {"password": "[REDACTED:secret]"}
+
+
+def test_skipped_fields_are_left_alone() -> None:
+    changes, counts = Scrubber().scrub_fields({"password": "x1", "note": "a@b.com"}, skip={"password"})
+    assert changes == {"note": "[REDACTED:email]"}
+    assert counts == {"email": 1}
+
+
+def test_the_clean_field_cache_is_bounded_and_skips_what_never_repeats() -> None:
+    from otel_distro.scrubbing._engine import _CLEAN_CACHE_TEXT_MAX, _CLEAN_PAIRS_MAX  # noqa: PLC0415
+
+    scrubber = Scrubber()
+    for i in range(_CLEAN_PAIRS_MAX * 2 + 10):
+        scrubber.scrub_fields({"url.path": f"/api/items/{i}", "http.response.status_code": i})
+        assert len(scrubber._clean_pairs) <= _CLEAN_PAIRS_MAX
+    scrubber._clean_pairs.clear()
+    scrubber.scrub_fields({"request_id": "x" * 40, "duration_ms": 1.5, "url.path": "/a" * _CLEAN_CACHE_TEXT_MAX})
+    scrubber.scrub_fields({"request_id": "y" * 40})
+    assert ("request_id", "y" * 40) not in scrubber._clean_pairs  # never-touched key: its values are not kept
+    assert not any(key == "url.path" for key, _ in scrubber._clean_pairs)  # too long to keep
+
+
+def test_scrub_fields_from_threads_agree() -> None:
+    scrubber = Scrubber()
+    expected = _one_by_one(Scrubber(), TRICKY_FIELDS)
+    results: list[bool] = []
+
+    def work() -> None:
+        for i in range(300):
+            results.append(_through_scrub_fields(scrubber, TRICKY_FIELDS) == expected)
+            scrubber.scrub_fields({"url.path": f"/api/items/{threading.get_ident()}/{i}"})
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert all(results) and len(results) == 1200
