@@ -33,6 +33,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from otel_distro._internal import guard, helpers, logs
 from otel_distro._internal.context import REQUEST_ID
 from otel_distro._internal.meters import request_counters
+from otel_distro._internal.request_duration import duration_recorder
 from otel_distro._internal.server_span import ServerSpan, start_server_span
 from otel_distro.settings import Settings
 
@@ -41,8 +42,6 @@ __all__ = ["RequestContextMiddleware", "is_sane_request_id", "new_request_id"]
 _SANE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:\-]{0,127}")
 _STATUS_CLASS = {1: "1xx", 2: "2xx", 3: "3xx", 4: "4xx", 5: "5xx"}
 _KNOWN_METHODS = frozenset({"CONNECT", "DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT", "TRACE", "QUERY"})
-#: Semantic-convention buckets of ``http.server.request.duration`` (seconds).
-DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0)
 _HTTP_VERSIONS = {"1.1": "1.1", "1.0": "1.0", "2": "2", "2.0": "2", "3": "3"}
 
 
@@ -105,12 +104,7 @@ class RequestContextMiddleware:
         self._counters = request_counters(provider)
         self._tracer = tracer
         if tracer is not None:
-            self._duration = provider.get_meter("otel_distro.http").create_histogram(
-                "http.server.request.duration",
-                unit="s",
-                description="Duration of HTTP server requests.",
-                explicit_bucket_boundaries_advisory=list(DURATION_BUCKETS),
-            )
+            self._duration = duration_recorder(provider)
             fields = getattr(propagate.get_global_textmap(), "fields", None) or ("traceparent", "tracestate")
             self._propagation = frozenset(field.lower().encode("latin-1") for field in fields)
 
@@ -253,17 +247,12 @@ class RequestContextMiddleware:
         try:
             route = _route(scope, None)
             attributes: dict[str, Any] = {"http.response.status_code": status}
-            point: dict[str, Any] = {
-                "http.request.method": method,
-                "url.scheme": scope.get("scheme", "http"),
-                "http.response.status_code": status,
-            }
             if route:
-                attributes["http.route"] = point["http.route"] = route
+                attributes["http.route"] = route
                 span.update_name(f"{method if method != '_OTHER' else 'HTTP'} {route}")
             error_type = type(exc).__qualname__ if exc is not None else str(status) if status >= 500 else None
             if error_type is not None:
-                attributes["error.type"] = point["error.type"] = error_type
+                attributes["error.type"] = error_type
             if isinstance(span, ServerSpan):
                 span._set_own_attributes(attributes)
             else:
@@ -273,7 +262,9 @@ class RequestContextMiddleware:
             if error_type is not None:
                 span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}" if exc is not None else None))
             span.end()
-            self._duration.record(time.perf_counter() - started, point)
+            self._duration.record(
+                time.perf_counter() - started, (method, scope.get("scheme", "http"), status, route, error_type)
+            )
         except Exception as error:
             guard.internal_error("request_context_end", error)
 

@@ -15,13 +15,10 @@ import threading
 from typing import Any
 
 from opentelemetry.sdk.metrics import Histogram
-from opentelemetry.sdk.metrics.export import (
-    AggregationTemporality,
-    MetricExporter,
-    MetricsData,
-    PeriodicExportingMetricReader,
-)
+from opentelemetry.sdk.metrics.export import AggregationTemporality, MetricExporter, MetricsData
 from opentelemetry.sdk.metrics.view import DefaultAggregation, ExplicitBucketHistogramAggregation
+
+from otel_distro._internal.request_duration import PreAggregatedReader
 
 __all__ = ["SharedPrometheusReader", "can_share"]
 
@@ -36,7 +33,7 @@ def can_share(exporter: MetricExporter) -> bool:
     return isinstance(histogram, (DefaultAggregation, ExplicitBucketHistogramAggregation))
 
 
-class SharedPrometheusReader(PeriodicExportingMetricReader):
+class SharedPrometheusReader(PreAggregatedReader):
     """The periodic OTLP reader, also serving the Prometheus registry from its collections on scrape."""
 
     def __init__(self, exporter: MetricExporter, registry: Any = None) -> None:
@@ -59,6 +56,7 @@ class SharedPrometheusReader(PeriodicExportingMetricReader):
 
     def _receive_metrics(self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs: Any) -> None:
         if getattr(self._scrape, "active", False):
+            metrics_data = self._with_sources(metrics_data)
             if metrics_data is not None:
                 self._collector.add_metrics_data(metrics_data)
             return

@@ -21,8 +21,8 @@ from opentelemetry._logs import set_logger_provider
 from opentelemetry.sdk._configuration import _get_exporter_names, _import_exporters
 from opentelemetry.sdk._logs import LoggerProvider
 from opentelemetry.sdk._logs.export import BatchLogRecordProcessor, LogRecordExporter
-from opentelemetry.sdk.metrics import MeterProvider
-from opentelemetry.sdk.metrics.export import MetricExporter, MetricReader, PeriodicExportingMetricReader
+from opentelemetry.sdk.metrics import AlwaysOffExemplarFilter, MeterProvider
+from opentelemetry.sdk.metrics.export import MetricExporter, MetricReader
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
@@ -31,6 +31,7 @@ from otel_distro._internal import exporters as exporter_bounds
 from otel_distro._internal import guard, logs
 from otel_distro._internal import prometheus as shared_prometheus
 from otel_distro._internal.db_metrics import DbDurationSpanProcessor
+from otel_distro._internal.request_duration import PreAggregatedReader, RequestDurationHistogram
 from otel_distro._internal.resource import build_resource, process_resource
 from otel_distro._internal.scrub import scrubbing_hooks
 from otel_distro.settings import Settings
@@ -51,6 +52,8 @@ class Runtime:
     logger_provider: LoggerProvider
     prometheus: MetricReader | None = None
     exporters: list[Any] = field(default_factory=list)
+    #: The middleware's pre-aggregated request histogram, where every reader reports it (see `request_duration`).
+    request_duration: RequestDurationHistogram | None = None
     parent_pid: int = field(default_factory=os.getpid)
 
 
@@ -95,13 +98,14 @@ def configure(settings: Settings, *, auto_instrumentation_version: str | None = 
                 prometheus = shared_prometheus.SharedPrometheusReader(metric_exporter)
                 readers.append(prometheus)
             else:
-                readers.append(PeriodicExportingMetricReader(metric_exporter))
+                readers.append(PreAggregatedReader(metric_exporter))
     if prometheus is None:
         prometheus = _prometheus_reader(settings)
         if prometheus is not None:
             readers.append(prometheus)
     meter_provider = MeterProvider(resource=resource, metric_readers=readers)
     metrics.set_meter_provider(meter_provider)
+    request_duration = _request_duration(meter_provider, readers)
 
     tracer_provider = TracerProvider(resource=resource)
     for span_processor in scrub.span_processors:
@@ -147,7 +151,9 @@ def configure(settings: Settings, *, auto_instrumentation_version: str | None = 
     pipeline = logs.build_pipeline(log_format=settings.log_format, emitter=emitter, scrubber=scrub.structlog)
     logs.install(pipeline, level=settings.log_level, access_log=settings.access_log)
 
-    _runtime = Runtime(settings, resource, tracer_provider, meter_provider, logger_provider, prometheus, exporters)
+    _runtime = Runtime(
+        settings, resource, tracer_provider, meter_provider, logger_provider, prometheus, exporters, request_duration
+    )
     os.register_at_fork(after_in_child=_after_fork_in_child)
     # atexit (registered by the SDK providers) does not run in children that leave through os._exit, as
     # multiprocessing's fork workers do; its finalizers do. Flushing twice is harmless.
@@ -168,6 +174,20 @@ def configure(settings: Settings, *, auto_instrumentation_version: str | None = 
         },
     )
     return _runtime
+
+
+def _request_duration(meter_provider: MeterProvider, readers: list[MetricReader]) -> RequestDurationHistogram | None:
+    """The pre-aggregated request histogram when it reports what the SDK would: every reader is the distro's
+    and exemplars are off (else the middleware records into an SDK histogram)."""
+    if not readers or not all(isinstance(reader, PreAggregatedReader) for reader in readers):
+        return None
+    config = getattr(meter_provider, "_sdk_config", None)
+    if not isinstance(getattr(config, "exemplar_filter", None), AlwaysOffExemplarFilter):
+        return None
+    histogram = RequestDurationHistogram()
+    for reader in readers:
+        reader.add_source(histogram, meter_provider)  # type: ignore[attr-defined]
+    return histogram
 
 
 def _make_exporter(cls: type[Any]) -> Any:
@@ -278,6 +298,8 @@ def _after_fork_in_child() -> None:
             provider._update_resource(pid)
         for exporter in current.exporters:
             _drop_inherited_connections(exporter)
+        if current.request_duration is not None:
+            current.request_duration.after_fork()
         _renew_system_metrics_process()
     except Exception as exc:
         guard.internal_error("after_fork", exc)
