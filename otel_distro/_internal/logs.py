@@ -40,6 +40,7 @@ __all__ = [
     "build_pipeline",
     "emit",
     "install",
+    "is_enabled",
     "mark_logged",
     "uninstall",
 ]
@@ -59,6 +60,13 @@ _SEVERITY: dict[str, SeverityNumber] = {
     "error": SeverityNumber.ERROR,
     "critical": SeverityNumber.FATAL,
 }
+
+#: Severity number and text by level name (the levels the chain writes).
+_LEVEL_FIELDS: dict[str, tuple[SeverityNumber, str]] = {
+    level: (number, level.upper()) for level, number in _SEVERITY.items()
+}
+#: Attribute value types passed as they are (exact types: a str subclass is converted like any other object).
+_PLAIN_TYPES = frozenset({str, bool, int, float})
 
 # Keys of the printed line that are carried by the OTel log record itself rather than as attributes.
 _RECORD_KEYS = frozenset({"timestamp", "level", "message", "trace_id", "span_id", "exception", "exc_info"})
@@ -313,42 +321,53 @@ class OtelLogEmitter:
             from opentelemetry.sdk.util.instrumentation import InstrumentationScope  # noqa: PLC0415
 
             scope = self._scopes[name] = InstrumentationScope(name)
+        severity = _LEVEL_FIELDS.get(level)
+        if severity is None:
+            severity = (_SEVERITY.get(level, SeverityNumber.INFO), level.upper())
         ctx = get_current_span().get_span_context()
         valid = ctx.is_valid
         record = _DirectRecord(
             now,
-            _SEVERITY.get(level, SeverityNumber.INFO),
-            level.upper(),
+            severity[0],
+            severity[1],
             body,
             attributes,
             ctx.trace_id if valid else 0,
             ctx.span_id if valid else 0,
             ctx.trace_flags if valid else 0,
         )
-        readable = _DirectReadable(record, getattr(self._provider, "resource", None), scope)
+        readable = _DirectReadable(record, self._resource(), scope)
         for queue in self._direct:
             queue.emit(readable)
 
+    def _resource(self) -> Any:
+        return getattr(self._provider, "resource", None)
+
     def __call__(self, _: WrappedLogger, __: str, event_dict: EventDict) -> EventDict:
         otel_exception = event_dict.pop(_OTEL_EXCEPTION_KEY, None)
-        name = str(event_dict.get("logger", "app"))
+        name = event_dict.get("logger", "app")
+        if type(name) is not str:
+            name = str(name)
         if name.startswith(_SDK_LOGGER_PREFIX):
             return event_dict
-        otel_logger = self._loggers.get(name)
-        if otel_logger is None:
-            otel_logger = self._loggers[name] = self._provider.get_logger(name)
         level = event_dict.get("level", "info")
-        attributes: dict[str, Any] = {
-            key: _attribute_value(value) for key, value in event_dict.items() if key not in _RECORD_KEYS
-        }
+        attributes: dict[str, Any] = {}
+        for key, value in event_dict.items():
+            if key not in _RECORD_KEYS:
+                attributes[key] = value if type(value) in _PLAIN_TYPES else _attribute_value(value)
         if isinstance(otel_exception, dict):
             attributes["exception.type"] = str(otel_exception.get("type", ""))
             attributes["exception.message"] = str(otel_exception.get("message", ""))
             attributes["exception.stacktrace"] = str(otel_exception.get("stacktrace", ""))
         now = time.time_ns()
+        message = event_dict.get("message", "")
+        body = message if type(message) is str else str(message)
         if self._direct and len(attributes) <= _DIRECT_MAX_ATTRIBUTES:
-            self._emit_direct(name, level, str(event_dict.get("message", "")), attributes, now)
+            self._emit_direct(name, level, body, attributes, now)
             return event_dict
+        otel_logger = self._loggers.get(name)
+        if otel_logger is None:
+            otel_logger = self._loggers[name] = self._provider.get_logger(name)
         if self._pre_scrubbed:
             PRE_SCRUBBED.active = True
         try:
@@ -357,7 +376,7 @@ class OtelLogEmitter:
                 observed_timestamp=now,
                 severity_number=_SEVERITY.get(level, SeverityNumber.INFO),
                 severity_text=level.upper(),
-                body=str(event_dict.get("message", "")),
+                body=body,
                 attributes=attributes,
             )
         finally:
@@ -566,6 +585,12 @@ def emit(method_name: str, event_dict: EventDict) -> bool:
     if LEVELS.get(method_name, logging.INFO) >= _level:
         pipeline.run(method_name, event_dict)
     return True
+
+
+def is_enabled(method_name: str) -> bool:
+    """Whether a line at ``method_name`` would be written by the installed chain (True when none is installed:
+    then whatever structlog is configured with decides)."""
+    return _pipeline is None or LEVELS.get(method_name, logging.INFO) >= _level
 
 
 def install(pipeline: LogPipeline, *, level: str, access_log: bool = True) -> None:

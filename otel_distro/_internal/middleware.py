@@ -158,11 +158,12 @@ class RequestContextMiddleware:
                 message = {**message, "headers": [*message.get("headers", ()), header]}
             await send(message)
 
-        # request_started: at info when asked for, else at debug (a no-op call at the default level).
-        helpers.log_request(
-            scope.get("method", ""), scope.get("path", ""), logger=self._logger,
-            level="info" if self._log_start else "debug",
-        )
+        # request_started: at info when asked for, else at debug (not even called above debug).
+        if self._log_start or logs.is_enabled("debug"):
+            helpers.log_request(
+                scope.get("method", ""), scope.get("path", ""), logger=self._logger,
+                level="info" if self._log_start else "debug",
+            )
         try:
             await self.app(scope, receive, send_with_request_id)
         except Exception as exc:

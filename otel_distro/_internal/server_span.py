@@ -26,6 +26,7 @@ from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.attributes import BoundedAttributes
 from opentelemetry.sdk import trace as sdk_trace
+from opentelemetry.sdk.trace import sampling
 from opentelemetry.sdk.util import BoundedList
 from opentelemetry.trace import SpanContext, SpanKind, TraceFlags
 from opentelemetry.trace.status import Status, StatusCode
@@ -146,8 +147,34 @@ class ServerSpan(sdk_trace.Span):
         processor.on_end(self)
 
 
+def _default_sampler(sampler: Any) -> bool:
+    """Whether ``sampler`` is the SDK's default ``parentbased_always_on``: sample new traces, follow the parent."""
+    return (
+        type(sampler) is sampling.ParentBased
+        and getattr(sampler, "_root", None) is sampling.ALWAYS_ON
+        and getattr(sampler, "_remote_parent_sampled", None) is sampling.ALWAYS_ON
+        and getattr(sampler, "_remote_parent_not_sampled", None) is sampling.ALWAYS_OFF
+        and getattr(sampler, "_local_parent_sampled", None) is sampling.ALWAYS_ON
+        and getattr(sampler, "_local_parent_not_sampled", None) is sampling.ALWAYS_OFF
+    )
+
+
+_parts: dict[int, tuple[Any, tuple[Any, ...] | None]] = {}
+
+
 def _sdk_parts(tracer: Any) -> tuple[Any, ...] | None:
-    """What a `ServerSpan` needs from an SDK tracer, or None for any other tracer (or another SDK shape)."""
+    """What a `ServerSpan` needs from an SDK tracer (looked up once per tracer), or None for any other tracer."""
+    cached = _parts.get(id(tracer))
+    if cached is not None and cached[0] is tracer:
+        return cached[1]
+    parts = _lookup_parts(tracer)
+    if len(_parts) >= 64:
+        _parts.clear()
+    _parts[id(tracer)] = (tracer, parts)  # the tracer is held, so its id is not reused while cached
+    return parts
+
+
+def _lookup_parts(tracer: Any) -> tuple[Any, ...] | None:
     if not isinstance(tracer, sdk_trace.Tracer):
         return None
     try:
@@ -158,6 +185,7 @@ def _sdk_parts(tracer: Any) -> tuple[Any, ...] | None:
             tracer._span_limits,
             tracer._instrumentation_scope,
             tracer._tracer_metrics,
+            _default_sampler(tracer.sampler),
         )
     except AttributeError:
         return None
@@ -177,7 +205,7 @@ def start_server_span(
     parts = _sdk_parts(tracer)
     if parts is None:
         return tracer.start_span(name, parent, SpanKind.SERVER, attributes)
-    sampler, ids, processor, limits, scope, tracer_metrics = parts
+    sampler, ids, processor, limits, scope, tracer_metrics, default_sampler = parts
     if not tracer._is_enabled():  # type: ignore[attr-defined]
         return tracer.start_span(name, parent, SpanKind.SERVER, attributes)
     parent_context: SpanContext | None = trace.get_current_span(parent).get_span_context()
@@ -188,13 +216,21 @@ def start_server_span(
     else:
         trace_id = parent_context.trace_id
         random_trace_id = parent_context.trace_flags.random_trace_id
-    result = sampler.should_sample(parent, trace_id, name, SpanKind.SERVER, attributes, _NO_LINKS)
-    decision = result.decision
+    if default_sampler:
+        # What ParentBased(ALWAYS_ON) answers, without its three calls: the parent's decision and trace state,
+        # or sampled for a new trace; the attributes as given.
+        sampled = parent_context is None or parent_context.trace_flags.sampled
+        decision: Any = sampling.Decision.RECORD_AND_SAMPLE if sampled else sampling.Decision.DROP
+        trace_state = parent_context.trace_state if parent_context is not None else None
+    else:
+        result = sampler.should_sample(parent, trace_id, name, SpanKind.SERVER, attributes, _NO_LINKS)
+        decision, trace_state = result.decision, result.trace_state
+        attributes = dict(result.attributes)  # what the sampler kept, as the SDK does
     flags = TraceFlags.SAMPLED if decision.is_sampled() else TraceFlags.DEFAULT
     if random_trace_id:
         flags |= TraceFlags.RANDOM_TRACE_ID
     span_context = SpanContext(
-        trace_id, ids.generate_span_id(), is_remote=False, trace_flags=_flags(flags), trace_state=result.trace_state
+        trace_id, ids.generate_span_id(), is_remote=False, trace_flags=_flags(flags), trace_state=trace_state
     )
     end_metrics = tracer_metrics.start_span(parent_context, decision)
     if not decision.is_recording():
@@ -204,7 +240,7 @@ def start_server_span(
         span_context,
         parent_context,
         tracer.resource,  # type: ignore[attr-defined]
-        dict(result.attributes),  # what the sampler kept, as the SDK does (usually all of ``attributes``)
+        attributes,
         processor,
         scope,
         limits,

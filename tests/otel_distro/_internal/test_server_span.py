@@ -176,3 +176,24 @@ def test_an_ended_span_is_exported_once_and_no_longer_changes(caplog: pytest.Log
     assert dict(span.attributes or {}) == {"a": 1}
     assert span.events == () and span.name == "GET"
     assert "ended span" in caplog.text
+
+
+@pytest.mark.parametrize("sampled", [True, False])
+def test_with_the_default_sampler_a_remote_parents_decision_and_trace_state_are_kept(sampled: bool) -> None:
+    provider, exporter, _ = _provider()  # the SDK default: parentbased_always_on
+    flags = "01" if sampled else "00"
+    carrier = {
+        "traceparent": f"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-{flags}",
+        "tracestate": "vendor=abc",
+    }
+    parent = TraceContextTextMapPropagator().extract(carrier)
+    ours = start_server_span(provider.get_tracer("t"), "GET", parent, {"a": 1})
+    sdk = provider.get_tracer("t").start_span("GET", parent, SpanKind.SERVER, {"a": 1})
+    for span in (ours, sdk):
+        assert span.is_recording() is sampled
+        context = span.get_span_context()
+        assert context.trace_flags.sampled is sampled
+        assert context.trace_state.get("vendor") == "abc"
+        assert context.trace_flags == sdk.get_span_context().trace_flags
+        span.end()
+    assert len(exporter.get_finished_spans()) == (2 if sampled else 0)
