@@ -527,19 +527,17 @@ def build_pipeline(
     extra_processors: Iterable[Processor] = (),
 ) -> LogPipeline:
     """The chain for ``log_format`` (``json`` or ``console``), writing to ``stream`` (default stdout)."""
-    processors: list[Processor] = [
-        _merge_contextvars(),
-        add_standard_keys,
-        structlog.processors.StackInfoRenderer(),
-    ]
+    processors: list[Processor] = [_merge_contextvars(), add_standard_keys]
+    exception_steps: list[Processor] = [structlog.processors.StackInfoRenderer()]
     if emitter is not None:
-        processors.append(capture_exception)
+        exception_steps.append(capture_exception)
     if log_format == "json":
-        processors.append(
+        exception_steps.append(
             structlog.processors.ExceptionRenderer(structlog.tracebacks.ExceptionDictTransformer(show_locals=False))
         )
     else:
-        processors.append(_keep_exc_info_for_console)
+        exception_steps.append(_keep_exc_info_for_console)
+    processors.append(_when_exception(exception_steps))
     # PII scrubbing hook: the scrubber runs here, after every key is in place and before anything leaves.
     if scrubber is not None:
         processors.append(Guarded(scrubber, "log_scrubbing"))
@@ -553,6 +551,21 @@ def build_pipeline(
     processors.append(structlog.dev.ConsoleRenderer(event_key="message", timestamp_key="timestamp"))
     out = stream if stream is not None else sys.stdout
     return LogPipeline(processors, out, binary=_is_binary(out))
+
+
+def _when_exception(steps: Sequence[Processor]) -> Processor:
+    """``steps`` (stack and exception rendering) run only on events that carry ``exc_info`` or ``stack_info``:
+    most lines carry neither, and each step would only look and pass the event on."""
+    chain = tuple(steps)
+
+    def exception_processors(logger: WrappedLogger, method_name: str, event_dict: EventDict) -> Any:
+        result: Any = event_dict
+        if "exc_info" in event_dict or "stack_info" in event_dict:
+            for step in chain:
+                result = step(logger, method_name, result)
+        return result
+
+    return exception_processors
 
 
 def _keep_exc_info_for_console(_: WrappedLogger, __: str, event_dict: EventDict) -> EventDict:

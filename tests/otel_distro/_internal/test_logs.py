@@ -96,6 +96,30 @@ def test_exceptions_are_structured_data(out: io.BytesIO) -> None:
         assert error["frames"][-1]["name"] == "test_exceptions_are_structured_data"
 
 
+def test_stack_info_and_exc_info_are_rendered_and_plain_lines_pass_unchanged(out: io.BytesIO) -> None:
+    structlog.get_logger().info("where_am_i", stack_info=True)
+    try:
+        raise ValueError("bad")
+    except ValueError as exc:
+        structlog.get_logger().error("failed", exc_info=exc)
+    structlog.get_logger().info("plain", exception="a field named exception, not an error")
+
+    where, failed, plain = lines(out)
+    assert "test_stack_info_and_exc_info" in where["stack"] and "stack_info" not in where
+    assert failed["exception"][0]["exc_type"] == "ValueError" and "exc_info" not in failed
+    assert plain["exception"] == "a field named exception, not an error"
+
+
+def test_console_lines_render_exceptions_too() -> None:
+    stream = io.StringIO()
+    pipeline = logs.build_pipeline(log_format="console", stream=stream)
+    try:
+        raise ValueError("console boom")
+    except ValueError:
+        pipeline.run("error", {"event": "failed", "exc_info": True})
+    assert "ValueError" in stream.getvalue() and "console boom" in stream.getvalue()
+
+
 def test_exported_exceptions_carry_the_python_traceback_text(
     out: io.BytesIO, exported: InMemoryLogRecordExporter
 ) -> None:
