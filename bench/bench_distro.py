@@ -16,7 +16,11 @@ not the app's (``--decode`` makes it decode too, on the same two cores). The loa
 thread, C: it takes the least CPU from the app on a shared machine), installed from Debian when missing and
 running as root; else a minimal asyncio HTTP/1.1 keep-alive client (``--load asyncio`` forces it).
 
-    python bench/bench_distro.py [--seconds 6] [--rounds 3] [--connections 16] [--load auto|wrk|asyncio]
+Two ratios are printed per configuration: the ratio of medians, and the median of each round's ratio to the
+uninstrumented run of the same round (the runs of one round are seconds apart, so this one is less moved by a
+shared machine slowing down or speeding up between rounds).
+
+    python bench/bench_distro.py [--seconds 6] [--rounds 5] [--connections 16] [--load auto|wrk|asyncio]
 """
 
 from __future__ import annotations
@@ -179,7 +183,7 @@ def measure(command: list[str], env: dict[str, str], seconds: float, connections
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=6.0)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument(
         "--decode", action="store_true", help="make the receiver decode every request (its CPU then competes too)"
@@ -214,16 +218,26 @@ def main() -> int:
 
     medians = {name: statistics.median(rates) for name, rates in results.items()}
     base = medians["uninstrumented"]
+    paired = {
+        name: statistics.median(rate / results["uninstrumented"][i] for i, rate in enumerate(rates))
+        for name, rates in results.items()
+    }
     print(
         f"\nGET {ROUTE}, {args.connections} connections, {args.seconds:g}s x {args.rounds} rounds (median req/s),"
         f" receiver {'decoding' if args.decode else 'counting bytes'}, load from {'wrk' if wrk else 'asyncio'}"
     )
     for name, rate in medians.items():
-        print(f"  {name:<15} {rate:8.0f} req/s   {rate / base:5.2f}x uninstrumented")
+        print(
+            f"  {name:<15} {rate:8.0f} req/s   {rate / base:5.2f}x uninstrumented"
+            f"   (median of per-round ratios {paired[name]:.2f}x)"
+        )
     if "vanilla" in medians:
-        print(f"ratio vanilla/uninstrumented = {medians['vanilla'] / base:.2f}")
+        print(f"ratio vanilla/uninstrumented = {medians['vanilla'] / base:.2f}  (per round {paired['vanilla']:.2f})")
     if "distro" in medians:
-        print(f"ratio distro/uninstrumented  = {medians['distro'] / base:.2f}  (target >= 0.70)")
+        print(
+            f"ratio distro/uninstrumented  = {medians['distro'] / base:.2f}  (per round {paired['distro']:.2f};"
+            " target >= 0.70)"
+        )
     return 0
 
 
