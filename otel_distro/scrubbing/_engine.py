@@ -31,7 +31,12 @@ from otel_distro.scrubbing._rules import (
 )
 from otel_distro.scrubbing._validators import VALIDATORS, Hit, Validator, is_placeholder
 
-__all__ = ["IDENTITY_KINDS", "KEYED_KINDS", "Scrubber", "default_scrubber"]
+__all__ = ["CORRELATION_KEYS", "IDENTITY_KINDS", "KEYED_KINDS", "Scrubber", "default_scrubber"]
+
+#: Fields that carry correlation ids, left as they are on every signal: the trace and span ids, and the request
+#: id (made by the middleware, or a client's own that matched its ``[A-Za-z0-9._:-]{1,128}`` check). Unique per
+#: request, they would otherwise cost a full scan each and push everything useful out of the clean caches.
+CORRELATION_KEYS = frozenset({"trace_id", "span_id", "parent_span_id", "request_id"})
 
 IDENTITY_KINDS = frozenset(
     {"email", "phone", "ipv4", "ipv6", "person", "user", "ssn", "tckn", "credit_card", "iban"}

@@ -16,7 +16,7 @@ from opentelemetry.sdk.trace import Event, ReadableSpan, Span, SpanProcessor
 from opentelemetry.trace import Link, Status
 from opentelemetry.util.types import Attributes
 
-from otel_distro.scrubbing._engine import Scrubber, default_scrubber
+from otel_distro.scrubbing._engine import CORRELATION_KEYS, Scrubber, default_scrubber
 from otel_distro.scrubbing._summary import KINDS_KEY, summary
 
 __all__ = ["ScrubbingLogRecordProcessor", "ScrubbingSpanProcessor"]
@@ -53,7 +53,7 @@ def _scrub_attributes(scrubber: Scrubber, attributes: Attributes, counts: Counte
     if not attributes:
         return None, counts
     attributes = _plain(attributes)
-    changes, counts = scrubber.scrub_fields(attributes, counts)
+    changes, counts = scrubber.scrub_fields(attributes, counts, skip=CORRELATION_KEYS)
     if changes is None:
         return None, counts
     for key, new in changes.items():

@@ -5,13 +5,12 @@ from __future__ import annotations
 from collections.abc import Iterable, MutableMapping
 from typing import Any
 
-from otel_distro.scrubbing._engine import Scrubber, default_scrubber
+from otel_distro.scrubbing._engine import CORRELATION_KEYS, Scrubber, default_scrubber
 from otel_distro.scrubbing._summary import summary
 
 __all__ = ["StructlogScrubber"]
 
-_KEEP = ("trace_id", "span_id", "parent_span_id", "request_id", "timestamp", "level", "logger", "logger_name",
-         "_record", "_from_structlog")
+_KEEP = (*CORRELATION_KEYS, "timestamp", "level", "logger", "logger_name", "_record", "_from_structlog")
 
 
 class StructlogScrubber:

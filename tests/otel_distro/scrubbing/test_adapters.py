@@ -114,6 +114,26 @@ def test_span_processor_cleans_what_exporters_see() -> None:
     assert out.status.description == "failed for [REDACTED:phone]"
 
 
+def test_correlation_ids_are_left_alone_on_spans_and_log_records_as_in_log_lines() -> None:
+    tracer, exporter = _tracer()
+    with tracer.start_as_current_span("GET /items") as span:
+        span.set_attribute("request_id", "a@b.com-is-not-touched")
+        span.set_attribute("user.email", "jane@example.com")
+    (out,) = exporter.get_finished_spans()
+    assert out.attributes is not None
+    assert out.attributes["request_id"] == "a@b.com-is-not-touched"
+    assert out.attributes["user.email"] == "[REDACTED:email]"
+
+    logs_exporter = InMemoryLogRecordExporter()
+    provider = LoggerProvider()
+    provider.add_log_record_processor(ScrubbingLogRecordProcessor())
+    provider.add_log_record_processor(SimpleLogRecordProcessor(logs_exporter))
+    provider.get_logger("t").emit(body="done", attributes={"request_id": "a@b.com-is-not-touched"})
+    (record,) = logs_exporter.get_finished_logs()
+    assert record.log_record.attributes is not None
+    assert record.log_record.attributes["request_id"] == "a@b.com-is-not-touched"
+
+
 def test_span_processor_leaves_clean_spans_untouched() -> None:
     tracer, exporter = _tracer()
     with tracer.start_as_current_span("GET /health") as span:
