@@ -240,13 +240,15 @@ def _attribute_value(value: Any) -> Any:
 
 
 class _DirectRecord:
-    """The fields of a log record the OTLP exporters read (an SDK ``LogRecord``'s, without its machinery)."""
+    """What a batch processor queues and an OTLP exporter encodes, in one object: a ``ReadableLogRecord``'s
+    shape (``log_record``, ``resource``, ``instrumentation_scope``, ``dropped_attributes``) whose
+    ``log_record`` is itself, with the fields of an SDK ``LogRecord`` the exporters read."""
 
     __slots__ = (
         "attributes",
         "body",
-        "event_name",
-        "observed_timestamp",
+        "instrumentation_scope",
+        "resource",
         "severity_number",
         "severity_text",
         "span_id",
@@ -254,6 +256,9 @@ class _DirectRecord:
         "trace_flags",
         "trace_id",
     )
+
+    dropped_attributes = 0
+    event_name = None
 
     def __init__(  # noqa: PLR0917 - one slot each, positional for speed on every log line
         self,
@@ -265,8 +270,10 @@ class _DirectRecord:
         trace_id: int,
         span_id: int,
         trace_flags: int,
+        resource: Any,
+        scope: Any,
     ) -> None:
-        self.timestamp = self.observed_timestamp = timestamp
+        self.timestamp = timestamp
         self.severity_number = severity_number
         self.severity_text = severity_text
         self.body = body
@@ -274,19 +281,16 @@ class _DirectRecord:
         self.trace_id = trace_id
         self.span_id = span_id
         self.trace_flags = trace_flags
-        self.event_name = None
-
-
-class _DirectReadable:
-    """What a batch processor queues and an OTLP exporter encodes: a ``ReadableLogRecord``'s shape."""
-
-    __slots__ = ("dropped_attributes", "instrumentation_scope", "log_record", "resource")
-
-    def __init__(self, log_record: _DirectRecord, resource: Any, scope: Any) -> None:
-        self.log_record = log_record
         self.resource = resource
         self.instrumentation_scope = scope
-        self.dropped_attributes = 0
+
+    @property
+    def log_record(self) -> _DirectRecord:
+        return self
+
+    @property
+    def observed_timestamp(self) -> int:
+        return self.timestamp
 
 
 # The SDK's default limit of attributes per log record; larger events take the SDK path, which enforces it.
@@ -335,10 +339,11 @@ class OtelLogEmitter:
             ctx.trace_id if valid else 0,
             ctx.span_id if valid else 0,
             ctx.trace_flags if valid else 0,
+            self._resource(),
+            scope,
         )
-        readable = _DirectReadable(record, self._resource(), scope)
         for queue in self._direct:
-            queue.emit(readable)
+            queue.emit(record)
 
     def _resource(self) -> Any:
         return getattr(self._provider, "resource", None)

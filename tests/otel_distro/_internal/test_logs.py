@@ -246,7 +246,7 @@ def test_records_queued_directly_encode_as_the_sdks_own() -> None:
         return record
 
     sdk, direct = emitted(False), emitted(True)
-    assert type(direct).__name__ == "_DirectReadable"
+    assert type(direct).__name__ == "_DirectRecord"
     ours = ExportLogsServiceRequest.FromString(otlp_encode.encode_logs([direct]))
     theirs = encode_logs([sdk])
     for message in (ours, theirs):
