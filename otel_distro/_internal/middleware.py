@@ -42,6 +42,7 @@ __all__ = ["RequestContextMiddleware", "is_sane_request_id", "new_request_id"]
 _SANE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:\-]{0,127}")
 _STATUS_CLASS = {1: "1xx", 2: "2xx", 3: "3xx", 4: "4xx", 5: "5xx"}
 _KNOWN_METHODS = frozenset({"CONNECT", "DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT", "TRACE", "QUERY"})
+_SPAN_NAMES_MAX = 1024  # routes are templates, so few; the bound is for apps that build routes on the fly
 _HTTP_VERSIONS = {"1.1": "1.1", "1.0": "1.0", "2": "2", "2.0": "2", "3": "3"}
 
 
@@ -103,6 +104,7 @@ class RequestContextMiddleware:
         provider = meter_provider or metrics.get_meter_provider()
         self._counters = request_counters(provider)
         self._tracer = tracer
+        self._span_names: dict[tuple[str, str], str] = {}
         if tracer is not None:
             self._duration = duration_recorder(provider)
             fields = getattr(propagate.get_global_textmap(), "fields", None) or ("traceparent", "tracestate")
@@ -233,8 +235,8 @@ class RequestContextMiddleware:
             return
 
         def done(status: int, exc: BaseException | None) -> None:
-            self._finish(scope, span, method, status, started=started, exc=exc)
-            self._end_span(scope, span, span_method, status, started=started, exc=exc)
+            route = self._finish(scope, span, method, status, started=started, exc=exc)
+            self._end_span(scope, span, span_method, status, route, started=started, exc=exc)
 
         try:
             await self._serve(scope, receive, send, request_id, done)
@@ -243,14 +245,19 @@ class RequestContextMiddleware:
             otel_context.detach(span_token)
 
     def _end_span(
-        self, scope: Scope, span: Any, method: str, status: int, *, started: float, exc: BaseException | None
+        self, scope: Scope, span: Any, method: str, status: int, route: str | None, *, started: float,
+        exc: BaseException | None,
     ) -> None:
         try:
-            route = _route(scope, None)
             attributes: dict[str, Any] = {"http.response.status_code": status}
             if route:
                 attributes["http.route"] = route
-                span.update_name(f"{method if method != '_OTHER' else 'HTTP'} {route}")
+                name = self._span_names.get((method, route))
+                if name is None:
+                    name = f"{method if method != '_OTHER' else 'HTTP'} {route}"
+                    if len(self._span_names) < _SPAN_NAMES_MAX:
+                        self._span_names[method, route] = name
+                span.update_name(name)
             error_type = type(exc).__qualname__ if exc is not None else str(status) if status >= 500 else None
             if error_type is not None:
                 attributes["error.type"] = error_type
@@ -271,7 +278,9 @@ class RequestContextMiddleware:
 
     def _finish(
         self, scope: Scope, span: Any, method: str, status: int, *, started: float, exc: BaseException | None
-    ) -> None:
+    ) -> str | None:
+        """Count and log the finished request; the route it matched (None when none did, or on failure)."""
+        route = None
         try:
             duration_ms = round((time.perf_counter() - started) * 1000, 3)
             route = _route(scope, span)
@@ -306,3 +315,4 @@ class RequestContextMiddleware:
                 )
         except Exception as error:
             guard.internal_error("request_context_finish", error)
+        return route

@@ -16,6 +16,7 @@ through the SDK's own validation: on the first such call the attributes move int
 
 from __future__ import annotations
 
+import dis
 import logging
 import threading
 from collections.abc import Mapping
@@ -151,9 +152,45 @@ class ServerSpan(sdk_trace.Span):
         if self._record_end_metrics is not None:
             self._record_end_metrics()
         processor = self._span_processor
-        processor._on_ending(self)
+        for on_ending in _hooks(processor)[1]:
+            on_ending(self)
         # The span itself, not a copy: nothing can change it any more (every setter checks the end time).
         processor.on_end(self)
+
+
+def _does_nothing(function: Any) -> bool:
+    """Whether ``function``'s body is only ``pass`` / ``return None`` (a docstring aside)."""
+    code = getattr(function, "__code__", None)
+    if code is None:
+        return False
+    steps = [(i.opname, i.argval) for i in dis.get_instructions(code) if i.opname not in {"RESUME", "NOP"}]
+    return steps in ([("LOAD_CONST", None), ("RETURN_VALUE", None)], [("RETURN_CONST", None)])
+
+
+_hook_cache: dict[int, tuple[Any, tuple[tuple[Any, ...], tuple[Any, ...]]]] = {}
+
+
+def _hooks(processor: Any) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
+    """The ``on_start`` and ``_on_ending`` hooks of the provider's processors that do something.
+
+    Most processors leave both empty (the batch processors, the distro's own); calling them would cost two
+    calls each per request. Looked up again whenever the provider's processor tuple is replaced (adding a
+    processor makes a new one). For any other composite processor, its own two methods.
+    """
+    inner = getattr(processor, "_span_processors", None)
+    if type(processor) is not sdk_trace.SynchronousMultiSpanProcessor or not isinstance(inner, tuple):
+        return (processor.on_start,), (processor._on_ending,)
+    cached = _hook_cache.get(id(processor))
+    if cached is not None and cached[0] is inner:
+        return cached[1]
+    hooks = (
+        tuple(p.on_start for p in inner if not _does_nothing(getattr(type(p), "on_start", None))),
+        tuple(p._on_ending for p in inner if not _does_nothing(getattr(type(p), "_on_ending", None))),
+    )
+    if len(_hook_cache) >= 64:
+        _hook_cache.clear()
+    _hook_cache[id(processor)] = (inner, hooks)  # the processor holds the tuple, and the tuple its processors
+    return hooks
 
 
 def _default_sampler(sampler: Any) -> bool:
@@ -255,6 +292,7 @@ def start_server_span(
         limits,
         None if getattr(end_metrics, "__name__", "") == "noop" else end_metrics,
     )
-    processor.on_start(span, parent_context=parent)
+    for on_start in _hooks(processor)[0]:
+        on_start(span, parent_context=parent)
     return span
 

@@ -197,3 +197,42 @@ def test_with_the_default_sampler_a_remote_parents_decision_and_trace_state_are_
         assert context.trace_flags == sdk.get_span_context().trace_flags
         span.end()
     assert len(exporter.get_finished_spans()) == (2 if sampled else 0)
+
+
+class _Ending(SpanProcessor):
+    def __init__(self) -> None:
+        self.ending: list[Any] = []
+
+    def _on_ending(self, span: Any) -> None:
+        self.ending.append(span.name)
+
+
+def test_processors_added_later_see_start_and_ending_too() -> None:
+    provider, _, first = _provider()
+    tracer = provider.get_tracer("t")
+    start_server_span(tracer, "GET", None, {}).end()
+    later, ending = _Recording(), _Ending()
+    provider.add_span_processor(later)
+    provider.add_span_processor(ending)
+    span = start_server_span(tracer, "POST", None, {})
+    span.end()
+    assert later.started == [span] and later.ended == [span]
+    assert ending.ending == ["POST"]
+    assert len(first.started) == 2
+
+
+def test_only_empty_hooks_are_skipped() -> None:
+    from otel_distro._internal.server_span import _does_nothing  # noqa: PLC0415 - the detail under test
+
+    def documented(self: Any, span: Any) -> None:
+        """Does nothing, but says so."""
+
+    def returns_none(self: Any, span: Any) -> None:
+        return None
+
+    def records(self: Any, span: Any) -> None:
+        self.seen = span
+
+    assert _does_nothing(documented) and _does_nothing(returns_none) and _does_nothing(SpanProcessor.on_start)
+    assert not _does_nothing(records) and not _does_nothing(_Recording.on_start)
+    assert not _does_nothing(len)  # a builtin: no code to read, so it is called
