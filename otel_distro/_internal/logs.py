@@ -23,11 +23,10 @@ import orjson
 import structlog
 from opentelemetry._logs import Logger as OtelLogger
 from opentelemetry._logs import LoggerProvider, SeverityNumber
-from opentelemetry.trace import get_current_span
 from structlog.typing import EventDict, Processor, WrappedLogger
 
 from otel_distro._internal import guard
-from otel_distro._internal.context import REQUEST_ID
+from otel_distro._internal.context import REQUEST_ID, current_span_context
 from otel_distro._internal.scrub import PRE_SCRUBBED
 
 __all__ = [
@@ -128,7 +127,7 @@ def add_logger_name(logger: WrappedLogger, __: str, event_dict: EventDict) -> Ev
 
 def add_trace_context(_: WrappedLogger, __: str, event_dict: EventDict) -> EventDict:
     """``trace_id`` / ``span_id`` (lower-case hex) of the current span, ``request_id`` of the current request."""
-    ctx = get_current_span().get_span_context()
+    ctx = current_span_context()
     if ctx.is_valid:
         event_dict["trace_id"] = format(ctx.trace_id, "032x")
         event_dict["span_id"] = format(ctx.span_id, "016x")
@@ -149,7 +148,7 @@ def add_standard_keys(logger: WrappedLogger, method_name: str, event_dict: Event
         event_dict["logger"] = getattr(logger, "name", None) or "app"
     if "timestamp" not in event_dict:
         event_dict["timestamp"] = _utc_timestamp(time.time())
-    ctx = get_current_span().get_span_context()
+    ctx = current_span_context()
     if ctx.is_valid:
         event_dict["trace_id"] = format(ctx.trace_id, "032x")
         event_dict["span_id"] = format(ctx.span_id, "016x")
@@ -328,7 +327,7 @@ class OtelLogEmitter:
         severity = _LEVEL_FIELDS.get(level)
         if severity is None:
             severity = (_SEVERITY.get(level, SeverityNumber.INFO), level.upper())
-        ctx = get_current_span().get_span_context()
+        ctx = current_span_context()
         valid = ctx.is_valid
         record = _DirectRecord(
             now,

@@ -33,6 +33,8 @@ from opentelemetry.trace import SpanContext, SpanKind, TraceFlags
 from opentelemetry.trace.status import Status, StatusCode
 from opentelemetry.util import types
 
+from otel_distro._internal.context import current_span_context
+
 __all__ = ["ServerSpan", "start_server_span"]
 
 _logger = logging.getLogger("opentelemetry.sdk.trace")
@@ -254,7 +256,9 @@ def start_server_span(
     sampler, ids, processor, limits, scope, tracer_metrics, default_sampler = parts
     if not tracer._is_enabled():  # type: ignore[attr-defined]
         return tracer.start_span(name, parent, SpanKind.SERVER, attributes)
-    parent_context: SpanContext | None = trace.get_current_span(parent).get_span_context()
+    parent_context: SpanContext | None = (
+        current_span_context() if parent is None else trace.get_current_span(parent).get_span_context()
+    )
     if parent_context is None or not parent_context.is_valid:
         parent_context = None
         trace_id = ids.generate_trace_id()
