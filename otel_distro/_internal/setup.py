@@ -177,9 +177,15 @@ def configure(settings: Settings, *, auto_instrumentation_version: str | None = 
 
 
 def _request_duration(meter_provider: MeterProvider, readers: list[MetricReader]) -> RequestDurationHistogram | None:
-    """The pre-aggregated request histogram when it reports what the SDK would: every reader is the distro's
-    and exemplars are off (else the middleware records into an SDK histogram)."""
-    if not readers or not all(isinstance(reader, PreAggregatedReader) for reader in readers):
+    """The pre-aggregated request histogram when it reports what the SDK would: every reader is the distro's,
+    its exporter wants cumulative explicit-bucket histograms (the OTLP default), and exemplars are off; else the
+    middleware records into an SDK histogram, which honours delta temporality, exponential buckets, exemplars."""
+    if not readers or not all(
+        isinstance(reader, PreAggregatedReader)
+        and getattr(reader, "_exporter", None) is not None
+        and shared_prometheus.can_share(reader._exporter)
+        for reader in readers
+    ):
         return None
     config = getattr(meter_provider, "_sdk_config", None)
     if not isinstance(getattr(config, "exemplar_filter", None), AlwaysOffExemplarFilter):

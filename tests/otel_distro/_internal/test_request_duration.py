@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from opentelemetry.sdk.metrics import AlwaysOffExemplarFilter, MeterProvider
+from opentelemetry.sdk.metrics import AlwaysOffExemplarFilter, MeterProvider, TraceBasedExemplarFilter
 from opentelemetry.sdk.metrics.export import (
     HistogramDataPoint,
     InMemoryMetricReader,
@@ -134,3 +134,27 @@ def test_the_reader_adds_it_to_every_collection_in_the_providers_resource() -> N
 def test_outside_the_distros_own_set_up_the_sdk_histogram_is_used() -> None:
     provider = MeterProvider(metric_readers=[InMemoryMetricReader()])
     assert isinstance(duration_recorder(provider), _SdkRecorder)
+
+
+def _configured(exemplar_filter: Any = None, **exporter_kwargs: Any) -> Any:
+    from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter  # noqa: PLC0415
+
+    from otel_distro._internal.setup import _request_duration  # noqa: PLC0415 - the decision under test
+
+    reader = PreAggregatedReader(OTLPMetricExporter(**exporter_kwargs), export_interval_millis=3_600_000)
+    provider = MeterProvider(metric_readers=[reader], exemplar_filter=exemplar_filter or AlwaysOffExemplarFilter())
+    try:
+        return _request_duration(provider, [reader])
+    finally:
+        provider.shutdown()
+
+
+def test_the_distro_pre_aggregates_only_what_the_exporter_would_get_from_the_sdk() -> None:
+    from opentelemetry.sdk.metrics import Histogram  # noqa: PLC0415
+    from opentelemetry.sdk.metrics.export import AggregationTemporality  # noqa: PLC0415
+    from opentelemetry.sdk.metrics.view import ExponentialBucketHistogramAggregation  # noqa: PLC0415
+
+    assert isinstance(_configured(), RequestDurationHistogram)  # cumulative, explicit buckets: the OTLP default
+    assert _configured(preferred_temporality={Histogram: AggregationTemporality.DELTA}) is None
+    assert _configured(preferred_aggregation={Histogram: ExponentialBucketHistogramAggregation()}) is None
+    assert _configured(exemplar_filter=TraceBasedExemplarFilter()) is None  # the SDK offers exemplars
