@@ -115,6 +115,7 @@ def test_span_processor_cleans_what_exporters_see() -> None:
 
 
 def test_correlation_ids_are_left_alone_on_spans_and_log_records_as_in_log_lines() -> None:
+    """``request_id`` is in the default rules' ``never`` keys, with the trace context."""
     tracer, exporter = _tracer()
     with tracer.start_as_current_span("GET /items") as span:
         span.set_attribute("request_id", "a@b.com-is-not-touched")
