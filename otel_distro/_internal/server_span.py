@@ -55,7 +55,9 @@ class ServerSpan(sdk_trace.Span):
     """An SDK `Span` (and so a `ReadableSpan` for every processor and exporter) built in one step.
 
     The fields every server span starts with the same value of are class attributes (a setter that changes one
-    makes an instance attribute, as for any Python object); only the nine that differ are set per span.
+    makes an instance attribute, as for any Python object); only those that differ are set per span. The
+    middleware's own attributes stay a plain dict unless span limits would cut them (a length limit, or more
+    of them than the count limit); then, as from the app's first ``set_attribute``, a `BoundedAttributes`.
     """
 
     _kind = SpanKind.SERVER
@@ -69,9 +71,6 @@ class ServerSpan(sdk_trace.Span):
     _record_exception = True
     _set_status_on_exception = True
     _record_end_metrics: Any = None
-    #: One lock for all server spans: it only orders the end of a span against setters on other threads, for
-    #: a few instructions each, so sharing it costs nothing measurable and saves a lock object per request.
-    _lock = threading.Lock()
 
     def __init__(  # noqa: PLR0917 - one field each, set directly
         self,
@@ -90,13 +89,22 @@ class ServerSpan(sdk_trace.Span):
         self._context = context
         self._parent = parent
         self._start_time = _time_ns()
-        self._attributes: Any = attributes
         self._resource = resource
         self._span_processor = span_processor
         self._limits = limits
         self._instrumentation_scope = scope
+        # Re-entrant: a logging handler reached from inside (an SDK warning) may touch this span again.
+        self._lock = threading.RLock()  # type: ignore[assignment]
         if record_end_metrics is not None:
             self._record_end_metrics = record_end_metrics
+        max_count, max_length = limits.max_span_attributes, limits.max_span_attribute_length
+        own: Any = attributes
+        if max_length is not None or (max_count is not None and len(attributes) > max_count):
+            own = BoundedAttributes(max_count, attributes, immutable=False, max_value_len=max_length)
+        self._attributes: Any = own
+
+    # Every change checks the end time and changes the span under the span's lock, so nothing can change a span
+    # once `end` has handed it to the processors (it is not copied; the scrubber rewrites it in place).
 
     def _bounded(self) -> BoundedAttributes:
         """The attributes as the SDK keeps them (limits, validation), from the first value the app sets."""
@@ -111,52 +119,80 @@ class ServerSpan(sdk_trace.Span):
         return attributes
 
     def set_attributes(self, attributes: Mapping[str, types.AnyValue]) -> None:
-        if self._end_time is None:
-            self._bounded()
-        super().set_attributes(attributes)
+        with self._lock:
+            if self._end_time is None:
+                self._bounded()._set_items(attributes)
+                return
+        _logger.warning("Setting attribute on ended span.")
 
     def set_attribute(self, key: str, value: types.AnyValue) -> None:
-        if self._end_time is None:
-            self._bounded()
-        super().set_attribute(key, value)
+        with self._lock:
+            if self._end_time is None:
+                self._bounded()[key] = value
+                return
+        _logger.warning("Setting attribute on ended span.")
 
     def _set_own_attributes(self, attributes: Mapping[str, Any]) -> None:
         """The middleware's own closing attributes (plain strings and integers) while the span is open."""
-        if self._end_time is not None:
-            return
-        current = self._attributes
-        if isinstance(current, BoundedAttributes):
-            current._set_items(attributes)
-        else:
-            current.update(attributes)
+        with self._lock:
+            if self._end_time is not None:
+                return
+            current = self._attributes
+            max_count = self._limits.max_span_attributes
+            if isinstance(current, BoundedAttributes) or (
+                max_count is not None and len(current) + len(attributes) > max_count
+            ):
+                self._bounded()._set_items(attributes)
+            else:
+                current.update(attributes)
 
     def _add_event(self, event: sdk_trace.EventBase) -> None:
-        if self._end_time is not None:
-            super()._add_event(event)  # the SDK's warning
-            return
-        if not isinstance(self._events, BoundedList):
-            self._events = BoundedList(self._limits.max_events)
-        self._events.append(event)
+        with self._lock:
+            if self._end_time is None:
+                if not isinstance(self._events, BoundedList):
+                    self._events = BoundedList(self._limits.max_events)
+                self._events.append(event)
+                return
+        _logger.warning("Tried calling %s on an ended span.", "_add_event")
 
     def _add_link(self, link: trace.Link) -> None:
-        if self._end_time is None and not isinstance(self._links, BoundedList):
-            self._links = BoundedList(self._limits.max_links)
-        super()._add_link(link)
+        with self._lock:
+            if self._end_time is None:
+                if not isinstance(self._links, BoundedList):
+                    self._links = BoundedList(self._limits.max_links)
+                self._links.append(link)
+                return
+        _logger.warning("Tried calling %s on an ended span.", "_add_link")
+
+    def update_name(self, name: str) -> None:
+        with self._lock:
+            if self._end_time is None:
+                self._name = name
+                return
+        _logger.warning("Tried calling %s on an ended span.", "update_name")
+
+    def set_status(self, status: Status | StatusCode, description: str | None = None) -> None:
+        with self._lock:  # the SDK's rules (its method checks the end time itself), but under the lock
+            super().set_status(status, description)
 
     def end(self, end_time: int | None = None) -> None:
         with self._lock:
-            if self._end_time is not None:
-                _logger.warning("Calling end() on an ended span.")  # as the SDK says it
-                return
-            self._end_time = end_time if end_time is not None else _time_ns()
-            if isinstance(self._attributes, BoundedAttributes):
-                self._attributes._immutable = True
+            ended = self._end_time is not None
+            if not ended:
+                self._end_time = end_time if end_time is not None else _time_ns()
+                if isinstance(self._attributes, BoundedAttributes):
+                    self._attributes._immutable = True
+        if ended:
+            _logger.warning("Calling end() on an ended span.")  # as the SDK says it
+            return
         if self._record_end_metrics is not None:
             self._record_end_metrics()
         processor = self._span_processor
-        for on_ending in _hooks(processor)[1]:
-            on_ending(self)
-        # The span itself, not a copy: nothing can change it any more (every setter checks the end time).
+        for hooked, _, empty in _hooks(processor):
+            if not empty or "_on_ending" in getattr(hooked, "__dict__", _NO_DICT):
+                hooked._on_ending(self)
+        # The span itself, not a copy: nothing can change it any more (every change checks the end time under
+        # the lock that `end` set it under).
         processor.on_end(self)
 
 
@@ -169,25 +205,33 @@ def _does_nothing(function: Any) -> bool:
     return steps in ([("LOAD_CONST", None), ("RETURN_VALUE", None)], [("RETURN_CONST", None)])
 
 
-_hook_cache: dict[int, tuple[Any, tuple[tuple[Any, ...], tuple[Any, ...]]]] = {}
+#: A processor and whether its class's ``on_start`` and ``_on_ending`` are empty.
+_Hook = tuple[Any, bool, bool]
+_hook_cache: dict[int, tuple[Any, tuple[_Hook, ...]]] = {}
+_NO_DICT: dict[str, Any] = {}
 
 
-def _hooks(processor: Any) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
-    """The ``on_start`` and ``_on_ending`` hooks of the provider's processors that do something.
+def _hooks(processor: Any) -> tuple[_Hook, ...]:
+    """The provider's processors, each with whether its class leaves ``on_start`` / ``_on_ending`` empty.
 
-    Most processors leave both empty (the batch processors, the distro's own); calling them would cost two
-    calls each per request. Looked up again whenever the provider's processor tuple is replaced (adding a
-    processor makes a new one). For any other composite processor, its own two methods.
+    Most processors do (the batch processors, the distro's own); calling them would cost two calls each per
+    request. Looked up again whenever the provider's processor tuple is replaced (adding a processor makes a
+    new one); a hook set on the instance itself (``mock.patch.object``) is always called. Any other composite
+    processor is called as it is.
     """
     inner = getattr(processor, "_span_processors", None)
     if type(processor) is not sdk_trace.SynchronousMultiSpanProcessor or not isinstance(inner, tuple):
-        return (processor.on_start,), (processor._on_ending,)
+        return ((processor, False, False),)
     cached = _hook_cache.get(id(processor))
     if cached is not None and cached[0] is inner:
         return cached[1]
-    hooks = (
-        tuple(p.on_start for p in inner if not _does_nothing(getattr(type(p), "on_start", None))),
-        tuple(p._on_ending for p in inner if not _does_nothing(getattr(type(p), "_on_ending", None))),
+    hooks = tuple(
+        (
+            p,
+            _does_nothing(getattr(type(p), "on_start", None)),
+            _does_nothing(getattr(type(p), "_on_ending", None)),
+        )
+        for p in inner
     )
     if len(_hook_cache) >= 64:
         _hook_cache.clear()
@@ -296,7 +340,8 @@ def start_server_span(
         limits,
         None if getattr(end_metrics, "__name__", "") == "noop" else end_metrics,
     )
-    for on_start in _hooks(processor)[0]:
-        on_start(span, parent_context=parent)
+    for hooked, empty, _ in _hooks(processor):
+        if not empty or "on_start" in getattr(hooked, "__dict__", _NO_DICT):
+            hooked.on_start(span, parent_context=parent)
     return span
 

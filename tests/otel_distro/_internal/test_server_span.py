@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+import threading
 from typing import Any
+from unittest import mock
 
 import pytest
 from opentelemetry import trace
@@ -236,3 +238,94 @@ def test_only_empty_hooks_are_skipped() -> None:
     assert _does_nothing(documented) and _does_nothing(returns_none) and _does_nothing(SpanProcessor.on_start)
     assert not _does_nothing(records) and not _does_nothing(_Recording.on_start)
     assert not _does_nothing(len)  # a builtin: no code to read, so it is called
+
+
+def test_span_limits_apply_to_the_middlewares_own_attributes_too() -> None:
+    limits = SpanLimits(max_span_attributes=3, max_span_attribute_length=4)
+    provider, exporter, _ = _provider(span_limits=limits)
+    tracer = provider.get_tracer("t")
+    start = {"url.path": "/a/long/path", "user_agent.original": "curl/8.0", "url.scheme": "http"}
+    closing = {"http.route": "/a/{b}", "http.response.status_code": 200}
+    ours = start_server_span(tracer, "GET", None, dict(start))
+    assert isinstance(ours, ServerSpan)
+    ours._set_own_attributes(closing)
+    sdk = tracer.start_span("GET", None, SpanKind.SERVER, dict(start))
+    sdk.set_attributes(closing)
+    ours.end()
+    sdk.end()
+    exported_ours, exported_sdk = exporter.get_finished_spans()
+    assert dict(exported_ours.attributes or {}) == dict(exported_sdk.attributes or {})
+    assert all(len(v) <= 4 for v in (exported_ours.attributes or {}).values() if isinstance(v, str))
+    assert exported_ours.dropped_attributes == exported_sdk.dropped_attributes == 2
+
+
+def test_too_many_own_attributes_for_the_count_limit_are_dropped_and_counted() -> None:
+    provider, exporter, _ = _provider(span_limits=SpanLimits(max_span_attributes=2))
+    span = start_server_span(provider.get_tracer("t"), "GET", None, {"a": 1, "b": 2, "c": 3})
+    span.end()
+    (exported,) = exporter.get_finished_spans()
+    assert len(exported.attributes or {}) == 2 and exported.dropped_attributes == 1
+
+
+def test_each_span_has_its_own_lock() -> None:
+    provider, _, _ = _provider()
+    tracer = provider.get_tracer("t")
+    first, second = (start_server_span(tracer, "GET", None, {}) for _ in range(2))
+    assert isinstance(first, ServerSpan) and isinstance(second, ServerSpan)
+    assert first._lock is not second._lock
+
+
+def test_a_processor_or_log_handler_touching_the_span_while_it_ends_does_not_deadlock(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    class Toucher(SpanProcessor):
+        def on_end(self, span: ReadableSpan) -> None:
+            span.set_attribute("late", 1)  # type: ignore[attr-defined]  # refused (ended), with the SDK's warning
+            span.end()  # type: ignore[attr-defined]  # a second end: warned
+
+    class Handler(logging.Handler):
+        touched = False
+
+        def emit(self, record: logging.LogRecord) -> None:
+            if not self.touched:  # once: its own warning would come back here
+                self.touched = True
+                trace.get_current_span().set_attribute("warned", record.getMessage())
+
+    provider, exporter, _ = _provider()
+    provider.add_span_processor(Toucher())
+    handler = Handler()
+    logging.getLogger("opentelemetry.sdk.trace").addHandler(handler)
+    done = threading.Event()
+
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            span = start_server_span(provider.get_tracer("t"), "GET", None, {})
+            with trace.use_span(span, end_on_exit=False):
+                span.end()
+        except BaseException as exc:  # reported below, not lost in the thread
+            errors.append(exc)
+        done.set()
+
+    try:
+        worker = threading.Thread(target=run, daemon=True)
+        worker.start()
+        assert done.wait(10), "ending the span deadlocked"
+        assert errors == []
+        assert handler.touched
+    finally:
+        logging.getLogger("opentelemetry.sdk.trace").removeHandler(handler)
+    (exported,) = exporter.get_finished_spans()
+    assert "late" not in (exported.attributes or {}) and "warned" not in (exported.attributes or {})
+
+
+def test_a_hook_patched_on_the_processor_instance_is_called() -> None:
+    provider, _, _ = _provider()
+    plain = SimpleSpanProcessor(InMemorySpanExporter())
+    provider.add_span_processor(plain)
+    tracer = provider.get_tracer("t")
+    with mock.patch.object(plain, "on_start") as on_start, mock.patch.object(plain, "_on_ending") as on_ending:
+        span = start_server_span(tracer, "GET", None, {})
+        span.end()
+    assert on_start.call_count == 1 and on_ending.call_count == 1
