@@ -53,6 +53,10 @@ def _field(tag: bytes, payload: bytes) -> bytes:
     return tag + _varint(len(payload)) + payload
 
 
+_INT64_MIN = -(1 << 63)
+_INT64_MAX = (1 << 63) - 1
+
+
 def _any_value(value: Any) -> bytes:
     """An ``AnyValue`` message body (its oneof is written even at the type's default)."""
     if isinstance(value, str):
@@ -60,6 +64,10 @@ def _any_value(value: Any) -> bytes:
     if isinstance(value, bool):
         return b"\x10\x01" if value else b"\x10\x00"
     if isinstance(value, int):
+        if not _INT64_MIN <= value <= _INT64_MAX:
+            # Upstream's protobuf refuses it and drops that attribute; raising here makes the exporter hand the
+            # batch to upstream's encoder, which does exactly that (a wrong varint would corrupt the request).
+            raise ValueError(f"int value {value} does not fit OTLP's int64")
         return b"\x18" + _varint(value)
     if isinstance(value, float):
         return b"\x21" + _pack_double(value)

@@ -112,6 +112,31 @@ def test_an_unencodable_value_fails_loudly() -> None:
         otlp_encode._any_value(object())
 
 
+@pytest.mark.parametrize("value", [1 << 63, (1 << 64) + 5, -(1 << 63) - 1, [1, 1 << 70]])
+def test_an_int_outside_int64_is_refused_so_upstream_encodes_the_batch_without_it(value: Any) -> None:
+    """A wrong varint would corrupt the whole request; upstream drops just that attribute."""
+    from otel_distro._internal import logs  # noqa: PLC0415
+
+    record = logs._DirectRecord(1, SeverityNumber.INFO, "INFO", "order placed", {"order": value, "ok": 1}, 0, 0, 0,
+                                Resource({"service.name": "s"}), None)
+    with pytest.raises(ValueError, match="int64"):
+        otlp_encode.encode_logs([record])
+    fallback = ExportLogsServiceRequest.FromString(upstream_encode_logs([record]).SerializeToString())
+    (kept,) = fallback.resource_logs[0].scope_logs[0].log_records
+    assert [attribute.key for attribute in kept.attributes] == ["ok"]
+
+
+def test_the_int64_bounds_themselves_are_encoded() -> None:
+    for value in (-(1 << 63), (1 << 63) - 1, -1, 0):
+        decoded = ExportLogsServiceRequest()
+        from otel_distro._internal import logs  # noqa: PLC0415
+
+        record = logs._DirectRecord(1, SeverityNumber.INFO, "INFO", "x", {"n": value}, 0, 0, 0,
+                                    Resource({"service.name": "s"}), None)
+        decoded.ParseFromString(otlp_encode.encode_logs([record]))
+        assert decoded.resource_logs[0].scope_logs[0].log_records[0].attributes[0].value.int_value == value
+
+
 def _server_spans() -> list[Any]:
     """`ServerSpan`s as the middleware makes them, one changed by the app after start, and SDK spans between."""
     from otel_distro._internal.server_span import start_server_span  # noqa: PLC0415
