@@ -53,6 +53,8 @@ Key = tuple[str, str, int, "str | None", "str | None"]
 
 
 def _attributes(key: Key) -> dict[str, Any]:
+    if key == _OVERFLOW:
+        return {"otel.metric.overflow": True}  # as the SDK names it
     method, scheme, status, route, error_type = key
     attributes: dict[str, Any] = {
         "http.request.method": method,
@@ -66,10 +68,16 @@ def _attributes(key: Key) -> dict[str, Any]:
     return attributes
 
 
+#: Attribute sets per histogram, as the SDK's default cardinality limit; later ones count in one overflow series.
+CARDINALITY_LIMIT = 2000
+_OVERFLOW: Key = ("", "", 0, None, "\0overflow")
+
+
 class _Point:
-    __slots__ = ("buckets", "count", "max", "min", "sum")
+    __slots__ = ("buckets", "count", "max", "min", "start", "sum")
 
     def __init__(self, size: int) -> None:
+        self.start = time.time_ns()  # a cumulative series starts with its first measurement
         self.buckets = [0] * size
         self.count = 0
         self.sum = 0.0
@@ -84,14 +92,17 @@ class RequestDurationHistogram:
         self._bounds = tuple(float(b) for b in boundaries)
         self._points: dict[Key, _Point] = {}
         self._lock = threading.Lock()
-        self._start = time.time_ns()
 
     def record(self, seconds: float, key: Key) -> None:
         """One request of ``seconds`` (a value equal to a boundary counts in the bucket it closes, as in OTel)."""
         with self._lock:
             point = self._points.get(key)
             if point is None:
-                point = self._points[key] = _Point(len(self._bounds) + 1)
+                if len(self._points) >= CARDINALITY_LIMIT:
+                    key = _OVERFLOW
+                    point = self._points.get(key)
+                if point is None:
+                    point = self._points[key] = _Point(len(self._bounds) + 1)
             point.buckets[bisect_left(self._bounds, seconds)] += 1
             point.count += 1
             point.sum += seconds
@@ -104,13 +115,15 @@ class RequestDurationHistogram:
         """The histogram as the SDK collects it (cumulative), or None before the first request."""
         now = time.time_ns() if now is None else now
         with self._lock:
-            snapshot = [(key, list(p.buckets), p.count, p.sum, p.min, p.max) for key, p in self._points.items()]
+            snapshot = [
+                (key, p.start, list(p.buckets), p.count, p.sum, p.min, p.max) for key, p in self._points.items()
+            ]
         if not snapshot:
             return None
         points = [
             HistogramDataPoint(
                 attributes=_attributes(key),
-                start_time_unix_nano=self._start,
+                start_time_unix_nano=start,
                 time_unix_nano=now,
                 count=count,
                 sum=total,
@@ -120,7 +133,7 @@ class RequestDurationHistogram:
                 max=high,
                 exemplars=[],
             )
-            for key, buckets, count, total, low, high in snapshot
+            for key, start, buckets, count, total, low, high in snapshot
         ]
         return Metric(
             name=NAME,
@@ -134,7 +147,6 @@ class RequestDurationHistogram:
         self._lock = threading.Lock()
         with self._lock:
             self._points = {}
-            self._start = time.time_ns()
 
 
 class PreAggregatedReader(PeriodicExportingMetricReader):

@@ -158,3 +158,29 @@ def test_the_distro_pre_aggregates_only_what_the_exporter_would_get_from_the_sdk
     assert _configured(preferred_temporality={Histogram: AggregationTemporality.DELTA}) is None
     assert _configured(preferred_aggregation={Histogram: ExponentialBucketHistogramAggregation()}) is None
     assert _configured(exemplar_filter=TraceBasedExemplarFilter()) is None  # the SDK offers exemplars
+
+
+def test_past_the_cardinality_limit_new_attribute_sets_count_in_one_overflow_series_as_in_the_sdk() -> None:
+    sdk_reader = InMemoryMetricReader()
+    provider = MeterProvider(metric_readers=[sdk_reader], exemplar_filter=AlwaysOffExemplarFilter())
+    sdk = _SdkRecorder(provider)
+    ours = RequestDurationHistogram()
+    for n in range(2005):
+        key = ("GET", "http", 200, f"/r{n}", None)
+        sdk.record(0.01, key)
+        ours.record(0.01, key)
+    ours.record(0.01, ("GET", "http", 200, "/r0", None))  # a known set still counts as itself
+    sdk.record(0.01, ("GET", "http", 200, "/r0", None))
+
+    expected = _points(sdk_reader.get_metrics_data())
+    metric = ours.metric()
+    assert metric is not None
+    got = {frozenset((p.attributes or {}).items()): p for p in metric.data.data_points}  # type: ignore[attr-defined]
+    assert set(got) == set(expected)
+    overflow = frozenset({("otel.metric.overflow", True)})
+    assert got[overflow].count == expected[overflow].count == 5
+    assert got[frozenset(_attributes_of("/r0").items())].count == 2
+
+
+def _attributes_of(route: str) -> dict[str, Any]:
+    return {"http.request.method": "GET", "url.scheme": "http", "http.response.status_code": 200, "http.route": route}
