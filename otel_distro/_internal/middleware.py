@@ -34,6 +34,7 @@ from otel_distro._internal import guard, helpers, logs
 from otel_distro._internal.context import REQUEST_ID
 from otel_distro._internal.meters import request_counters
 from otel_distro._internal.request_duration import duration_recorder
+from otel_distro._internal.scrub import client_id_is_clean
 from otel_distro._internal.server_span import ServerSpan, start_server_span
 from otel_distro.settings import Settings
 
@@ -114,7 +115,7 @@ class RequestContextMiddleware:
         for name, value in scope.get("headers", ()):
             if name == self._header:
                 text = value.decode("latin-1")
-                return text if is_sane_request_id(text) else new_request_id()
+                return text if is_sane_request_id(text) and client_id_is_clean(text) else new_request_id()
         return new_request_id()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -200,7 +201,7 @@ class RequestContextMiddleware:
                     if carrier is None:
                         carrier = {}
                     carrier[name.decode("latin-1")] = value.decode("latin-1")
-            if request_id is None or not is_sane_request_id(request_id):
+            if request_id is None or not (is_sane_request_id(request_id) and client_id_is_clean(request_id)):
                 request_id = new_request_id()
             parent = propagate.extract(carrier) if carrier is not None else None
             span_method = method if method in _KNOWN_METHODS else "_OTHER"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,7 +18,7 @@ from structlog.typing import Processor
 
 from otel_distro.settings import Settings
 
-__all__ = ["ScrubbingHooks", "scrubbing_hooks"]
+__all__ = ["ScrubbingHooks", "client_id_is_clean", "install_client_id_check", "scrubbing_hooks"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,6 +26,8 @@ class ScrubbingHooks:
     structlog: Processor | None = None
     span_processors: list[SpanProcessor] = field(default_factory=list)
     log_record_processors: list[LogRecordProcessor] = field(default_factory=list)
+    #: Whether a text holds nothing the scrubber would redact (for ids a client sends, see `client_id_is_clean`).
+    clean_text: Callable[[str], bool] | None = None
 
 
 def scrubbing_hooks(settings: Settings) -> ScrubbingHooks:
@@ -43,7 +46,28 @@ def scrubbing_hooks(settings: Settings) -> ScrubbingHooks:
         structlog=scrubbing.StructlogScrubber(engine),
         span_processors=[scrubbing.ScrubbingSpanProcessor(engine)],
         log_record_processors=[UnlessPreScrubbed(scrubbing.ScrubbingLogRecordProcessor(engine))],
+        clean_text=lambda text: engine.scrub_text(text) == text,
     )
+
+
+_client_id_check: Callable[[str], bool] | None = None
+
+
+def install_client_id_check(hooks: ScrubbingHooks) -> None:
+    """Make `client_id_is_clean` use ``hooks``' scrubber (none: every sane id is kept, as with scrubbing off)."""
+    global _client_id_check  # noqa: PLW0603
+    _client_id_check = hooks.clean_text
+
+
+def client_id_is_clean(text: str) -> bool:
+    """Whether a request id sent by a client can be kept as it is.
+
+    Request ids are never scrubbed (they correlate lines, spans and records, and a redacted one would not), so
+    one that carries something the scrubber would redact — a card number, an e-mail address, a phone number
+    in an ``X-Request-ID`` — is not taken: the request gets an id of the distro's own instead.
+    """
+    check = _client_id_check
+    return check is None or check(text)
 
 
 #: Set while the distro's own log chain emits a record its structlog scrubber already cleaned.

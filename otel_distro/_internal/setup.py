@@ -33,7 +33,7 @@ from otel_distro._internal import prometheus as shared_prometheus
 from otel_distro._internal.db_metrics import DbDurationSpanProcessor
 from otel_distro._internal.request_duration import PreAggregatedReader, RequestDurationHistogram
 from otel_distro._internal.resource import build_resource, process_resource
-from otel_distro._internal.scrub import scrubbing_hooks
+from otel_distro._internal.scrub import install_client_id_check, scrubbing_hooks
 from otel_distro.settings import Settings
 
 __all__ = ["Runtime", "configure", "runtime"]
@@ -83,6 +83,7 @@ def configure(settings: Settings, *, auto_instrumentation_version: str | None = 
         _get_exporter_names("traces"), _get_exporter_names("metrics"), _get_exporter_names("logs")
     )
     scrub = scrubbing_hooks(settings)
+    install_client_id_check(scrub)
     exporters: list[Any] = []
 
     readers: list[MetricReader] = []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 
 import pytest
 from fastapi import FastAPI
@@ -12,6 +13,8 @@ from starlette.requests import Request
 from starlette.testclient import TestClient
 
 from otel_distro._internal.middleware import is_sane_request_id, new_request_id
+from otel_distro._internal.scrub import ScrubbingHooks, install_client_id_check, scrubbing_hooks
+from otel_distro.settings import Settings
 from otel_distro.testing import OtelCapture
 
 
@@ -62,6 +65,33 @@ def test_an_insane_client_request_id_is_replaced(app: FastAPI, otel: OtelCapture
 
     returned = response.headers["x-request-id"]
     assert returned != "bad id; drop table" and is_sane_request_id(returned)
+
+
+@pytest.fixture
+def scrubbing_on() -> Iterator[None]:
+    install_client_id_check(scrubbing_hooks(Settings()))
+    yield
+    install_client_id_check(ScrubbingHooks())
+
+
+@pytest.mark.parametrize("value", ["4111111111111111", "123-45-6789", "DE89370400440532013000", "05321234567"])
+def test_a_client_request_id_carrying_personal_data_is_replaced_not_passed_on(
+    app: FastAPI, otel: OtelCapture, scrubbing_on: None, value: str
+) -> None:
+    """Request ids are never scrubbed (they correlate everything), so one the scrubber would redact is not taken."""
+    assert is_sane_request_id(value)
+    response = TestClient(app).get("/hello/ada", headers={"X-Request-ID": value})
+    returned = response.headers["x-request-id"]
+    assert returned != value and is_sane_request_id(returned)
+    assert (otel.span("GET /hello/{name}").attributes or {})["request_id"] == returned
+    assert all(value not in str(line) for line in otel.logs)
+
+
+def test_an_ordinary_client_request_id_is_kept_with_scrubbing_on(
+    app: FastAPI, otel: OtelCapture, scrubbing_on: None
+) -> None:
+    uuid = "0f8fad5b-d9cb-469f-a165-70867728950e"
+    assert TestClient(app).get("/hello/ada", headers={"X-Request-ID": uuid}).headers["x-request-id"] == uuid
 
 
 def test_traceparent_from_the_client_is_honoured(app: FastAPI, otel: OtelCapture) -> None:
