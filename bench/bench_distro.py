@@ -16,9 +16,10 @@ not the app's (``--decode`` makes it decode too, on the same two cores). The loa
 thread, C: it takes the least CPU from the app on a shared machine), installed from Debian when missing and
 running as root; else a minimal asyncio HTTP/1.1 keep-alive client (``--load asyncio`` forces it).
 
-Two ratios are printed per configuration: the ratio of medians, and the median of each round's ratio to the
-uninstrumented run of the same round (the runs of one round are seconds apart, so this one is less moved by a
-shared machine slowing down or speeding up between rounds).
+It also prints each server's resident memory right after its load (``/proc``, Linux), against the
+uninstrumented server's. Two throughput ratios are printed per configuration: the ratio of medians, and the
+median of each round's ratio to the uninstrumented run of the same round (the runs of one round are seconds
+apart, so this one is less moved by a shared machine slowing down or speeding up between rounds).
 
     python bench/bench_distro.py [--seconds 6] [--rounds 5] [--connections 16] [--load auto|wrk|asyncio]
 """
@@ -163,7 +164,22 @@ def load_wrk(wrk: str, port: int, seconds: float, connections: int) -> float:
     return float(found.group(1))
 
 
-def measure(command: list[str], env: dict[str, str], seconds: float, connections: int, wrk: str | None) -> float:
+def rss_mb(pid: int) -> float:
+    """Resident memory of ``pid`` in MB (Linux ``/proc``), or NaN where that cannot be read."""
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return float("nan")
+
+
+def measure(
+    command: list[str], env: dict[str, str], seconds: float, connections: int, wrk: str | None
+) -> tuple[float, float]:
+    """Requests per second under load, and the server's resident memory right after it (MB)."""
     port = free_port()
     process = subprocess.Popen(
         [*command, "--port", str(port)], env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
@@ -172,9 +188,12 @@ def measure(command: list[str], env: dict[str, str], seconds: float, connections
         wait_port(port)
         if wrk is not None:
             load_wrk(wrk, port, 1.5, connections)  # warm-up
-            return load_wrk(wrk, port, seconds, connections)
-        asyncio.run(load(port, 1.5, connections))  # warm-up
-        return asyncio.run(load(port, seconds, connections))
+            rate = load_wrk(wrk, port, seconds, connections)
+        else:
+            asyncio.run(load(port, 1.5, connections))  # warm-up
+            rate = asyncio.run(load(port, seconds, connections))
+        # opentelemetry-instrument execs the server in its own process, so this pid is the server's.
+        return rate, rss_mb(process.pid)
     finally:
         process.terminate()
         process.wait(20)
@@ -207,11 +226,13 @@ def main() -> int:
             wanted = {"uninstrumented", *args.only.split(",")}
             configs = {name: config for name, config in configs.items() if name in wanted}
         results: dict[str, list[float]] = {name: [] for name in configs}
+        memory: dict[str, list[float]] = {name: [] for name in configs}
         for round_ in range(args.rounds):
             for name, (command, env) in configs.items():
-                rate = measure(command, env, args.seconds, args.connections, wrk)
+                rate, rss = measure(command, env, args.seconds, args.connections, wrk)
                 results[name].append(rate)
-                print(f"round {round_ + 1}: {name:<15} {rate:8.0f} req/s", flush=True)
+                memory[name].append(rss)
+                print(f"round {round_ + 1}: {name:<15} {rate:8.0f} req/s  {rss:6.1f} MB resident", flush=True)
     finally:
         sink.terminate()
         sink.wait(10)
@@ -231,6 +252,11 @@ def main() -> int:
             f"  {name:<15} {rate:8.0f} req/s   {rate / base:5.2f}x uninstrumented"
             f"   (median of per-round ratios {paired[name]:.2f}x)"
         )
+    base_rss = statistics.median(memory["uninstrumented"])
+    print("resident memory after the load (median):")
+    for name, sizes in memory.items():
+        size = statistics.median(sizes)
+        print(f"  {name:<15} {size:6.1f} MB   {size / base_rss:5.2f}x uninstrumented   (+{size - base_rss:.1f} MB)")
     if "vanilla" in medians:
         print(f"ratio vanilla/uninstrumented = {medians['vanilla'] / base:.2f}  (per round {paired['vanilla']:.2f})")
     if "distro" in medians:
