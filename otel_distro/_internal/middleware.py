@@ -52,6 +52,11 @@ def is_sane_request_id(value: str) -> bool:
     return _SANE_ID.fullmatch(value) is not None
 
 
+def _keeps(client_id: str) -> bool:
+    """Whether the request id a client sent is kept: sane, and nothing in it the scrubber would redact."""
+    return is_sane_request_id(client_id) and client_id_is_clean(client_id)
+
+
 def new_request_id() -> str:
     """32 hex characters. Not a secret, so no system call for entropy on every request."""
     return "%032x" % random.getrandbits(128)  # noqa: UP031 - the fastest formatting here
@@ -115,7 +120,7 @@ class RequestContextMiddleware:
         for name, value in scope.get("headers", ()):
             if name == self._header:
                 text = value.decode("latin-1")
-                return text if is_sane_request_id(text) and client_id_is_clean(text) else new_request_id()
+                return text if _keeps(text) else new_request_id()
         return new_request_id()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -201,7 +206,7 @@ class RequestContextMiddleware:
                     if carrier is None:
                         carrier = {}
                     carrier[name.decode("latin-1")] = value.decode("latin-1")
-            if request_id is None or not (is_sane_request_id(request_id) and client_id_is_clean(request_id)):
+            if request_id is None or not _keeps(request_id):
                 request_id = new_request_id()
             parent = propagate.extract(carrier) if carrier is not None else None
             span_method = method if method in _KNOWN_METHODS else "_OTHER"
