@@ -148,12 +148,13 @@ def _grpc_failure(exporter: Any) -> Any:
 
 def _export_bytes(exporter: Any, batch: Sequence[Any], encode: Callable[[Sequence[Any]], bytes]) -> bool | None:
     """Upstream's HTTP export with ``encode`` as the serializer: True/False for success, None when ``encode``
-    failed (the caller then lets upstream encode the batch)."""
+    failed (the caller then lets upstream encode and export the batch, which counts it in the exporter's
+    self-metrics; so the batch is encoded before this export's operation is opened, not counted twice)."""
+    try:
+        data = encode(batch)
+    except Exception:
+        return None
     with exporter._metrics.export_operation(len(batch)) as result:
-        try:
-            data = encode(batch)
-        except Exception:
-            return None
         limit = getattr(exporter, "_max_request_size", 0)
         if limit and limit > 0 and len(data) > limit:
             result.error = ValueError(f"serialized request of {len(data)} bytes exceeds max_request_size {limit}")

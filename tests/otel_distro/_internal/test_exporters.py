@@ -96,3 +96,33 @@ def test_the_faster_exporter_sends_what_upstream_would(monkeypatch: pytest.Monke
     spans = _spans()
     assert exporter.export(spans) is SpanExportResult.SUCCESS
     assert ExportTraceServiceRequest.FromString(sent[0]) == encode_spans(spans)
+
+
+def test_a_batch_the_fast_encoder_refuses_is_sent_as_upstream_encodes_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An int beyond int64 on one record: upstream drops that attribute; the batch still goes, once."""
+    from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter  # noqa: PLC0415
+    from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest  # noqa: PLC0415
+    from opentelemetry.sdk._logs.export import LogRecordExportResult  # noqa: PLC0415
+    from opentelemetry.sdk.resources import Resource  # noqa: PLC0415
+
+    from otel_distro._internal import logs  # noqa: PLC0415
+
+    fast = exporters.fast_exporter_class(OTLPLogExporter)(endpoint="http://127.0.0.1:9/v1/logs")
+    sent: list[bytes] = []
+
+    def request(*_: Any, data: bytes, **__: Any) -> _Result:
+        sent.append(data)
+        return _Result()
+
+    monkeypatch.setattr(fast._client._transport, "request", request)
+    resource = Resource({"service.name": "s"})
+    batch = [
+        logs._DirectRecord(1, logs._SEVERITY["info"], "INFO", "paid", {"order": 1 << 64, "ok": 1}, 0, 0, 0, resource,
+                           None),
+        logs._DirectRecord(2, logs._SEVERITY["info"], "INFO", "shipped", {"ok": 2}, 0, 0, 0, resource, None),
+    ]
+    assert fast.export(batch) is LogRecordExportResult.SUCCESS
+    (request_body,) = sent
+    records = ExportLogsServiceRequest.FromString(request_body).resource_logs[0].scope_logs[0].log_records
+    assert [r.body.string_value for r in records] == ["paid", "shipped"]
+    assert [[a.key for a in r.attributes] for r in records] == [["ok"], ["ok"]]
