@@ -34,6 +34,8 @@ from opentelemetry.sdk.metrics.export import (
 )
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
+from otel_distro._internal import guard
+
 __all__ = [
     "DURATION_BUCKETS",
     "PreAggregatedReader",
@@ -161,9 +163,17 @@ class PreAggregatedReader(PeriodicExportingMetricReader):
         self._sources.append((histogram, meter_provider))
 
     def _with_sources(self, metrics_data: Any) -> Any:
-        """``metrics_data`` (a `MetricsData`, or None when the SDK collected nothing) with the sources added."""
+        """``metrics_data`` (a `MetricsData`, or None when the SDK collected nothing) with the sources added;
+        as it came if adding them fails (reported once): the rest of the collection is never lost to them."""
         if not self._sources:
             return metrics_data
+        try:
+            return self._add_sources(metrics_data)
+        except Exception as exc:
+            guard.internal_error("request_duration_collect", exc)
+            return metrics_data
+
+    def _add_sources(self, metrics_data: Any) -> Any:
         now = time.time_ns()
         resource_metrics = list(metrics_data.resource_metrics) if metrics_data is not None else []
         for histogram, provider in self._sources:

@@ -184,3 +184,26 @@ def test_past_the_cardinality_limit_new_attribute_sets_count_in_one_overflow_ser
 
 def _attributes_of(route: str) -> dict[str, Any]:
     return {"http.request.method": "GET", "url.scheme": "http", "http.response.status_code": 200, "http.route": route}
+
+
+def test_a_failing_source_never_costs_the_rest_of_the_collection(monkeypatch: Any) -> None:
+    from otel_distro._internal import guard  # noqa: PLC0415
+
+    monkeypatch.setattr(guard, "should_raise", lambda: False)  # as in production: reported once, not raised
+    exporter = InMemoryMetricExporter()
+    reader = PreAggregatedReader(exporter, export_interval_millis=3_600_000)
+    provider = MeterProvider(metric_readers=[reader])
+    histogram = RequestDurationHistogram()
+    reader.add_source(histogram, provider)
+    provider.get_meter("app").create_counter("jobs").add(1)
+    histogram.record(0.1, ("GET", "http", 200, "/a", None))
+
+    def broken(now: int | None = None) -> Any:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(histogram, "metric", broken)
+    reader.force_flush()
+    (data,) = exporter.get_finished_metrics_data()
+    names = [m.name for rm in data.resource_metrics for sm in rm.scope_metrics for m in sm.metrics]
+    assert names == ["jobs"]
+    provider.shutdown()
