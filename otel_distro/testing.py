@@ -17,7 +17,7 @@ import io
 import itertools
 import os
 import random
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,7 +43,7 @@ from structlog.typing import EventDict, WrappedLogger
 
 from otel_distro._internal import logs, state
 from otel_distro._internal.db_metrics import DbDurationSpanProcessor
-from otel_distro._internal.scrub import scrubbing_hooks
+from otel_distro._internal.scrub import install_client_id_check, scrubbing_hooks
 from otel_distro.settings import Settings, load_settings
 
 __all__ = ["MetricPoint", "OtelCapture", "TelemetrySession", "session"]
@@ -102,6 +102,10 @@ def _force_global_providers(
     _logs.set_logger_provider(logger_provider)
 
 
+def _nothing() -> None:
+    return None
+
+
 class TelemetrySession:
     """The process-wide in-memory providers, created once; `OtelCapture` empties them per test."""
 
@@ -156,6 +160,7 @@ class OtelCapture:
         self._events: list[dict[str, Any]] = []
         self.output = io.BytesIO()
         self._previous_settings: Settings | None = None
+        self._restore_client_id_check: Callable[[], None] = _nothing
 
     # -- lifecycle (driven by the fixture) -------------------------------------------------------------
 
@@ -178,10 +183,13 @@ class OtelCapture:
             extra_processors=[_CaptureEvents(self._events)],
         )
         logs.install(pipeline, level="debug")
+        # As under the distro: a client request id the scrubber would redact is replaced.
+        self._restore_client_id_check = install_client_id_check(self._session.scrub)
 
     def stop(self) -> None:
         import structlog  # noqa: PLC0415
 
+        self._restore_client_id_check()
         logs.uninstall()
         structlog.configure(**self._structlog_config)
         state.set_settings(self._previous_settings)

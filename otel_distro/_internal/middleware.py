@@ -52,9 +52,20 @@ def is_sane_request_id(value: str) -> bool:
     return _SANE_ID.fullmatch(value) is not None
 
 
+#: The id formats proxies and tracers generate — a UUID, or 32 or 64 hex digits — with at least one letter:
+#: random tokens, never a card, phone, IBAN or e-mail someone chose as an id, so they skip the scrubber's check
+#: (and do not fill its cache with one-off values). Every other id gets the check.
+_OPAQUE_ID = re.compile(
+    r"(?=[^A-Za-z]*[A-Za-z])"
+    r"(?:[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}|[0-9a-fA-F]{32}|[0-9a-fA-F]{64})"
+)
+
+
 def _keeps(client_id: str) -> bool:
     """Whether the request id a client sent is kept: sane, and nothing in it the scrubber would redact."""
-    return is_sane_request_id(client_id) and client_id_is_clean(client_id)
+    if not is_sane_request_id(client_id):
+        return False
+    return _OPAQUE_ID.fullmatch(client_id) is not None or client_id_is_clean(client_id)
 
 
 def new_request_id() -> str:

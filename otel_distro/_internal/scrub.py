@@ -53,10 +53,20 @@ def scrubbing_hooks(settings: Settings) -> ScrubbingHooks:
 _client_id_check: Callable[[str], bool] | None = None
 
 
-def install_client_id_check(hooks: ScrubbingHooks) -> None:
-    """Make `client_id_is_clean` use ``hooks``' scrubber (none: every sane id is kept, as with scrubbing off)."""
+def install_client_id_check(hooks: ScrubbingHooks) -> Callable[[], None]:
+    """Make `client_id_is_clean` use ``hooks``' scrubber (none: every sane id is kept, as with scrubbing off).
+
+    Returns what puts the previous check back (the pytest plugin's ``otel`` fixture installs its own per test).
+    """
     global _client_id_check  # noqa: PLW0603
+    previous = _client_id_check
     _client_id_check = hooks.clean_text
+
+    def restore() -> None:
+        global _client_id_check  # noqa: PLW0603
+        _client_id_check = previous
+
+    return restore
 
 
 def client_id_is_clean(text: str) -> bool:

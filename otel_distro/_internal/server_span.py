@@ -93,7 +93,8 @@ class ServerSpan(sdk_trace.Span):
         self._span_processor = span_processor
         self._limits = limits
         self._instrumentation_scope = scope
-        # Re-entrant: a logging handler reached from inside (an SDK warning) may touch this span again.
+        # Re-entrant: code reached from inside a change (the SDK's set_status warning, through a logging handler)
+        # may touch this span again on the same thread.
         self._lock = threading.RLock()  # type: ignore[assignment]
         if record_end_metrics is not None:
             self._record_end_metrics = record_end_metrics
@@ -216,7 +217,8 @@ def _hooks(processor: Any) -> tuple[_Hook, ...]:
 
     Most processors do (the batch processors, the distro's own); calling them would cost two calls each per
     request. Looked up again whenever the provider's processor tuple is replaced (adding a processor makes a
-    new one); a hook set on the instance itself (``mock.patch.object``) is always called. Any other composite
+    new one); a hook set on the instance itself (``mock.patch.object``) is always called, one patched onto a
+    processor's class after its first server span is not. Any other composite
     processor is called as it is.
     """
     inner = getattr(processor, "_span_processors", None)

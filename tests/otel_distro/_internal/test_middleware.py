@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.testclient import TestClient
 
 from otel_distro._internal.middleware import is_sane_request_id, new_request_id
-from otel_distro._internal.scrub import ScrubbingHooks, install_client_id_check, scrubbing_hooks
+from otel_distro._internal.scrub import install_client_id_check, scrubbing_hooks
 from otel_distro.settings import Settings
 from otel_distro.testing import OtelCapture
 
@@ -69,9 +69,9 @@ def test_an_insane_client_request_id_is_replaced(app: FastAPI, otel: OtelCapture
 
 @pytest.fixture
 def scrubbing_on() -> Iterator[None]:
-    install_client_id_check(scrubbing_hooks(Settings()))
+    restore = install_client_id_check(scrubbing_hooks(Settings()))
     yield
-    install_client_id_check(ScrubbingHooks())
+    restore()
 
 
 @pytest.mark.parametrize("value", ["4111111111111111", "123-45-6789", "DE89370400440532013000", "05321234567"])
@@ -256,3 +256,39 @@ def test_the_upstream_instrumentation_can_be_chosen_instead(otel: OtelCapture) -
     assert (span.attributes or {})["request_id"] == "u-1"
     assert span.instrumentation_scope is not None
     assert span.instrumentation_scope.name.startswith("opentelemetry.instrumentation.")
+
+
+def test_the_otel_fixture_replaces_a_client_request_id_carrying_personal_data_as_the_distro_does(
+    app: FastAPI, otel: OtelCapture
+) -> None:
+    response = TestClient(app).get("/hello/ada", headers={"X-Request-ID": "4111111111111111"})
+    assert response.headers["x-request-id"] != "4111111111111111"
+    assert (otel.span("GET /hello/{name}").attributes or {})["request_id"] == response.headers["x-request-id"]
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["0f8fad5b-d9cb-469f-a165-70867728950e", "4bf92f3577b34da6a3ce929d0e0e4736", "a" * 64],
+)
+def test_uuid_hex_and_ulid_request_ids_are_kept_without_a_scan(
+    app: FastAPI, otel: OtelCapture, monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    from otel_distro._internal import middleware  # noqa: PLC0415
+
+    def scanned(_: str) -> bool:
+        raise AssertionError("an opaque id was scanned")
+
+    monkeypatch.setattr(middleware, "client_id_is_clean", scanned)
+    assert TestClient(app).get("/hello/ada", headers={"X-Request-ID": value}).headers["x-request-id"] == value
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["4111111111111111", "12345678-1234-1234-1234-123456789012", "BE68539007547034", "01ARZ3NDEKTSV4RRFFQ69G5FAV"],
+)
+def test_other_request_ids_are_always_checked(value: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from otel_distro._internal import middleware  # noqa: PLC0415
+
+    seen: list[str] = []
+    monkeypatch.setattr(middleware, "client_id_is_clean", lambda text: seen.append(text) or True)
+    assert middleware._keeps(value) and seen == [value]
