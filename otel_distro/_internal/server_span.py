@@ -321,7 +321,13 @@ def start_server_span(
     else:
         result = sampler.should_sample(parent, trace_id, name, SpanKind.SERVER, attributes, _NO_LINKS)
         decision, trace_state = result.decision, result.trace_state
-        attributes = dict(result.attributes)  # what the sampler kept, as the SDK does
+        # What the sampler kept, validated as the SDK's own spans keep it (a sampler may add any value).
+        attributes = BoundedAttributes(  # type: ignore[assignment]
+            limits.max_span_attributes,
+            result.attributes,
+            immutable=False,
+            max_value_len=limits.max_span_attribute_length,
+        )
     flags = TraceFlags.SAMPLED if decision.is_sampled() else TraceFlags.DEFAULT
     if random_trace_id:
         flags |= TraceFlags.RANDOM_TRACE_ID

@@ -329,3 +329,22 @@ def test_a_hook_patched_on_the_processor_instance_is_called() -> None:
         span = start_server_span(tracer, "GET", None, {})
         span.end()
     assert on_start.call_count == 1 and on_ending.call_count == 1
+
+
+def test_attributes_a_custom_sampler_adds_are_kept_as_the_sdk_keeps_them() -> None:
+    from opentelemetry.sdk.trace.sampling import Decision, Sampler, SamplingResult  # noqa: PLC0415
+
+    class Tagging(Sampler):
+        def should_sample(self, parent_context: Any, trace_id: int, name: str, kind: Any = None,
+                          attributes: Any = None, links: Any = None, trace_state: Any = None) -> SamplingResult:
+            return SamplingResult(Decision.RECORD_AND_SAMPLE, {**(attributes or {}), "sampler.tags": ["a", "b"]})
+
+        def get_description(self) -> str:
+            return "Tagging"
+
+    provider, exporter, _ = _provider(sampler=Tagging())
+    tracer = provider.get_tracer("t")
+    start_server_span(tracer, "GET", None, {"a": 1}).end()
+    tracer.start_span("GET", None, SpanKind.SERVER, {"a": 1}).end()
+    ours, sdk = exporter.get_finished_spans()
+    assert dict(ours.attributes or {}) == dict(sdk.attributes or {}) == {"a": 1, "sampler.tags": ("a", "b")}
