@@ -16,10 +16,12 @@ not the app's (``--decode`` makes it decode too, on the same two cores). The loa
 thread, C: it takes the least CPU from the app on a shared machine), installed from Debian when missing and
 running as root; else a minimal asyncio HTTP/1.1 keep-alive client (``--load asyncio`` forces it).
 
-It also prints each server's resident memory right after its load (``/proc``, Linux), against the
-uninstrumented server's. Two throughput ratios are printed per configuration: the ratio of medians, and the
-median of each round's ratio to the uninstrumented run of the same round (the runs of one round are seconds
-apart, so this one is less moved by a shared machine slowing down or speeding up between rounds).
+Two throughput ratios are printed per configuration: the ratio of medians, and the median of each round's ratio
+to the uninstrumented run of the same round (the runs of one round are seconds apart, so this one is less moved
+by a shared machine slowing down or speeding up between rounds). It also prints each server's CPU time per
+request during its load (every thread, from ``/proc``: what the app pays for its telemetry, whatever the
+machine's speed does to wall-clock rates) and its resident memory right after the load, both against the
+uninstrumented server's.
 
     python bench/bench_distro.py [--seconds 6] [--rounds 5] [--connections 16] [--load auto|wrk|asyncio]
 """
@@ -149,7 +151,8 @@ def wrk_path(mode: str) -> str | None:
     return found
 
 
-def load_wrk(wrk: str, port: int, seconds: float, connections: int) -> float:
+def load_wrk(wrk: str, port: int, seconds: float, connections: int) -> tuple[float, int]:
+    """Requests per second, and requests completed."""
     result = subprocess.run(
         [wrk, "-t1", f"-c{connections}", f"-d{max(1, round(seconds))}s", f"http://127.0.0.1:{port}{ROUTE}"],
         capture_output=True,
@@ -159,9 +162,20 @@ def load_wrk(wrk: str, port: int, seconds: float, connections: int) -> float:
     if re.search(r"Non-2xx or 3xx responses|Socket errors", result.stdout):
         raise RuntimeError(f"errors under load:\n{result.stdout}")
     found = re.search(r"Requests/sec:\s*([0-9.]+)", result.stdout)
-    if found is None:
+    total = re.search(r"(\d+) requests in", result.stdout)
+    if found is None or total is None:
         raise RuntimeError(f"cannot read wrk's output:\n{result.stdout}")
-    return float(found.group(1))
+    return float(found.group(1)), int(total.group(1))
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU time ``pid`` has used, all its threads, user and system (Linux ``/proc``), or NaN."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
+    except (OSError, IndexError, ValueError):
+        return float("nan")
 
 
 def rss_mb(pid: int) -> float:
@@ -178,22 +192,28 @@ def rss_mb(pid: int) -> float:
 
 def measure(
     command: list[str], env: dict[str, str], seconds: float, connections: int, wrk: str | None
-) -> tuple[float, float]:
-    """Requests per second under load, and the server's resident memory right after it (MB)."""
+) -> tuple[float, float, float]:
+    """Requests per second under load, the server's CPU time per request during it (µs, every thread), and its
+    resident memory right after it (MB)."""
     port = free_port()
     process = subprocess.Popen(
         [*command, "--port", str(port)], env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
     try:
         wait_port(port)
+        # opentelemetry-instrument execs the server in its own process, so this pid is the server's.
         if wrk is not None:
             load_wrk(wrk, port, 1.5, connections)  # warm-up
-            rate = load_wrk(wrk, port, seconds, connections)
+            before = cpu_seconds(process.pid)
+            rate, requests = load_wrk(wrk, port, seconds, connections)
         else:
             asyncio.run(load(port, 1.5, connections))  # warm-up
+            before = cpu_seconds(process.pid)
+            started = time.monotonic()
             rate = asyncio.run(load(port, seconds, connections))
-        # opentelemetry-instrument execs the server in its own process, so this pid is the server's.
-        return rate, rss_mb(process.pid)
+            requests = round(rate * (time.monotonic() - started))
+        cpu_us = (cpu_seconds(process.pid) - before) / max(requests, 1) * 1e6
+        return rate, cpu_us, rss_mb(process.pid)
     finally:
         process.terminate()
         process.wait(20)
@@ -227,12 +247,18 @@ def main() -> int:
             configs = {name: config for name, config in configs.items() if name in wanted}
         results: dict[str, list[float]] = {name: [] for name in configs}
         memory: dict[str, list[float]] = {name: [] for name in configs}
+        cpu: dict[str, list[float]] = {name: [] for name in configs}
         for round_ in range(args.rounds):
             for name, (command, env) in configs.items():
-                rate, rss = measure(command, env, args.seconds, args.connections, wrk)
+                rate, cpu_us, rss = measure(command, env, args.seconds, args.connections, wrk)
                 results[name].append(rate)
+                cpu[name].append(cpu_us)
                 memory[name].append(rss)
-                print(f"round {round_ + 1}: {name:<15} {rate:8.0f} req/s  {rss:6.1f} MB resident", flush=True)
+                print(
+                    f"round {round_ + 1}: {name:<15} {rate:8.0f} req/s  {cpu_us:6.1f} µs CPU/req"
+                    f"  {rss:6.1f} MB resident",
+                    flush=True,
+                )
     finally:
         sink.terminate()
         sink.wait(10)
@@ -252,6 +278,11 @@ def main() -> int:
             f"  {name:<15} {rate:8.0f} req/s   {rate / base:5.2f}x uninstrumented"
             f"   (median of per-round ratios {paired[name]:.2f}x)"
         )
+    base_cpu = statistics.median(cpu["uninstrumented"])
+    print("server CPU time per request, all threads (median):")
+    for name, costs in cpu.items():
+        cost = statistics.median(costs)
+        print(f"  {name:<15} {cost:6.1f} µs   {base_cpu / cost:5.2f}x uninstrumented requests per CPU-second")
     base_rss = statistics.median(memory["uninstrumented"])
     print("resident memory after the load (median):")
     for name, sizes in memory.items():
