@@ -5,11 +5,13 @@ an aggregation under locks, per reader); the request path records one point per 
 attribute sets over and over. `RequestDurationHistogram` keeps the explicit-bucket counts per attribute set in a
 dict (a bisect and a few increments), and `PreAggregatedReader` — the distro's periodic OTLP reader, also behind
 /metrics — adds the finished histogram to every collection, in the same resource, under the
-``otel_distro.http`` scope, cumulative from the process start, as the SDK would report it.
+``otel_distro.http`` scope, each series cumulative from its first measurement, with the SDK's 2000-series limit
+and overflow series: what the SDK would report.
 
 It is used only where it gives the same data as the SDK: every reader of the provider is a
-`PreAggregatedReader` (the distro's own set-up) and exemplars are off (the distro's default; with
-``OTEL_METRICS_EXEMPLAR_FILTER`` set to record them, the SDK histogram is used and offers each measurement).
+`PreAggregatedReader` (the distro's own set-up) whose exporter wants cumulative explicit-bucket histograms (the
+OTLP default), and exemplars are off (the distro's default; with ``OTEL_METRICS_EXEMPLAR_FILTER`` set to record
+them, the SDK histogram is used and offers each measurement).
 Anywhere else — the pytest plugin's in-memory readers, a reader the app added — `duration_recorder` returns the
 SDK histogram behind the same ``record(seconds, key)`` call.
 """
