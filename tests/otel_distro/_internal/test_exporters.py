@@ -81,11 +81,8 @@ def test_upstreams_http_span_and_log_exporters_get_the_faster_encoder() -> None:
     assert exporters.fast_exporter_class(GrpcSpanExporter) is GrpcSpanExporter
 
 
-def test_the_faster_exporter_sends_what_upstream_would(monkeypatch: pytest.MonkeyPatch) -> None:
-    from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans  # noqa: PLC0415
-    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest  # noqa: PLC0415
-
-    exporter = exporters.fast_exporter_class(OTLPSpanExporter)(endpoint="http://127.0.0.1:9/v1/traces")
+def _sent_bodies(monkeypatch: pytest.MonkeyPatch, exporter: Any) -> list[bytes]:
+    """The request bodies ``exporter`` sends from now on (answered 200, nothing leaves the process)."""
     sent: list[bytes] = []
 
     def request(*_: Any, data: bytes, **__: Any) -> _Result:
@@ -93,6 +90,15 @@ def test_the_faster_exporter_sends_what_upstream_would(monkeypatch: pytest.Monke
         return _Result()
 
     monkeypatch.setattr(exporter._client._transport, "request", request)
+    return sent
+
+
+def test_the_faster_exporter_sends_what_upstream_would(monkeypatch: pytest.MonkeyPatch) -> None:
+    from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans  # noqa: PLC0415
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest  # noqa: PLC0415
+
+    exporter = exporters.fast_exporter_class(OTLPSpanExporter)(endpoint="http://127.0.0.1:9/v1/traces")
+    sent = _sent_bodies(monkeypatch, exporter)
     spans = _spans()
     assert exporter.export(spans) is SpanExportResult.SUCCESS
     assert ExportTraceServiceRequest.FromString(sent[0]) == encode_spans(spans)
@@ -108,13 +114,7 @@ def test_a_batch_the_fast_encoder_refuses_is_sent_as_upstream_encodes_it(monkeyp
     from otel_distro._internal import logs  # noqa: PLC0415
 
     fast = exporters.fast_exporter_class(OTLPLogExporter)(endpoint="http://127.0.0.1:9/v1/logs")
-    sent: list[bytes] = []
-
-    def request(*_: Any, data: bytes, **__: Any) -> _Result:
-        sent.append(data)
-        return _Result()
-
-    monkeypatch.setattr(fast._client._transport, "request", request)
+    sent = _sent_bodies(monkeypatch, fast)
     resource = Resource({"service.name": "s"})
     batch = [
         logs._DirectRecord(1, logs._SEVERITY["info"], "INFO", "paid", {"order": 1 << 64, "ok": 1}, 0, 0, 0, resource,
