@@ -650,11 +650,16 @@ def uninstall() -> None:
 
 
 def _adopt_server_loggers(*, access_log: bool) -> None:
-    """uvicorn configures its own handlers; route its loggers to the root handler instead."""
+    """uvicorn configures its own handlers; route its loggers to the root handler instead.
+
+    Each logger gets a new, empty handler list rather than having its list emptied: gunicorn's ``UvicornWorker``
+    hands ``uvicorn.error`` the very list of gunicorn's own error log, whose lines ("Booting worker", worker
+    timeouts, "Shutting down") must keep their handler.
+    """
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access", "uvicorn.asgi"):
         server_logger = logging.getLogger(name)
-        for handler in list(server_logger.handlers):
-            server_logger.removeHandler(handler)
+        if server_logger.handlers:
+            server_logger.handlers = []
         server_logger.propagate = True
     logging.getLogger("uvicorn.access").setLevel(logging.INFO if access_log else logging.WARNING)
 

@@ -43,9 +43,12 @@ class SharedPrometheusReader(PreAggregatedReader):
 
         self._scrape = threading.local()
         self._collector = _CustomCollector()
-        self._collector._callback = self._collect_for_scrape  # type: ignore[assignment]
         self._registry = registry if registry is not None else REGISTRY
+        # Registering collects once (to learn the names); the reader has no provider yet, and collecting would
+        # print the SDK's "Cannot call collect on a MetricReader until it is registered", so the callback
+        # comes after (as upstream's PrometheusMetricReader orders it).
         self._registry.register(self._collector)
+        self._collector._callback = self._collect_for_scrape  # type: ignore[assignment]
 
     def _collect_for_scrape(self) -> None:
         self._scrape.active = True

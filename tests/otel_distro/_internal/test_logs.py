@@ -204,6 +204,27 @@ def test_uvicorn_loggers_are_routed_to_the_root_handler(out: io.BytesIO) -> None
     assert [line["logger"] for line in lines(out)] == ["uvicorn.error"]
 
 
+def test_gunicorns_own_log_keeps_its_handler_when_uvicorn_error_shares_it(out: io.BytesIO) -> None:
+    """gunicorn's UvicornWorker gives ``uvicorn.error`` the handler list of gunicorn's error log itself."""
+    gunicorn_error = logging.getLogger("test.gunicorn.error")
+    gunicorn_output = io.StringIO()
+    gunicorn_error.addHandler(logging.StreamHandler(gunicorn_output))
+    gunicorn_error.propagate = False
+    gunicorn_error.setLevel(logging.INFO)
+    uvicorn_error = logging.getLogger("uvicorn.error")
+    uvicorn_error.handlers = gunicorn_error.handlers  # as UvicornWorker.__init__ does
+    try:
+        logs._adopt_server_loggers(access_log=False)
+
+        gunicorn_error.info("Booting worker with pid: 42")
+        uvicorn_error.info("Application startup complete.")
+    finally:
+        gunicorn_error.handlers = []
+
+    assert gunicorn_output.getvalue() == "Booting worker with pid: 42\n"
+    assert [line["message"] for line in lines(out)] == ["Application startup complete."]
+
+
 def test_a_failing_exporter_never_breaks_the_apps_logging_call(monkeypatch: pytest.MonkeyPatch) -> None:
     def broken(*_: Any) -> Any:
         raise RuntimeError("exporter bug")
