@@ -111,7 +111,7 @@ def test_a_batch_the_fast_encoder_refuses_is_sent_as_upstream_encodes_it(monkeyp
     from opentelemetry.sdk._logs.export import LogRecordExportResult  # noqa: PLC0415
     from opentelemetry.sdk.resources import Resource  # noqa: PLC0415
 
-    from otel_distro._internal import logs  # noqa: PLC0415
+    from otel_distro._internal.logs import otel_bridge as logs  # noqa: PLC0415
 
     fast = exporters.fast_exporter_class(OTLPLogExporter)(endpoint="http://127.0.0.1:9/v1/logs")
     sent = _sent_bodies(monkeypatch, fast)

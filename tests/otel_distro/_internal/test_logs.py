@@ -16,6 +16,7 @@ from opentelemetry.sdk.trace import TracerProvider
 
 from otel_distro._internal import guard, logs, state
 from otel_distro._internal.context import REQUEST_ID
+from otel_distro._internal.logs import pipeline
 from otel_distro.settings import Settings
 
 
@@ -196,7 +197,7 @@ def test_uvicorn_loggers_are_routed_to_the_root_handler(out: io.BytesIO) -> None
     uvicorn_error = logging.getLogger("uvicorn.error")
     uvicorn_error.addHandler(logging.StreamHandler(io.StringIO()))
     uvicorn_error.propagate = False
-    logs._adopt_server_loggers(access_log=False)
+    pipeline._adopt_server_loggers(access_log=False)
 
     uvicorn_error.info("Application startup complete.")
     logging.getLogger("uvicorn.access").info("GET / 200")
@@ -214,7 +215,7 @@ def test_gunicorns_own_log_keeps_its_handler_when_uvicorn_error_shares_it(out: i
     uvicorn_error = logging.getLogger("uvicorn.error")
     uvicorn_error.handlers = gunicorn_error.handlers  # as UvicornWorker.__init__ does
     try:
-        logs._adopt_server_loggers(access_log=False)
+        pipeline._adopt_server_loggers(access_log=False)
 
         gunicorn_error.info("Booting worker with pid: 42")
         uvicorn_error.info("Application startup complete.")

@@ -115,7 +115,7 @@ def test_an_unencodable_value_fails_loudly() -> None:
 @pytest.mark.parametrize("value", [1 << 63, (1 << 64) + 5, -(1 << 63) - 1, [1, 1 << 70]])
 def test_an_int_outside_int64_is_refused_so_upstream_encodes_the_batch_without_it(value: Any) -> None:
     """A wrong varint would corrupt the whole request; upstream drops just that attribute."""
-    from otel_distro._internal import logs  # noqa: PLC0415
+    from otel_distro._internal.logs import otel_bridge as logs  # noqa: PLC0415
 
     record = logs._DirectRecord(1, SeverityNumber.INFO, "INFO", "order placed", {"order": value, "ok": 1}, 0, 0, 0,
                                 Resource({"service.name": "s"}), None)
@@ -129,7 +129,7 @@ def test_an_int_outside_int64_is_refused_so_upstream_encodes_the_batch_without_i
 def test_the_int64_bounds_themselves_are_encoded() -> None:
     for value in (-(1 << 63), (1 << 63) - 1, -1, 0):
         decoded = ExportLogsServiceRequest()
-        from otel_distro._internal import logs  # noqa: PLC0415
+        from otel_distro._internal.logs import otel_bridge as logs  # noqa: PLC0415
 
         record = logs._DirectRecord(1, SeverityNumber.INFO, "INFO", "x", {"n": value}, 0, 0, 0,
                                     Resource({"service.name": "s"}), None)
