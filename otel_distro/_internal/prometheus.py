@@ -14,23 +14,11 @@ import contextlib
 import threading
 from typing import Any
 
-from opentelemetry.sdk.metrics import Histogram
-from opentelemetry.sdk.metrics.export import AggregationTemporality, MetricExporter, MetricsData
-from opentelemetry.sdk.metrics.view import DefaultAggregation, ExplicitBucketHistogramAggregation
+from opentelemetry.sdk.metrics.export import MetricExporter, MetricsData
 
-from otel_distro._internal.request_duration import PreAggregatedReader
+from otel_distro._internal.request_duration import PreAggregatedReader, can_share
 
 __all__ = ["SharedPrometheusReader", "can_share"]
-
-
-def can_share(exporter: MetricExporter) -> bool:
-    """Whether ``exporter``'s reader collects what Prometheus text needs (cumulative, explicit-bucket histograms)."""
-    temporality = getattr(exporter, "_preferred_temporality", None) or {}
-    aggregation = getattr(exporter, "_preferred_aggregation", None) or {}
-    if any(value is not AggregationTemporality.CUMULATIVE for value in temporality.values()):
-        return False
-    histogram = aggregation.get(Histogram, DefaultAggregation())
-    return isinstance(histogram, (DefaultAggregation, ExplicitBucketHistogramAggregation))
 
 
 class SharedPrometheusReader(PreAggregatedReader):

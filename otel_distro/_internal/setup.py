@@ -21,7 +21,7 @@ from opentelemetry._logs import set_logger_provider
 from opentelemetry.sdk._configuration import _get_exporter_names, _import_exporters
 from opentelemetry.sdk._logs import LoggerProvider
 from opentelemetry.sdk._logs.export import BatchLogRecordProcessor, LogRecordExporter
-from opentelemetry.sdk.metrics import AlwaysOffExemplarFilter, MeterProvider
+from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import MetricExporter, MetricReader
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
@@ -31,7 +31,7 @@ from otel_distro._internal import exporters as exporter_bounds
 from otel_distro._internal import guard, logs
 from otel_distro._internal import prometheus as shared_prometheus
 from otel_distro._internal.db_metrics import DbDurationSpanProcessor
-from otel_distro._internal.request_duration import PreAggregatedReader, RequestDurationHistogram
+from otel_distro._internal.request_duration import PreAggregatedReader, RequestDurationHistogram, pre_aggregate
 from otel_distro._internal.resource import build_resource, process_resource
 from otel_distro._internal.scrub import install_client_id_check, scrubbing_hooks
 from otel_distro.settings import Settings
@@ -106,7 +106,7 @@ def configure(settings: Settings, *, auto_instrumentation_version: str | None = 
             readers.append(prometheus)
     meter_provider = MeterProvider(resource=resource, metric_readers=readers)
     metrics.set_meter_provider(meter_provider)
-    request_duration = _request_duration(meter_provider, readers)
+    request_duration = pre_aggregate(meter_provider, readers)
 
     tracer_provider = TracerProvider(resource=resource)
     for span_processor in scrub.span_processors:
@@ -175,26 +175,6 @@ def configure(settings: Settings, *, auto_instrumentation_version: str | None = 
         },
     )
     return _runtime
-
-
-def _request_duration(meter_provider: MeterProvider, readers: list[MetricReader]) -> RequestDurationHistogram | None:
-    """The pre-aggregated request histogram when it reports what the SDK would: every reader is the distro's,
-    its exporter wants cumulative explicit-bucket histograms (the OTLP default), and exemplars are off; else the
-    middleware records into an SDK histogram, which honours delta temporality, exponential buckets, exemplars."""
-    if not readers or not all(
-        isinstance(reader, PreAggregatedReader)
-        and getattr(reader, "_exporter", None) is not None
-        and shared_prometheus.can_share(reader._exporter)
-        for reader in readers
-    ):
-        return None
-    config = getattr(meter_provider, "_sdk_config", None)
-    if not isinstance(getattr(config, "exemplar_filter", None), AlwaysOffExemplarFilter):
-        return None
-    histogram = RequestDurationHistogram()
-    for reader in readers:
-        reader.add_source(histogram, meter_provider)  # type: ignore[attr-defined]
-    return histogram
 
 
 def _make_exporter(cls: type[Any]) -> Any:

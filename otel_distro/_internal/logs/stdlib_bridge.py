@@ -5,17 +5,20 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from structlog.typing import EventDict
 
 from otel_distro._internal.logs.otel_bridge import SDK_LOGGER_PREFIX
 from otel_distro._internal.logs.processors import utc_timestamp
 
-if TYPE_CHECKING:
-    from otel_distro._internal.logs.pipeline import LogPipeline
+__all__ = ["Chain", "StdlibBridgeHandler", "mark_logged"]
 
-__all__ = ["StdlibBridgeHandler", "mark_logged"]
+
+class Chain(Protocol):
+    """What the bridge hands records to (`pipeline.LogPipeline`)."""
+
+    def run(self, method_name: str, event_dict: EventDict) -> None: ...
 
 # Attributes every stdlib LogRecord has; anything else came in through ``extra=`` and is bound context.
 # (``color_message`` is uvicorn's ANSI-coloured duplicate of the message.)
@@ -48,7 +51,7 @@ def _already_logged(record: logging.LogRecord) -> bool:
 class StdlibBridgeHandler(logging.Handler):
     """Root handler that sends stdlib records through the same chain, with their ``extra=`` as context."""
 
-    def __init__(self, pipeline: LogPipeline, level: int = logging.NOTSET) -> None:
+    def __init__(self, pipeline: Chain, level: int = logging.NOTSET) -> None:
         super().__init__(level)
         self.pipeline = pipeline
         self._sdk_last: dict[tuple[str, int], float] = {}
