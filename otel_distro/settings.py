@@ -62,6 +62,7 @@ class Settings:
     scrub: bool = True
     scrub_key: str | None = dataclasses.field(default=None, repr=False)
     raise_internal_errors: RaiseMode = "auto"
+    fast_path: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,6 +175,8 @@ SETTINGS_TABLE: tuple[Setting, ...] = (
             "HMAC key for stable pseudonyms of scrubbed values (never logged)", secret=True),
     Setting("OTEL_DISTRO_RAISE_INTERNAL_ERRORS", "raise_internal_errors", _choice("auto", "true", "false"),
             "auto, true or false", "raise the distro's own failures (auto: only under pytest)"),
+    Setting("OTEL_DISTRO_FAST_PATH", "fast_path", _bool, _BOOL,
+            "use OpenTelemetry internals for speed on the releases known to work (else the plain SDK path)"),
 )
 
 

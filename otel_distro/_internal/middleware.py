@@ -33,10 +33,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from otel_distro._internal import guard, helpers, logs
 from otel_distro._internal.context import REQUEST_ID
+from otel_distro._internal.fastpath.request_duration import duration_recorder
+from otel_distro._internal.fastpath.server_span import ServerSpan, start_server_span
 from otel_distro._internal.meters import request_counters
-from otel_distro._internal.request_duration import duration_recorder
 from otel_distro._internal.scrub import client_id_is_clean
-from otel_distro._internal.server_span import ServerSpan, start_server_span
 from otel_distro.settings import Settings
 
 __all__ = ["RequestContextMiddleware", "is_sane_request_id", "new_request_id"]

@@ -27,11 +27,12 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 
-from otel_distro._internal import exporters as exporter_bounds
-from otel_distro._internal import guard, logs
-from otel_distro._internal import prometheus as shared_prometheus
+from otel_distro._internal import fastpath, guard, logs
 from otel_distro._internal.db_metrics import DbDurationSpanProcessor
-from otel_distro._internal.request_duration import PreAggregatedReader, RequestDurationHistogram, pre_aggregate
+from otel_distro._internal.fastpath import exporters as exporter_bounds
+from otel_distro._internal.fastpath import prometheus as shared_prometheus
+from otel_distro._internal.fastpath.log_records import direct_queues
+from otel_distro._internal.fastpath.request_duration import RequestDurationHistogram, periodic_reader, pre_aggregate
 from otel_distro._internal.resource import build_resource, process_resource
 from otel_distro._internal.scrub import install_client_id_check, scrubbing_hooks
 from otel_distro.settings import Settings
@@ -99,7 +100,7 @@ def configure(settings: Settings, *, auto_instrumentation_version: str | None = 
                 prometheus = shared_prometheus.SharedPrometheusReader(metric_exporter)
                 readers.append(prometheus)
             else:
-                readers.append(PreAggregatedReader(metric_exporter))
+                readers.append(periodic_reader(metric_exporter))
     if prometheus is None:
         prometheus = _prometheus_reader(settings)
         if prometheus is not None:
@@ -134,15 +135,10 @@ def configure(settings: Settings, *, auto_instrumentation_version: str | None = 
     pre_scrubbed = scrub.structlog is not None
     # The log chain hands its records straight to the batch processors when their exporters read plain fields
     # (the distro's OTLP/HTTP ones) and nothing else would have run in between (the scrubber already did).
-    # (Their queue is the SDK's `BatchProcessor` inside; the processor's own on_emit would copy each record.)
-    queues = [getattr(p, "_batch_processor", None) for p in batch_log_processors]
-    direct = (
-        queues
-        if queues
-        and all(callable(getattr(q, "emit", None)) for q in queues)
-        and all_fast
-        and (pre_scrubbed or not scrub.log_record_processors)
-        else []
+    direct = direct_queues(
+        batch_log_processors,
+        exporters_read_plain_fields=all_fast,
+        nothing_between=pre_scrubbed or not scrub.log_record_processors,
     )
     emitter = (
         logs.OtelLogEmitter(logger_provider, pre_scrubbed=pre_scrubbed, direct=direct)
@@ -163,6 +159,7 @@ def configure(settings: Settings, *, auto_instrumentation_version: str | None = 
     atexit.register(_mark_exiting)
     _flush_on_sigterm()
     _flush_after_uvicorn_shutdown()
+    fastpath.report()
     _logger.info(
         "telemetry_configured",
         extra={
@@ -172,6 +169,7 @@ def configure(settings: Settings, *, auto_instrumentation_version: str | None = 
             "logs_exporters": sorted(log_exporters),
             "prometheus": prometheus is not None,
             "scrubbing": scrub.structlog is not None,
+            "fast_path": fastpath.active(),
         },
     )
     return _runtime

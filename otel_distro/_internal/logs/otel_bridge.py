@@ -12,6 +12,7 @@ from opentelemetry._logs import LoggerProvider, SeverityNumber
 from structlog.typing import EventDict, WrappedLogger
 
 from otel_distro._internal.context import current_span_context
+from otel_distro._internal.fastpath.log_records import DirectRecord
 from otel_distro._internal.logs.processors import OTEL_EXCEPTION_KEY
 from otel_distro._internal.scrub import PRE_SCRUBBED
 
@@ -48,60 +49,6 @@ def _attribute_value(value: Any) -> Any:
         return orjson.dumps(value, default=str).decode()
     except TypeError:
         return repr(value)
-
-
-class _DirectRecord:
-    """What a batch processor queues and an OTLP exporter encodes, in one object: a ``ReadableLogRecord``'s
-    shape (``log_record``, ``resource``, ``instrumentation_scope``, ``dropped_attributes``) whose
-    ``log_record`` is itself, with the fields of an SDK ``LogRecord`` the exporters read."""
-
-    __slots__ = (
-        "attributes",
-        "body",
-        "instrumentation_scope",
-        "resource",
-        "severity_number",
-        "severity_text",
-        "span_id",
-        "timestamp",
-        "trace_flags",
-        "trace_id",
-    )
-
-    dropped_attributes = 0
-    event_name = None
-
-    def __init__(  # noqa: PLR0917 - one slot each, positional for speed on every log line
-        self,
-        timestamp: int,
-        severity_number: SeverityNumber,
-        severity_text: str,
-        body: str,
-        attributes: dict[str, Any],
-        trace_id: int,
-        span_id: int,
-        trace_flags: int,
-        resource: Any,
-        scope: Any,
-    ) -> None:
-        self.timestamp = timestamp
-        self.severity_number = severity_number
-        self.severity_text = severity_text
-        self.body = body
-        self.attributes = attributes
-        self.trace_id = trace_id
-        self.span_id = span_id
-        self.trace_flags = trace_flags
-        self.resource = resource
-        self.instrumentation_scope = scope
-
-    @property
-    def log_record(self) -> _DirectRecord:
-        return self
-
-    @property
-    def observed_timestamp(self) -> int:
-        return self.timestamp
 
 
 # The SDK's default limit of attributes per log record; larger events take the SDK path, which enforces it.
@@ -141,7 +88,7 @@ class OtelLogEmitter:
             severity = (_SEVERITY.get(level, SeverityNumber.INFO), level.upper())
         ctx = current_span_context()
         valid = ctx.is_valid
-        record = _DirectRecord(
+        record = DirectRecord(
             now,
             severity[0],
             severity[1],

@@ -251,7 +251,7 @@ def test_records_queued_directly_encode_as_the_sdks_own() -> None:
     from opentelemetry.sdk._logs.export import BatchLogRecordProcessor  # noqa: PLC0415
     from opentelemetry.sdk.resources import Resource  # noqa: PLC0415
 
-    from otel_distro._internal import otlp_encode  # noqa: PLC0415
+    from otel_distro._internal.fastpath import otlp_encode  # noqa: PLC0415
 
     def emitted(direct: bool) -> Any:
         exporter = InMemoryLogRecordExporter()  # type: ignore[no-untyped-call]
@@ -268,7 +268,7 @@ def test_records_queued_directly_encode_as_the_sdks_own() -> None:
         return record
 
     sdk, direct = emitted(False), emitted(True)
-    assert type(direct).__name__ == "_DirectRecord"
+    assert type(direct).__name__ == "DirectRecord"
     ours = ExportLogsServiceRequest.FromString(otlp_encode.encode_logs([direct]))
     theirs = encode_logs([sdk])
     for message in (ours, theirs):

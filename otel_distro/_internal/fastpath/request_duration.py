@@ -41,7 +41,7 @@ from opentelemetry.sdk.metrics.export import (
 from opentelemetry.sdk.metrics.view import DefaultAggregation, ExplicitBucketHistogramAggregation
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
-from otel_distro._internal import guard
+from otel_distro._internal import fastpath, guard
 
 __all__ = [
     "DURATION_BUCKETS",
@@ -49,6 +49,7 @@ __all__ = [
     "RequestDurationHistogram",
     "can_share",
     "duration_recorder",
+    "periodic_reader",
     "pre_aggregate",
 ]
 
@@ -229,6 +230,8 @@ _installed: weakref.WeakKeyDictionary[Any, RequestDurationHistogram] = weakref.W
 def can_share(exporter: MetricExporter) -> bool:
     """Whether ``exporter``'s reader collects what the SDK would give Prometheus text and this histogram alike
     (cumulative temporality, explicit-bucket histograms: the OTLP default)."""
+    if not fastpath.active():
+        return False
     temporality = getattr(exporter, "_preferred_temporality", None) or {}
     aggregation = getattr(exporter, "_preferred_aggregation", None) or {}
     if any(value is not AggregationTemporality.CUMULATIVE for value in temporality.values()):
@@ -242,7 +245,7 @@ def pre_aggregate(meter_provider: Any, readers: Sequence[Any]) -> RequestDuratio
     is the distro's, its exporter wants cumulative explicit-bucket histograms (the OTLP default), and exemplars are
     off; else None, and the middleware records into an SDK histogram, which honours delta temporality, exponential
     buckets, exemplars."""
-    if not readers or not all(
+    if not fastpath.active() or not readers or not all(
         isinstance(reader, PreAggregatedReader)
         and getattr(reader, "_exporter", None) is not None
         and can_share(reader._exporter)
@@ -257,6 +260,12 @@ def pre_aggregate(meter_provider: Any, readers: Sequence[Any]) -> RequestDuratio
         reader.add_source(histogram, meter_provider)
     _installed[meter_provider] = histogram
     return histogram
+
+
+def periodic_reader(exporter: MetricExporter) -> PeriodicExportingMetricReader:
+    """The distro's periodic OTLP reader for ``exporter``: one that can carry the pre-aggregated histogram, or the
+    SDK's own with the fast path off."""
+    return PreAggregatedReader(exporter) if fastpath.active() else PeriodicExportingMetricReader(exporter)
 
 
 def duration_recorder(meter_provider: Any) -> RequestDurationHistogram | _SdkRecorder:

@@ -16,7 +16,7 @@ from typing import Any
 
 from opentelemetry.sdk.metrics.export import MetricExporter, MetricsData
 
-from otel_distro._internal.request_duration import PreAggregatedReader, can_share
+from otel_distro._internal.fastpath.request_duration import PreAggregatedReader, can_share
 
 __all__ = ["SharedPrometheusReader", "can_share"]
 

@@ -11,7 +11,7 @@ from opentelemetry.sdk.metrics.export import AggregationTemporality, MetricExpor
 from opentelemetry.sdk.metrics.view import ExponentialBucketHistogramAggregation
 from prometheus_client import CollectorRegistry, generate_latest
 
-from otel_distro._internal.prometheus import SharedPrometheusReader, can_share
+from otel_distro._internal.fastpath.prometheus import SharedPrometheusReader, can_share
 
 
 class RecordingExporter(MetricExporter):
