@@ -5,15 +5,14 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from opentelemetry.sdk._configuration import _BaseConfigurator
-
 from otel_distro._internal import guard, state, workers
+from otel_distro._internal.fastpath import sdk
 from otel_distro.settings import Settings
 
 __all__ = ["OtelConfigurator"]
 
 
-class OtelConfigurator(_BaseConfigurator):
+class OtelConfigurator(sdk.ConfiguratorBase):
     def _configure(self, **kwargs: Any) -> None:
         from otel_distro.distro import _load_or_exit  # noqa: PLC0415
 

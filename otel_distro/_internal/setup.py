@@ -18,7 +18,6 @@ from typing import Any
 
 from opentelemetry import metrics, trace
 from opentelemetry._logs import set_logger_provider
-from opentelemetry.sdk._configuration import _get_exporter_names, _import_exporters
 from opentelemetry.sdk._logs import LoggerProvider
 from opentelemetry.sdk._logs.export import BatchLogRecordProcessor, LogRecordExporter
 from opentelemetry.sdk.metrics import MeterProvider
@@ -31,6 +30,7 @@ from otel_distro._internal import fastpath, guard, logs
 from otel_distro._internal.db_metrics import DbDurationSpanProcessor
 from otel_distro._internal.fastpath import exporters as exporter_bounds
 from otel_distro._internal.fastpath import prometheus as shared_prometheus
+from otel_distro._internal.fastpath import sdk
 from otel_distro._internal.fastpath.log_records import direct_queues
 from otel_distro._internal.fastpath.request_duration import RequestDurationHistogram, periodic_reader, pre_aggregate
 from otel_distro._internal.resource import build_resource, process_resource
@@ -80,9 +80,7 @@ def configure(settings: Settings, *, auto_instrumentation_version: str | None = 
     resource = build_resource(settings)
     if auto_instrumentation_version:
         resource = resource.merge(Resource({"telemetry.auto.version": auto_instrumentation_version}))
-    span_exporters, metric_exporters, log_exporters = _import_exporters(
-        _get_exporter_names("traces"), _get_exporter_names("metrics"), _get_exporter_names("logs")
-    )
+    span_exporters, metric_exporters, log_exporters = sdk.exporter_classes()
     scrub = scrubbing_hooks(settings)
     install_client_id_check(scrub)
     exporters: list[Any] = []
@@ -280,40 +278,11 @@ def _after_fork_in_child() -> None:
     try:
         pid = process_resource()
         for provider in (current.tracer_provider, current.meter_provider, current.logger_provider):
-            provider._update_resource(pid)
+            sdk.update_resource(provider, pid)
         for exporter in current.exporters:
-            _drop_inherited_connections(exporter)
+            sdk.drop_inherited_connections(exporter)
         if current.request_duration is not None:
             current.request_duration.after_fork()
-        _renew_system_metrics_process()
+        sdk.renew_system_metrics_process()
     except Exception as exc:
         guard.internal_error("after_fork", exc)
-
-
-def _drop_inherited_connections(exporter: object) -> None:
-    """Close the pooled HTTP connections an exporter inherited; a closed requests session reconnects on use."""
-    import requests  # noqa: PLC0415
-
-    objects: list[object] = [exporter]
-    for _ in range(3):
-        found: list[object] = []
-        for obj in objects:
-            for name in ("_client", "_transport", "_session"):
-                child = getattr(obj, name, None)
-                if isinstance(child, requests.Session):
-                    child.close()
-                elif child is not None:
-                    found.append(child)
-        objects = found
-
-
-def _renew_system_metrics_process() -> None:
-    try:
-        from opentelemetry.instrumentation.system_metrics import SystemMetricsInstrumentor  # noqa: PLC0415
-    except ImportError:
-        return
-    instance = SystemMetricsInstrumentor._instance
-    if instance is not None and hasattr(instance, "_proc"):
-        import psutil  # noqa: PLC0415
-
-        instance._proc = psutil.Process(os.getpid())
