@@ -166,12 +166,32 @@ class Guarded:
 def render_json(_: WrappedLogger, __: str, event_dict: EventDict) -> bytes:
     """One JSON object per line (bytes; the logger adds the newline), the fixed keys first.
 
-    Unknown types are rendered with str().
+    Unknown types are rendered with str(). What JSON cannot hold as it is (an integer beyond 64 bits, a mapping
+    with keys that are not strings, a lone surrogate) is written as text instead of failing the app's call.
     """
     event_dict.pop(OTEL_EXCEPTION_KEY, None)  # only there when the OTel emitter failed
     ordered = {key: event_dict.pop(key) for key in _FIRST_KEYS if key in event_dict}
     ordered.update(event_dict)
-    return orjson.dumps(ordered, default=str)
+    try:
+        return orjson.dumps(ordered, default=str)
+    except TypeError:  # orjson.JSONEncodeError: rare, so the conversion is paid only here
+        return orjson.dumps(_jsonable(ordered), default=str)
+
+
+_INT_RANGE = range(-(2**63), 2**64)
+
+
+def _jsonable(value: Any) -> Any:
+    """``value`` with what orjson refuses made into text (keys, big integers, surrogates), recursively."""
+    if isinstance(value, dict):
+        return {key if type(key) is str else str(key): _jsonable(item) for key, item in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [_jsonable(item) for item in value]
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value if value in _INT_RANGE else str(value)
+    if isinstance(value, str):
+        return value.encode("utf-8", "backslashreplace").decode("utf-8")
+    return value
 
 
 def when_exception(steps: Sequence[Processor]) -> Processor:
