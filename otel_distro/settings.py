@@ -62,6 +62,19 @@ class Settings:
     scrub: bool = True
     scrub_key: str | None = dataclasses.field(default=None, repr=False)
     raise_internal_errors: RaiseMode = "auto"
+    analytics: bool = True
+    analytics_database_url: str | None = dataclasses.field(default=None, repr=False)
+    analytics_batch_size: int = 100
+    analytics_flush_interval: float = 300.0
+    analytics_buffer_size: int = 10_000
+    analytics_rate_limit: int = 600
+    cors_origins: tuple[str, ...] = ()
+    sentry_dsn: str | None = dataclasses.field(default=None, repr=False)
+    sentry_browser_dsn: str | None = None
+    sentry_tunnel_dsns: tuple[str, ...] = ()
+    sentry_tunnel_max_bytes: int = 1 << 20
+    sentry_traces_sample_rate: float = 0.1
+    sentry_sample_rate: float = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,6 +133,78 @@ def _text(text: str) -> str:
     return stripped
 
 
+def _duration(text: str) -> float:
+    """``500ms``, ``30s``, ``5m``, ``1h``, ``90d`` (or a bare number of seconds) -> seconds, > 0."""
+    stripped = text.strip().lower()
+    for suffix, factor in (("ms", 0.001), ("s", 1.0), ("m", 60.0), ("h", 3600.0), ("d", 86400.0), ("", 1.0)):
+        if stripped.endswith(suffix):
+            number = stripped[: len(stripped) - len(suffix)] if suffix else stripped
+            try:
+                seconds = float(number) * factor
+            except ValueError:
+                continue
+            if seconds > 0 and seconds != float("inf"):
+                return seconds
+            break
+    raise ValueError(text)
+
+
+def _int_range(low: int, high: int) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        value = int(text.strip())
+        if not low <= value <= high:
+            raise ValueError(text)
+        return value
+
+    return parse
+
+
+def _rate_limit(text: str) -> int:
+    value = int(text.strip())
+    if value != 0 and not 100 <= value <= 10_000_000:  # a full batch (100 events) must be able to pass
+        raise ValueError(text)
+    return value
+
+
+def _fraction(text: str) -> float:
+    value = float(text.strip())
+    if not 0.0 <= value <= 1.0:
+        raise ValueError(text)
+    return value
+
+
+def _url(text: str) -> str:
+    stripped = text.strip()
+    scheme, sep, rest = stripped.partition("://")
+    if not sep or not scheme or not rest or " " in stripped:
+        raise ValueError(text)
+    return stripped
+
+
+def _origins(text: str) -> tuple[str, ...]:
+    origins = tuple(part.strip().rstrip("/") for part in text.split(",") if part.strip())
+    for origin in origins:
+        if origin != "*" and not origin.startswith(("http://", "https://")):
+            raise ValueError(text)
+    return origins
+
+
+def _dsn(text: str) -> str:
+    """A Sentry DSN: ``https://<public key>@<host>/<project id>`` (a path prefix before the id is allowed)."""
+    from urllib.parse import urlsplit  # noqa: PLC0415
+
+    stripped = text.strip()
+    parts = urlsplit(stripped)
+    project = parts.path.rstrip("/").rpartition("/")[2]
+    if parts.scheme not in ("http", "https") or not parts.username or not parts.hostname or not project.isdigit():
+        raise ValueError("<dsn>")
+    return stripped
+
+
+def _dsns(text: str) -> tuple[str, ...]:
+    return tuple(_dsn(part) for part in text.split(",") if part.strip())
+
+
 #: The scrubbing engine's minimum HMAC key length: shorter keys make pseudonyms guessable.
 MIN_SCRUB_KEY_BYTES = 16
 
@@ -174,6 +259,37 @@ SETTINGS_TABLE: tuple[Setting, ...] = (
             "HMAC key for stable pseudonyms of scrubbed values (never logged)", secret=True),
     Setting("OTEL_DISTRO_RAISE_INTERNAL_ERRORS", "raise_internal_errors", _choice("auto", "true", "false"),
             "auto, true or false", "raise the distro's own failures (auto: only under pytest)"),
+    Setting("OTEL_DISTRO_ANALYTICS", "analytics", _bool, _BOOL,
+            "product analytics: `track_event` and the `POST /analytics/events` route"),
+    Setting("OTEL_DISTRO_ANALYTICS_DATABASE_URL", "analytics_database_url", _url,
+            "a SQLAlchemy URL (e.g. postgresql+psycopg://user@host/db)",
+            "where analytics events are stored (table analytics_events); default SQLite "
+            "./otel-distro-analytics.db", secret=True),
+    Setting("OTEL_DISTRO_ANALYTICS_BATCH_SIZE", "analytics_batch_size", _int_range(1, 10_000),
+            "an integer from 1 to 10000", "buffered analytics events that start a flush (and rows per insert)"),
+    Setting("OTEL_DISTRO_ANALYTICS_FLUSH_INTERVAL", "analytics_flush_interval", _duration,
+            "a duration such as 500ms, 30s, 5m, 1h", "longest time an analytics event waits in the buffer"),
+    Setting("OTEL_DISTRO_ANALYTICS_BUFFER_SIZE", "analytics_buffer_size", _int_range(100, 10_000_000),
+            "an integer from 100 to 10000000",
+            "most analytics events held in memory (while the database is away); beyond it new events are dropped"),
+    Setting("OTEL_DISTRO_ANALYTICS_RATE_LIMIT", "analytics_rate_limit", _rate_limit,
+            "an integer, 0 = no limit, else at least 100",
+            "analytics events per minute one client may send to POST /analytics/events"),
+    Setting("OTEL_DISTRO_CORS_ORIGINS", "cors_origins", _origins,
+            "comma-separated origins (https://app.example.com) or *",
+            "browser origins allowed to call the distro's routes (analytics, Sentry tunnel, monitoring config)"),
+    Setting("SENTRY_DSN", "sentry_dsn", _dsn, "a Sentry DSN https://<key>@<host>/<project id>",
+            "the Sentry project; the browser tunnel forwards only to it (and to the DSNs listed below)", secret=True),
+    Setting("OTEL_DISTRO_SENTRY_BROWSER_DSN", "sentry_browser_dsn", _dsn, "a Sentry DSN",
+            "the DSN the browser is given by GET /monitoring/config (default: SENTRY_DSN); allowed by the tunnel"),
+    Setting("OTEL_DISTRO_SENTRY_TUNNEL_DSNS", "sentry_tunnel_dsns", _dsns, "comma-separated Sentry DSNs",
+            "more DSNs the browser tunnel may forward to (matched on host and project id)"),
+    Setting("OTEL_DISTRO_SENTRY_TUNNEL_MAX_BYTES", "sentry_tunnel_max_bytes", _int_range(1024, 200 << 20),
+            "an integer from 1024 to 209715200", "largest envelope POST /monitoring/tunnel takes"),
+    Setting("OTEL_DISTRO_SENTRY_TRACES_SAMPLE_RATE", "sentry_traces_sample_rate", _fraction, "a number from 0 to 1",
+            "tracesSampleRate given to the browser SDK by GET /monitoring/config"),
+    Setting("OTEL_DISTRO_SENTRY_SAMPLE_RATE", "sentry_sample_rate", _fraction, "a number from 0 to 1",
+            "sampleRate (errors) given to the browser SDK by GET /monitoring/config"),
 )
 
 
