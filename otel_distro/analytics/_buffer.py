@@ -193,13 +193,15 @@ class EventBuffer:
             return True
         if now < self._retry_at:
             return False
+        if self._failures:
+            return True  # a write that failed was due: retry it when its backoff is over
         return len(self._pending) >= self.batch_size or now - self._oldest_at >= self.flush_interval
 
     def _wait_time(self, now: float) -> float:
         if not self._pending:
             return 3600.0
         due = self._oldest_at + self.flush_interval
-        if len(self._pending) >= self.batch_size:
+        if len(self._pending) >= self.batch_size or self._failures:
             due = now
         return max(0.01, max(due, self._retry_at) - now)
 
