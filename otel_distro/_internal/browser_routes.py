@@ -72,14 +72,14 @@ def add_browser_routes(app: Any, taken: set[Any]) -> None:
 
     wanted: list[tuple[str, Callable[[Request], Any], list[str]]] = [
         (CONFIG_PATH, config, ["GET", "OPTIONS"]),
-        (TUNNEL_PATH, _tunnel(settings, cors), ["POST", "OPTIONS"]),
+        (TUNNEL_PATH, _tunnel(settings, cors).__call__, ["POST", "OPTIONS"]),  # a method: a request endpoint
     ]
     if settings.analytics:
         from otel_distro.analytics._route import IngestRoute  # noqa: PLC0415
         from otel_distro.analytics._tracker import current  # noqa: PLC0415
 
         limiter = RateLimiter(settings.analytics_rate_limit)
-        wanted.append((ANALYTICS_PATH, IngestRoute(current, cors, limiter), ["POST", "OPTIONS"]))
+        wanted.append((ANALYTICS_PATH, IngestRoute(current, cors, limiter).__call__, ["POST", "OPTIONS"]))
         _close_analytics_at_shutdown(app)
     for path, endpoint, methods in wanted:
         if path not in taken:
