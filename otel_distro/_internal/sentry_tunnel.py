@@ -6,9 +6,9 @@
   Any other gets 403, logged as ``sentry_tunnel_refused`` with the reason and the DSN's host — never the content.
 * Bodies are size-limited (``OTEL_DISTRO_SENTRY_TUNNEL_MAX_BYTES``, 413) and must parse (400).
 * Before forwarding, items are scrubbed with the engine: events and transactions as the Sentry ``before_send``
-  does (``user.id`` pseudonymised), other JSON items (sessions, logs, spans, feedback, ...) value by value, a
-  session's distinct id pseudonymised; items that are not JSON (attachments, replay recordings) cannot be
-  scrubbed and are dropped.
+  does (``user.id`` pseudonymised, ``user.ip_address`` removed), other JSON items (sessions, logs, spans, ...)
+  value by value, a session's distinct id pseudonymised; items that are not JSON (attachments, replay
+  recordings) cannot be scrubbed and are dropped.
 * Forwarding runs on a worker thread with a timeout; Sentry's answer is passed on (429 with its
   ``Retry-After`` / ``X-Sentry-Rate-Limits``, so the SDK backs off), 502/504 when it cannot be reached.
 """
@@ -140,6 +140,10 @@ class Tunnel:
         except orjson.JSONDecodeError:
             return None  # binary (attachments, replay recordings): nothing to scrub it with, so not forwarded
         if item.type in _EVENT_TYPES and isinstance(payload, dict):
+            user = payload.get("user")
+            if isinstance(user, dict) and "ip_address" in user:
+                # The client's address is personal data, and a pseudonym there is not an address to Sentry.
+                payload["user"] = {k: v for k, v in user.items() if k != "ip_address"}
             payload = scrub_event(self._scrubber, payload)
         elif item.type == "session" and isinstance(payload, dict):
             payload = self._scrub_session(payload)
