@@ -19,7 +19,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from otel_distro._internal import setup, state
+from otel_distro._internal import guard, setup, state
 from otel_distro._internal.cors import Cors
 from otel_distro._internal.ratelimit import RateLimiter
 from otel_distro._internal.sentry_tunnel import Dsn, Tunnel
@@ -95,8 +95,9 @@ def _tunnel(settings: Settings, cors: Cors) -> Tunnel:
 
 
 def _close_analytics_at_shutdown(app: Any) -> None:
-    """Wrap the app's lifespan (its own, or Starlette's default) so that shutdown ends by writing the analytics
-    buffer, off the event loop. SIGTERM under uvicorn arrives here too: uvicorn shuts the app down first."""
+    """Wrap the app's lifespan (its own, or Starlette's default): start-up makes the analytics service, shutdown
+    ends by writing its buffer, both off the event loop. SIGTERM under uvicorn arrives here too: uvicorn shuts the
+    app down first."""
     router = app.router
     original = router.lifespan_context
     if getattr(original, "__otel_distro__", False):
@@ -104,8 +105,13 @@ def _close_analytics_at_shutdown(app: Any) -> None:
 
     @contextlib.asynccontextmanager
     async def lifespan(asgi_app: Any) -> AsyncIterator[Any]:
-        from otel_distro.analytics._tracker import shutdown  # noqa: PLC0415
+        from otel_distro.analytics._tracker import current, shutdown  # noqa: PLC0415
 
+        try:
+            # Made now, off the loop, rather than by the first request that tracks an event (reads the key file).
+            await asyncio.to_thread(current)
+        except Exception as exc:
+            guard.internal_error("analytics_start", exc)
         try:
             async with original(asgi_app) as maybe_state:
                 yield maybe_state
