@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import os
 import secrets
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -74,17 +75,25 @@ class Anonymizer:
     """
 
     def __init__(self, scrub_key: bytes | None = None, *, key_file: Path | None = None) -> None:
+        self._key_file = key_file
+        self._pseudonyms: Scrubber | None = None
         if scrub_key is not None:
-            self._scrubber = default_scrubber(key=scrub_key)
-            self._pseudonyms = self._scrubber
+            self._scrubber = self._pseudonyms = default_scrubber(key=scrub_key)
         else:
-            # Properties: typed placeholders, as in the logs. Pseudonyms: the same function, under a key of this
-            # install (an engine with no rules costs nothing to build).
+            # Properties: typed placeholders, as in the logs. Pseudonyms: the same function under a key of this
+            # install, read (or made) when the first one is needed.
             self._scrubber = default_scrubber()
-            self._pseudonyms = Scrubber(rules=[], hmac_key=install_key(key_file))
+        self._lock = threading.Lock()
 
     def pseudonym(self, user_id: str) -> str:
-        return self._pseudonyms.pseudonymize("user", user_id)
+        engine = self._pseudonyms
+        if engine is None:
+            with self._lock:
+                if self._pseudonyms is None:
+                    # An engine with no rules costs nothing to build; only its keyed `pseudonymize` is used.
+                    self._pseudonyms = Scrubber(rules=[], hmac_key=install_key(self._key_file))
+                engine = self._pseudonyms
+        return engine.pseudonymize("user", user_id)
 
     def row(self, event: AnalyticsEvent) -> dict[str, Any]:
         """The stored row: nothing of ``event``'s raw user id or personal data in its properties."""
