@@ -7,8 +7,8 @@
   raw id: it keys the same function with a random per-install key, made once and kept in a file (see
   `install_key`), so pseudonyms stay stable across restarts of this install (not across hosts: set the key).
 * Properties go through ``Scrubber.scrub_value`` (keys considered: a ``password`` property is replaced whole,
-  an e-mail inside a text becomes ``[email:...]``); the session id is kept only when nothing in it would be
-  redacted.
+  an e-mail inside a text becomes ``[email:...]``); the session id is kept only when it is a sane token
+  (1-128 of ``[A-Za-z0-9._:-]``) with nothing in it that would be redacted.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from otel_distro.analytics._event import AnalyticsEvent, jsonable
+from otel_distro.analytics._event import SESSION_ID, AnalyticsEvent, jsonable
 from otel_distro.scrubbing import Scrubber, default_scrubber
 
 __all__ = ["Anonymizer", "install_key"]
@@ -99,7 +99,8 @@ class Anonymizer:
         """The stored row: nothing of ``event``'s raw user id or personal data in its properties."""
         properties = self._scrubber.scrub_value(jsonable(dict(event.properties)))
         session_id = event.session_id
-        if session_id is not None and self._scrubber.scrub_text(session_id) != session_id:
+        if session_id is not None and (not SESSION_ID.fullmatch(session_id)
+                                       or self._scrubber.scrub_text(session_id) != session_id):
             session_id = None
         return {
             "id": event.id,

@@ -12,12 +12,14 @@ from typing import Any, Literal
 
 from otel_distro._internal.context import REQUEST_ID, current_span_context
 
-__all__ = ["EVENT_NAME", "AnalyticsEvent", "Source", "jsonable", "request_correlation"]
+__all__ = ["EVENT_NAME", "SESSION_ID", "AnalyticsEvent", "Source", "jsonable", "request_correlation"]
 
 Source = Literal["server", "browser"]
 
 #: Event names: snake_case, starting with a letter, at most 64 characters.
 EVENT_NAME = re.compile(r"[a-z][a-z0-9_]{0,63}")
+#: Session ids: 1-128 of letters, digits and ``. _ : -``, starting with a letter or digit.
+SESSION_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:\-]{0,127}")
 
 _MAX_DEPTH = 8
 

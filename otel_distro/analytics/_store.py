@@ -16,7 +16,7 @@ from sqlalchemy import JSON, Column, DateTime, Index, MetaData, String, Table, c
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine, make_url
 
-__all__ = ["DEFAULT_DATABASE_URL", "EventStore", "is_retryable", "table"]
+__all__ = ["DEFAULT_DATABASE_URL", "EventStore", "UnstorableEvent", "is_retryable", "table"]
 
 #: The embedded default: a SQLite file in the working directory.
 DEFAULT_DATABASE_URL = "sqlite:///otel-distro-analytics.db"
@@ -42,12 +42,17 @@ table = Table(
 
 
 def is_retryable(error: BaseException) -> bool:
-    """Whether a failed write may succeed later as it is (the database is away, busy, or lost the table) —
-    else the rows themselves are refused (bad data) and retrying them would block every later event."""
-    if isinstance(error, exc.DBAPIError) and error.connection_invalidated:
-        return True
-    return isinstance(error, exc.OperationalError | exc.InterfaceError | exc.DisconnectionError | exc.TimeoutError
-                      | exc.ProgrammingError | OSError)
+    """Whether a failed write may pass later as it is: yes when the database is away, busy, lost the table or
+    is misconfigured (nothing about the rows is wrong); no when the database refused the rows' data (integrity,
+    data errors) or the rows could not be made into a statement — retrying those would block every later
+    event, so the buffer writes them one by one and drops only the ones refused."""
+    if isinstance(error, exc.DBAPIError):
+        return error.connection_invalidated or not isinstance(error, exc.DataError | exc.IntegrityError)
+    return not isinstance(error, exc.StatementError | UnstorableEvent)
+
+
+class UnstorableEvent(ValueError):
+    """One event cannot be made into a row (a failure of anonymization): it is dropped, the others are not."""
 
 
 def _engine_url(url: str) -> str:

@@ -21,7 +21,7 @@ from otel_distro._internal import guard, state
 from otel_distro.analytics._anonymize import Anonymizer
 from otel_distro.analytics._buffer import BufferHooks, EventBuffer
 from otel_distro.analytics._event import EVENT_NAME, AnalyticsEvent, jsonable, request_correlation
-from otel_distro.analytics._store import DEFAULT_DATABASE_URL, EventStore, is_retryable
+from otel_distro.analytics._store import DEFAULT_DATABASE_URL, EventStore, UnstorableEvent, is_retryable
 
 __all__ = ["Analytics", "current", "peek", "shutdown"]
 
@@ -98,7 +98,13 @@ class Analytics:
         )
 
     def _write(self, events: Sequence[AnalyticsEvent]) -> None:
-        self.store.insert([self._anonymizer.row(event) for event in events])
+        rows = []
+        for event in events:
+            try:
+                rows.append(self._anonymizer.row(event))
+            except Exception as error:  # never store what could not be anonymized; never block the others
+                raise UnstorableEvent(type(error).__name__) from error
+        self.store.insert(rows)
 
     def pseudonym(self, user_id: str) -> str:
         """The pseudonym ``user_id`` is stored under (what the logs show for it when a scrub key is set)."""

@@ -18,7 +18,7 @@ from typing import Any
 
 import orjson
 
-from otel_distro.analytics._event import EVENT_NAME, AnalyticsEvent
+from otel_distro.analytics._event import EVENT_NAME, SESSION_ID, AnalyticsEvent
 from otel_distro.analytics._schemas import check_known_properties
 
 __all__ = [
@@ -42,7 +42,6 @@ MAX_AGE = timedelta(days=7)
 
 _FIELDS = frozenset({"id", "name", "properties", "timestamp", "session_id", "user_id"})
 _PROPERTY_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_.\-]{0,63}")
-_SESSION_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:\-]{0,127}")
 _MAX_SAFE_INT = 2**53
 
 
@@ -126,7 +125,7 @@ def _event(raw: Any, where: str, received_at: datetime, trace_id: str | None,
         raise _Invalid(f"{where}.properties{'.' if not problem.startswith(':') else ''}{problem}")
     occurred_at = _timestamp(raw.get("timestamp"), where, received_at)
     session_id = raw.get("session_id")
-    if session_id is not None and (not isinstance(session_id, str) or not _SESSION_ID.fullmatch(session_id)):
+    if session_id is not None and (not isinstance(session_id, str) or not SESSION_ID.fullmatch(session_id)):
         raise _Invalid(f"{where}.session_id: expected 1-128 of letters, digits and . _ : -")
     user_id = raw.get("user_id")
     if user_id is not None and (not isinstance(user_id, str | int) or isinstance(user_id, bool)

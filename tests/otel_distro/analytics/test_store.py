@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sqlalchemy import create_engine, text
+import pytest
+from sqlalchemy import create_engine, exc, text
 
 from otel_distro.analytics import Analytics, AnalyticsEvent
+from otel_distro.analytics._store import UnstorableEvent, is_retryable
 from otel_distro.scrubbing import StructlogScrubber, default_scrubber
+from otel_distro.testing import OtelCapture
 from tests.otel_distro.analytics.conftest import pg_rows, pg_url
 
 KEY = b"k" * 32
@@ -85,3 +88,34 @@ def test_sqlite_is_the_embedded_default_and_the_table_is_made_on_first_use(tmp_p
         rows = connection.execute(text("SELECT name, properties, source FROM analytics_events")).all()
     assert [(r.name, r.source) for r in rows] == [("custom_thing", "server")]
     assert '"tags"' in rows[0].properties
+
+
+def test_a_row_the_database_refuses_is_dropped_alone(pg_schema: str, tmp_path: Path, otel: OtelCapture) -> None:
+    analytics = Analytics(pg_url(pg_schema), key_file=tmp_path / "key")
+    try:
+        good = [AnalyticsEvent(name="login", properties={"success": True}) for _ in range(3)]
+        too_long = AnalyticsEvent(name="n" * 100)  # past String(64): PostgreSQL refuses it (a DataError)
+        assert analytics.add([good[0], too_long, *good[1:]])
+        assert analytics.flush(10)
+    finally:
+        analytics.close()
+    assert sorted(r["id"] for r in pg_rows(pg_schema)) == sorted(e.id for e in good)
+    assert otel.metric_total("app.analytics.dropped", {"reason": "invalid"}) == 1
+
+
+@pytest.mark.parametrize(
+    ("error", "retryable"),
+    [
+        (exc.OperationalError("INSERT", None, ConnectionRefusedError()), True),  # the database is away
+        (exc.InterfaceError("INSERT", None, OSError()), True),
+        (exc.ProgrammingError("INSERT", None, Exception("relation does not exist")), True),  # table dropped: made again
+        (exc.ArgumentError("Could not parse SQLAlchemy URL"), True),  # misconfigured: keep the events, say so
+        (ConnectionResetError(), True),
+        (exc.DataError("INSERT", None, Exception("value too long")), False),  # the rows are at fault
+        (exc.IntegrityError("INSERT", None, Exception("null value")), False),
+        (exc.StatementError("cannot build", "INSERT", None, TypeError()), False),
+        (UnstorableEvent("KeyError"), False),
+    ],
+)
+def test_which_failures_are_retried_and_which_drop_the_rows_at_fault(error: BaseException, retryable: bool) -> None:
+    assert is_retryable(error) is retryable
