@@ -74,3 +74,22 @@ def test_writing_analytics_makes_no_spans(pg_schema: str, tmp_path: Path, otel: 
         connection.execute(text("SELECT 1"))
     engine.dispose()
     assert otel.spans()
+
+
+def test_when_the_buffer_is_full_the_newest_event_is_dropped_and_counted(tmp_path: Path, otel: OtelCapture) -> None:
+    proxy = TcpProxy(PG_PORT).start()
+    port = proxy.port
+    proxy.stop()  # nothing listens: every write fails, the buffer fills
+    analytics = Analytics(pg_url("public", port), key_file=tmp_path / "key", capacity=100, batch_size=1000)
+    try:
+        for n in range(100):
+            assert analytics.track("chat_message_sent", {"message_length": n})
+        assert analytics.track("chat_message_sent", {"message_length": 100}) is False
+        assert len(analytics.buffer) == 100
+    finally:
+        assert analytics.close(timeout=0.5) == 100  # never reached the database: counted as lost at shutdown
+    assert otel.metric_total("app.analytics.dropped", {"reason": "buffer_full"}) == 1
+    assert otel.metric_total("app.analytics.dropped", {"reason": "shutdown"}) == 100
+    assert otel.metric_total("app.analytics.events", {"name": "chat_message_sent", "outcome": "accepted"}) == 100
+    assert any(log.get("message") == "analytics_events_lost" or log.get("event") == "analytics_events_lost"
+               for log in otel.logs)

@@ -217,3 +217,25 @@ def test_with_analytics_off_there_is_no_route(otel: OtelCapture, use_settings: C
     otel.instrument(app)
     with TestClient(app) as client:
         assert client.post("/analytics/events", json={"events": [event()]}).status_code in (404, 405)
+
+
+def test_track_event_in_a_route_carries_the_request_trace_and_request_id(
+        otel: OtelCapture, use_settings: Callable[..., Settings], pg_schema: str) -> None:
+    use_settings(analytics_database_url=pg_url(pg_schema), scrub_key="s" * 32)
+    from otel_distro.analytics import track_event  # noqa: PLC0415
+
+    app = FastAPI()
+
+    @app.post("/chat")
+    async def chat() -> dict[str, bool]:
+        return {"buffered": track_event("chat_message_sent", {"message_length": 3}, user_id="u-9")}
+
+    otel.instrument(app)
+    with TestClient(app) as client:
+        answer = client.post("/chat", headers={"traceparent": TRACEPARENT, "x-request-id": "req-chat-1"})
+        assert answer.json() == {"buffered": True}
+        assert flush(10)
+    [row] = pg_rows(pg_schema)
+    assert (row["trace_id"], row["request_id"], row["source"]) == (TRACE_ID, "req-chat-1", "server")
+    [span] = otel.spans("POST /chat")
+    assert format(span.context.trace_id, "032x") == TRACE_ID
