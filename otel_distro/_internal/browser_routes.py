@@ -61,7 +61,15 @@ def monitoring_config(settings: Settings) -> dict[str, Any]:
 
 
 def add_browser_routes(app: Any, taken: set[Any]) -> None:
-    """Add the three routes where ``taken`` (the app's own paths) has none."""
+    """Add the three routes where ``taken`` (the app's own paths) has none. A failure here costs these routes
+    only (logged once), never the request middleware and the other routes."""
+    try:
+        _add(app, taken)
+    except Exception as exc:
+        guard.internal_error("add_browser_routes", exc)
+
+
+def _add(app: Any, taken: set[Any]) -> None:
     settings = state.settings()
     cors = Cors(settings.cors_origins, settings.request_id_header)
 
