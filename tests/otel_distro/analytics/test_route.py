@@ -219,16 +219,22 @@ def test_with_analytics_off_there_is_no_route(otel: OtelCapture, use_settings: C
         assert client.post("/analytics/events", json={"events": [event()]}).status_code in (404, 405)
 
 
+@pytest.mark.parametrize("route_kind", ["async", "sync"])  # sync routes run on the thread pool
 def test_track_event_in_a_route_carries_the_request_trace_and_request_id(
-        otel: OtelCapture, use_settings: Callable[..., Settings], pg_schema: str) -> None:
+        otel: OtelCapture, use_settings: Callable[..., Settings], pg_schema: str, route_kind: str) -> None:
     use_settings(analytics_database_url=pg_url(pg_schema), scrub_key="s" * 32)
     from otel_distro.analytics import track_event  # noqa: PLC0415
 
     app = FastAPI()
 
-    @app.post("/chat")
-    async def chat() -> dict[str, bool]:
-        return {"buffered": track_event("chat_message_sent", {"message_length": 3}, user_id="u-9")}
+    if route_kind == "async":
+        @app.post("/chat")
+        async def chat() -> dict[str, bool]:
+            return {"buffered": track_event("chat_message_sent", {"message_length": 3}, user_id="u-9")}
+    else:
+        @app.post("/chat")
+        def chat_sync() -> dict[str, bool]:
+            return {"buffered": track_event("chat_message_sent", {"message_length": 3}, user_id="u-9")}
 
     otel.instrument(app)
     with TestClient(app) as client:
