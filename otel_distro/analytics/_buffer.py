@@ -90,9 +90,11 @@ class EventBuffer:
         return self.add_all([event])
 
     def add_all(self, events: Sequence[AnalyticsEvent]) -> bool:
-        """Take every event of ``events`` or, when they do not all fit, none (each counted as dropped)."""
+        """Take every event of ``events`` or, when they do not all fit (or the buffer is closed), none: each is
+        counted as dropped (``buffer_full``, or ``shutdown``)."""
         with self._cond:
-            if self._closing or len(self._pending) + len(events) > self.capacity:
+            closing = self._closing
+            if closing or len(self._pending) + len(events) > self.capacity:
                 taken = False
             else:
                 if not self._pending:
@@ -104,7 +106,7 @@ class EventBuffer:
                     self._cond.notify_all()
                 taken = True
         if not taken and events:
-            self._hooks.dropped(events, "buffer_full")
+            self._hooks.dropped(events, "shutdown" if closing else "buffer_full")
         return taken
 
     def room(self) -> int:

@@ -150,6 +150,7 @@ def test_close_keeps_trying_within_its_budget_then_counts_what_is_lost() -> None
     assert buf.close(timeout=0.2) == 2
     assert dropped == [("e0", "shutdown"), ("e1", "shutdown")]
     assert buf.add(AnalyticsEvent(name="after")) is False  # closed: nothing more is taken
+    assert dropped[-1] == ("after", "shutdown")
 
 
 def test_close_writes_what_waits_when_the_database_answers() -> None:
