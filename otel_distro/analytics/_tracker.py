@@ -63,6 +63,17 @@ class _Metrics:
         self.count(events, "dropped")
 
 
+_shared_metrics: _Metrics | None = None
+
+
+def _metrics() -> _Metrics:
+    """The process's instruments, made once (every `Analytics` of the process counts into the same ones)."""
+    global _shared_metrics  # noqa: PLW0603
+    if _shared_metrics is None:
+        _shared_metrics = _Metrics()
+    return _shared_metrics
+
+
 class Analytics:
     """Tracks events into a bounded buffer that a thread writes, anonymized, to ``database_url``.
 
@@ -85,7 +96,7 @@ class Analytics:
     ) -> None:
         self.store = EventStore(database_url)
         self._anonymizer = Anonymizer(scrub_key, key_file=key_file)
-        self._metrics = _Metrics()
+        self._metrics = _metrics()
         self.buffer = EventBuffer(
             self._write,
             retryable=is_retryable,
