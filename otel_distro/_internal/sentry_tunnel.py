@@ -3,7 +3,8 @@
 * Only envelopes whose header ``dsn`` has the host and project id of a configured DSN (``SENTRY_DSN``,
   ``OTEL_DISTRO_SENTRY_BROWSER_DSN``, ``OTEL_DISTRO_SENTRY_TUNNEL_DSNS``) are forwarded, and to the URL built from
   that configured DSN (``<scheme>://<host>/api/<project>/envelope/``), never from anything in the request.
-  Any other gets 403, logged as ``sentry_tunnel_refused`` with the reason and the DSN's host — never the content.
+  Any other gets 403, logged as ``sentry_tunnel_refused`` with the reason and the DSN's host — never the content
+  (at most one line per reason per 10 s, with the count of those suppressed).
 * Bodies are size-limited (``OTEL_DISTRO_SENTRY_TUNNEL_MAX_BYTES``, 413) and must parse (400).
 * Before forwarding, items are scrubbed with the engine: events and transactions as the Sentry ``before_send``
   does (``user.id`` pseudonymised, ``user.ip_address`` removed), other JSON items (sessions, logs, spans, ...)
@@ -17,6 +18,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterable
@@ -92,6 +95,7 @@ class Tunnel:
         self._cors = cors
         self.max_bytes = max_bytes
         self._timeout = timeout
+        self._refusals = _Throttle(10.0)
 
     async def __call__(self, request: Request) -> Response:
         if request.method == "OPTIONS":
@@ -99,7 +103,10 @@ class Tunnel:
         headers = self._cors.headers(request)
 
         def refuse(status: int, error: str, reason: str, **fields: Any) -> Response:
-            _log.warning("sentry_tunnel_refused", extra={"reason": reason, "status": status, **fields})
+            suppressed = self._refusals.admit(reason)
+            if suppressed is not None:
+                _log.warning("sentry_tunnel_refused", extra={"reason": reason, "status": status,
+                                                             "suppressed": suppressed, **fields})
             return JSONResponse({"error": error}, status_code=status, headers=headers)
 
         try:
@@ -192,6 +199,26 @@ class Tunnel:
                 return 504, {}, b'{"error": "Sentry did not answer in time"}'
             _log.warning("sentry_tunnel_upstream_error", extra={"error_type": type(reason).__name__})
             return 502, {}, b'{"error": "Sentry cannot be reached"}'
+
+
+class _Throttle:
+    """At most one log line per key per ``period`` seconds: a flood of forged envelopes is not a flood of lines."""
+
+    def __init__(self, period: float) -> None:
+        self._period = period
+        self._state: dict[str, tuple[float, int]] = {}  # key -> (last logged at, refusals since)
+        self._lock = threading.Lock()
+
+    def admit(self, key: str) -> int | None:
+        """None: stay quiet; else log now, reporting how many were suppressed since the last line."""
+        now = time.monotonic()
+        with self._lock:
+            last, since = self._state.get(key, (-self._period, 0))
+            if now - last < self._period:
+                self._state[key] = (last, since + 1)
+                return None
+            self._state[key] = (now, 0)
+            return since
 
 
 def _is_json(data: bytes) -> bool:

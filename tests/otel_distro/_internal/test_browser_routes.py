@@ -123,7 +123,8 @@ def test_a_forged_dsn_is_refused_and_logged_without_its_content(
     assert sentry.received == [] and sentry.rejected == []
     refused = [log for log in otel.logs if log.get("event") == "sentry_tunnel_refused"
                or log.get("message") == "sentry_tunnel_refused"]
-    assert len(refused) == 3 and {log["reason"] for log in refused} == {"dsn_not_allowed"}
+    # one line per reason per 10 s, however many arrive: a flood of forged envelopes is not a flood of lines
+    assert len(refused) == 1 and refused[0]["reason"] == "dsn_not_allowed" and refused[0]["suppressed"] == 0
     assert EMAIL not in json.dumps(otel.logs) and "checkout failed" not in json.dumps(otel.logs)
 
 
