@@ -23,7 +23,7 @@ from otel_distro.analytics._buffer import BufferHooks, EventBuffer
 from otel_distro.analytics._event import EVENT_NAME, AnalyticsEvent, jsonable, request_correlation
 from otel_distro.analytics._store import DEFAULT_DATABASE_URL, EventStore, UnstorableEvent, is_retryable
 
-__all__ = ["Analytics", "current", "peek", "shutdown"]
+__all__ = ["Analytics", "current", "shutdown"]
 
 _log = logging.getLogger("otel_distro.analytics")
 _NAMES_MAX = 200  # distinct event names kept as a metric attribute; the rest count as "_other"
@@ -193,14 +193,9 @@ def current() -> Analytics | None:
             )
             if not _atexit_registered:
                 atexit.register(shutdown)
-                _register_flush_hook()
+                _register_sigterm_hook()
                 _atexit_registered = True
         return _current
-
-
-def peek() -> Analytics | None:
-    """The process's `Analytics` if one was made (never makes one)."""
-    return _current
 
 
 def shutdown(timeout: float = 10.0) -> int:
@@ -218,9 +213,9 @@ def shutdown(timeout: float = 10.0) -> int:
         return 0
 
 
-def _register_flush_hook() -> None:
-    """Have the distro's SIGTERM handler and uvicorn shutdown hook write analytics too (when it configured
-    this process)."""
+def _register_sigterm_hook() -> None:
+    """Have the distro's SIGTERM handler (installed when the distro configured this process and nothing else
+    handles SIGTERM) write the buffer before the process ends."""
     from otel_distro._internal import setup  # noqa: PLC0415
 
     setup.add_shutdown_hook(shutdown)
