@@ -174,13 +174,14 @@ _atexit_registered = False
 
 
 def current() -> Analytics | None:
-    """The process's `Analytics`, made from the settings on first use; None when analytics is off."""
+    """The process's `Analytics`, made from the settings on first use; None when analytics is off
+    (``OTEL_DISTRO_ANALYTICS=false``, or the distro's master switch ``OTEL_DISTRO_ENABLED=false``)."""
     global _current, _atexit_registered  # noqa: PLW0603
     found = _current
     if found is not None:
         return found
     settings = state.settings()
-    if not settings.analytics:
+    if not (settings.analytics and settings.enabled):
         return None
     with _lock:
         if _current is None:

@@ -245,3 +245,14 @@ def test_track_event_in_a_route_carries_the_request_trace_and_request_id(
     assert (row["trace_id"], row["request_id"], row["source"]) == (TRACE_ID, "req-chat-1", "server")
     [span] = otel.spans("POST /chat")
     assert format(span.context.trace_id, "032x") == TRACE_ID
+
+
+@pytest.mark.parametrize("switch", [{"analytics": False}, {"enabled": False}])
+def test_track_event_is_a_no_op_when_analytics_is_off(use_settings: Callable[..., Settings],
+                                                      switch: dict[str, bool], tmp_path: Any) -> None:
+    from otel_distro.analytics import track_event  # noqa: PLC0415
+
+    use_settings(analytics_database_url=f"sqlite:///{tmp_path / 'never.db'}", **switch)
+    assert track_event("login", {"success": True}) is False
+    assert flush() is True
+    assert not (tmp_path / "never.db").exists()
