@@ -10,8 +10,9 @@
   does (``user.id`` pseudonymised, ``user.ip_address`` removed), other JSON items (sessions, logs, spans, ...)
   value by value, a session's distinct id pseudonymised; items that are not JSON (attachments, replay
   recordings) cannot be scrubbed and are dropped.
-* Forwarding runs on a worker thread with a timeout; Sentry's answer is passed on (429 with its
-  ``Retry-After`` / ``X-Sentry-Rate-Limits``, so the SDK backs off), 502/504 when it cannot be reached.
+* Scrubbing and forwarding run on a worker thread (the upstream call with a timeout); Sentry's answer is passed
+  on (429 with its ``Retry-After`` / ``X-Sentry-Rate-Limits``, so the SDK backs off), 502/504 when it cannot be
+  reached.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 
 from otel_distro._internal.cors import Cors
-from otel_distro._internal.envelope import EnvelopeError, Item, parse_envelope
+from otel_distro._internal.envelope import Envelope, EnvelopeError, Item, parse_envelope
 from otel_distro.analytics._route import BodyTooLarge, read_body
 from otel_distro.scrubbing import Scrubber
 from otel_distro.scrubbing._sentry import scrub_event
@@ -128,18 +129,22 @@ class Tunnel:
         if upstream is None:
             return refuse(403, "this DSN is not served by this tunnel", "dsn_not_allowed",
                           dsn_host=dsn.host[:100], dsn_project=dsn.project_id[:20])
+        # Scrubbing (up to max_bytes of text) and the upstream call both run on a worker thread, off the loop.
+        status, answer_headers, answer = await asyncio.to_thread(self._scrub_and_forward, envelope, upstream)
+        return Response(answer, status_code=status, media_type="application/json",
+                        headers={**headers, **answer_headers})
+
+    def _scrub_and_forward(self, envelope: Envelope, upstream: Dsn) -> tuple[int, dict[str, str], bytes]:
         try:
             envelope.headers = self._scrubber.scrub_value(
                 {k: v for k, v in envelope.headers.items() if k != "dsn"}) | {"dsn": upstream.public}
             envelope.items = [scrubbed for item in envelope.items if (scrubbed := self._scrub(item)) is not None]
         except Exception as error:  # never forward what could not be scrubbed
             _log.error("sentry_tunnel_scrub_failed", extra={"error_type": type(error).__name__})
-            return JSONResponse({"error": "the envelope could not be scrubbed"}, status_code=400, headers=headers)
+            return 400, {}, b'{"error": "the envelope could not be scrubbed"}'
         if not envelope.items:
-            return JSONResponse({}, headers=headers)
-        status, answer_headers, answer = await asyncio.to_thread(self._forward, upstream, envelope.serialize())
-        return Response(answer, status_code=status, media_type="application/json",
-                        headers={**headers, **answer_headers})
+            return 200, {}, b"{}"
+        return self._forward(upstream, envelope.serialize())
 
     def _scrub(self, item: Item) -> Item | None:
         try:
