@@ -16,9 +16,14 @@ from typing import Any
 import pytest
 from fastapi import FastAPI
 from sentry_sdk.envelope import Envelope, Item, PayloadRef
+from starlette.applications import Starlette
+from starlette.routing import Route
 from starlette.testclient import TestClient
 
 from otel_distro._internal import state
+from otel_distro._internal.cors import Cors
+from otel_distro._internal.sentry_tunnel import Tunnel
+from otel_distro.scrubbing import default_scrubber
 from otel_distro.testing import OtelCapture
 from tests.servers.sentry import SentryReceiver
 
@@ -222,3 +227,13 @@ def test_the_browser_dsn_is_what_the_page_gets(make_client: Callable[..., TestCl
     client = make_client(sentry_dsn="https://backend@o1.ingest.sentry.io/1",
                          sentry_browser_dsn="https://browser@o1.ingest.sentry.io/2")
     assert client.get("/monitoring/config").json()["sentry"]["dsn"] == "https://browser@o1.ingest.sentry.io/2"
+
+
+def test_a_sentry_that_does_not_answer_in_time_is_504(sentry: SentryReceiver) -> None:
+    sentry.latency = 2.0
+    tunnel_route = Tunnel([sentry.dsn], scrubber=default_scrubber(), cors=Cors(()), timeout=0.3)
+    app = Starlette(routes=[Route("/monitoring/tunnel", tunnel_route.__call__, methods=["POST"])])
+    with TestClient(app) as client:
+        answer = tunnel(client, envelope(sentry.dsn, sentry_event()))
+    assert answer.status_code == 504
+    assert answer.json() == {"error": "Sentry did not answer in time"}
