@@ -29,7 +29,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.types import ASGIApp
 
-from otel_distro._internal import browser_routes, guard, health, setup, state, workers
+from otel_distro._internal import guard, health, setup, state, workers
 from otel_distro._internal.meters import DroppingMeterProvider
 from otel_distro._internal.middleware import RequestContextMiddleware
 from otel_distro.settings import uses_upstream_http_instrumentation
@@ -67,7 +67,7 @@ async def _metrics(_: Request) -> Response:
 
 
 def add_routes(app: Any) -> None:
-    """Add the health and metrics routes, and the browser routes, that the app does not define itself."""
+    """Add the health and metrics routes the app does not define itself."""
     settings = state.settings()
     taken = {getattr(route, "path", None) for route in app.router.routes}
     wanted: list[tuple[str, Callable[[Request], Any]]] = [
@@ -79,7 +79,9 @@ def add_routes(app: Any) -> None:
     for path, endpoint in wanted:
         if path not in taken:
             app.router.add_route(path, endpoint, methods=["GET"], include_in_schema=False)
-    browser_routes.add_browser_routes(app, taken)
+    from otel_distro._internal.browser_routes import add_browser_routes  # noqa: PLC0415 - analytics, tunnel, config
+
+    add_browser_routes(app, taken)
 
 
 def wrap_stack(app: Any, stack: ASGIApp) -> ASGIApp:
