@@ -12,7 +12,15 @@ from typing import Any, Literal
 
 from otel_distro._internal.context import REQUEST_ID, current_span_context
 
-__all__ = ["EVENT_NAME", "SESSION_ID", "AnalyticsEvent", "Source", "jsonable", "request_correlation"]
+__all__ = [
+    "EVENT_NAME",
+    "SESSION_ID",
+    "AnalyticsEvent",
+    "Source",
+    "jsonable",
+    "jsonable_properties",
+    "request_correlation",
+]
 
 Source = Literal["server", "browser"]
 
@@ -46,6 +54,22 @@ def request_correlation() -> tuple[str | None, str | None]:
     span = current_span_context()
     trace_id = format(span.trace_id, "032x") if span.is_valid else None
     return trace_id, REQUEST_ID.get()
+
+
+_PLAIN = (bool, int, type(None))
+
+
+def jsonable_properties(properties: Mapping[str, Any]) -> dict[str, Any]:
+    """`jsonable` for a properties mapping, with the common case — flat, string keys, plain values — in one pass."""
+    for key, value in properties.items():
+        if type(key) is not str or not (
+            isinstance(value, _PLAIN)
+            or (type(value) is str and "\x00" not in value)
+            or (type(value) is float and math.isfinite(value))
+        ):
+            converted: dict[str, Any] = jsonable(properties)
+            return converted
+    return dict(properties)
 
 
 def jsonable(value: Any, depth: int = 0) -> Any:

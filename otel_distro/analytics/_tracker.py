@@ -7,11 +7,11 @@ distro wraps the app's lifespan), at interpreter exit, and before a SIGTERM ends
 from __future__ import annotations
 
 import atexit
-import dataclasses
 import logging
 import threading
+import uuid
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +20,7 @@ from opentelemetry import metrics
 from otel_distro._internal import guard, state
 from otel_distro.analytics._anonymize import Anonymizer
 from otel_distro.analytics._buffer import BufferHooks, EventBuffer
-from otel_distro.analytics._event import EVENT_NAME, AnalyticsEvent, jsonable, request_correlation
+from otel_distro.analytics._event import EVENT_NAME, AnalyticsEvent, jsonable_properties, request_correlation
 from otel_distro.analytics._store import DEFAULT_DATABASE_URL, EventStore, UnstorableEvent, is_retryable
 
 __all__ = ["Analytics", "current", "shutdown"]
@@ -137,16 +137,18 @@ class Analytics:
             _log.warning("analytics_event_rejected", extra={"reason": "name must be snake_case, 1-64 characters"})
             return False
         trace_id, request_id = request_correlation()
+        now = datetime.now(UTC)
         event = AnalyticsEvent(
             name=name,
-            properties=jsonable(dict(properties or {})),
+            properties=jsonable_properties(properties) if properties else {},
             user_id=None if user_id is None else str(user_id),
+            id=str(uuid.uuid4()),
+            occurred_at=now if occurred_at is None else occurred_at,
+            received_at=now,
             trace_id=trace_id,
             request_id=request_id,
             session_id=session_id,
         )
-        if occurred_at is not None:
-            event = dataclasses.replace(event, occurred_at=occurred_at)
         return self.add([event])
 
     def add(self, events: Sequence[AnalyticsEvent]) -> bool:
