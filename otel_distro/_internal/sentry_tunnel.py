@@ -32,9 +32,9 @@ import orjson
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 
+from otel_distro._internal.body import BodyTooLarge, read_body
 from otel_distro._internal.cors import Cors
 from otel_distro._internal.envelope import Envelope, EnvelopeError, Item, parse_envelope
-from otel_distro.analytics._route import BodyTooLarge, read_body
 from otel_distro.scrubbing import Scrubber
 from otel_distro.scrubbing._sentry import scrub_event
 

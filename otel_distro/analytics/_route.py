@@ -15,34 +15,16 @@ from typing import Any
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 
+from otel_distro._internal.body import BodyTooLarge, read_body
 from otel_distro._internal.cors import Cors
 from otel_distro._internal.ratelimit import RateLimiter
 from otel_distro.analytics._event import request_correlation
 from otel_distro.analytics._tracker import Analytics
 from otel_distro.analytics._validate import MAX_BODY_BYTES, BatchError, parse_batch
 
-__all__ = ["IngestRoute", "read_body"]
+__all__ = ["IngestRoute"]
 
 _METHODS = ("POST",)
-
-
-class BodyTooLarge(Exception):
-    pass
-
-
-async def read_body(request: Request, limit: int) -> bytes:
-    """The request body, or `BodyTooLarge` as soon as it passes ``limit`` bytes (never more is read)."""
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
-        raise BodyTooLarge(int(declared))
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise BodyTooLarge(size)
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 class IngestRoute:
