@@ -256,3 +256,15 @@ def test_track_event_is_a_no_op_when_analytics_is_off(use_settings: Callable[...
     assert track_event("login", {"success": True}) is False
     assert flush() is True
     assert not (tmp_path / "never.db").exists()
+
+
+def test_a_chunked_body_is_cut_off_at_the_limit(client: TestClient) -> None:
+    def chunks() -> Iterator[bytes]:  # no Content-Length: the size is only known while reading
+        yield b'{"events": ['
+        for _ in range(200):
+            yield json.dumps({"name": "a", "properties": {"t": "x" * 500}}).encode() + b","
+        yield b'{"name": "a"}]}'
+
+    answer = client.post("/analytics/events", content=chunks(), headers={"content-type": "application/json"})
+    assert answer.status_code == 413
+    assert "at most 65536 bytes per batch" in answer.json()["error"]
