@@ -2,7 +2,7 @@
 
 `patch_fastapi` wraps ``FastAPI.build_middleware_stack``, so the stack becomes::
 
-    HealthLifespan -> ServerErrorMiddleware -> RequestContextMiddleware (server span) -> user middleware -> routes
+    ServerErrorMiddleware -> HealthLifespan -> RequestContextMiddleware (server span) -> user middleware -> routes
 
 (`health_routes.HealthLifespan` runs the background health monitor with the app's lifespan.)
 
@@ -98,6 +98,15 @@ def wrap_stack(app: Any, stack: ASGIApp) -> ASGIApp:
     return RequestContextMiddleware(stack, settings, tracer=tracer)
 
 
+def _with_health_monitor(stack: ASGIApp) -> ASGIApp:
+    """`health_routes.HealthLifespan` just inside the outer ServerErrorMiddleware (which the upstream FastAPI
+    instrumentation expects to find outermost, and which passes lifespan messages straight through)."""
+    if isinstance(stack, ServerErrorMiddleware):
+        stack.app = health_routes.HealthLifespan(stack.app)
+        return stack
+    return health_routes.HealthLifespan(stack)
+
+
 def _quiet_native_telemetry(app: Any) -> None:
     """FastAPI 0.165+ traces requests itself once a global provider is set (and stands down only for the
     OpenTelemetry ASGI middleware): with the distro's middleware making the server span, that would double
@@ -164,7 +173,7 @@ def patch_fastapi() -> None:
         try:
             add_routes(self)
             health.track_sqlalchemy_engines()
-            return health_routes.HealthLifespan(wrap_stack(self, stack))
+            return _with_health_monitor(wrap_stack(self, stack))
         except Exception as exc:
             guard.internal_error("build_middleware_stack", exc)
             return stack

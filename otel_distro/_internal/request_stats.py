@@ -106,8 +106,9 @@ class Window:
     def observe(self, now: float, totals: Totals) -> WindowStats:
         readings = self._readings
         readings.append((now, totals))
-        # Keep the newest reading at or before the window's start as the baseline; drop older ones.
-        while len(readings) > 1 and readings[1][0] <= now - self.seconds:
+        # The oldest reading still inside the window is the baseline (the window is at most `seconds` long,
+        # and one interval shorter at worst: keep the window several intervals long).
+        while readings[0][0] < now - self.seconds:
             readings.popleft()
         start, base = readings[0]
         if start == now:  # the first reading: nothing to compare with yet
