@@ -284,3 +284,38 @@ def test_real_dependencies_answer_the_same_twice(postgres: str, redis_url: str, 
         engine.dispose()
     assert _answer(first) == _answer(second)
     assert first["status"] == ("fail" if down else "ok")
+
+
+def test_http_services_from_the_settings_are_checked_by_name() -> None:
+    from aiohttp import web  # noqa: PLC0415
+
+    async def scenario() -> dict[str, object]:
+        async def ok(_: web.Request) -> web.Response:
+            return web.Response(text="ok")
+
+        app = web.Application()
+        app.router.add_get("/health", ok)
+        runner = web.AppRunner(app)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        _settings(
+            health_http_checks=(
+                ("payments", f"http://127.0.0.1:{port}/health"),
+                ("search", f"http://127.0.0.1:{free_port()}/"),
+            ),
+            health_optional=("search",),
+        )
+        try:
+            return await run_health_checks()
+        finally:
+            await runner.cleanup()
+
+    report = asyncio.run(scenario())
+    checks = report["checks"]
+    assert isinstance(checks, dict)
+    assert checks["payments"]["status"] == "ok"
+    assert checks["search"]["status"] == "fail" and checks["search"]["required"] is False
+    assert "ClientConnectorError" in checks["search"]["error"]
+    assert report["status"] == "ok"
