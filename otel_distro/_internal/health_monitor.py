@@ -283,7 +283,7 @@ class HealthMonitor:
         self._closed_loop = None
         self.ensure_running()
         first = self._first_run
-        if first is not None:
+        if first is not None and self._loop is asyncio.get_running_loop():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(first.wait(), self.timeout + 1.0)
 
@@ -299,8 +299,10 @@ class HealthMonitor:
         """Start on the running loop unless already running there (cheap: called on every request)."""
         loop = asyncio.get_running_loop()
         task = self._task
-        if task is not None and self._loop is loop and not task.done():
-            return
+        if task is not None and not task.done():
+            current = self._loop
+            if current is loop or (current is not None and current.is_running() and not current.is_closed()):
+                return  # running here, or on another app's loop that is still alive (one monitor per process)
         closed = self._closed_loop
         if closed is not None and closed() is loop:
             return  # this loop's app shut down; do not come back for a straggling request
@@ -312,10 +314,13 @@ class HealthMonitor:
     async def stop(self) -> None:
         task, self._task = self._task, None
         if task is not None and not task.done():
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                if task.get_loop() is asyncio.get_running_loop():
+            if task.get_loop() is asyncio.get_running_loop():
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
+            else:  # started on another loop (thread): cancel it there
+                with contextlib.suppress(RuntimeError):
+                    task.get_loop().call_soon_threadsafe(task.cancel)
         if self.alerts.poster is not None:
             await self.alerts.poster.close()
 
@@ -358,5 +363,7 @@ def reset_monitor() -> None:
     """Forget the monitor (tests; the next `monitor` call builds one with the settings then in force)."""
     global _monitor
     current, _monitor = _monitor, None
-    if current is not None and current._task is not None:
-        current._task.cancel()
+    task = current._task if current is not None else None
+    if task is not None and not task.done():
+        with contextlib.suppress(RuntimeError):  # its loop may be closed already
+            task.get_loop().call_soon_threadsafe(task.cancel)
