@@ -145,18 +145,20 @@ def _secret_key(text: str) -> str:
 
 
 _DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
-_DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)")
+_DURATION = re.compile(r"(\d+(?:\.\d+)?|\.\d+)\s*(ms|s|m|h|d)?")
 
 
 def _duration(text: str) -> float:
-    """Seconds in a duration string: a number and a unit, ``500ms``, ``30s``, ``1.5m``, ``1h``, ``90d``."""
+    """Seconds in a duration string: a number and a unit, ``500ms``, ``30s``, ``1.5m``, ``1h``, ``90d``; a bare
+    number is seconds. Never negative; zero is a duration (`_positive_duration` refuses it)."""
     matched = _DURATION.fullmatch(text.strip().lower())
     if matched is None:
         raise ValueError(text)
-    return float(matched.group(1)) * _DURATION_UNITS[matched.group(2)]
+    return float(matched.group(1)) * _DURATION_UNITS[matched.group(2) or "s"]
 
 
 def _positive_duration(text: str) -> float:
+    """A `_duration` above zero."""
     seconds = _duration(text)
     if seconds <= 0:
         raise ValueError(text)
