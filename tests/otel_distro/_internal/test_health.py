@@ -319,3 +319,23 @@ def test_http_services_from_the_settings_are_checked_by_name() -> None:
     assert checks["search"]["status"] == "fail" and checks["search"]["required"] is False
     assert "ClientConnectorError" in checks["search"]["error"]
     assert report["status"] == "ok"
+
+
+def test_an_asyncio_engine_is_checked_on_the_loop(otel: OtelCapture, postgres: str) -> None:
+    from sqlalchemy.ext.asyncio import create_async_engine  # noqa: PLC0415
+
+    health.track_sqlalchemy_engines()
+
+    async def scenario() -> dict[str, object]:
+        engine = create_async_engine(postgres.replace("+psycopg", "+psycopg_async"))
+        try:
+            up = await run_health_checks()
+        finally:
+            await engine.dispose()
+        return up
+
+    report = asyncio.run(scenario())
+    checks = report["checks"]
+    assert isinstance(checks, dict)
+    assert checks["database:postgresql:test"]["status"] == "ok", checks
+    assert otel.spans() == []

@@ -9,6 +9,7 @@ import dataclasses
 import socket
 import threading
 from collections.abc import Awaitable, Callable, Iterator
+from typing import Any
 
 import pytest
 from fastapi import FastAPI
@@ -257,3 +258,29 @@ def test_health_checks_log_nothing_at_info_while_nothing_changes(otel: OtelCaptu
     asyncio.run(scenario(five_runs))
     levels = [e["level"] for e in otel.logs if e.get("message") == "health_check"]
     assert levels[0] == "info" and set(levels[1:]) == {"debug"} and len(levels) >= 5
+
+
+def test_without_a_lifespan_the_first_request_starts_the_monitor(otel: OtelCapture) -> None:
+    import httpx  # noqa: PLC0415
+
+    _settings(health_interval=0.05)
+
+    async def fine() -> None:
+        await asyncio.sleep(0.2)  # the first run cannot be done while the first request is answered
+
+    add_health_check("fine", fine)
+    app = otel.instrument(FastAPI())
+
+    async def scenario() -> tuple[Any, Any]:
+        transport = httpx.ASGITransport(app=app)  # runs no lifespan
+        async with httpx.AsyncClient(transport=transport, base_url="http://app") as client:
+            first = await client.get("/health")
+            monitor = health_monitor.monitor()
+            await _until(monitor, lambda: monitor.runs >= 1)
+            later = await client.get("/health")
+            await monitor.stop()
+        return first, later
+
+    first, later = asyncio.run(scenario())
+    assert (first.status_code, first.json()["status"]) == (503, "starting")
+    assert (later.status_code, later.json()) == (200, {"status": "ok", "checks": {"fine": "ok"}})
