@@ -263,7 +263,7 @@ def test_health_checks_log_nothing_at_info_while_nothing_changes(otel: OtelCaptu
 def test_without_a_lifespan_the_first_request_starts_the_monitor(otel: OtelCapture) -> None:
     import httpx  # noqa: PLC0415
 
-    _settings(health_interval=0.05)
+    _settings(health_interval=0.5)
 
     async def fine() -> None:
         await asyncio.sleep(0.2)  # the first run cannot be done while the first request is answered
