@@ -222,11 +222,11 @@ def _remember_engine(connection: Any, *_: Any) -> None:
 
 def _database_checks() -> Iterator[CheckSpec]:
     seen: dict[str, str] = {}
-    for engine in list(_engines):
+    engines = [(engine.url.render_as_string(hide_password=True), engine) for engine in list(_engines)]
+    for rendered, engine in sorted(engines, key=lambda pair: pair[0]):  # stable names, run after run
         if engine in _ignored:
             continue
         url = engine.url
-        rendered = url.render_as_string(hide_password=True)
         base = f"database:{engine.dialect.name}:{url.database or ''}"
         name, n = base, 1
         while name in seen and seen[name] != rendered:
@@ -260,8 +260,8 @@ def collect_checks(settings: Settings | None = None) -> list[CheckSpec]:
     settings = settings or state.settings()
     specs = list(_database_checks())
     if settings.health_redis_url:
-        specs.append(CheckSpec("redis", _bind_redis(settings.health_redis_url)))
-    specs.extend(CheckSpec(name, _bind_http(url)) for name, url in settings.health_http_checks)
+        specs.append(CheckSpec("redis", _bind_redis(settings.health_redis_url, settings.health_timeout)))
+    specs.extend(CheckSpec(name, _bind_http(url, settings.health_timeout)) for name, url in settings.health_http_checks)
     specs.extend(_checks.values())
     optional = set(settings.health_optional)
     by_name = {spec.name: spec for spec in specs}  # an app check replaces a built-in one of the same name
@@ -271,16 +271,16 @@ def collect_checks(settings: Settings | None = None) -> list[CheckSpec]:
     ]
 
 
-def _bind_redis(url: str) -> HealthCheck:
+def _bind_redis(url: str, timeout: float) -> HealthCheck:
     async def check() -> None:
-        await check_redis(url, timeout=3600)  # the run's timeout applies
+        await check_redis(url, timeout)
 
     return check
 
 
-def _bind_http(url: str) -> HealthCheck:
+def _bind_http(url: str, timeout: float) -> HealthCheck:
     async def check() -> None:
-        await check_http(url, timeout=3600)
+        await check_http(url, timeout)
 
     return check
 

@@ -339,3 +339,21 @@ def test_an_asyncio_engine_is_checked_on_the_loop(otel: OtelCapture, postgres: s
     assert isinstance(checks, dict)
     assert checks["database:postgresql:test"]["status"] == "ok", checks
     assert otel.spans() == []
+
+
+def test_one_check_per_database_url_with_stable_names(tmp_path: Path) -> None:
+    health.track_sqlalchemy_engines()
+    first = create_engine(f"sqlite:///{tmp_path / 'a' / 'app.db'}")
+    same = create_engine(f"sqlite:///{tmp_path / 'a' / 'app.db'}", pool_size=2)
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    other = create_engine(f"sqlite:///{tmp_path / 'b' / 'app.db'}")
+    ignored = create_engine(f"sqlite:///{tmp_path / 'b' / 'ignored.db'}")
+    health.ignore_engine(ignored)
+    try:
+        names = [sorted(asyncio.run(run_health_checks())["checks"]) for _ in range(3)]
+    finally:
+        for engine in (first, same, other, ignored):
+            engine.dispose()
+    assert names[0] == names[1] == names[2]
+    assert names[0] == [f"database:sqlite:{tmp_path / 'a' / 'app.db'}", f"database:sqlite:{tmp_path / 'b' / 'app.db'}"]
