@@ -108,7 +108,7 @@ def _close_analytics_at_shutdown(app: Any) -> None:
     app down first."""
     router = app.router
     original = router.lifespan_context
-    if getattr(original, "__otel_distro__", False):
+    if getattr(original, "__otel_distro_analytics__", False):
         return
 
     @contextlib.asynccontextmanager
@@ -126,5 +126,5 @@ def _close_analytics_at_shutdown(app: Any) -> None:
         finally:
             await asyncio.to_thread(shutdown)
 
-    lifespan.__otel_distro__ = True  # type: ignore[attr-defined]
+    lifespan.__otel_distro_analytics__ = True  # type: ignore[attr-defined]
     router.lifespan_context = lifespan

@@ -66,6 +66,16 @@ def _engine_url(url: str) -> str:
     return url
 
 
+def _leave_out_of_health_checks(engine: Engine) -> None:
+    """The analytics database is not a dependency of the app: while it is away events wait in the buffer, and the
+    app stays healthy (its own engines on the same database are still checked)."""
+    try:
+        from otel_distro._internal import health  # noqa: PLC0415
+    except ImportError:  # the health module needs Starlette; without it there are no health checks either
+        return
+    health.ignore_engine(engine)
+
+
 class EventStore:
     """Writes anonymized rows to ``analytics_events`` at ``url`` (a SQLAlchemy URL)."""
 
@@ -89,6 +99,7 @@ class EventStore:
                     connect_args["timeout"] = self._connect_timeout
                 with suppress_instrumentation():
                     self._engine = create_engine(url, pool_pre_ping=True, connect_args=connect_args)
+                _leave_out_of_health_checks(self._engine)
             return self._engine
 
     def insert(self, rows: Sequence[dict[str, Any]]) -> None:

@@ -119,3 +119,19 @@ def test_a_row_the_database_refuses_is_dropped_alone(pg_schema: str, tmp_path: P
 )
 def test_which_failures_are_retried_and_which_drop_the_rows_at_fault(error: BaseException, retryable: bool) -> None:
     assert is_retryable(error) is retryable
+
+
+def test_the_analytics_database_is_not_a_health_check_of_the_app(tmp_path: Path) -> None:
+    import asyncio  # noqa: PLC0415
+
+    from otel_distro._internal import health  # noqa: PLC0415
+
+    health.track_sqlalchemy_engines()
+    analytics = Analytics(f"sqlite:///{tmp_path / 'analytics.db'}", key_file=tmp_path / "key")
+    try:
+        analytics.track("login", {"success": True})
+        assert analytics.flush(10)
+        checks = asyncio.run(health.run_health_checks())["checks"]
+    finally:
+        analytics.close()
+    assert not [name for name in checks if "analytics.db" in name]
