@@ -1,6 +1,8 @@
 """A local stand-in for Elasticsearch 9 that follows its REST API, for the endpoints the exporter and the
 tests use: ``_bulk``, ``_search`` / ``_count``, ``_index_template``, ``_component_template``, ``_ilm/policy``,
-``_slm/policy``, ``_snapshot``, ``_data_stream``, ``_settings``, ``_refresh`` and ``GET /``.
+``_slm/policy``, ``_snapshot`` (repositories, and snapshots taken with ``wait_for_completion``),
+``_data_stream``, ``<data stream>/_rollover``, ``<index>/_ilm/explain``, ``<index>/_stats``, ``_settings``
+(with ``index.creation_date``), ``DELETE <index>`` (never a data stream's write index), ``_refresh`` and ``GET /``.
 
 It answers the way Elasticsearch does, so that the official client talks to it over the wire unchanged:
 ``X-Elastic-Product: Elasticsearch`` on every answer, errors as ``{"error": {"type", "reason", ...},
@@ -100,6 +102,8 @@ class _Index:
     data_stream: str | None = None
     docs: dict[str, dict[str, Any]] = field(default_factory=dict)  # _id -> _source, insertion ordered
     seq_no: int = 0
+    rollover_millis: int | None = None  # when it stopped being its data stream's write index
+    ilm_step: tuple[str, str, str] | None = None  # (phase, action, step) scripted by a test; None = derived
 
 
 @dataclass(slots=True)
@@ -274,8 +278,10 @@ class ElasticsearchServer(LocalHTTPServer):
         self._repositories: dict[str, dict[str, Any]] = {
             name: {"type": "fs", "settings": {"location": f"/snapshots/{name}"}} for name in repositories
         }
+        self._snapshots: dict[str, dict[str, dict[str, Any]]] = {}  # repository -> name -> {"info", "docs"}
         self._request_faults: deque[_Fault] = deque()
         self._item_faults: deque[_Fault] = deque()
+        self._snapshot_faults: deque[_Fault] = deque()
 
     # -- lifecycle ------------------------------------------------------------------------------------
 
@@ -311,6 +317,45 @@ class ElasticsearchServer(LocalHTTPServer):
             self._item_faults.extend(_Fault(status, type_, reason) for _ in range(times))
 
     # -- what the cluster holds (for assertions) ------------------------------------------------------
+
+    def fail_snapshots(self, *, times: int = 1, status: int = 200, state: str = "FAILED") -> None:
+        """The next `times` snapshot creations fail: with ``status`` 200 the snapshot completes in `state`
+        (``FAILED`` or ``PARTIAL``, shards failed, as a full disk or a broken repository does); any other status
+        answers the request with that error (e.g. 503) and takes no snapshot."""
+        with self._lock:
+            self._snapshot_faults.extend(_Fault(status, state, "scripted snapshot failure") for _ in range(times))
+
+    def rollover(self, data_stream: str) -> str:
+        """Roll a data stream over (as ``POST <data stream>/_rollover``); the new write index's name."""
+        status, answer = self.call("POST", f"/{data_stream}/_rollover")
+        if status != 200:
+            raise RuntimeError(answer)
+        new_index: str = answer["new_index"]
+        return new_index
+
+    def age_index(self, index: str, days: float) -> None:
+        """Make an index (and its rollover, if any) `days` older: as if it had been created that long ago."""
+        with self._lock:
+            idx = self._indices[index]
+            shift = int(days * 86_400_000)
+            idx.settings["index.creation_date"] = str(int(idx.settings["index.creation_date"]) - shift)
+            if idx.rollover_millis is not None:
+                idx.rollover_millis -= shift
+
+    def set_ilm_step(self, index: str, phase: str, action: str, step: str) -> None:
+        """Script where ILM is with an index, as ``_ilm/explain`` reports it."""
+        with self._lock:
+            self._indices[index].ilm_step = (phase, action, step)
+
+    def index_names(self, data_stream: str) -> list[str]:
+        with self._lock:
+            return list(self._data_streams[data_stream].indices)
+
+    def snapshot_documents(self, repository: str, snapshot: str) -> dict[str, list[dict[str, Any]]]:
+        """What a snapshot holds: index name -> its documents at the time it was taken."""
+        with self._lock:
+            docs: dict[str, list[dict[str, Any]]] = self._snapshots[repository][snapshot]["docs"]
+            return docs
 
     def documents(self, target: str = "*") -> list[dict[str, Any]]:
         """Every ``_source`` in the indices / data streams `target` resolves to, in arrival order."""
@@ -448,12 +493,27 @@ class ElasticsearchServer(LocalHTTPServer):
             return 200, self._settings(parts[0], query), {}
         if len(parts) == 2 and parts[1] == "_mapping" and method == "GET":
             return 200, {i.name: {"mappings": i.mappings} for i in self._resolve(parts[0], False)}, {}
+        if len(parts) == 2 and parts[1] == "_rollover" and method == "POST":
+            return 200, self._rollover(parts[0]), {}
+        if len(parts) == 3 and parts[1:] == ["_ilm", "explain"] and method in ("GET", "POST"):
+            return 200, {"indices": {i.name: self._explain(i) for i in self._resolve(parts[0], False)}}, {}
+        if len(parts) in (2, 3) and parts[1] == "_stats" and method == "GET":
+            return 200, self._stats(parts[0]), {}
         if len(parts) == 1 and method == "DELETE" and not head.startswith("_"):
-            for idx in self._resolve(head, allow_missing=False):
-                if idx.data_stream is not None:
+            if head in self._data_streams:
+                raise EsError(400, "illegal_argument_exception",
+                              f"index [{head}] is a data stream: delete it with DELETE _data_stream/{head}")
+            doomed = self._resolve(head, allow_missing=False)
+            for idx in doomed:
+                ds = self._data_streams.get(idx.data_stream or "")
+                if ds is not None and ds.indices[-1] == idx.name:
                     raise EsError(400, "illegal_argument_exception",
-                                  f"index [{idx.name}] is the write index for data stream [{idx.data_stream}] and "
+                                  f"index [{idx.name}] is the write index for data stream [{ds.name}] and "
                                   "cannot be deleted")
+            for idx in doomed:
+                ds = self._data_streams.get(idx.data_stream or "")
+                if ds is not None:
+                    ds.indices.remove(idx.name)
                 del self._indices[idx.name]
             return 200, {"acknowledged": True}, {}
         if len(parts) == 1 and method == "HEAD":
@@ -561,6 +621,56 @@ class ElasticsearchServer(LocalHTTPServer):
             self._data_streams[name] = _DataStream(name, matched[0], [backing])
             return self._create_index(backing, name, matched[1])
         return self._create_index(name, None, matched[1] if matched else None)
+
+    def _rollover(self, name: str) -> dict[str, Any]:
+        ds = self._data_streams.get(name)
+        if ds is None:
+            raise EsError(400, "illegal_argument_exception", f"rollover target [{name}] does not exist")
+        old = self._indices[ds.indices[-1]]
+        ds.generation += 1
+        new_name = f".ds-{name}-{time.strftime('%Y.%m.%d', time.gmtime())}-{ds.generation:06d}"
+        template = self._index_templates.get(ds.template)
+        new = self._create_index(new_name, name, template)
+        new.mappings = dict(old.mappings)
+        old.rollover_millis = _now_millis()
+        ds.indices.append(new_name)
+        return {"acknowledged": True, "shards_acknowledged": True, "old_index": old.name, "new_index": new_name,
+                "rolled_over": True, "dry_run": False, "lazy": False, "conditions": {}}
+
+    def _explain(self, idx: _Index) -> dict[str, Any]:
+        """``_ilm/explain`` for one index: a rolled-over index has finished its hot phase; the write index waits
+        for rollover; a test may script any other step (`set_ilm_step`)."""
+        policy = idx.settings.get("index.lifecycle.name")
+        if not policy:
+            return {"index": idx.name, "managed": False}
+        created = int(idx.settings["index.creation_date"])
+        lifecycle_date = idx.rollover_millis if idx.rollover_millis is not None else created
+        phase, action, step = idx.ilm_step or (
+            ("hot", "complete", "complete") if idx.rollover_millis is not None
+            else ("hot", "rollover", "check-rollover-ready"))
+        entry: dict[str, Any] = {
+            "index": idx.name, "managed": True, "policy": policy, "index_creation_date_millis": created,
+            "lifecycle_date_millis": lifecycle_date, "phase": phase, "action": action, "step": step,
+            "phase_time_millis": lifecycle_date, "action_time_millis": lifecycle_date,
+            "step_time_millis": lifecycle_date,
+        }
+        if step == "ERROR":
+            entry["failed_step"] = "check-rollover-ready"
+            entry["step_info"] = {"type": "illegal_argument_exception", "reason": "scripted ILM failure"}
+        return entry
+
+    def _stats(self, target: str) -> dict[str, Any]:
+        indices = {}
+        for idx in self._resolve(target, allow_missing=False):
+            size = sum(len(json.dumps(doc)) for doc in idx.docs.values()) + 225  # an empty shard has a few bytes
+            section = {"docs": {"count": len(idx.docs), "deleted": 0}, "store": {"size_in_bytes": size}}
+            indices[idx.name] = {"uuid": idx.uuid, "health": "green", "status": "open", "primaries": section,
+                                 "total": section}
+        total_size = sum(i["total"]["store"]["size_in_bytes"] for i in indices.values())
+        total_docs = sum(i["total"]["docs"]["count"] for i in indices.values())
+        both = {"docs": {"count": total_docs, "deleted": 0}, "store": {"size_in_bytes": total_size}}
+        return {"_shards": {"total": len(indices), "successful": len(indices), "failed": 0},
+                "_all": {"primaries": both, "total": both}, "indices": indices}
 
     # -- _bulk ----------------------------------------------------------------------------------------
 
@@ -961,6 +1071,8 @@ class ElasticsearchServer(LocalHTTPServer):
         raise EsError(405, "illegal_argument_exception", f"{method} not allowed on _slm/policy")
 
     def _snapshot_api(self, method: str, rest: list[str], body: Any, query: dict[str, str]) -> tuple[int, Any]:
+        if len(rest) == 2:
+            return self._snapshot(method, rest[0], rest[1], body, query)
         name = rest[0] if rest else "*"
         if method == "GET":
             found = {n: r for n, r in self._repositories.items() if fnmatch.fnmatchcase(n, name)}
@@ -976,6 +1088,70 @@ class ElasticsearchServer(LocalHTTPServer):
             self._delete_named(self._repositories, name, "repository")
             return 200, {"acknowledged": True}
         raise EsError(405, "illegal_argument_exception", f"{method} not allowed on _snapshot")
+
+    def _snapshot(self, method: str, repository: str, name: str, body: Any,
+                  query: dict[str, str]) -> tuple[int, Any]:
+        """``PUT|POST _snapshot/<repository>/<snapshot>`` (create; the answer carries the snapshot with
+        ``wait_for_completion=true``, else ``{"accepted": true}``) and ``GET`` (one name, or ``*`` / ``_all``)."""
+        if repository not in self._repositories:
+            raise EsError(404, "repository_missing_exception", f"[{repository}] missing")
+        taken = self._snapshots.setdefault(repository, {})
+        if method == "GET":
+            if name in ("_all", "*"):
+                found = [s["info"] for s in taken.values()]
+            elif name not in taken:
+                raise EsError(404, "snapshot_missing_exception", f"[{repository}:{name}] is missing")
+            else:
+                found = [taken[name]["info"]]
+            return 200, {"snapshots": found, "total": len(found), "remaining": 0}
+        if method == "DELETE":
+            if name not in taken:
+                raise EsError(404, "snapshot_missing_exception", f"[{repository}:{name}] is missing")
+            del taken[name]
+            return 200, {"acknowledged": True}
+        if method not in ("PUT", "POST"):
+            raise EsError(405, "illegal_argument_exception", f"{method} not allowed on _snapshot/{repository}/{name}")
+        if name != name.lower() or any(c in _INVALID_INDEX_CHARS for c in name):
+            raise EsError(400, "invalid_snapshot_name_exception",
+                          f"[{repository}:{name}] Invalid snapshot name [{name}], must be lowercase")
+        if name in taken:
+            raise EsError(400, "invalid_snapshot_name_exception", f"[{repository}:{name}] Invalid snapshot name "
+                          f"[{name}], snapshot with the same name already exists")
+        spec = body if isinstance(body, Mapping) else {}
+        unknown = set(spec) - {"indices", "ignore_unavailable", "include_global_state", "partial", "metadata",
+                               "feature_states", "expand_wildcards"}
+        if unknown:
+            raise EsError(400, "illegal_argument_exception", f"Unknown parameter {sorted(unknown)[0]}")
+        expression = spec.get("indices", "*")
+        if isinstance(expression, list):
+            expression = ",".join(expression)
+        indices = self._resolve(expression, allow_missing=spec.get("ignore_unavailable") is True)
+        fault = self._snapshot_faults.popleft() if self._snapshot_faults else None
+        if fault is not None and fault.status != 200:
+            raise EsError(fault.status, "snapshot_exception", f"[{repository}:{name}] {fault.reason}")
+        started = _now_millis()
+        state = fault.type if fault is not None else "SUCCESS"
+        failed = len(indices) if state == "FAILED" else min(1, len(indices)) if state == "PARTIAL" else 0
+        info = {
+            "snapshot": name, "uuid": secrets.token_urlsafe(16), "repository": repository,
+            "version_id": 8_519_000, "version": VERSIONS[self.major],
+            "indices": sorted(i.name for i in indices),
+            "data_streams": sorted({i.data_stream for i in indices if i.data_stream}),
+            "include_global_state": bool(spec.get("include_global_state", True)),
+            "metadata": spec.get("metadata"), "state": state,
+            "start_time": _iso_now(), "start_time_in_millis": started, "end_time": _iso_now(),
+            "end_time_in_millis": _now_millis(), "duration_in_millis": _now_millis() - started,
+            "failures": [{"index": i.name, "shard_id": 0, "reason": fault.reason, "status": "INTERNAL_SERVER_ERROR"}
+                         for i in indices[:failed]] if fault is not None else [],
+            "shards": {"total": len(indices), "failed": failed, "successful": len(indices) - failed},
+            "feature_states": [],
+        }
+        if state == "FAILED":
+            info["reason"] = fault.reason if fault is not None else "failed"
+        taken[name] = {"info": info, "docs": {i.name: [dict(d) for d in i.docs.values()] for i in indices}}
+        if query.get("wait_for_completion") == "true":
+            return 200, {"snapshot": info}
+        return 200, {"accepted": True}
 
     def _data_stream_api(self, method: str, rest: list[str], body: Any, query: dict[str, str]) -> tuple[int, Any]:
         name = rest[0] if rest else "*"
