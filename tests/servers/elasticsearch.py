@@ -253,13 +253,15 @@ class ElasticsearchServer(LocalHTTPServer):
 
     def __init__(self, *, port: int = 0, api_key: str | None = None, basic_auth: tuple[str, str] | None = None,
                  ssl_context: ssl.SSLContext | None = None, repositories: tuple[str, ...] = (),
-                 major: int = 9, product_header: bool = True, max_content_length: int | None = None) -> None:
+                 major: int = 9, product_header: bool = True, max_content_length: int | None = None,
+                 path_repo: tuple[str, ...] = ("/snapshots",)) -> None:
         """`api_key` is the encoded form clients send (``Authorization: ApiKey <api_key>``); with `api_key` or
         `basic_auth` set, every other request is answered 401. `repositories` are registered (type ``fs``).
         `major` (8 or 9) is the version answered, and decides which ``compatible-with`` media types are
         accepted (this major and the one before, as Elasticsearch does). ``product_header=False`` plays a
         server that is not Elasticsearch (no ``X-Elastic-Product``). Bodies over `max_content_length` bytes
-        are answered 413, as ``http.max_content_length`` does."""
+        are answered 413, as ``http.max_content_length`` does. `path_repo` is the node setting ``path.repo``: an
+        ``fs`` repository's location must lie under one of them (a relative one is resolved against the first)."""
         if major not in VERSIONS:
             raise ValueError(f"major must be one of {sorted(VERSIONS)}")
         self.major = major
@@ -275,6 +277,7 @@ class ElasticsearchServer(LocalHTTPServer):
         self._component_templates: dict[str, dict[str, Any]] = {}
         self._ilm: dict[str, dict[str, Any]] = {}
         self._slm: dict[str, dict[str, Any]] = {}
+        self.path_repo = path_repo
         self._repositories: dict[str, dict[str, Any]] = {
             name: {"type": "fs", "settings": {"location": f"/snapshots/{name}"}} for name in repositories
         }
@@ -1082,6 +1085,7 @@ class ElasticsearchServer(LocalHTTPServer):
         if method in ("PUT", "POST") and len(rest) == 1:
             if not isinstance(body, Mapping) or "type" not in body:
                 raise EsError(400, "action_request_validation_exception", "Validation Failed: 1: type is missing;")
+            self._check_repository(name, body)
             self._repositories[name] = dict(body)
             return 200, {"acknowledged": True}
         if method == "DELETE" and len(rest) == 1:
@@ -1152,6 +1156,24 @@ class ElasticsearchServer(LocalHTTPServer):
         if query.get("wait_for_completion") == "true":
             return 200, {"snapshot": info}
         return 200, {"accepted": True}
+
+    def _check_repository(self, name: str, body: Mapping[str, Any]) -> None:
+        """What registering a repository verifies: a known type, and an ``fs`` location under ``path.repo``."""
+        kind = body["type"]
+        if kind not in ("fs", "url", "source", "s3", "gcs", "azure"):
+            raise EsError(500, "repository_exception", f"[{name}] repository type [{kind}] does not exist")
+        if kind != "fs":
+            return
+        location = str((body.get("settings") or {}).get("location", ""))
+        if not location:
+            raise EsError(500, "repository_exception", f"[{name}] missing location")
+        if not self.path_repo:
+            raise EsError(500, "repository_exception", f"[{name}] location [{location}] doesn't match any of the "
+                          "locations specified by path.repo because this setting is empty")
+        resolved = location if location.startswith("/") else f"{self.path_repo[0].rstrip('/')}/{location}"
+        if not any(resolved == root or resolved.startswith(root.rstrip("/") + "/") for root in self.path_repo):
+            raise EsError(500, "repository_exception", f"[{name}] location [{location}] doesn't match any of the "
+                          f"locations specified by path.repo: {list(self.path_repo)}")
 
     def _data_stream_api(self, method: str, rest: list[str], body: Any, query: dict[str, str]) -> tuple[int, Any]:
         name = rest[0] if rest else "*"
