@@ -12,6 +12,11 @@ backing indices carrying the template's settings), dynamic mapping with the conf
 (object vs. concrete value, non-numeric string into a ``long``, unparsable dates, ``constant_keyword``),
 ``filter_path``, gzip request bodies, API key / basic auth, and TLS.
 
+``_search`` understands the query DSL the tests and dashboards use (``match``, ``term(s)``, ``range`` with ISO
+or ``epoch_millis`` bounds, ``bool``, ``exists``, ``prefix``, a subset of ``query_string``), ``sort``, and the
+``terms`` and ``date_histogram`` (``fixed_interval``) aggregations, nested, with ``value_count`` / ``min`` /
+``max`` / ``cardinality``.
+
 Faults can be scripted (whole requests answered 429/5xx, single items rejected with 429/5xx/400), and the
 server can be stopped and started again on the same port, keeping its data, to play an outage. Searches see
 documents at once (as if every request said ``refresh=true``).
@@ -856,6 +861,7 @@ class ElasticsearchServer(LocalHTTPServer):
         matcher = _compile(query)
         hits = [(idx, doc_id, src) for idx in indices for doc_id, src in idx.docs.items()
                 if matcher(_flatten_doc(src), doc_id)]
+        aggs = body.get("aggs") or body.get("aggregations")
         shards = {"total": len(indices), "successful": len(indices), "skipped": 0, "failed": 0}
         if count:
             return {"count": len(hits), "_shards": shards}
@@ -887,11 +893,14 @@ class ElasticsearchServer(LocalHTTPServer):
         relation = "eq"
         if track is not True and isinstance(track, int) and total > track:
             total, relation = track, "gte"
-        return {
+        answer = {
             "took": 1, "timed_out": False, "_shards": shards,
             "hits": {"total": {"value": total, "relation": relation}, "max_score": None if sort_keys else 1.0,
                      "hits": out_hits},
         }
+        if aggs:
+            answer["aggregations"] = _aggregate(aggs, [_flatten_doc(src) for _, _, src in hits])
+        return answer
 
     def _settings(self, target: str, params: Mapping[str, str]) -> dict[str, Any]:
         flat = params.get("flat_settings") == "true"
@@ -1265,6 +1274,131 @@ def _sort_key(name: str) -> Callable[[tuple[Any, str, dict[str, Any]]], tuple[in
     return key
 
 
+_LUCENE_TOKEN_RE = re.compile(r'[^\s"]+"[^"]*"|"[^"]*"|\S+')
+
+
+def _lucene(text: str) -> dict[str, Any]:
+    """The subset of the ``query_string`` (Lucene) syntax dashboards use: ``field:value``,
+    ``field:"a phrase"``, ``field:>=N`` (also >, <, <=), ``*``, bare words, ``AND`` / ``OR`` / ``NOT`` (OR is
+    the default operator, AND binds tighter, as in Elasticsearch). Parentheses are refused."""
+    if "(" in text or ")" in text:
+        raise EsError(400, "query_shard_exception", f"Failed to parse query [{text}]: parentheses are not "
+                      "supported by this stand-in")
+    tokens = _LUCENE_TOKEN_RE.findall(text.strip())
+    if not tokens or tokens == ["*"]:
+        return {"match_all": {}}
+    groups: list[list[dict[str, Any]]] = [[]]
+    negate = False
+    joined_by_and = False
+    for token in tokens:
+        if token == "OR":
+            joined_by_and = False
+            continue
+        if token == "AND":
+            joined_by_and = True
+            continue
+        if token == "NOT":
+            negate = True
+            continue
+        clause = _lucene_term(token)
+        if negate:
+            clause = {"bool": {"must_not": [clause]}}
+            negate = False
+        if joined_by_and or not groups[-1]:
+            groups[-1].append(clause)
+        else:
+            groups.append([clause])
+        joined_by_and = False
+    should = [g[0] if len(g) == 1 else {"bool": {"must": g}} for g in groups if g]
+    return should[0] if len(should) == 1 else {"bool": {"should": should, "minimum_should_match": 1}}
+
+
+def _lucene_term(token: str) -> dict[str, Any]:
+    field_name, sep, value = token.partition(":")
+    if not sep:
+        return {"multi_match": {"query": token.strip('"')}}
+    for op, name in ((">=", "gte"), ("<=", "lte"), (">", "gt"), ("<", "lt")):
+        if value.startswith(op):
+            number = value[len(op):]
+            return {"range": {field_name: {name: float(number) if number.replace(".", "", 1).isdigit() else number}}}
+    if value == "*":
+        return {"exists": {"field": field_name}}
+    if value.startswith('"') and value.endswith('"'):
+        return {"match_phrase": {field_name: value[1:-1]}}
+    return {"match": {field_name: value}}
+
+
+def _aggregate(specs: Mapping[str, Any], hits: list[dict[str, list[Any]]]) -> dict[str, Any]:
+    """``aggs``: ``terms`` (nested to any depth, ordered by ``_count`` or ``_key``), ``value_count``, ``max``,
+    ``min``, ``cardinality``, over the flattened matching documents."""
+    out: dict[str, Any] = {}
+    for name, spec in specs.items():
+        sub = spec.get("aggs") or spec.get("aggregations") or {}
+        kinds = [k for k in spec if k not in ("aggs", "aggregations", "meta")]
+        if len(kinds) != 1:
+            raise EsError(400, "parsing_exception", f"Expected one aggregation type for [{name}], got {kinds}")
+        kind, params = kinds[0], spec[kinds[0]]
+        if kind == "terms":
+            field_name = params["field"]
+            groups: dict[Any, list[dict[str, list[Any]]]] = {}
+            for doc in hits:
+                for value in dict.fromkeys(_field_values(doc, field_name)):
+                    groups.setdefault(value, []).append(doc)
+            minimum = int(params.get("min_doc_count", 1))
+            order = params.get("order", {"_count": "desc"})
+            order = order[0] if isinstance(order, list) else order
+            (order_key, direction), = order.items()
+            items = [(k, docs) for k, docs in groups.items() if len(docs) >= minimum]
+            if order_key == "_key":
+                items.sort(key=lambda kv: _sort_value([kv[0]]), reverse=direction == "desc")
+            else:
+                items.sort(key=lambda kv: _sort_value([kv[0]]))
+                items.sort(key=lambda kv: len(kv[1]), reverse=direction == "desc")
+            size = int(params.get("size", 10))
+            shown = items[:size]
+            out[name] = {
+                "doc_count_error_upper_bound": 0,
+                "sum_other_doc_count": sum(len(d) for _, d in items[size:]),
+                "buckets": [{"key": k, "doc_count": len(d), **_aggregate(sub, d)} for k, d in shown],
+            }
+        elif kind == "date_histogram":
+            interval = params.get("fixed_interval") or params.get("interval") or "1m"
+            step = int(_duration_millis(interval))
+            by_time: dict[int, list[dict[str, list[Any]]]] = {}
+            for doc in hits:
+                for value in _field_values(doc, params["field"])[:1]:
+                    nanos = parse_date(value)
+                    if nanos is not None:
+                        key = nanos // 1_000_000 // step * step
+                        by_time.setdefault(key, []).append(doc)
+            minimum = int(params.get("min_doc_count", 0))
+            keys = range(min(by_time), max(by_time) + step, step) if by_time else range(0)
+            out[name] = {"buckets": [
+                {"key_as_string": str(k), "key": k, "doc_count": len(by_time.get(k, [])),
+                 **_aggregate(sub, by_time.get(k, []))}
+                for k in keys if len(by_time.get(k, [])) >= minimum]}
+        elif kind in ("value_count", "max", "min", "cardinality"):
+            values = [v for doc in hits for v in _field_values(doc, params["field"])]
+            numbers = [(ns / 1e6 if (ns := parse_date(v)) is not None else v) if isinstance(v, str) else v
+                       for v in values]
+            result: Any = {"value_count": len(values), "cardinality": len(set(map(str, values))),
+                           "max": max(numbers, default=None), "min": min(numbers, default=None)}[kind]
+            out[name] = {"value": result}
+        else:
+            raise EsError(400, "x_content_parse_exception", f"Unknown aggregation type [{kind}] (not in this "
+                          "stand-in)")
+    return out
+
+
+def _duration_millis(text: str) -> float:
+    """An Elasticsearch time unit (``30s``, ``1m``, ``1h``, ``1d``, ``500ms``) in milliseconds."""
+    m = re.fullmatch(r"(\d+)(ms|s|m|h|d)", text)
+    if m is None:
+        raise EsError(400, "illegal_argument_exception", f"failed to parse setting [date_histogram.fixedInterval] "
+                      f"with value [{text}] as a time value")
+    return int(m.group(1)) * {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}[m.group(2)]
+
+
 def _query_string(q: str) -> dict[str, Any]:
     field_name, sep, value = q.partition(":")
     return {"match": {field_name: value}} if sep else {"multi_match": {"query": q}}
@@ -1346,6 +1480,8 @@ def _compile(query: Mapping[str, Any]) -> Matcher:
             return False
 
         return match
+    if kind == "query_string":
+        return _compile(_lucene(spec.get("query", "*")))
     if kind == "multi_match":
         text = spec.get("query", "")
         return lambda doc, _id: any(_tokens(v) & _tokens(text) for vs in doc.values() for v in vs)
@@ -1361,7 +1497,7 @@ def _compile(query: Mapping[str, Any]) -> Matcher:
                 for op, bound in bounds.items():
                     if op not in ("gt", "gte", "lt", "lte"):
                         continue
-                    b = parse_date(bound) if isinstance(bound, str) and isinstance(v, str) else bound
+                    b = parse_date(bound) if isinstance(v, str) else bound  # date: ISO or epoch_millis
                     if b is None:
                         ok = False
                     elif op == "gt":
