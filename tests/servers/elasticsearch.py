@@ -333,6 +333,13 @@ class ElasticsearchServer(LocalHTTPServer):
         with self._lock:
             self._snapshot_faults.extend(_Fault(status, state, "scripted snapshot failure") for _ in range(times))
 
+    def clear_faults(self) -> None:
+        """Forget every scripted fault not yet used."""
+        with self._lock:
+            self._request_faults.clear()
+            self._item_faults.clear()
+            self._snapshot_faults.clear()
+
     def rollover(self, data_stream: str) -> str:
         """Roll a data stream over (as ``POST <data stream>/_rollover``); the new write index's name."""
         status, answer = self.call("POST", f"/{data_stream}/_rollover")
