@@ -2,7 +2,8 @@
 tests use: ``_bulk``, ``_search`` / ``_count``, ``_index_template``, ``_component_template``, ``_ilm/policy``,
 ``_slm/policy``, ``_snapshot`` (repositories, and snapshots taken with ``wait_for_completion``),
 ``_data_stream``, ``<data stream>/_rollover``, ``<index>/_ilm/explain``, ``<index>/_stats``, ``_settings``
-(with ``index.creation_date``), ``DELETE <index>`` (never a data stream's write index), ``_refresh`` and ``GET /``.
+(GET with ``index.creation_date``; PUT of dynamic settings), ``DELETE <index>`` (never a data stream's write
+index), ``_refresh`` and ``GET /``.
 
 It answers the way Elasticsearch does, so that the official client talks to it over the wire unchanged:
 ``X-Elastic-Product: Elasticsearch`` on every answer, errors as ``{"error": {"type", "reason", ...},
@@ -506,6 +507,8 @@ class ElasticsearchServer(LocalHTTPServer):
             return 200, {"_shards": {"total": 1, "successful": 1, "failed": 0}}, {}
         if len(parts) == 2 and parts[1] == "_settings" and method == "GET":
             return 200, self._settings(parts[0], query), {}
+        if len(parts) == 2 and parts[1] == "_settings" and method == "PUT":
+            return 200, self._update_settings(parts[0], json_body), {}
         if len(parts) == 2 and parts[1] == "_mapping" and method == "GET":
             return 200, {i.name: {"mappings": i.mappings} for i in self._resolve(parts[0], False)}, {}
         if len(parts) == 2 and parts[1] == "_rollover" and method == "POST":
@@ -908,6 +911,24 @@ class ElasticsearchServer(LocalHTTPServer):
         if aggs:
             answer["aggregations"] = _aggregate(aggs, [_flatten_doc(src) for _, _, src in hits])
         return answer
+
+    def _update_settings(self, target: str, body: Any) -> dict[str, Any]:
+        """``PUT <index>/_settings``: dynamic settings only (nested or flat keys, with or without ``index.``)."""
+        if not isinstance(body, Mapping) or not body:
+            raise EsError(400, "action_request_validation_exception", "Validation Failed: 1: no settings to update;")
+        flat = _flatten_settings(body.get("settings", body) if set(body) == {"settings"} else body)
+        static = [k for k in flat if k in ("index.number_of_shards", "index.codec", "index.provided_name",
+                                           "index.uuid", "index.creation_date")]
+        if static:
+            raise EsError(400, "illegal_argument_exception", f"Can't update non dynamic settings [[{static[0]}]] for "
+                          "open indices")
+        origination = flat.get("index.lifecycle.origination_date")
+        if origination is not None and not str(origination).lstrip("-").isdigit():
+            raise EsError(400, "illegal_argument_exception", "failed to parse value [" + str(origination) + "] for "
+                          "setting [index.lifecycle.origination_date], must be a number (epoch millis)")
+        for idx in self._resolve(target, allow_missing=False):
+            idx.settings |= flat
+        return {"acknowledged": True}
 
     def _settings(self, target: str, params: Mapping[str, str]) -> dict[str, Any]:
         flat = params.get("flat_settings") == "true"
