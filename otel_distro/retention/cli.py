@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from pathlib import Path
 from typing import Any
+
+import structlog
 
 from collector.cli import configure_logging  # the collector's JSON log lines on stderr
 from otel_distro.settings import SettingsError, load_retention_settings
@@ -43,6 +46,20 @@ def _load(args: argparse.Namespace) -> RetentionConfig:
     return load_config(load_retention_settings(), args.config, overrides)
 
 
+def _announce(config: RetentionConfig, command: str) -> None:
+    """What the job will look after, and loudly what it will not (no store configured, no e-mail)."""
+    log = structlog.get_logger("otel_distro.retention")
+    es, files, smtp = config.elasticsearch, config.files, config.smtp
+    log.info("retention_configured", command=command, older_than_seconds=config.older_than,
+             at=config.schedule.at if command == "schedule" else None, time_zone=time.strftime("%Z"),
+             elasticsearch=es.url, data_streams=es.data_streams if es.url else [], repository=es.repository,
+             files=files.paths, summary_to=smtp.to if smtp.host else [])
+    if es.url is None and not files.paths:
+        log.warning("retention_nothing_to_clean", hint="set ELASTICSEARCH_URL and/or OTEL_DISTRO_RETENTION_FILES")
+    if smtp.host is None or not smtp.to:
+        log.warning("retention_summary_off", hint="set SMTP_HOST and RETENTION_ADMIN_EMAIL for the summary e-mail")
+
+
 def main(argv: list[str]) -> int:
     args = _parser().parse_args(argv)
     configure_logging(args.log_level)
@@ -51,6 +68,7 @@ def main(argv: list[str]) -> int:
     except (ConfigError, SettingsError) as exc:
         print(f"otel-distro retention: invalid configuration:\n{exc}", file=sys.stderr)
         return 2
+    _announce(config, args.command)
     if args.command == "run":
         report = run(config, dry_run=args.dry_run)
         return 0 if report.ok else 1

@@ -56,6 +56,7 @@ def test_run_dry_run_through_the_console_script(tmp_path: Path) -> None:
     assert "dry run: 1 would be deleted" in done.stdout
     assert old.exists()
     assert '"message": "retention_run_started"' in done.stderr
+    assert '"message": "retention_summary_off"' in done.stderr and '"level": "warning"' in done.stderr
 
 
 def test_a_bad_flag_value_exits_2_naming_it() -> None:
