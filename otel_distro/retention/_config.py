@@ -53,7 +53,7 @@ class RetryConfig(_Model):
 
 
 class ElasticsearchConfig(_Model):
-    url: str | None = Field(default=None, description="cluster URL; unset = Elasticsearch is left alone")
+    url: str | None = Field(default=None, description="cluster URL (comma-separated nodes); unset = left alone")
     api_key: SecretStr | None = None
     data_streams: list[str] = Field(default_factory=lambda: ["logs-*", "traces-*", "metrics-*"])
     repository: str = Field(default="otel-distro-backups", description="registered snapshot repository")
@@ -65,9 +65,13 @@ class ElasticsearchConfig(_Model):
     @field_validator("url")
     @classmethod
     def _url(cls, value: str | None) -> str | None:
-        if value and not value.startswith(("http://", "https://")):
-            raise ValueError(f"{value!r} is not an http(s) URL such as 'http://elasticsearch:9200'")
+        for url in (value or "").split(","):  # comma-separated nodes, as ELASTICSEARCH_URL is for the collector
+            if url.strip() and not url.strip().startswith(("http://", "https://")):
+                raise ValueError(f"{url.strip()!r} is not an http(s) URL such as 'http://elasticsearch:9200'")
         return value or None
+
+    def nodes(self) -> list[str]:
+        return [u.strip() for u in (self.url or "").split(",") if u.strip()]
 
 
 class FilesConfig(_Model):

@@ -77,7 +77,7 @@ class ElasticsearchStore:
             if config.url is None:
                 raise ValueError("elasticsearch::url: not set")
             api_key = config.api_key.get_secret_value() if config.api_key is not None else None
-            client = Elasticsearch(config.url, api_key=api_key, max_retries=0, request_timeout=60)
+            client = Elasticsearch(config.nodes(), api_key=api_key, max_retries=0, request_timeout=60)
         self._es = client
         self._config = config
         self._retry = retry_policy

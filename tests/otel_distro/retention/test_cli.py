@@ -63,3 +63,10 @@ def test_a_bad_flag_value_exits_2_naming_it() -> None:
     done = subprocess.run([sys.executable, "-m", "otel_distro.cli", "retention", "run", "--older-than", "ninety"],
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 2 and "older_than: Value error, 'ninety' is not a duration" in done.stderr
+
+
+def test_elasticsearch_url_takes_comma_separated_nodes_like_the_collector() -> None:
+    settings = load_retention_settings({"ELASTICSEARCH_URL": "http://es1:9200, http://es2:9200"})
+    assert load_config(settings).elasticsearch.nodes() == ["http://es1:9200", "http://es2:9200"]
+    with pytest.raises(ConfigError, match=r"elasticsearch::url: Value error, 'es3:9200' is not an http\(s\) URL"):
+        load_config(load_retention_settings({"ELASTICSEARCH_URL": "http://es1:9200,es3:9200"}))
