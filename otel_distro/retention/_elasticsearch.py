@@ -192,7 +192,7 @@ class ElasticsearchStore:
         except (PermanentError, RetriesExhausted) as exc:
             _log.error("retention_delete_failed", store="elasticsearch", index=candidate.name,
                        data_stream=candidate.group, error=str(exc))
-            return Outcome(candidate, deleted=False, backup=snapshot, error=str(exc))
+            return Outcome(candidate, deleted=False, backup=f"{repository}:{snapshot}", error=str(exc))
         _log.info("retention_index_deleted", index=candidate.name, data_stream=candidate.group,
                   bytes=candidate.bytes, snapshot=snapshot, repository=repository, already_gone=not removed)
         return Outcome(candidate, deleted=True, backup=f"{repository}:{snapshot}")

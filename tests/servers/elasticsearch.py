@@ -291,6 +291,7 @@ class ElasticsearchServer(LocalHTTPServer):
         self._request_faults: deque[_Fault] = deque()
         self._item_faults: deque[_Fault] = deque()
         self._snapshot_faults: deque[_Fault] = deque()
+        self._call_faults: list[tuple[str, str, _Fault]] = []
 
     # -- lifecycle ------------------------------------------------------------------------------------
 
@@ -334,12 +335,22 @@ class ElasticsearchServer(LocalHTTPServer):
         with self._lock:
             self._snapshot_faults.extend(_Fault(status, state, "scripted snapshot failure") for _ in range(times))
 
+    def fail_calls(self, method: str, path_prefix: str, status: int, *, times: int = 1) -> None:
+        """Answer the next `times` requests `method` on a path starting with `path_prefix` with `status` (any API:
+        e.g. ``fail_calls("DELETE", "/.ds-", 503)``)."""
+        type_ = {403: "security_exception", 429: "circuit_breaking_exception",
+                 503: "unavailable_shards_exception"}.get(status, "exception")
+        with self._lock:
+            self._call_faults.extend((method, path_prefix, _Fault(status, type_, f"scripted failure {status}"))
+                                     for _ in range(times))
+
     def clear_faults(self) -> None:
         """Forget every scripted fault not yet used."""
         with self._lock:
             self._request_faults.clear()
             self._item_faults.clear()
             self._snapshot_faults.clear()
+            self._call_faults.clear()
 
     def rollover(self, data_stream: str) -> str:
         """Roll a data stream over (as ``POST <data stream>/_rollover``); the new write index's name."""
@@ -480,6 +491,10 @@ class ElasticsearchServer(LocalHTTPServer):
 
     def _route(self, method: str, path: str, query: dict[str, str], body: bytes) -> tuple[
             int, Any, dict[str, str]]:
+        for i, (fault_method, prefix, fault) in enumerate(self._call_faults):
+            if method == fault_method and path.startswith(prefix):
+                del self._call_faults[i]
+                raise EsError(fault.status, fault.type, fault.reason)
         parts = [p for p in path.split("/") if p]
         if not parts:
             return 200, self._info(), {}

@@ -119,3 +119,20 @@ def test_an_unreachable_cluster_is_reported_after_the_retries(es: ElasticsearchS
     report = run(cfg, out=io.StringIO(), sleep=_no_sleep)
     assert not report.ok
     assert "could not list what is old" in report.failures[0] and "gave up after 2 attempts" in report.failures[0]
+
+
+def test_a_failing_delete_is_retried_then_reported_and_the_others_still_go(es: ElasticsearchServer) -> None:
+    first, second, write = es.index_names(STREAM)
+    es.fail_calls("DELETE", f"/{first}", 503, times=2)  # retried: gone at the third attempt
+    es.fail_calls("DELETE", f"/{second}", 403)  # permanent: reported at once
+    slept: list[float] = []
+    with capture_logs() as logs:
+        report = run(config(es, attempts=3), out=io.StringIO(), sleep=slept.append)
+    assert es.index_names(STREAM) == [second, write]
+    assert slept == [0.01, 0.02]
+    assert not report.ok
+    [failed] = [o for o in report.outcomes if not o.deleted]
+    assert failed.candidate.name == second and "HTTP 403" in str(failed.error)
+    assert failed.backup is not None and failed.backup.startswith(f"{REPOSITORY}:retention-")
+    [event] = [e for e in logs if e["event"] == "retention_delete_failed"]
+    assert event["index"] == second and event["log_level"] == "error"
