@@ -534,7 +534,7 @@ def _e164(value: str) -> str:
 # The value part of a `key=value`, `key: value`, `"key": "value"` pair (as in the keyed_value rule).
 _KEYED_VALUE_TAIL = (
     r"""\\?["']?\s{0,8}(?:[:=]|=>)\s{0,8}(?:\\?"((?:[^"\\\r\n]|\\[^"\r\n])*)\\?"|'([^'\r\n]*)'"""
-    r"""|([^\s"'&,;}\])<>|]+))"""
+    r"""|((?:[^\s"'&,;{}\[\])<>|\\]|\\[^\snrt])(?:[^\s"'&,;}\])<>|\\]|\\[^\snrt])*))"""
 )
 
 

@@ -405,6 +405,18 @@ _EMPTY_VALUES = frozenset({b"", b"null", b"none", b"nil", b"true", b"false", b"u
 _AUTH_SCHEMES = frozenset({b"bearer", b"basic", b"digest", b"negotiate", b"token", b"apikey", b"hmac"})
 
 
+def sql_password(buf: bytes, spans: Spans, group: int, kind: str, scrubber: Scrubber) -> list[Hit]:
+    """The password literal of SQL that sets one (`WITH PASSWORD '...'`, `IDENTIFIED BY ...`); not a bound
+    parameter, not `NULL`."""
+    start, end = _first_group(spans, range(1, 7))
+    if start < 0:
+        return []
+    value = buf[start:end]
+    if value.lower() in _EMPTY_VALUES or is_placeholder(value) or is_sql_parameter(buf, start, end):
+        return []
+    return [(start, end, kind)]
+
+
 def _first_group(spans: Spans, groups: range) -> tuple[int, int]:
     for g in groups:
         if g < len(spans) and spans[g][0] >= 0:
@@ -427,6 +439,18 @@ def is_placeholder(value: bytes) -> bool:
     return _PLACEHOLDER_RE.match(value) is not None or (bool(value) and set(value) == {42})
 
 
+# A bound parameter of a SQL statement (DB-API `%s` / `%(name)s`, PostgreSQL `$1`, named `:name`, `?`), maybe
+# cast (`%(x)s::VARCHAR`), taking the whole value: structure, not a value to redact.
+_SQL_PARAM = re.compile(rb"(?:%(?:\([^()\s]{1,64}\))?[sdfbr]|\$\d{1,3}|:[a-z_][a-z0-9_]{0,63}|\?)"
+                        rb"(?:::[A-Za-z][A-Za-z0-9_]{0,30}(?:\[\])?)?(?=[\s,;)\]}'\"]|$)")
+
+
+def is_sql_parameter(buf: bytes, start: int, end: int) -> bool:
+    """True when the value at `start` (up to `end`, or past it for a bare value cut at `)`) is a SQL parameter."""
+    m = _SQL_PARAM.match(buf, start)
+    return m is not None and m.end() >= end
+
+
 def _digits(value: bytes) -> int:
     return sum(1 for c in value if c in _DIGITS)
 
@@ -444,16 +468,18 @@ def keyed_value(buf: bytes, spans: Spans, group: int, kind: str, scrubber: Scrub
         return []
     value = buf[start:end]
     lowered = value.strip().lower()
-    if lowered in _EMPTY_VALUES or is_placeholder(lowered):
+    if lowered in _EMPTY_VALUES or is_placeholder(lowered) or is_sql_parameter(buf, start, end):
         return []
     if key_kind == "phone":
         if spans[4][0] >= 0:  # bare `GSM: 532 123 45 67` stops at the first space: take the digit groups after it
-            end = _extend_digit_groups(buf, end)
+            end = _phone_end(buf, start, _extend_digit_groups(buf, end))
         if _digits(buf[start:end]) < 7:
             return []  # the key says phone: any value with enough digits goes
     elif key_kind == "ssn":
         if _digits(value) != 9:
             return []
+    elif spans[4][0] >= 0 and value.endswith(b"("):
+        return []  # a function call, `SET PASSWORD = PASSWORD('...')`: the sql_password rule takes its argument
     elif key_kind in ("person", "user") and spans[4][0] >= 0:
         end = _extend_name(buf, end)
     elif lowered.split(None, 1)[0] in _AUTH_SCHEMES:
@@ -471,7 +497,28 @@ def keyed_value(buf: bytes, spans: Spans, group: int, kind: str, scrubber: Scrub
             return []
     elif b"=" in value and buf[k_start:k_end].lower().endswith(b"cookie"):
         return []  # `Cookie: a=b; c=d`: the cookie rule keeps the names and takes the values
+    elif key_kind == "secret" and b"://" in value:
+        url = _URL_PASSWORD.match(value)
+        if url is not None:  # `CACHE_AUTH=redis://:pw@cache:6379`: the password goes, host and port stay
+            return [(start + url.start(1), start + url.end(1), key_kind)]
     return [(start, end, key_kind)]
+
+
+_URL_PASSWORD = re.compile(rb"\s*[A-Za-z][A-Za-z0-9+.-]{1,20}://[^\s/:@?#]*:([^\s/?#]+)@")
+_PHONE_CHARS = frozenset(b"0123456789+() ./-")
+
+
+def _phone_end(buf: bytes, start: int, end: int) -> int:
+    """A bare phone value with text glued after it (`phone=+905321234567abc`) ends at its last digit, when
+    what comes before holds a phone number's digits."""
+    stop = start
+    while stop < end and buf[stop] in _PHONE_CHARS:
+        stop += 1
+    if stop == end:
+        return end
+    while stop > start and buf[stop - 1] not in _DIGITS:
+        stop -= 1
+    return stop if _digits(buf[start:stop]) >= 7 else end
 
 
 def _extend_digit_groups(buf: bytes, end: int) -> int:
@@ -519,6 +566,7 @@ VALIDATORS: dict[str, Validator] = {
     "phone_national": phone_national,
     "phone_us": phone_us,
     "secret_phrase": secret_phrase,
+    "sql_password": sql_password,
     "ssn": ssn,
     "tckn": tckn,
 }
