@@ -330,10 +330,10 @@ def email(buf: bytes, spans: Spans, group: int, kind: str, scrubber: Scrubber) -
     if cut >= at:
         return []
     local = local[cut:]
-    if _before(buf, start + cut) == ord(":"):
-        token_start = max(buf.rfind(b" ", 0, start), buf.rfind(b"=", 0, start)) + 1
-        if b"://" in buf[token_start:start]:
-            return []  # URL userinfo (`scheme://user:password@host`): the url_password rule takes it
+    token_start = max(buf.rfind(b" ", 0, start), buf.rfind(b"=", 0, start)) + 1
+    scheme = buf.find(b"://", token_start, start)
+    if scheme >= 0 and buf.find(b":", scheme + 3, start + cut) >= 0 and buf.find(b"/", scheme + 3, start) < 0:
+        return []  # URL userinfo (`scheme://user:pass#word@host`): the url_password rule takes the password
     if local in _NOT_MAILBOXES or local.strip(b".") == b"":
         return []
     tld = lower[lower.rfind(b".") + 1 :]
@@ -498,13 +498,13 @@ def keyed_value(buf: bytes, spans: Spans, group: int, kind: str, scrubber: Scrub
     elif b"=" in value and buf[k_start:k_end].lower().endswith(b"cookie"):
         return []  # `Cookie: a=b; c=d`: the cookie rule keeps the names and takes the values
     elif key_kind == "secret" and b"://" in value:
-        url = _URL_PASSWORD.match(value)
+        url = _URL_PASSWORD.match(buf, start)  # from the value on: a bare value stops at a `]` in the password
         if url is not None:  # `CACHE_AUTH=redis://:pw@cache:6379`: the password goes, host and port stay
-            return [(start + url.start(1), start + url.end(1), key_kind)]
+            return [] if is_placeholder(url.group(1)) else [(url.start(1), url.end(1), key_kind)]
     return [(start, end, key_kind)]
 
 
-_URL_PASSWORD = re.compile(rb"\s*[A-Za-z][A-Za-z0-9+.-]{1,20}://[^\s/:@?#]*:([^\s/?#]+)@")
+_URL_PASSWORD = re.compile(rb"\s*[A-Za-z][A-Za-z0-9+.-]{1,20}://[^\s/:@?#]*:([^\s/?]+)@")
 _PHONE_CHARS = frozenset(b"0123456789+() ./-")
 
 
@@ -512,8 +512,13 @@ def _phone_end(buf: bytes, start: int, end: int) -> int:
     """A bare phone value with text glued after it (`phone=+905321234567abc`) ends at its last digit, when
     what comes before holds a phone number's digits."""
     stop = start
-    while stop < end and buf[stop] in _PHONE_CHARS:
-        stop += 1
+    while stop < end:
+        if buf[stop] in _PHONE_CHARS:
+            stop += 1
+        elif buf[stop] == 0x25 and _after(buf, stop, 1) in _HEX and _after(buf, stop, 2) in _HEX:
+            stop += 3  # `%2B`, `%20`: a query string's encoded `+` and space
+        else:
+            break
     if stop == end:
         return end
     while stop > start and buf[stop - 1] not in _DIGITS:
