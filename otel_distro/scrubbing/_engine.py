@@ -60,6 +60,8 @@ _CLEAN_PAIRS_MAX = 4096
 _UNKNOWN = object()
 _WALKED = (str, dict, list, tuple, set, frozenset)  # what `scrub_value` looks inside; it returns the rest as is
 _HEXDIGITS = frozenset(b"0123456789abcdefABCDEF")
+_WORD = frozenset(b"0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_")
+_MAX_ROUNDS = 3  # passes over a value whose redactions touched a word character
 
 
 def _percent_decode(raw: bytes) -> tuple[bytes, list[int]]:
@@ -233,17 +235,35 @@ class Scrubber:
         hits = self.find(buf)
         if not hits:
             return None
+        local: Counter[str] = Counter()
+        out, glued = self._replace(buf, hits, local)
+        for _ in range(_MAX_ROUNDS - 1):
+            # A redaction glued to a word (`...0BEARER x`, `<hash>AKIA...`) puts a word boundary where there was
+            # none: what it uncovers is found now, so that scrubbing the output again finds nothing (rare).
+            if not glued:
+                break
+            more = self.find(out)
+            if not more:
+                break
+            out, glued = self._replace(out, more, local)
+        self._count(local, counts)
+        return out
+
+    def _replace(self, buf: bytes, hits: list[Hit], local: Counter[str]) -> tuple[bytes, bool]:
+        """`buf` with `hits` replaced, and whether any of them touched a word character."""
         pieces: list[bytes] = []
         pos = 0
-        local: Counter[str] = Counter()
+        glued = False
+        n = len(buf)
         for start, end, kind in hits:
             pieces.append(buf[pos:start])
             pieces.append(self._replacement(kind, buf[start:end]))
             local[kind] += 1
+            if not glued and ((start > 0 and buf[start - 1] in _WORD) or (end < n and buf[end] in _WORD)):
+                glued = True
             pos = end
         pieces.append(buf[pos:])
-        self._count(local, counts)
-        return b"".join(pieces)
+        return b"".join(pieces), glued
 
     def _scrub_pieces(self, buf: bytes, counts: Counter[str] | None) -> bytes | None:
         out: list[bytes] = []

@@ -34,12 +34,30 @@ _DIGITS = frozenset(b"0123456789")
 _HEX = frozenset(b"0123456789abcdefABCDEF")
 
 
+_LETTER = ord("a")
+
+
 def _before(buf: bytes, i: int, k: int = 1) -> int:
-    return buf[i - k] if i - k >= 0 else -1
+    """The byte `k` before `i` (-1 at the start); the end of a placeholder reads as a letter, as the value it
+    replaced did, so that scrubbing what was scrubbed finds nothing new next to it."""
+    if i - k < 0:
+        return -1
+    c = buf[i - k]
+    if c == 0x5D and k == 1:
+        open_at = buf.rfind(b"[", max(0, i - 48), i)
+        if open_at >= 0 and _PLACEHOLDER_WHOLE.fullmatch(buf, open_at, i) is not None:
+            return _LETTER
+    return c
 
 
 def _after(buf: bytes, i: int, k: int = 0) -> int:
-    return buf[i + k] if i + k < len(buf) else -1
+    """The byte `k` after `i` (-1 at the end); the start of a placeholder reads as a letter."""
+    if i + k >= len(buf):
+        return -1
+    c = buf[i + k]
+    if c == 0x5B and k == 0 and _PLACEHOLDER_WHOLE.match(buf, i) is not None:
+        return _LETTER
+    return c
 
 
 def _glued(buf: bytes, start: int, end: int, joiners: bytes = b"-.") -> bool:
@@ -432,6 +450,7 @@ def secret_phrase(buf: bytes, spans: Spans, group: int, kind: str, scrubber: Scr
 
 
 _PLACEHOLDER_RE = re.compile(rb"\[(?:redacted:[a-z0-9_]+|[a-z0-9_]+:[0-9a-f]{16})\]?", re.IGNORECASE)
+_PLACEHOLDER_WHOLE = re.compile(rb"\[(?:REDACTED:[a-z0-9_]+|[a-z0-9_]+:[0-9a-f]{16})\]")
 
 
 def is_placeholder(value: bytes) -> bool:
@@ -472,12 +491,19 @@ def keyed_value(buf: bytes, spans: Spans, group: int, kind: str, scrubber: Scrub
         return []
     if key_kind == "phone":
         if spans[4][0] >= 0:  # bare `GSM: 532 123 45 67` stops at the first space: take the digit groups after it
-            end = _phone_end(buf, start, _extend_digit_groups(buf, end))
+            end = _phone_end(buf, start, _extend_digit_groups(buf, end), scrubber)
         if _digits(buf[start:end]) < 7:
             return []  # the key says phone: any value with enough digits goes
     elif key_kind == "ssn":
-        if _digits(value) != 9:
+        stop = start
+        while stop < end and buf[stop] in _SSN_CHARS:
+            stop += 1
+        while stop > start and buf[stop - 1] not in _DIGITS:
+            stop -= 1
+        if _digits(buf[start:stop]) != 9:
             return []
+        if spans[4][0] >= 0:
+            end = stop  # a bare value: the number, not what is glued after it (`ssn=123-45-6789aws_key=...`)
     elif spans[4][0] >= 0 and value.endswith(b"("):
         return []  # a function call, `SET PASSWORD = PASSWORD('...')`: the sql_password rule takes its argument
     elif key_kind in ("person", "user") and spans[4][0] >= 0:
@@ -496,7 +522,7 @@ def keyed_value(buf: bytes, spans: Spans, group: int, kind: str, scrubber: Scrub
         if end == start or is_placeholder(buf[start:end]):
             return []
     elif b"=" in value and buf[k_start:k_end].lower().endswith(b"cookie"):
-        return []  # `Cookie: a=b; c=d`: the cookie rule keeps the names and takes the values
+        return cookie(buf, ((start, end),), 0, "cookie", scrubber)  # `Cookie: a=b; c=d`: names stay, values go
     elif key_kind == "secret" and b"://" in value:
         url = _URL_PASSWORD.match(buf, start)  # from the value on: a bare value stops at a `]` in the password
         if url is not None:  # `CACHE_AUTH=redis://:pw@cache:6379`: the password goes, host and port stay
@@ -506,11 +532,14 @@ def keyed_value(buf: bytes, spans: Spans, group: int, kind: str, scrubber: Scrub
 
 _URL_PASSWORD = re.compile(rb"\s*[A-Za-z][A-Za-z0-9+.-]{1,20}://[^\s/:@?#]*:([^\s/?]+)@")
 _PHONE_CHARS = frozenset(b"0123456789+() ./-")
+_SSN_CHARS = frozenset(b"0123456789- .")
 
 
-def _phone_end(buf: bytes, start: int, end: int) -> int:
+def _phone_end(buf: bytes, start: int, end: int, scrubber: Scrubber) -> int:
     """A bare phone value with text glued after it (`phone=+905321234567abc`) ends at its last digit, when
-    what comes before holds a phone number's digits."""
+    what comes before holds a phone number's digits and the tail is plain text: a tail that reads as a key, or
+    in which (with the next word) something would be found once the phone before it is replaced (`...0BEARER
+    x1y2`), goes with the value, so that scrubbing twice changes nothing."""
     stop = start
     while stop < end:
         if buf[stop] in _PHONE_CHARS:
@@ -523,7 +552,10 @@ def _phone_end(buf: bytes, start: int, end: int) -> int:
         return end
     while stop > start and buf[stop - 1] not in _DIGITS:
         stop -= 1
-    return stop if _digits(buf[start:stop]) >= 7 else end
+    if stop == start or _digits(buf[start:stop]) < 7 or b"=" in buf[stop:end] or b":" in buf[stop:end]:
+        return end
+    found = scrubber.find(b" " + buf[stop : min(len(buf), end + 64)])
+    return end if any(hit_start <= end - stop for hit_start, _, _ in found) else stop
 
 
 def _extend_digit_groups(buf: bytes, end: int) -> int:
