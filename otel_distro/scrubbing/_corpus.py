@@ -399,18 +399,23 @@ def _prose(rng: random.Random, words: list[str], fragments: list[str]) -> str:
     return " ".join(parts)
 
 
-SHAPES = ["log", "logfmt", "json", "url", "headers", "sql", "exception", "analytics", "turkish", "german",
-          "sql_ddl", "env", "access_log", "cookies", "aws_credentials"]
+#: The everyday shapes of telemetry (the realistic mix of `bench/bench_scrub.py` is made of these).
+COMMON_SHAPES = ("log", "logfmt", "json", "url", "headers", "sql", "exception", "analytics", "turkish", "german")
+#: Shapes added for issue 14's misses: each carries a secret of its own when the record carries any.
+SECRET_SHAPES = ("sql_ddl", "env", "access_log", "cookies", "aws_credentials")
+SHAPES = COMMON_SHAPES + SECRET_SHAPES
 
 
-def generate(n: int = 2000, seed: int = 7, pii_rate: float = 1.0) -> list[Record]:
+def generate(n: int = 2000, seed: int = 7, pii_rate: float = 1.0,
+             shapes: tuple[str, ...] = SHAPES) -> list[Record]:
     """`n` records, the same ones for the same seed; a share `pii_rate` of them carries sensitive values (the
-    rest only keep values, as most telemetry does)."""
+    rest only keep values, as most telemetry does), cycling through `shapes`."""
+    if not shapes or not set(shapes) <= set(SHAPES):
+        raise ValueError(f"shapes must be a non-empty subset of {SHAPES}, got {shapes}")
     rng = random.Random(seed)
     kinds = sorted(SENSITIVE)
     keep_kinds = sorted(KEEP)
     records: list[Record] = []
-    shapes = SHAPES
     for i in range(n):
         shape = shapes[i % len(shapes)]
         picks = [rng.choice(kinds) for _ in range(rng.randint(1, 3))] if rng.random() < pii_rate else []
@@ -567,7 +572,11 @@ def _sql_ddl(rng: random.Random, rec: Record, sens: list[tuple[str, str, str, st
                       "SET PASSWORD FOR 'app'@'localhost' = PASSWORD('{p}')"])
     if "IDENTIFIED BY {p}" in ddl:
         pw = pw.replace("#", "").replace("%", "").replace("*", "")
-    rec.sensitive.append(("secret", pw))
+    if sens:  # a record chosen to carry personal data; the others (realistic mixes) get DDL without secrets
+        rec.sensitive.append(("secret", pw))
+    else:
+        ddl = rng.choice(["CREATE INDEX ix_users_email ON users (email)", "ALTER ROLE reporting SET search_path = app",
+                          "GRANT SELECT ON orders TO app_ro"])
     param = rng.choice(["%(hashed_password)s::VARCHAR", "%s", "$2", ":password", "?"])
     name_param = rng.choice(["%(full_name)s", "$3", ":full_name", "?"])
     rec.keep += [("sql_param", f"hashed_password={param}"), ("sql_param", f"full_name={name_param}")]
@@ -575,7 +584,7 @@ def _sql_ddl(rng: random.Random, rec: Record, sens: list[tuple[str, str, str, st
                       lambda kind, frag, value, key: f"note = '{frag}'" if kind in ("private_key", "url_password")
                       else f"{key} = '{value}'")
     rec.text = (f"{ddl.format(p=pw)}; UPDATE users SET hashed_password={param}, full_name={name_param} "  # noqa: S608
-                f"WHERE {' AND '.join(literals)}")
+                f"WHERE {' AND '.join(literals) or 'id = $1'}")
     return rec
 
 
@@ -586,9 +595,12 @@ def _env(rng: random.Random, rec: Record, sens: list[tuple[str, str, str, str]],
         _password(rng)
     host = rng.choice(["cache.internal:6379", "redis.prod.svc:6380"])
     url_pw = _rand(rng, 14, ALNUM + "#!*")
-    lines = [f"{key}={pw}", f"{rng.choice(['REDIS_URL', 'CACHE_AUTH', 'BROKER'])}=redis://:{url_pw}@{host}/0"]
-    rec.sensitive += [("secret", pw), ("url_password", url_pw)]
-    rec.keep.append(("host_port", f"@{host}/0"))
+    if sens:
+        lines = [f"{key}={pw}", f"{rng.choice(['REDIS_URL', 'CACHE_AUTH', 'BROKER'])}=redis://:{url_pw}@{host}/0"]
+        rec.sensitive += [("secret", pw), ("url_password", url_pw)]
+        rec.keep.append(("host_port", f"@{host}/0"))
+    else:
+        lines = [f"REDIS_URL=redis://{host}/0", "LANG=C.UTF-8", f"{key}_FILE=/run/secrets/db"]
     lines += _plant(rec, sens, kept, lambda kind, frag, value, key: f"APP_{key.upper().replace('-', '_')}={value}"
                     if " " not in value and kind not in _IN_CONTEXT else f'APP_DETAIL="{frag}"')
     rec.text = rng.choice(["\n", "\\n", " "]).join(lines)
@@ -598,10 +610,11 @@ def _env(rng: random.Random, rec: Record, sens: list[tuple[str, str, str, str]],
 def _access_log(rng: random.Random, rec: Record, sens: list[tuple[str, str, str, str]],
                 kept: list[tuple[str, str, str]]) -> Record:
     """A combined-format access line: client address, query string with the values, a phone with text glued."""
-    client = _ipv6(rng) if rng.random() < 0.5 else _ipv4(rng)
-    rec.sensitive.append(("ipv6" if ":" in client else "ipv4", client))
+    client = (_ipv6(rng) if rng.random() < 0.5 else _ipv4(rng)) if sens else "127.0.0.1"
+    if sens:
+        rec.sensitive.append(("ipv6" if ":" in client else "ipv4", client))
     query = []
-    if rng.random() < 0.4:
+    if sens and rng.random() < 0.4:
         phone, tail = _phone(rng), rng.choice(["x12", "ext7", "_work", "-home"])
         query.append(f"phone={quote(phone, safe='+')}{tail}")
         rec.sensitive.append(("phone", quote(phone, safe="+")))
@@ -620,8 +633,8 @@ def _access_log(rng: random.Random, rec: Record, sens: list[tuple[str, str, str,
 def _cookies(rng: random.Random, rec: Record, sens: list[tuple[str, str, str, str]],
              kept: list[tuple[str, str, str]]) -> Record:
     """Framework session cookies by name: a JSON cookie map, or a Cookie header."""
-    jar = {}
-    for name in rng.sample(SESSION_COOKIES, 2):
+    jar = {"theme": "dark", "lang": "tr"}
+    for name in rng.sample(SESSION_COOKIES, 2) if sens else []:
         jar[name] = value = _rand(rng, 24, ALNUM + "%-.")
         rec.sensitive.append(("cookie", value))
     props: dict[str, object] = {}
@@ -645,7 +658,10 @@ def _aws_credentials(rng: random.Random, rec: Record, sens: list[tuple[str, str,
     key_id = "AKIA" + _rand(rng, 16, string.ascii_uppercase + string.digits)
     secret = _rand(rng, 40, ALNUM + "/+")
     body = f"[default]\\naws_access_key_id = {key_id}\\naws_secret_access_key = {secret}\\nregion = eu-west-1"
-    rec.sensitive += [("aws_access_key", key_id), ("aws_secret_key", secret)]
+    if sens:
+        rec.sensitive += [("aws_access_key", key_id), ("aws_secret_key", secret)]
+    else:
+        body = "[default]\\nregion = eu-west-1\\noutput = json"
     rec.keep.append(("region", "region = eu-west-1"))
     parts = _plant(rec, sens, kept, lambda kind, frag, value, key: f'detail="{frag}"' if kind in _IN_CONTEXT
                    else f"{key}={value}" if " " not in value else f'{key}="{value}"')

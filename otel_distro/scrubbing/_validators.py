@@ -455,7 +455,12 @@ _PLACEHOLDER_WHOLE = re.compile(rb"\[(?:REDACTED:[a-z0-9_]+|[a-z0-9_]+:[0-9a-f]{
 
 def is_placeholder(value: bytes) -> bool:
     """Already scrubbed (``[REDACTED:x]``, ``[email:3f9a...]``) or masked (``****``): nothing to redact."""
-    return _PLACEHOLDER_RE.match(value) is not None or (bool(value) and set(value) == {42})
+    if not value:
+        return False
+    first = value[0]
+    if first == 0x5B:  # `[`
+        return _PLACEHOLDER_RE.match(value) is not None
+    return first == 0x2A and not value.strip(b"*")
 
 
 # A bound parameter of a SQL statement (DB-API `%s` / `%(name)s`, PostgreSQL `$1`, named `:name`, `?`), maybe
@@ -464,8 +469,13 @@ _SQL_PARAM = re.compile(rb"(?:%(?:\([^()\s]{1,64}\))?[sdfbr]|\$\d{1,3}|:[a-z_][a
                         rb"(?:::[A-Za-z][A-Za-z0-9_]{0,30}(?:\[\])?)?(?=[\s,;)\]}'\"]|$)")
 
 
+_SQL_PARAM_FIRST = frozenset(b"%$:?")
+
+
 def is_sql_parameter(buf: bytes, start: int, end: int) -> bool:
     """True when the value at `start` (up to `end`, or past it for a bare value cut at `)`) is a SQL parameter."""
+    if start >= len(buf) or buf[start] not in _SQL_PARAM_FIRST:
+        return False
     m = _SQL_PARAM.match(buf, start)
     return m is not None and m.end() >= end
 
@@ -508,9 +518,9 @@ def keyed_value(buf: bytes, spans: Spans, group: int, kind: str, scrubber: Scrub
         return []  # a function call, `SET PASSWORD = PASSWORD('...')`: the sql_password rule takes its argument
     elif key_kind in ("person", "user") and spans[4][0] >= 0:
         end = _extend_name(buf, end)
-    elif lowered.split(None, 1)[0] in _AUTH_SCHEMES:
+    elif (scheme := lowered.split(None, 1)[0]) in _AUTH_SCHEMES:
         # `Authorization: Bearer <credentials>`: the scheme stays, whatever follows it goes
-        start += len(value) - len(value.lstrip()) + len(lowered.split(None, 1)[0])
+        start += len(value) - len(value.lstrip()) + len(scheme)
         if start >= end:  # a bare value stopped at the space: take the next token
             while start < len(buf) and buf[start] in b" \t":
                 start += 1

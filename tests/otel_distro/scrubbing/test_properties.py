@@ -1,3 +1,4 @@
+# ruff: noqa: RUF001
 """Properties of scrubbing (issue 14), for any input hypothesis can build: it never raises, it is idempotent
 (what it returns has nothing left to find, even where values are glued to each other), and a line with
 nothing personal in it comes back unchanged (never longer)."""
