@@ -3,8 +3,9 @@
 //   node e2e/drive.mjs '{"url": "http://127.0.0.1:8000/ui/", "userDataDir": "/tmp/x", "credentials": {...}}'
 //
 // Logs in, sends a chat message, generates an image, clicks each trigger-* button, and prints one JSON line per
-// step on stdout ({"step": ..., "requestId": ..., "traceId": ..., "status": ...}) for the test to check against
-// what reached Sentry, the collector and PostgreSQL. Anything the page logs to its console goes to stderr.
+// step on stdout ({"step": ..., "requestId": ..., "traceId": ..., "status": ...}) and the envelopes the page posted
+// to /monitoring/tunnel, for the test to check against what reached Sentry, the collector and PostgreSQL.
+// Anything the page logs to its console goes to stderr.
 import { chromium } from "playwright-core";
 
 const options = JSON.parse(process.argv[2] ?? "{}");
@@ -29,6 +30,11 @@ try {
   page.setDefaultTimeout(15_000);
   page.on("console", (message) => process.stderr.write(`[console.${message.type()}] ${message.text()}\n`));
   page.on("pageerror", (error) => process.stderr.write(`[pageerror] ${error.message}\n`));
+  // What the page itself sends to the tunnel, before the backend touches it.
+  const tunnelBodies = [];
+  page.on("request", (request) => {
+    if (new URL(request.url()).pathname === "/monitoring/tunnel") tunnelBodies.push(request.postData() ?? "");
+  });
 
   await page.goto(options.url, { waitUntil: "load" });
   await page.getByTestId("error-tracking-state").waitFor();
@@ -93,6 +99,7 @@ try {
   });
   // Give the SDK's transport and the beacon a moment to leave before the browser closes.
   await page.waitForTimeout(options.settleMs ?? 1000);
+  emit({ step: "tunnel", bodies: tunnelBodies });
   emit({ step: "done" });
 } finally {
   await context.close();

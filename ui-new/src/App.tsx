@@ -48,7 +48,8 @@ export function App({ api, analytics, errorTracking, unreachableUrl }: AppProps)
       setUserId(id);
       setStatus("logged in");
     } catch (error) {
-      analytics.trackLogin({ method: "password", success: false });
+      const reason = error instanceof ApiError ? `http_${error.status}` : "network";
+      analytics.trackLogin({ method: "password", success: false, failure_reason: reason });
       setStatus(error instanceof ApiError ? `login failed (${error.status})` : "login failed");
     } finally {
       setPassword("");
@@ -60,7 +61,7 @@ export function App({ api, analytics, errorTracking, unreachableUrl }: AppProps)
     if (!text) return;
     try {
       const answer = await api.post<ChatAnswer>("/chat/messages", { user: user ?? "anonymous", text });
-      analytics.trackChatMessageSent({ length: text.length });
+      analytics.trackChatMessageSent({ message_length: text.length });
       setChat("");
       setStatus(answer.data.reply);
     } catch {
@@ -73,9 +74,11 @@ export function App({ api, analytics, errorTracking, unreachableUrl }: AppProps)
     try {
       const answer = await api.post<ImageAnswer>("/images/generate", { prompt, size: "512x512" });
       analytics.trackImageGenerated({
-        size: "512x512",
         prompt_length: prompt.length,
+        width: 512,
+        height: 512,
         duration_ms: Math.round(performance.now() - started),
+        success: true,
       });
       setStatus(`image ${answer.data.image_id}`);
     } catch {

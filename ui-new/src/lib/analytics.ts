@@ -17,11 +17,21 @@ import { newRequestId, newSpanId, newTraceId, traceparent } from "./trace";
 export type PropertyValue = string | number | boolean | null;
 export type Properties = Record<string, PropertyValue>;
 
-/** The three events the product asks for, with their properties. */
+/**
+ * The three events the product asks for, with the properties the backend's schema knows for them
+ * (otel_distro/analytics/_schemas.py): lengths and flags, never the text, the prompt or a credential.
+ */
 export interface EventMap {
-  login: { method: "password" | "sso"; success: boolean };
-  chat_message_sent: { length: number; conversation_id?: string };
-  image_generated: { size: string; prompt_length: number; duration_ms: number };
+  login: { success: boolean; method?: "password" | "oauth" | "sso"; failure_reason?: string };
+  chat_message_sent: { message_length: number; conversation_id?: string; has_attachments?: boolean };
+  image_generated: {
+    prompt_length: number;
+    width?: number;
+    height?: number;
+    style?: string;
+    duration_ms?: number;
+    success?: boolean;
+  };
 }
 
 export interface AnalyticsEvent {
@@ -205,10 +215,15 @@ export class Analytics {
       return "retry";
     }
     if (response.ok) {
-      const body = (await response.json().catch(() => null)) as { accepted?: number; results?: Array<{ status?: string }> } | null;
-      const rejected = body?.results?.filter((r) => r.status === "rejected").length ?? 0;
-      this.stats.sent += batch.length - rejected;
-      this.stats.rejected += rejected;
+      type Result = { index?: number; status?: string; error?: string };
+      const body = (await response.json().catch(() => null)) as { results?: Result[] } | null;
+      const rejected = body?.results?.filter((r) => r.status === "rejected") ?? [];
+      for (const result of rejected.slice(0, 3)) {
+        const event = batch[result.index ?? -1];
+        console.warn(`analytics: event ${event?.name ?? "?"} rejected: ${result.error ?? "no reason given"}`);
+      }
+      this.stats.sent += batch.length - rejected.length;
+      this.stats.rejected += rejected.length;
       return "done";
     }
     // 400/413/422: the backend will never take this batch as it is; sending it again would loop forever.

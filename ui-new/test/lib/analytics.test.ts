@@ -49,15 +49,16 @@ describe("Analytics", () => {
     const { analytics, bodies, headers } = harness([], { endpoint: "/analytics/events" });
     analytics.identify("u_0123456789abcdef01234567");
     analytics.trackLogin({ method: "password", success: true });
-    analytics.trackChatMessageSent({ length: 12 });
-    analytics.trackImageGenerated({ size: "512x512", prompt_length: 20, duration_ms: 31 });
+    analytics.trackChatMessageSent({ message_length: 12 });
+    analytics.trackImageGenerated({ prompt_length: 20, width: 512, height: 512, duration_ms: 31 });
     await analytics.flush();
 
     expect(bodies).toHaveLength(1);
     const events = bodies[0]!.events;
     expect(events.map((e) => e.name)).toEqual(["login", "chat_message_sent", "image_generated"]);
     expect(events[0]!.properties).toEqual({ method: "password", success: true });
-    expect(events[2]!.properties).toEqual({ size: "512x512", prompt_length: 20, duration_ms: 31 });
+    expect(events[1]!.properties).toEqual({ message_length: 12 });
+    expect(events[2]!.properties).toEqual({ prompt_length: 20, width: 512, height: 512, duration_ms: 31 });
     for (const event of events) {
       expect(event.id).toMatch(/^[0-9a-f-]{36}$/);
       expect(new Date(event.timestamp).toISOString()).toBe(event.timestamp);
@@ -110,6 +111,19 @@ describe("Analytics", () => {
     expect(kept).toHaveLength(5);
     expect(kept).toEqual([4, 5, 6, 7, 8]);
     expect(analytics.stats.dropped).toBe(4);
+  });
+
+  it("counts and names the events the backend rejected one by one", async () => {
+    const answer = new Response(JSON.stringify({ accepted: 1, results: [
+      { index: 0, status: "accepted" }, { index: 1, status: "rejected", error: "properties.message_length: required" }] }),
+    { status: 202 });
+    const { analytics } = harness([answer]);
+    const warn = vi.spyOn(console, "warn").mockImplementation(() => undefined);
+    analytics.track("a_event");
+    analytics.track("chat_message_sent", { text_length: 3 });
+    await analytics.flush();
+    expect(analytics.stats).toMatchObject({ sent: 1, rejected: 1 });
+    expect(warn).toHaveBeenCalledWith("analytics: event chat_message_sent rejected: properties.message_length: required");
   });
 
   it("drops a batch the backend refuses for good (400/413/422) instead of resending it forever", async () => {
