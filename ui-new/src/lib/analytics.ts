@@ -164,7 +164,9 @@ export class Analytics {
     }
     while (this.queue.length > 0) {
       const batch = this.takeBatch();
-      const blob = new Blob([JSON.stringify({ events: batch })], { type: "application/json" });
+      // text/plain is CORS-safelisted: a beacon to another origin needs no preflight (which beacons cannot make).
+      // The backend reads any content type as JSON.
+      const blob = new Blob([JSON.stringify({ events: batch })], { type: "text/plain;charset=UTF-8" });
       if (!this.beacon(this.endpoint, blob)) {
         this.enqueue(batch, true);
         return;
