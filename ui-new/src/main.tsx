@@ -4,7 +4,8 @@ import { createRoot } from "react-dom/client";
 import { App } from "./App";
 import { api } from "./api/client";
 import { Analytics } from "./lib/analytics";
-import { initErrorTracking, loadMonitoringConfig } from "./lib/errorTracking";
+import { initErrorTracking } from "./lib/errorTracking";
+import { loadMonitoringConfig } from "./lib/runtimeConfig";
 
 // Nothing listens on port 2 (a privileged port browsers do not block) of this machine's loopback unless someone started a discard server; `?unreachable=`
 // names another address (the end-to-end test passes a port it just closed).
