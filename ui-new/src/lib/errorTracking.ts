@@ -17,7 +17,7 @@
 import * as Sentry from "@sentry/browser";
 import type { Breadcrumb, BrowserOptions, ErrorEvent, EventHint } from "@sentry/browser";
 
-import { ApiError, NetworkError } from "../api/errors";
+import { ApiError, NetworkError, type RequestContext } from "../api/errors";
 import type { SentryRuntimeConfig } from "./runtimeConfig";
 import { scrubText, scrubValue } from "./scrub";
 import { newTraceId } from "./trace";
@@ -68,7 +68,7 @@ export function isErrorTrackingEnabled(): boolean {
 /** Report a non-2xx answer of the backend, with its request's context. Returns the event id ("" when off). */
 export function captureApiError(error: ApiError): string {
   const { context } = error;
-  return captureOnce(error, context.traceId, context.spanId, (scope) => {
+  return captureOnce(error, context, (scope) => {
     scope.setLevel(error.status >= 500 ? "error" : "warning");
     scope.setTag("http.status_code", String(error.status));
     scope.setContext("api", {
@@ -81,13 +81,13 @@ export function captureApiError(error: ApiError): string {
       response_body: truncate(error.body),
     });
     scope.setFingerprint(["api-error", context.method, pathOf(context.endpoint), String(error.status)]);
-  }, context);
+  });
 }
 
 /** Report a call that got no answer (refused, offline, timed out), with its request's context. */
 export function captureNetworkError(error: NetworkError): string {
   const { context } = error;
-  return captureOnce(error, context.traceId, context.spanId, (scope) => {
+  return captureOnce(error, context, (scope) => {
     scope.setLevel("error");
     scope.setTag("network.timed_out", String(error.timedOut));
     scope.setContext("api", {
@@ -100,12 +100,12 @@ export function captureNetworkError(error: NetworkError): string {
       timed_out: error.timedOut,
     });
     scope.setFingerprint(["network-error", context.method, pathOf(context.endpoint)]);
-  }, context);
+  });
 }
 
 /** Report any other error once (e.g. one a component caught and handled). */
 export function captureError(error: unknown): string {
-  return captureOnce(error, undefined, undefined, () => undefined);
+  return captureOnce(error, undefined, () => undefined);
 }
 
 /**
@@ -145,13 +145,8 @@ export async function flushErrorTracking(timeoutMs = 2000): Promise<boolean> {
 
 // -- internals ------------------------------------------------------------------------------------------------
 
-function captureOnce(
-  error: unknown,
-  traceId: string | undefined,
-  spanId: string | undefined,
-  decorate: (scope: Sentry.Scope) => void,
-  context?: { requestId: string; endpoint: string; method: string },
-): string {
+/** Capture `error` unless it was reported already; with a request's context, the event joins that request's trace. */
+function captureOnce(error: unknown, context: RequestContext | undefined, decorate: (scope: Sentry.Scope) => void): string {
   if (!enabled) return "";
   if (error !== null && typeof error === "object") {
     const earlier = reported.get(error);
@@ -160,11 +155,10 @@ function captureOnce(
   const eventId = newTraceId(); // 32 hex, the format of a Sentry event id
   if (error !== null && typeof error === "object") reported.set(error, eventId);
   Sentry.withScope((scope) => {
-    if (traceId && spanId) {
+    if (context) {
+      const { traceId, spanId } = context;
       scope.setPropagationContext({ traceId, propagationSpanId: spanId, sampleRand: Math.random(), sampled: true });
       scope.setTag("trace_id", traceId);
-    }
-    if (context) {
       scope.setTag("request_id", context.requestId);
       scope.setTag("http.method", context.method);
       scope.setTag("api.endpoint", pathOf(context.endpoint));
