@@ -157,8 +157,10 @@ def _any_value(target: Any, tree: Any, depth: int) -> None:
         if scalar is not None:
             setattr(target, scalar[0], scalar[1](value))
         elif key in ("arrayValue", "array_value"):
+            target.array_value.SetInParent()  # an empty array is a value too (not an empty AnyValue)
             _message(target.array_value, value, depth + 1)
         elif key in ("kvlistValue", "kvlist_value"):
+            target.kvlist_value.SetInParent()
             _message(target.kvlist_value, value, depth + 1)
 
 

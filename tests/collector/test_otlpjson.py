@@ -154,3 +154,12 @@ def test_every_span_field_encodes_as_json_format_does() -> None:
     want_span = expected["resourceSpans"][0]["scopeSpans"][0]["spans"][0]
     assert got_span == want_span
     assert otlpjson.decode(Signal.TRACES, otlpjson.encode(Batch(Signal.TRACES, req))).request == req
+
+
+@pytest.mark.parametrize("kind", ["array_value", "kvlist_value"])
+def test_an_empty_array_or_kvlist_stays_a_value(kind: str) -> None:
+    # found by the round-trip property: `{"arrayValue":{}}` used to come back as an AnyValue with no value
+    batch = Batch.empty(Signal.LOGS)
+    getattr(batch.resources.add().scope_logs.add().log_records.add().body, kind).SetInParent()
+    back = otlpjson.decode(Signal.LOGS, otlpjson.encode(batch))
+    assert back.resources[0].scope_logs[0].log_records[0].body.WhichOneof("value") == kind
