@@ -51,7 +51,12 @@ OLDEST_PINS := $(foreach p,api sdk proto exporter-otlp-proto-common exporter-otl
 	instrumentation-sqlalchemy instrumentation-system-metrics instrumentation-logging semantic-conventions,\
 	opentelemetry-$(p)==$(OTEL_CONTRIB_OLDEST)) \
 	fastapi==0.115.0 anyio==4.10.0
-MATRIX_TESTS := tests/otel_distro --ignore=tests/otel_distro/scrubbing
+# The tests of what meets OpenTelemetry and FastAPI: the fast path, the request middleware and server spans, the
+# log chain, the pytest plugin, the distro's entry points, and the end-to-end runs under opentelemetry-instrument.
+MATRIX_TESTS := $(addprefix tests/otel_distro/,_internal/fastpath _internal/test_fastpath.py \
+	_internal/test_middleware.py _internal/test_middleware_properties.py _internal/test_logs.py \
+	_internal/test_logs_properties.py _internal/test_context.py test_distro.py test_pytest_plugin.py \
+	test_end_to_end.py test_workers_e2e.py) --timeout 120
 
 $(VENV_OLDEST)/.installed: pyproject.toml Makefile
 	test -x $(VENV_OLDEST)/bin/python || $(PYTHON) -m venv $(VENV_OLDEST)

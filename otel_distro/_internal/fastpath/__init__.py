@@ -36,20 +36,22 @@ from otel_distro._internal import state
 
 __all__ = ["SUPPORTED", "Status", "active", "report", "status"]
 
-#: Release series the fast path is known to work with, by distribution: (oldest, newest) ``major.minor``, both
-#: included. Widen the newest only after the CI matrix passed on it (and raise pyproject.toml's bounds with it).
-#: One series each: the internals it uses changed in every release from 1.39 to 1.45 (the OTLP/HTTP exporters'
-#: client, the tracer's metrics, the providers' resource update at fork), and only 1.45 / 0.66 pass its tests.
-SUPPORTED: dict[str, tuple[tuple[int, int], tuple[int, int]]] = {
+#: Releases the fast path is known to work with, by distribution: (oldest, newest), both included, compared on as
+#: many numbers as each gives (``(1, 45)`` is any 1.45.x). Widen the newest only after the CI matrix passed on it
+#: (and raise pyproject.toml's bounds with it). Narrow: the internals it uses changed in every release from 1.39 to
+#: 1.45 (the OTLP/HTTP exporters' client, the tracer's metrics, the providers' resource update at fork), and the
+#: SDK limits a metric's series to 2000 from 1.45.2 on, which the pre-aggregated request histogram does as well.
+#: Older releases pyproject.toml allows (1.45.0, 1.45.1) take the plain path.
+SUPPORTED: dict[str, tuple[tuple[int, ...], tuple[int, ...]]] = {
     "opentelemetry-api": ((1, 45), (1, 45)),
-    "opentelemetry-sdk": ((1, 45), (1, 45)),
+    "opentelemetry-sdk": ((1, 45, 2), (1, 45)),
     "opentelemetry-exporter-otlp-proto-http": ((1, 45), (1, 45)),
     "opentelemetry-exporter-prometheus": ((0, 66), (0, 66)),
     "opentelemetry-instrumentation-fastapi": ((0, 66), (0, 66)),
 }
 
 _logger = logging.getLogger("otel_distro")
-_SERIES = re.compile(r"(\d+)\.(\d+)")
+_RELEASE = re.compile(r"(\d+)\.(\d+)(?:\.(\d+))?")
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,9 +63,18 @@ class Status:
     details: dict[str, str] = field(default_factory=dict)
 
 
-def _series(version: str) -> tuple[int, int] | None:
-    match = _SERIES.match(version)
-    return (int(match[1]), int(match[2])) if match else None
+def _release(version: str) -> tuple[int, int, int] | None:
+    """``major.minor.patch`` of a version string (``0.66b2`` is 0.66.0; pre-releases count as their release)."""
+    match = _RELEASE.match(version)
+    return (int(match[1]), int(match[2]), int(match[3] or 0)) if match else None
+
+
+def _known(release: tuple[int, int, int], oldest: tuple[int, ...], newest: tuple[int, ...]) -> bool:
+    return oldest <= release[: len(oldest)] and release[: len(newest)] <= newest
+
+
+def _shown(bound: tuple[int, ...]) -> str:
+    return ".".join(map(str, bound))
 
 
 def _check_versions() -> Status:
@@ -72,15 +83,15 @@ def _check_versions() -> Status:
             version = metadata.version(distribution)
         except metadata.PackageNotFoundError:
             continue  # not installed: nothing of it is used (the parts that need it check for it themselves)
-        series = _series(version)
-        if series is None or not oldest <= series <= newest:
+        release = _release(version)
+        if release is None or not _known(release, oldest, newest):
             return Status(
                 False,
                 "unsupported_version",
                 {
                     "package": distribution,
                     "version": version,
-                    "supported": f"{oldest[0]}.{oldest[1]} to {newest[0]}.{newest[1]}",
+                    "supported": f"{_shown(oldest)} to {_shown(newest)}",
                 },
             )
     return Status(True)
