@@ -39,7 +39,7 @@ test: system-deps $(STAMP) lint ui-test
 	$(PY) -m pytest
 	$(MAKE) --no-print-directory test-matrix
 
-# The distro's tests again on the oldest OpenTelemetry and FastAPI releases pyproject.toml allows (their own venv,
+# The distro's tests again on the oldest OpenTelemetry releases pyproject.toml allows (their own venv,
 # .venv-oldest) and once with the fast path off (OTEL_DISTRO_FAST_PATH=false: the plain SDK path); the run above is
 # on the newest releases allowed (what a fresh install resolves). Widening the bounds means moving these pins too.
 VENV_OLDEST ?= .venv-oldest
@@ -49,8 +49,7 @@ OLDEST_PINS := $(foreach p,api sdk proto exporter-otlp-proto-common exporter-otl
 	opentelemetry-$(p)==$(OTEL_OLDEST)) \
 	$(foreach p,instrumentation exporter-prometheus instrumentation-asgi instrumentation-fastapi \
 	instrumentation-sqlalchemy instrumentation-system-metrics instrumentation-logging semantic-conventions,\
-	opentelemetry-$(p)==$(OTEL_CONTRIB_OLDEST)) \
-	fastapi==0.115.0 anyio==4.10.0
+	opentelemetry-$(p)==$(OTEL_CONTRIB_OLDEST))
 # The tests of what meets OpenTelemetry and FastAPI: the fast path, the request middleware and server spans, the
 # log chain, the pytest plugin, the distro's entry points, and the end-to-end runs under opentelemetry-instrument.
 MATRIX_TESTS := $(addprefix tests/otel_distro/,_internal/fastpath _internal/test_fastpath.py \
