@@ -127,9 +127,9 @@ def _options(max_mem: int = 8 << 20) -> Any:
 
 
 # A `key=value` pair of a query string or form body with a %XX escape in its key or its value.
-_ENCODED_VALUE = _re2.RE2(
-    rb"([^\s&?=#\"'<>]*%[0-9A-Fa-f]{2}[^\s&?=#\"'<>]*=[^&\s#\"'<>]*"
-    rb"|[^\s&?=#\"'<>]*=[^&\s#\"'<>]*%[0-9A-Fa-f]{2}[^&\s#\"'<>]*)",
+_ENCODED_VALUE = _re2.RE2(  # no capture group: found by RE2's DFA alone
+    rb"[^\s&?=#\"'<>]*%[0-9A-Fa-f]{2}[^\s&?=#\"'<>]*=[^&\s#\"'<>]*"
+    rb"|[^\s&?=#\"'<>]*=[^&\s#\"'<>]*%[0-9A-Fa-f]{2}[^&\s#\"'<>]*",
     _options(),
 )
 
@@ -372,7 +372,7 @@ class Scrubber:
             spans = _ENCODED_VALUE.Match(_UNANCHORED, buf, pos, n)
             if spans[0][0] < 0:
                 break
-            v_start, v_end = spans[1]
+            v_start, v_end = spans[0]
             raw = buf[v_start:v_end]
             found = self._find_plain(unquote_to_bytes(raw.replace(b"+", b" ")))
             if found:  # map back onto the encoded text (rare: only then is the offset table built)
