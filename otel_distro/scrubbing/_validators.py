@@ -601,9 +601,11 @@ def _extend_name(buf: bytes, end: int) -> int:
         if _after(buf, end) != 0x20:
             break
         nxt = end + 1
-        stop = nxt
-        while stop < len(buf) and buf[stop] not in b" \t\r\n,;&=\"'":
+        stop, limit = nxt, min(len(buf), nxt + 48)  # a longer "word" is no name (and no line is read twice)
+        while stop < limit and buf[stop] not in b" \t\r\n,;&=\"'":
             stop += 1
+        if stop == limit and limit < len(buf):
+            break
         word = buf[nxt:stop].decode("utf-8", "replace")
         if not word or not word[0].isupper() or not word.isalpha():
             break
