@@ -5,6 +5,7 @@ Each sub-command belongs to the package that implements it and parses its own ar
 * ``otel-distro collector run|validate --config FILE`` -> `collector.cli.main`
 * ``otel-distro scrub [...]``                           -> `otel_distro.scrubbing.cli.main`
 * ``otel-distro demo [...]``                            -> `otel_distro.demo.main`
+* ``otel-distro alerts serve [...]``                    -> `otel_distro.alerts.cli.main`
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ _COMMANDS: dict[str, tuple[str, str]] = {
     "collector": ("collector.cli", "run or validate the OTLP pipeline service"),
     "scrub": ("otel_distro.scrubbing.cli", "scrub PII and secrets from stdin lines to stdout"),
     "demo": ("otel_distro.demo", "run the demo app and collector on embedded defaults, with traffic"),
+    "alerts": ("otel_distro.alerts.cli", "alert history and escalation service (Alertmanager webhook receiver)"),
 }
 
 _USAGE = "usage: otel-distro {" + ",".join(_COMMANDS) + "} ...\n\n" + "\n".join(

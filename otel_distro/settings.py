@@ -62,6 +62,10 @@ class Settings:
     scrub: bool = True
     scrub_key: str | None = dataclasses.field(default=None, repr=False)
     raise_internal_errors: RaiseMode = "auto"
+    alertmanager_url: str | None = None
+    alerts_database_url: str = "sqlite:///data/alert-history.db"
+    alerts_escalate_after: float = 900.0
+    alerts_escalate_again_after: float = 900.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,6 +135,41 @@ def _secret_key(text: str) -> str:
     return stripped
 
 
+_DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+
+
+def _duration(text: str) -> float:
+    """``500ms``, ``30s``, ``5m``, ``1h``, ``90d`` (or plain seconds) -> seconds."""
+    stripped = text.strip().lower()
+    for unit in ("ms", "s", "m", "h", "d"):
+        number = stripped.removesuffix(unit)
+        if number != stripped:
+            break
+    else:
+        unit = "s"
+    try:
+        value = float(number) * _DURATION_UNITS[unit]
+    except ValueError:
+        raise ValueError(text) from None
+    if not value >= 0:  # negative or NaN
+        raise ValueError(text)
+    return value
+
+
+def _url(text: str) -> str:
+    stripped = text.strip().rstrip("/")
+    if not stripped.startswith(("http://", "https://")) or " " in stripped:
+        raise ValueError(text)
+    return stripped
+
+
+def _database_url(text: str) -> str:
+    stripped = text.strip()
+    if "://" not in stripped:
+        raise ValueError(text)
+    return stripped
+
+
 _BOOL = "true or false (also 1/0, yes/no, on/off)"
 
 SETTINGS_TABLE: tuple[Setting, ...] = (
@@ -174,6 +213,15 @@ SETTINGS_TABLE: tuple[Setting, ...] = (
             "HMAC key for stable pseudonyms of scrubbed values (never logged)", secret=True),
     Setting("OTEL_DISTRO_RAISE_INTERNAL_ERRORS", "raise_internal_errors", _choice("auto", "true", "false"),
             "auto, true or false", "raise the distro's own failures (auto: only under pytest)"),
+    Setting("OTEL_DISTRO_ALERTMANAGER_URL", "alertmanager_url", _url, "an http(s):// URL",
+            "Alertmanager that alerts are posted to (<url>/api/v2/alerts) and silences read from"),
+    Setting("OTEL_DISTRO_ALERTS_DATABASE_URL", "alerts_database_url", _database_url,
+            "a SQLAlchemy URL, e.g. postgresql+psycopg://user:pw@host/db", "alert history database "
+            "(`otel-distro alerts serve`; SQLite file by default)", secret=True),
+    Setting("OTEL_DISTRO_ALERTS_ESCALATE_AFTER", "alerts_escalate_after", _duration, "a duration such as 15m",
+            "a critical alert firing and not acknowledged this long is escalated (escalation_level=1)"),
+    Setting("OTEL_DISTRO_ALERTS_ESCALATE_AGAIN_AFTER", "alerts_escalate_again_after", _duration,
+            "a duration such as 15m", "still not acknowledged this long after level 1: escalation_level=2"),
 )
 
 
