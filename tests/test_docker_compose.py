@@ -4,6 +4,7 @@ contracts: collector ports, Prometheus targets and Alertmanager address resolve 
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -11,6 +12,7 @@ import pytest
 import yaml
 
 from collector.exporters.elasticsearch._config import ENDPOINT_ENV_VAR
+from tests.alertmanager.config import render
 from tests.support import ROOT
 
 
@@ -51,8 +53,8 @@ def test_every_bind_mount_exists_in_the_repository() -> None:
                 assert (ROOT / src).exists(), f"services::{name}::volumes: {src} does not exist"
 
 
-def test_alertmanager_smtp_host_is_a_compose_service() -> None:
-    am = yaml.safe_load((ROOT / "alertmanager" / "alertmanager.yml").read_text())
+def test_alertmanager_smtp_host_is_a_compose_service(tmp_path: Path) -> None:
+    am = yaml.safe_load(render(tmp_path / "alertmanager.yml", {}).read_text())  # the entrypoint's defaults
     assert am["global"]["smtp_smarthost"].split(":")[0] in _compose()["services"]
 
 
