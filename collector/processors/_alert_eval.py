@@ -78,10 +78,15 @@ class Group:
     firing: bool = False
     started: float = 0.0
     last_sent: float = 0.0
-    trace_id: str = ""
+    trace_bytes: bytes = b""
     value: float = 0.0
     term: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def trace_id(self) -> str:
+        """The last matching record's trace id (hex), or empty."""
+        return self.trace_bytes.hex()
 
 
 # Variable parts of a message, replaced before hashing, so that "user 42 not found" and "user 7 not found"

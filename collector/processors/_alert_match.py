@@ -77,36 +77,37 @@ def _text(value: Any) -> str:
 class Record:
     """One log record or span (``item``) of a resource, read lazily."""
 
-    __slots__ = ("_attrs", "is_span", "item", "resource_attrs", "service")
+    __slots__ = ("_fields", "is_span", "item", "resource_attrs", "service")
 
     def __init__(self, item: Any, resource_attrs: Mapping[str, Any], service: str, *, is_span: bool) -> None:
         self.item = item
         self.resource_attrs = resource_attrs
         self.service = service
         self.is_span = is_span
-        self._attrs: dict[str, Any] | None = None
-
-    @property
-    def attributes(self) -> dict[str, Any]:
-        if self._attrs is None:
-            self._attrs = {kv.key: any_value(kv.value) for kv in self.item.attributes}
-        return self._attrs
+        self._fields: dict[str, str | None] = {}
 
     def field(self, key: str) -> str | None:
         """A record attribute, else a resource attribute, else one of the names ``severity``, ``span.name``,
-        ``body``; None when absent."""
-        attrs = self.attributes
-        if key in attrs:
-            return _text(attrs[key])
-        if key in self.resource_attrs:
-            return _text(self.resource_attrs[key])
-        if key == "severity" and not self.is_span:
-            return (self.item.severity_text or _severity_name(self.item.severity_number)).lower()
-        if key == "span.name" and self.is_span:
-            return str(self.item.name)
-        if key == "body" and not self.is_span:
-            return self.body
-        return None
+        ``body``; None when absent. Looked up once per record (several rules ask for the same keys)."""
+        fields = self._fields
+        if key in fields:
+            return fields[key]
+        value: str | None = None
+        for kv in self.item.attributes:  # a scan: records carry few attributes, and most are never asked for
+            if kv.key == key:
+                value = _text(any_value(kv.value))
+                break
+        else:
+            if key in self.resource_attrs:
+                value = _text(self.resource_attrs[key])
+            elif key == "severity" and not self.is_span:
+                value = (self.item.severity_text or _severity_name(self.item.severity_number)).lower()
+            elif key == "span.name" and self.is_span:
+                value = str(self.item.name)
+            elif key == "body" and not self.is_span:
+                value = self.body
+        fields[key] = value
+        return value
 
     @property
     def body(self) -> str:
@@ -121,8 +122,9 @@ class Record:
         return max(0, nanos) / 1e9
 
     @property
-    def trace_id(self) -> str:
-        return bytes(self.item.trace_id).hex() if self.item.trace_id else ""
+    def trace_id(self) -> bytes:
+        raw: bytes = self.item.trace_id
+        return raw
 
 
 def _severity_name(number: int) -> str:

@@ -226,8 +226,9 @@ class _Rule:
             return None
         group.window.add(now)
         group.last_seen = now
-        if record.trace_id:
-            group.trace_id = record.trace_id
+        trace = record.trace_id
+        if trace:
+            group.trace_bytes = trace
         if value is not None:
             group.value = value
         return group
@@ -239,7 +240,7 @@ class _Rule:
         key = ("\x00term", *(f"{k}={v}" for k, v in sorted(base.labels.items())), term)
         group = Group(labels={**base.labels, "term": term[:200]}, service=base.service,
                       window=Window(self.config.window), first_seen=now, last_seen=now, term=term,
-                      trace_id=record.trace_id)
+                      trace_bytes=record.trace_id)
         self.groups[key] = group
         return group
 
@@ -303,7 +304,7 @@ class AlertRulesProcessor:
         if not self._rules:
             return batch
         now = self._now()
-        changed: list[tuple[_Rule, Group]] = []
+        changed: dict[int, tuple[_Rule, Group]] = {}  # each group checked once per batch
         items_field = "spans" if self._is_span else "log_records"
         scopes_field = "scope_spans" if self._is_span else "scope_logs"
         for res in batch.resources:
@@ -319,8 +320,8 @@ class AlertRulesProcessor:
                         if rule.matcher(record):
                             group = rule.observe(record, now)
                             if group is not None and not group.firing:
-                                changed.append((rule, group))
-        for rule, group in changed:
+                                changed[id(group)] = (rule, group)
+        for rule, group in changed.values():
             if not group.firing and rule.type != "flatline" and rule.holds(group, now):
                 self._fire(rule, group, now)
         return batch
