@@ -2,7 +2,8 @@
 evaluating the shipped rules (windows and ``for:`` shortened, thresholds as shipped), a real Alertmanager
 started through the shipped entrypoint on the shipped config (grouping waits shortened), a Slack-compatible
 webhook server, an SMTP server, and ``otel-distro alerts serve`` (over PostgreSQL) recording every notification
-and escalating what nobody acknowledges."""
+and escalating what nobody acknowledges: three services fail; one is acknowledged through the history's API, one
+silenced in Alertmanager, and only the third is escalated."""
 
 from __future__ import annotations
 
@@ -112,7 +113,7 @@ def test_an_error_rate_over_5_percent_notifies_slack_email_history_and_escalates
     with (
         SlackWebhook() as slack,
         Mailbox() as mailbox,
-        RequestCounters(["shop/api", "shop/chat"]) as target,
+        RequestCounters(["shop/api", "shop/chat", "shop/images"]) as target,
     ):
         env = {"SLACK_WEBHOOK_URL": slack.url, "SMTP_SMARTHOST": f"127.0.0.1:{mailbox.port}",
                "ALERT_HISTORY_URL": f"http://127.0.0.1:{history_port}",
@@ -152,18 +153,28 @@ def test_an_error_rate_over_5_percent_notifies_slack_email_history_and_escalates
             wait_for(lambda: _rule_evaluated(prom_port), "the rules to be evaluated on data")
             time.sleep(3)
             assert alerts() == []
-            target.error_share.update({"shop/api": 0.10, "shop/chat": 0.10})
+            target.error_share.update({"shop/api": 0.10, "shop/chat": 0.10, "shop/images": 0.10})
 
             chat = wait_for(lambda: alerts(service="shop/chat"), "shop/chat's alert in the history")
             acked = httpx.post(f"{history_url}/api/alerts/{chat[0]['fingerprint']}/ack",
                                json={"by": "alice", "reason": "rolling back chat"})
             assert acked.status_code == 200, acked.text
+            # shop/images: silenced in Alertmanager, which counts as an acknowledgement
+            wait_for(lambda: alerts(service="shop/images"), "shop/images' alert in the history")
+            now = time.time()
+            silence = httpx.post(f"http://127.0.0.1:{am_port}/api/v2/silences", json={
+                "matchers": [{"name": "job", "value": "shop/images", "isRegex": False, "isEqual": True}],
+                "startsAt": _rfc3339(now), "endsAt": _rfc3339(now + 3600), "createdBy": "bob",
+                "comment": "deploy freeze"})
+            assert silence.status_code == 200, silence.text
 
             api = wait_for(lambda: [a for a in alerts(service="shop/api") if a["escalation_level"] == 2
                                     and {"escalation-1", "escalation-2"} <= set(a["receivers"])],
                            "shop/api escalated twice")[0]
             wait_for(lambda: mailbox.subjects("engineering-lead@otel-distro.local"), "the level-2 e-mail")
             chat_now = alerts(service="shop/chat")[0]
+            images = wait_for(lambda: [a for a in alerts(service="shop/images") if a["acknowledged"]],
+                              "the silence to count as an acknowledgement")[0]
             history_log = history_proc.output()
 
     # the alert, as shipped: critical, >5% of requests fail; it reached Slack, e-mail and the history
@@ -184,6 +195,14 @@ def test_an_error_rate_over_5_percent_notifies_slack_email_history_and_escalates
     assert not any("shop/chat" in s for s in mailbox.subjects("oncall@otel-distro.local"))
     assert "[FIRING:1] HighErrorRate (shop/chat)" in slack.titles("#alerts")
     assert "alert_escalated" in history_log
+    # silenced in Alertmanager: acknowledged by the silence's author, never escalated
+    assert images["acknowledged"]["by"] == "bob"
+    assert images["acknowledged"]["reason"].endswith(": deploy freeze")
+    assert images["escalation_level"] == 0 and [e["kind"] for e in images["events"]] == ["silenced"]
+
+
+def _rfc3339(epoch: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(epoch)) + "Z"
 
 
 def _with_env(argv: list[str], env: dict[str, str]) -> list[str]:

@@ -127,3 +127,50 @@ def test_a_wrong_expectation_fails(tmp_path: Path) -> None:
     assert out.returncode != 0
     assert "FAILED" in out.stdout + out.stderr
     assert re.search(r"severity=\"critical\"", out.stdout + out.stderr)
+
+
+def test_the_host_rules_use_the_names_the_collector_gives_the_host_metrics_apps_send() -> None:
+    """What the distro emits (its host metrics and the system-metrics instrumentation's memory utilization),
+    encoded as OTLP and named as the collector's prometheus exporter names it, is what host.rules.yml queries."""
+    from opentelemetry.exporter.otlp.proto.common.metrics_encoder import encode_metrics  # noqa: PLC0415
+    from opentelemetry.instrumentation.system_metrics import SystemMetricsInstrumentor  # noqa: PLC0415
+    from opentelemetry.sdk.metrics import MeterProvider  # noqa: PLC0415
+    from opentelemetry.sdk.metrics.export import InMemoryMetricReader  # noqa: PLC0415
+
+    from collector.exporters._prometheus_translate import (  # noqa: PLC0415
+        MetricInfo,
+        label_name,
+        metric_info,
+        metric_name,
+    )
+    from otel_distro._internal import host_metrics  # noqa: PLC0415
+    from otel_distro.distro import SYSTEM_METRICS  # noqa: PLC0415
+
+    reader = InMemoryMetricReader()
+    provider = MeterProvider(metric_readers=[reader])
+    host_metrics.install(provider)
+    instrumentor = SystemMetricsInstrumentor(config={"system.memory.utilization":
+                                                     SYSTEM_METRICS["system.memory.utilization"]})
+    instrumentor.instrument(meter_provider=provider)
+    try:
+        data = reader.get_metrics_data()
+    finally:
+        instrumentor.uninstrument()
+        provider.shutdown()
+    assert data is not None
+    series: dict[str, set[str]] = {}
+    for rm in encode_metrics(data).resource_metrics:
+        for sm in rm.scope_metrics:
+            for metric in sm.metrics:
+                info = metric_info(metric)
+                assert isinstance(info, MetricInfo)
+                points = getattr(metric, metric.WhichOneof("data")).data_points
+                series[metric_name(info.name, info.unit, info.kind)] = {
+                    label_name(kv.key) for p in points for kv in p.attributes}
+    host_rules = (ROOT / "prometheus" / "rules" / "host.rules.yml").read_text()
+    assert "system_filesystem_mountpoint" in series["system_filesystem_utilization_ratio"]
+    assert "state" in series["system_memory_utilization_ratio"]
+    assert "process_memory_utilization_ratio" in series
+    for name in ("system_filesystem_utilization_ratio", "system_memory_utilization_ratio",
+                 "process_memory_utilization_ratio"):
+        assert name in host_rules
