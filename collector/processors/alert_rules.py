@@ -117,7 +117,8 @@ class RuleConfig(BaseModel):
     min_count: int = Field(default=10, ge=1, description="spike: records needed in the current window")
     term: str | None = Field(default=None, description="new_term: the field tracked, or 'fingerprint'")
     lookback: LongDuration = Field(default=30 * 86400.0, gt=0, description="new_term: seen within this is not new")
-    max_terms: int = Field(default=10000, ge=1)
+    max_terms: int = Field(default=10000, ge=1, description="new_term: values remembered (least recently seen "
+                                                             "are forgotten first)")
     field: str = Field(default="duration", description="threshold: 'duration' (spans, s) or a numeric attribute")
     above: float | None = Field(default=None, description="threshold: the value a record must exceed")
     max_groups: int = Field(default=1000, ge=1, description="distinct group_by values tracked per rule")
@@ -163,8 +164,6 @@ class Config(BaseModel):
             if (rule.name, rule.signal) in seen:
                 raise ValueError(f"rules[{i}]::name: {rule.name!r} is used twice for {rule.signal}")
             seen.add((rule.name, rule.signal))
-        if self.storage is not None:
-            ComponentID.parse(self.storage)
         return self
 
 
@@ -211,16 +210,15 @@ class _Rule:
             term = term_of(record, cfg.term or "")
             if not term:
                 return None
-            seen = self.terms.get(term)
-            self.terms[term] = now
+            terms = self.terms
+            seen = terms.pop(term, None)
+            terms[term] = now  # re-inserted: the dict stays ordered by last sight, oldest first
             self.terms_dirty = True
+            if len(terms) > cfg.max_terms:
+                del terms[next(iter(terms))]
             if seen is not None and now - seen < cfg.lookback:
                 return None
-            if len(self.terms) > cfg.max_terms:
-                oldest = min(self.terms, key=self.terms.__getitem__)
-                del self.terms[oldest]
-            group = self._term_group(record, term, now)
-            return group
+            return self._term_group(record, term, now)
         group = self.group(record, now)
         if group is None:
             return None
@@ -238,6 +236,9 @@ class _Rule:
         if base is None:
             return None
         key = ("\x00term", *(f"{k}={v}" for k, v in sorted(base.labels.items())), term)
+        if len(self.groups) >= self.config.max_groups:
+            self.overflowed = True
+            return None
         group = Group(labels={**base.labels, "term": term[:200]}, service=base.service,
                       window=Window(self.config.window), first_seen=now, last_seen=now, term=term,
                       trace_bytes=record.trace_id)
@@ -459,7 +460,7 @@ class AlertRulesProcessor:
         for rule in self._rules:
             terms = data.get(rule.config.name)
             if isinstance(terms, dict):
-                rule.terms = {str(k): float(v) for k, v in terms.items()}
+                rule.terms = dict(sorted(((str(k), float(v)) for k, v in terms.items()), key=lambda kv: kv[1]))
 
     async def _save_terms(self) -> None:
         if self._state_file is None or not any(r.terms_dirty for r in self._rules):

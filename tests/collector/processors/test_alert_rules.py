@@ -306,3 +306,38 @@ def test_config_errors_name_the_key_path(rule: dict[str, Any], message: str) -> 
 def test_rule_names_are_unique_per_signal() -> None:
     with pytest.raises(ValidationError, match="'A' is used twice for logs"):
         Config.model_validate({"rules": [{"name": "A", "type": "frequency"}, {"name": "A", "type": "flatline"}]})
+
+
+def test_the_least_recently_seen_terms_are_forgotten_first_beyond_max_terms() -> None:
+    clock = Clock()
+    rule = {"name": "NewException", "type": "new_term", "term": "exception.type", "max_terms": 2}
+    proc, sink = processor([rule], clock)
+    for name in ("A", "B", "A", "C"):  # A seen again after B: B is the least recently seen when C arrives
+        clock.now += 1
+        proc(logs(("error", "x", {"exception.type": name})))
+    clock.now += 1
+    proc(logs(("error", "x", {"exception.type": "A"}), ("error", "x", {"exception.type": "B"})))
+    assert [a.labels["term"] for a in sink.firing()] == ["A", "B", "C", "B"]
+
+
+def test_a_flood_of_new_terms_is_bounded_by_max_groups() -> None:
+    clock, telemetry = Clock(), RecordingTelemetry()
+    rule = {"name": "NewMessage", "type": "new_term", "term": "fingerprint", "max_groups": 10}
+    proc, sink = processor([rule], clock, telemetry=telemetry)
+    proc(logs(*[("error", f"failure kind {chr(97 + i % 26)}{chr(97 + i // 26)}") for i in range(100)]))
+    assert len(sink.firing()) < 10
+    proc.evaluate(clock.now)
+    assert telemetry.value("otelcol_processor_alert_rules_groups_overflow_total") == 1
+
+
+def test_the_storage_must_be_an_enabled_file_storage_extension() -> None:
+    config = {
+        "receivers": {"otlp": {"protocols": {"http": {"endpoint": "127.0.0.1:0"}}}},
+        "processors": {"alert_rules": {"storage": "file_storage/seen"}},
+        "exporters": {"debug": {}},
+        "service": {"pipelines": {"logs": {"receivers": ["otlp"], "processors": ["alert_rules"],
+                                           "exporters": ["debug"]}}},
+    }
+    with pytest.raises(ConfigError, match='processors::alert_rules::storage: references extension '
+                                          '"file_storage/seen" which is not configured'):
+        load(config)
