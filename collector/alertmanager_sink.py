@@ -126,13 +126,16 @@ class AlertmanagerSink:
         if not self._url:
             return
         key = alert.key
-        if alert.resolved and key not in self._delivered:
-            if key in self._pending or key in self._held:
-                self._held[key] = alert  # deliver the firing state first
+        if alert.resolved:
+            delivered_at = self._delivered.get(key)
+            if delivered_at is None and key not in self._pending and key not in self._held:
+                # never delivered and nothing pending (dropped earlier): deliver it firing, then resolved
+                self._held[key] = alert
+                alert = replace(alert, ends_at=None)
+            elif delivered_at is None or time.time() < delivered_at + self._config.resolve_hold:
+                self._held[key] = alert  # after the firing state, and not before Alertmanager could notify it
+                self._wake.set()
                 return
-            # never delivered and nothing pending (dropped earlier): deliver it firing, then resolved
-            alert, resolution = replace(alert, ends_at=None), alert
-            self._held[key] = resolution
         if key not in self._pending and len(self._pending) >= self._config.queue_size:
             self._held.pop(key, None)
             self._count("alerts_dropped_total", 1, reason="queue_full")

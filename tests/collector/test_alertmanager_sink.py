@@ -171,3 +171,17 @@ def test_without_an_endpoint_nothing_is_sent_or_buffered() -> None:
     sink = AlertmanagerSink(SinkConfig(), RecordingTelemetry(), {}, structlog.get_logger("test"))
     sink.submit(_alert())
     assert not sink.enabled and sink.queued() == 0
+
+
+def test_a_resolution_right_after_the_firing_state_waits_resolve_hold(alertmanager: FakeAlertmanager) -> None:
+    async def body(sink: AlertmanagerSink) -> None:
+        sink.submit(_alert())
+        await until(lambda: len(alertmanager.alerts()) == 1)
+        sink.submit(_alert(resolved_at=time.time()))
+        await asyncio.sleep(0.2)
+        assert len(alertmanager.alerts()) == 1  # held: Alertmanager would drop a resolution inside its group_wait
+        await until(lambda: len(alertmanager.alerts()) == 2)
+
+    run(alertmanager, body, resolve_hold="2s")
+    firing, resolved = alertmanager.alerts()
+    assert firing["endsAt"] > resolved["endsAt"]  # the firing state ends minutes ahead, the resolution now
