@@ -22,11 +22,13 @@ import httpx
 import pytest
 import yaml
 
+from collector.testing import running_collector
 from tests.alertmanager.config import ENTRYPOINT, render, shorten_waits
 from tests.servers._http import LocalHTTPServer
 from tests.servers.notifications import Mailbox, SlackWebhook
 from tests.servers.processes import ServerProcess, require_binary
 from tests.support import ROOT, free_port
+from tests.test_end_to_end import demo_app
 
 pytestmark = pytest.mark.slow
 
@@ -214,3 +216,78 @@ def _rule_evaluated(prom_port: int) -> bool:
     response = httpx.get(f"http://127.0.0.1:{prom_port}/api/v1/query",
                          params={"query": "job:http_server_requests:rate5m"})
     return bool(json.loads(response.text)["data"]["result"])
+
+
+def test_the_demo_app_failing_more_than_5_percent_of_requests_reaches_slack_email_and_the_history(
+        tmp_path: Path) -> None:
+    """The real app this time: the demo app under ``opentelemetry-instrument`` -> OTLP -> the collector's
+    prometheus exporter -> Prometheus -> Alertmanager -> Slack, e-mail and ``otel-distro alerts serve``."""
+    am_port, prom_port, history_port, otlp_port, scrape_port = (free_port() for _ in range(5))
+    history_url = f"http://127.0.0.1:{history_port}"
+    collector = {
+        "receivers": {"otlp": {"protocols": {"http": {"endpoint": f"127.0.0.1:{otlp_port}"}}}},
+        "exporters": {"prometheus": {"endpoint": f"127.0.0.1:{scrape_port}"},
+                      "file": {"path": str(tmp_path / "otlp.jsonl")}},
+        "service": {"pipelines": {
+            "metrics": {"receivers": ["otlp"], "exporters": ["prometheus"]},
+            "traces": {"receivers": ["otlp"], "exporters": ["file"]},
+            "logs": {"receivers": ["otlp"], "exporters": ["file"]},
+        }},
+    }
+    with (
+        SlackWebhook() as slack,
+        Mailbox() as mailbox,
+        running_collector(collector),
+        demo_app(tmp_path, otlp_port) as app,
+    ):
+        config = tmp_path / "am" / "alertmanager.yml"
+        shorten_waits(render(config, {"SLACK_WEBHOOK_URL": slack.url, "SMTP_SMARTHOST": f"127.0.0.1:{mailbox.port}",
+                                      "ALERT_HISTORY_URL": history_url,
+                                      "AM_TEMPLATES_DIR": str(ROOT / "alertmanager" / "templates")}))
+        (tmp_path / "prometheus.yml").write_text(yaml.safe_dump({
+            "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+            "rule_files": [str(fast_rules(tmp_path / "app.rules.yml"))],
+            "alerting": {"alertmanagers": [{"static_configs": [{"targets": [f"127.0.0.1:{am_port}"]}]}]},
+            "scrape_configs": [{"job_name": "otel-collector-exporter", "honor_labels": True,
+                                "static_configs": [{"targets": [f"127.0.0.1:{scrape_port}"]}]}],
+        }))
+        alertmanager = [require_binary("prometheus-alertmanager"), f"--config.file={config}",
+                        f"--storage.path={tmp_path / 'am-data'}", f"--web.listen-address=127.0.0.1:{am_port}",
+                        "--cluster.listen-address="]
+        prometheus = [require_binary("prometheus"), f"--config.file={tmp_path / 'prometheus.yml'}",
+                      f"--storage.tsdb.path={tmp_path / 'prom'}", f"--web.listen-address=127.0.0.1:{prom_port}",
+                      "--rules.alert.resend-delay=1s", "--log.level=warn"]
+        history = _with_env([sys.executable, "-m", "otel_distro.cli", "alerts", "serve", "--port",
+                             str(history_port)], {"OTEL_DISTRO_ALERTS_DATABASE_URL":
+                                                  f"sqlite:///{tmp_path / 'history.db'}"})
+        stop = threading.Event()
+
+        def traffic() -> None:  # 2 of every 20 requests fail: 10%
+            while not stop.is_set():
+                for i in range(20):
+                    app.get("/fail" if i < 2 else "/api/info")
+                stop.wait(0.2)
+
+        sender = threading.Thread(target=traffic, daemon=True)
+        with (
+            ServerProcess(alertmanager, f"http://127.0.0.1:{am_port}/-/ready"),
+            ServerProcess(history, f"{history_url}/health"),
+            ServerProcess(prometheus, f"http://127.0.0.1:{prom_port}/-/ready"),
+        ):
+            sender.start()
+            try:
+                recorded = wait_for(lambda: httpx.get(f"{history_url}/api/alerts", params={
+                    "service": "demo-app", "alertname": "HighErrorRate"}).json()["alerts"],
+                    "the demo app's HighErrorRate in the history", timeout=120)
+                wait_for(lambda: mailbox.subjects("sre@otel-distro.local"), "the e-mail")
+                wait_for(lambda: slack.titles("#alerts"), "the Slack message")
+            finally:
+                stop.set()
+                sender.join(30)
+
+    [alert] = recorded
+    assert alert["severity"] == "critical" and alert["state"] == "firing"
+    assert re.match(r"demo-app: \d+(\.\d+)?% of requests fail with 5xx", alert["annotations"]["summary"])
+    assert alert["receivers"] == ["slack-and-email"]
+    assert mailbox.subjects("sre@otel-distro.local") == ["[FIRING:1] HighErrorRate (demo-app)"]
+    assert slack.titles("#alerts") == ["[FIRING:1] HighErrorRate (demo-app)"]
