@@ -20,7 +20,9 @@ if TYPE_CHECKING:
         HealthCheck,
         add_health_check,
         check_database,
+        check_http,
         check_redis,
+        remove_health_check,
         run_health_checks,
     )
     from otel_distro._internal.helpers import get_logger, log_error, log_event, log_request, log_response
@@ -32,6 +34,7 @@ __all__ = [
     "SettingsError",
     "add_health_check",
     "check_database",
+    "check_http",
     "check_redis",
     "get_logger",
     "instrument_app",
@@ -40,6 +43,7 @@ __all__ = [
     "log_event",
     "log_request",
     "log_response",
+    "remove_health_check",
     "run_health_checks",
 ]
 
@@ -48,7 +52,9 @@ _HOMES = {
     "HealthCheck": "otel_distro._internal.health",
     "add_health_check": "otel_distro._internal.health",
     "check_database": "otel_distro._internal.health",
+    "check_http": "otel_distro._internal.health",
     "check_redis": "otel_distro._internal.health",
+    "remove_health_check": "otel_distro._internal.health",
     "run_health_checks": "otel_distro._internal.health",
     "get_logger": "otel_distro._internal.helpers",
     "log_error": "otel_distro._internal.helpers",

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 __all__ = [
     "SETTINGS_TABLE",
@@ -62,6 +64,16 @@ class Settings:
     scrub: bool = True
     scrub_key: str | None = dataclasses.field(default=None, repr=False)
     raise_internal_errors: RaiseMode = "auto"
+    health_interval: float = 30.0
+    health_timeout: float = 5.0
+    health_http_checks: tuple[tuple[str, str], ...] = ()
+    health_optional: tuple[str, ...] = ()
+    health_token: str | None = dataclasses.field(default=None, repr=False)
+    health_disk_path: str = "."
+    alert_latency_p95: float = 5.0
+    alert_error_rate: float = 0.05
+    alert_window: float = 300.0
+    alert_min_requests: int = 20
     alertmanager_url: str | None = None
     alerts_database_url: str = "sqlite:///data/alert-history.db"
     alerts_escalate_after: float = 900.0
@@ -136,30 +148,81 @@ def _secret_key(text: str) -> str:
 
 
 _DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+_DURATION = re.compile(r"(\d+(?:\.\d+)?|\.\d+)\s*(ms|s|m|h|d)?")
 
 
 def _duration(text: str) -> float:
-    """``500ms``, ``30s``, ``5m``, ``1h``, ``90d`` (or plain seconds) -> seconds."""
-    stripped = text.strip().lower()
-    for unit in ("ms", "s", "m", "h", "d"):
-        number = stripped.removesuffix(unit)
-        if number != stripped:
-            break
-    else:
-        unit = "s"
-    try:
-        value = float(number) * _DURATION_UNITS[unit]
-    except ValueError:
-        raise ValueError(text) from None
-    if not value >= 0:  # negative or NaN
+    """Seconds in a duration string: a number and a unit, ``500ms``, ``30s``, ``1.5m``, ``1h``, ``90d``; a bare
+    number is seconds. Never negative; zero is a duration (`_positive_duration` refuses it)."""
+    matched = _DURATION.fullmatch(text.strip().lower())
+    if matched is None:
+        raise ValueError(text)
+    return float(matched.group(1)) * _DURATION_UNITS[matched.group(2) or "s"]
+
+
+def _positive_duration(text: str) -> float:
+    """A `_duration` above zero."""
+    seconds = _duration(text)
+    if seconds <= 0:
+        raise ValueError(text)
+    return seconds
+
+
+def _ratio(text: str) -> float:
+    """A fraction in [0, 1], written ``0.05`` or ``5%``."""
+    stripped = text.strip()
+    value = float(stripped[:-1]) / 100 if stripped.endswith("%") else float(stripped)
+    if not 0 <= value <= 1:
         raise ValueError(text)
     return value
 
 
-def _url(text: str) -> str:
-    stripped = text.strip().rstrip("/")
-    if not stripped.startswith(("http://", "https://")) or " " in stripped:
+def _positive_int(text: str) -> int:
+    value = int(text.strip())
+    if value < 1:
         raise ValueError(text)
+    return value
+
+
+_CHECK_NAME = re.compile(r"[a-z0-9][a-z0-9_.:-]{0,63}")
+
+
+def _check_names(text: str) -> tuple[str, ...]:
+    names = tuple(part.strip().lower() for part in text.split(",") if part.strip())
+    if not all(_CHECK_NAME.fullmatch(name) for name in names):
+        raise ValueError(text)
+    return names
+
+
+def _http_checks(text: str) -> tuple[tuple[str, str], ...]:
+    """``name=url`` pairs, comma-separated; each URL http(s) with a host, each name once."""
+    pairs: list[tuple[str, str]] = []
+    for part in text.split(","):
+        if not part.strip():
+            continue
+        name, equals, url = part.partition("=")
+        name, url = name.strip().lower(), url.strip()
+        parts = urlsplit(url)
+        if not equals or not _CHECK_NAME.fullmatch(name) or parts.scheme not in {"http", "https"} or not parts.hostname:
+            raise ValueError(text)
+        pairs.append((name, url))
+    if len({name for name, _ in pairs}) != len(pairs):
+        raise ValueError(text)
+    return tuple(pairs)
+
+
+def _http_url(text: str) -> str:
+    stripped = text.strip().rstrip("/")
+    parts = urlsplit(stripped)
+    if parts.scheme not in {"http", "https"} or not parts.hostname:
+        raise ValueError(text)
+    return stripped
+
+
+def _token(text: str) -> str:
+    stripped = text.strip()
+    if len(stripped) < MIN_SCRUB_KEY_BYTES or any(c.isspace() for c in stripped):
+        raise ValueError("<secret>")
     return stripped
 
 
@@ -171,6 +234,7 @@ def _database_url(text: str) -> str:
 
 
 _BOOL = "true or false (also 1/0, yes/no, on/off)"
+_DURATION_TEXT = "a duration such as 500ms, 30s, 5m, 1h"
 
 SETTINGS_TABLE: tuple[Setting, ...] = (
     Setting("OTEL_DISTRO_ENABLED", "enabled", _bool, _BOOL, "master switch; false leaves the app untouched"),
@@ -198,9 +262,9 @@ SETTINGS_TABLE: tuple[Setting, ...] = (
     Setting("OTEL_DISTRO_PROMETHEUS", "prometheus", _choice("auto", "on", "off"), "auto, on or off",
             "serve the metrics path: auto = on with one worker, an explanatory 503 with several"),
     Setting("OTEL_DISTRO_HEALTH_PATH", "health_path", _path, "a path starting with /",
-            "liveness route; `<path>/detailed` adds database and Redis checks"),
+            "health summary from the background monitor's last run; `<path>/detailed` for operators"),
     Setting("OTEL_DISTRO_HEALTH_REDIS_URL", "health_redis_url", _text, "a redis:// URL",
-            "Redis checked by the detailed health route"),
+            "Redis checked by the health monitor"),
     Setting("OTEL_DISTRO_SYSTEM_METRICS", "system_metrics", _bool, _BOOL,
             "CPU, memory, disk and network metrics from psutil"),
     Setting("OTEL_DISTRO_ENVIRONMENT", "environment", _text, "a non-empty name",
@@ -213,15 +277,38 @@ SETTINGS_TABLE: tuple[Setting, ...] = (
             "HMAC key for stable pseudonyms of scrubbed values (never logged)", secret=True),
     Setting("OTEL_DISTRO_RAISE_INTERNAL_ERRORS", "raise_internal_errors", _choice("auto", "true", "false"),
             "auto, true or false", "raise the distro's own failures (auto: only under pytest)"),
-    Setting("OTEL_DISTRO_ALERTMANAGER_URL", "alertmanager_url", _url, "an http(s):// URL",
-            "Alertmanager that alerts are posted to (<url>/api/v2/alerts) and silences read from"),
+    Setting("OTEL_DISTRO_HEALTH_INTERVAL", "health_interval", _positive_duration, _DURATION_TEXT,
+            "how often the background monitor runs every health check"),
+    Setting("OTEL_DISTRO_HEALTH_TIMEOUT", "health_timeout", _positive_duration, _DURATION_TEXT,
+            "how long one health check may take before it counts as failed (at most the interval)"),
+    Setting("OTEL_DISTRO_HEALTH_HTTP_CHECKS", "health_http_checks", _http_checks,
+            "comma-separated name=http(s)://url pairs, each name once",
+            "external HTTP services the monitor checks (a status below 400 is up)"),
+    Setting("OTEL_DISTRO_HEALTH_OPTIONAL", "health_optional", _check_names, "comma-separated check names",
+            "checks reported but not required: their failure does not turn /health to 503"),
+    Setting("OTEL_DISTRO_HEALTH_TOKEN", "health_token", _token,
+            f"a secret of at least {MIN_SCRUB_KEY_BYTES} characters, no spaces",
+            "bearer token that opens /health/detailed to non-loopback clients (never logged)", secret=True),
+    Setting("OTEL_DISTRO_HEALTH_DISK_PATH", "health_disk_path", _text, "a directory",
+            "the data volume whose disk use /health/detailed reports"),
+    Setting("OTEL_DISTRO_ALERT_LATENCY_P95", "alert_latency_p95", _positive_duration, _DURATION_TEXT,
+            "raise `HighLatency` when the p95 response time over the window exceeds this"),
+    Setting("OTEL_DISTRO_ALERT_ERROR_RATE", "alert_error_rate", _ratio, "a fraction such as 0.05 or 5%",
+            "raise `HighErrorRate` when the share of 5xx responses over the window exceeds this"),
+    Setting("OTEL_DISTRO_ALERT_WINDOW", "alert_window", _positive_duration, _DURATION_TEXT,
+            "the sliding window the latency and error-rate thresholds are computed over"),
+    Setting("OTEL_DISTRO_ALERT_MIN_REQUESTS", "alert_min_requests", _positive_int, "a whole number >= 1",
+            "fewer requests in the window than this never raise a threshold alert"),
+    Setting("OTEL_DISTRO_ALERTMANAGER_URL", "alertmanager_url", _http_url, "an http(s):// URL",
+            "Alertmanager the app posts its threshold alerts to (`<url>/api/v2/alerts`); `otel-distro alerts "
+            "serve` re-posts escalations there and reads its silences"),
     Setting("OTEL_DISTRO_ALERTS_DATABASE_URL", "alerts_database_url", _database_url,
             "a SQLAlchemy URL, e.g. postgresql+psycopg://user:pw@host/db", "alert history database "
             "(`otel-distro alerts serve`; SQLite file by default)", secret=True),
-    Setting("OTEL_DISTRO_ALERTS_ESCALATE_AFTER", "alerts_escalate_after", _duration, "a duration such as 15m",
+    Setting("OTEL_DISTRO_ALERTS_ESCALATE_AFTER", "alerts_escalate_after", _positive_duration, _DURATION_TEXT,
             "a critical alert firing and not acknowledged this long is escalated (escalation_level=1)"),
-    Setting("OTEL_DISTRO_ALERTS_ESCALATE_AGAIN_AFTER", "alerts_escalate_again_after", _duration,
-            "a duration such as 15m", "still not acknowledged this long after level 1: escalation_level=2"),
+    Setting("OTEL_DISTRO_ALERTS_ESCALATE_AGAIN_AFTER", "alerts_escalate_again_after", _positive_duration,
+            _DURATION_TEXT, "still not acknowledged this long after level 1: escalation_level=2"),
 )
 
 

@@ -170,7 +170,8 @@ class AlertStore:
             return int(row.id)
         result = conn.execute(insert(alerts).values(
             fingerprint=fingerprint, labels_key=labels_key(labels), alertname=labels.get("alertname", ""),
-            severity=labels.get("severity", ""), service=labels.get("job") or labels.get("service_name", ""),
+            severity=labels.get("severity", ""),
+            service=labels.get("job") or labels.get("service_name") or labels.get("service", ""),
             labels=labels, starts_at=starts_at, first_received=now, escalation_level=0, **values))
         return int(result.inserted_primary_key[0])
 

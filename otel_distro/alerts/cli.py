@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import sys
 
-from otel_distro.settings import SettingsError, _duration, load_settings
+from otel_distro.settings import SettingsError, _positive_duration, load_settings
 
 __all__ = ["main"]
 
@@ -32,7 +32,7 @@ def main(argv: list[str]) -> int:
     args = _parser().parse_args(argv)
     try:
         settings = load_settings()
-        check_interval = _duration(args.check_interval)
+        check_interval = _positive_duration(args.check_interval)
     except SettingsError as exc:
         print(f"otel-distro alerts: invalid configuration:\n{exc}", file=sys.stderr)
         return 2
