@@ -20,7 +20,7 @@ Matching (``match``) is on severity, service, span kind and name, body and attri
 names it), and the rule's ``labels``; annotations ``summary``, ``description``, ``trace_id`` (the last matching
 record's), ``grafana_url`` and the rule's ``annotations``. ``generatorURL`` is a Grafana Explore link: the trace
 when there is one, else the service's logs. In ``summary``/``description``, ``{service}``, ``{count}``,
-``{value}``, ``{term}``, ``{window}``, ``{trace_id}`` and ``{<group_by key>}`` are replaced.
+``{value}``, ``{term}``, ``{window}``, ``{trace_id}`` and each group label (``{http_route}``) are replaced.
 
 Firing alerts are sent again every ``resend_interval``; a condition that no longer holds (checked every
 ``evaluation_interval``) sends the resolution. Example::
@@ -437,9 +437,11 @@ class AlertRulesProcessor:
         if not base:
             return ""
         if group.trace_id:
-            pane: dict[str, Any] = {"datasource": self._config.grafana_traces_datasource,
-                                    "queries": [{"refId": "A", "query": group.trace_id, "queryType": "traceql"
-                                                 if "tempo" in self._config.grafana_traces_datasource else "search"}]}
+            # Jaeger's query without a queryType is a trace id; Tempo's TraceQL accepts a trace id as a query
+            query: dict[str, str] = {"refId": "A", "query": group.trace_id}
+            if "tempo" in self._config.grafana_traces_datasource:
+                query["queryType"] = "traceql"
+            pane: dict[str, Any] = {"datasource": self._config.grafana_traces_datasource, "queries": [query]}
         else:
             pane = {"datasource": self._config.grafana_logs_datasource,
                     "queries": [{"refId": "A", "query": f'service.name:"{group.service}"'}]}
