@@ -39,6 +39,14 @@ class AlertmanagerClient:
         async with self._client().post(f"{self.url}/api/v2/alerts", json=alerts) as response:
             response.raise_for_status()
 
+    async def active_fingerprints(self) -> set[str]:
+        """Fingerprints of every alert Alertmanager holds unresolved (active, silenced, inhibited or unprocessed)."""
+        async with self._client().get(f"{self.url}/api/v2/alerts", params={
+                "active": "true", "silenced": "true", "inhibited": "true", "unprocessed": "true"}) as response:
+            response.raise_for_status()
+            listed: list[dict[str, Any]] = await response.json()
+        return {str(a["fingerprint"]) for a in listed}
+
     async def silenced(self) -> dict[str, Silence]:
         """Fingerprint -> the silence that mutes it, for every active alert Alertmanager holds silenced."""
         client = self._client()

@@ -6,7 +6,8 @@ Prometheus re-sends firing alerts), with an ``endsAt`` a few checks ahead so tha
 service stops. When the alert is acknowledged or resolves, its escalations are resolved in Alertmanager.
 
 An Alertmanager silence counts as an acknowledgement: every check asks Alertmanager which alerts are silenced,
-and acknowledges them with the silence's author and comment.
+and acknowledges them with the silence's author and comment. An episode still recorded as firing that
+Alertmanager has not held for ``vanished_after`` (its resolved notification was lost) is closed.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ class Escalator:
         self._after = escalate_after
         self._again = escalate_again_after
         self.check_interval = check_interval
+        self.vanished_after = max(300.0, 10 * check_interval)
         self._now = clock
         self._failing = False
 
@@ -60,6 +62,7 @@ class Escalator:
         now = self._now()
         try:
             await self._acknowledge_silenced(am, now)
+            await self._close_vanished(am, now)
             await self._escalate(am, now)
         except (aiohttp.ClientError, OSError, TimeoutError) as exc:
             if not self._failing:
@@ -81,6 +84,21 @@ class Escalator:
                 await asyncio.to_thread(self._store.acknowledge, fingerprint, by=silence.created_by or "alertmanager",
                                         reason=reason, now=now, kind="silenced")
                 _log.info("alert_acknowledged", fingerprint=fingerprint, by=silence.created_by, via="silence")
+
+    async def _close_vanished(self, am: AlertmanagerClient, now: float) -> None:
+        """Close episodes recorded as firing that Alertmanager no longer holds: without this, an alert whose
+        resolved notification was lost would stay firing here, and be escalated, for ever. An episode must have
+        been quiet for a grace period first (Alertmanager re-notifies firing alerts every repeat_interval and
+        Prometheus re-sends them every minute; a restarted Alertmanager learns them again within that)."""
+        firing = await asyncio.to_thread(self._store.firing)
+        if not firing:
+            return
+        held = await am.active_fingerprints()
+        for alert_id, fingerprint, last_received in firing:
+            if fingerprint not in held and now - last_received >= self.vanished_after:
+                await asyncio.to_thread(self._store.mark_resolved, alert_id, now)
+                _log.warning("alert_closed_without_resolution", fingerprint=fingerprint,
+                             reason="no longer active in Alertmanager")
 
     async def _escalate(self, am: AlertmanagerClient, now: float) -> None:
         posts: list[dict[str, Any]] = []

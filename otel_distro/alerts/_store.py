@@ -9,7 +9,8 @@ Three tables:
 * ``alert_history_notifications``: every notification Alertmanager delivered to this service: which receiver
   (the webhook is part of every receiver, so this is who was notified), firing or resolved, the escalation level.
 * ``alert_history_events``: acknowledgements (``ack``, ``silenced``) and escalations (``escalated``, and
-  ``escalation_resolved`` when an escalation is withdrawn), with who and why.
+  ``escalation_resolved`` when an escalation is withdrawn), with who and why; ``resolved_unnotified`` when an
+  episode was closed because Alertmanager no longer holds it.
 
 Times are stored as UNIX seconds (floats): the same on every database.
 """
@@ -93,7 +94,7 @@ events = Table(
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("alert_id", Integer, ForeignKey("alert_history_alerts.id"), nullable=False, index=True),
     Column("at", Float, nullable=False),
-    Column("kind", String(30), nullable=False),  # ack | silenced | escalated | escalation_resolved
+    Column("kind", String(30), nullable=False),  # ack, silenced, escalated, escalation_resolved, resolved_unnotified
     Column("level", Integer, nullable=True),
     Column("by", String(200), nullable=True),
     Column("reason", Text, nullable=True),
@@ -211,6 +212,22 @@ class AlertStore:
                 and_(alerts.c.escalation_level > 0, alerts.c.escalation_withdrawn_at.is_(None)),
             ))).mappings().all()
         return [dict(r) for r in rows]
+
+    def firing(self) -> list[tuple[int, str, float]]:
+        """(episode id, fingerprint, last notification received) of every episode recorded as firing."""
+        with self._lock, self.engine.connect() as conn:
+            rows = conn.execute(select(alerts.c.id, alerts.c.fingerprint, alerts.c.last_received)
+                                .where(alerts.c.state == "firing")).all()
+        return [(r.id, r.fingerprint, r.last_received) for r in rows]
+
+    def mark_resolved(self, alert_id: int, now: float) -> None:
+        """An episode Alertmanager no longer holds: its resolved notification never arrived (this service was
+        down, or Alertmanager gave up delivering it)."""
+        with self._lock, self.engine.begin() as conn:
+            conn.execute(update(alerts).where(and_(alerts.c.id == alert_id, alerts.c.state == "firing"))
+                         .values(state="resolved", ends_at=now))
+            conn.execute(insert(events).values(alert_id=alert_id, at=now, kind="resolved_unnotified",
+                                               reason="no longer active in Alertmanager"))
 
     def firing_unacknowledged(self) -> dict[str, int]:
         """fingerprint -> episode id of firing alerts nobody acknowledged."""

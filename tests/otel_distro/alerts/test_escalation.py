@@ -28,6 +28,7 @@ class FakeAlertmanager(LocalHTTPServer):
         super().__init__()
         self.posted: list[dict[str, Any]] = []
         self.silenced: list[dict[str, Any]] = []
+        self.active: list[dict[str, Any]] = [{"fingerprint": "f1"}]  # what Alertmanager holds unresolved
         self.silences: dict[str, dict[str, Any]] = {}
 
     def serve(self, method: str, target: str, headers: dict[str, str], body: bytes) -> tuple[
@@ -38,7 +39,8 @@ class FakeAlertmanager(LocalHTTPServer):
                 self.posted.extend(json.loads(body))
                 return 200, json_headers, b""
             if method == "GET" and target.startswith("/api/v2/alerts?"):
-                return 200, json_headers, json.dumps(self.silenced).encode()
+                listed = self.active if "active=true" in target else self.silenced
+                return 200, json_headers, json.dumps(listed).encode()
             if method == "GET" and target.startswith("/api/v2/silence/"):
                 silence = self.silences.get(target.rsplit("/", 1)[1])
                 return (200, json_headers, json.dumps(silence).encode()) if silence else (404, {}, b"")
@@ -210,3 +212,22 @@ def test_alertmanager_down_leaves_the_escalation_due_for_the_next_check(store: A
                     escalate_again_after=600, check_interval=15, clock=clock)
     check(esc)
     assert events(store) == []  # not recorded: Alertmanager never had it
+
+
+def test_an_episode_alertmanager_no_longer_holds_is_closed_and_not_escalated(
+        store: AlertStore, alertmanager: FakeAlertmanager) -> None:
+    """Its resolved notification was lost (this service was down): without closing it, it would escalate for ever."""
+    clock = Clock()
+    firing(store)
+    alertmanager.active = []
+    esc = escalator(store, alertmanager, clock)
+    clock.now = START + 299
+    check(esc)
+    row = store.latest("f1")
+    assert row is not None and row["state"] == "firing"  # within the grace period: Alertmanager may relearn it
+    clock.now = START + 900
+    check(esc)
+    row = store.latest("f1")
+    assert row is not None and row["state"] == "resolved" and row["ends_at"] == START + 900
+    assert events(store) == [("resolved_unnotified", None, None)]
+    assert alertmanager.levels(clock.now) == []
