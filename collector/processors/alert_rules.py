@@ -170,7 +170,7 @@ class Config(BaseModel):
 class _Rule:
     """A rule and its groups."""
 
-    def __init__(self, config: RuleConfig, processor_attrs: dict[str, str]) -> None:
+    def __init__(self, config: RuleConfig) -> None:
         self.config = config
         self.type = config.type
         self.matcher: Matcher = config.match.compile()
@@ -179,7 +179,6 @@ class _Rule:
         self.terms_dirty = False
         self.overflowed = False
         self._keys = list(config.group_by)
-        self._attrs = processor_attrs
 
     def group(self, record: Record, now: float) -> Group | None:
         values = tuple(record.field(k) or "" for k in self._keys)
@@ -294,7 +293,7 @@ class AlertRulesProcessor:
         signal = settings.signal or Signal.LOGS
         self._signal = signal
         self._is_span = signal is Signal.TRACES
-        self._rules = [_Rule(r, self._attrs) for r in config.rules if r.signal == signal.value]
+        self._rules = [_Rule(r) for r in config.rules if r.signal == signal.value]
         self.sink = AlertmanagerSink(config.alertmanager, settings.telemetry, self._attrs, settings.logger)
         self._task: asyncio.Task[None] | None = None
         self._state_file: Path | None = None
