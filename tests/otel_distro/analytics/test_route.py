@@ -108,6 +108,7 @@ def test_invalid_events_are_rejected_one_by_one_naming_the_field(client: TestCli
         event("login", page="/home"),
         event("x", properties={"deep": {"a": {"b": {"c": 1}}}}),
         event("x", properties={"long": "a" * 2000}),
+        event("login", timestamp="2026-12-06T18:00:00"),
     ]
     answer = post(client, batch)
     assert answer.status_code == 202
@@ -125,10 +126,11 @@ def test_invalid_events_are_rejected_one_by_one_naming_the_field(client: TestCli
         8: "events[8].page: unknown field (allowed: id, name, properties, session_id, timestamp, user_id)",
         9: "events[9].properties.deep.a.b: nested deeper than 3 levels",
         10: "events[10].properties.long: string longer than 1024 characters",
+        11: "events[11].timestamp: needs a date, a time and an offset or Z (RFC 3339)",
     }
     assert flush(10)
     assert len(pg_rows(pg_schema)) == 1
-    assert otel.metric_total("app.analytics.events", {"name": "_invalid", "outcome": "rejected"}) == 10
+    assert otel.metric_total("app.analytics.events", {"name": "_invalid", "outcome": "rejected"}) == 11
     assert otel.metric_total("app.analytics.events", {"name": "login", "outcome": "accepted"}) == 1
     assert otel.metric_total("app.analytics.events", {"name": "login", "outcome": "stored"}) == 1
 
