@@ -16,7 +16,7 @@ from starlette.testclient import TestClient
 from otel_distro.analytics import flush
 from otel_distro.settings import Settings
 from otel_distro.testing import OtelCapture
-from tests.otel_distro.analytics.conftest import pg_rows, pg_url
+from tests.otel_distro.analytics.conftest import PG_PORT, pg_rows, pg_url
 
 ORIGIN = "https://app.example"
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
@@ -269,3 +269,25 @@ def test_a_chunked_body_is_cut_off_at_the_limit(client: TestClient) -> None:
     answer = client.post("/analytics/events", content=chunks(), headers={"content-type": "application/json"})
     assert answer.status_code == 413
     assert "at most 65536 bytes per batch" in answer.json()["error"]
+
+
+def test_a_full_buffer_answers_503_so_the_browser_resends_later(
+        otel: OtelCapture, use_settings: Callable[..., Settings], pg_schema: str) -> None:
+    from tests.servers.tcp_proxy import TcpProxy  # noqa: PLC0415
+
+    proxy = TcpProxy(PG_PORT).start()
+    proxy.stop()  # the database is away: nothing leaves the buffer
+    use_settings(analytics_database_url=pg_url(pg_schema, proxy.port), analytics_buffer_size=100)
+    app = FastAPI()
+    otel.instrument(app)
+    try:
+        with TestClient(app) as client:
+            assert post(client, [event("login")] * 100).status_code == 202
+            answer = post(client, [event("login")])
+            assert answer.status_code == 503
+            assert answer.headers["retry-after"] == "30"
+            assert "resend later with the same event ids" in answer.json()["error"]
+            proxy.start()  # back before shutdown: the accepted ones are written then
+    finally:
+        proxy.stop()
+    assert len(pg_rows(pg_schema)) == 100
