@@ -17,10 +17,13 @@ from typing import Any, Literal
 from urllib.parse import urlsplit
 
 __all__ = [
+    "RETENTION_SETTINGS_TABLE",
     "SETTINGS_TABLE",
+    "RetentionSettings",
     "Setting",
     "Settings",
     "SettingsError",
+    "load_retention_settings",
     "load_settings",
     "uses_upstream_http_instrumentation",
 ]
@@ -390,10 +393,16 @@ SETTINGS_TABLE: tuple[Setting, ...] = (
 
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     """Read every row of `SETTINGS_TABLE` from ``environ`` (default `os.environ`); unset or empty = default."""
+    return Settings(**_read(SETTINGS_TABLE, environ))
+
+
+def _read(table: tuple[Setting, ...], environ: Mapping[str, str] | None) -> dict[str, Any]:
+    """The parsed value of every row that is set (unset or empty = default); `SettingsError` lists every
+    bad one."""
     env = os.environ if environ is None else environ
     values: dict[str, Any] = {}
     problems: list[str] = []
-    for row in SETTINGS_TABLE:
+    for row in table:
         text = env.get(row.env)
         if text is None or not text.strip():
             continue
@@ -404,9 +413,92 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             problems.append(f"{row.env}={shown} is not allowed: expected {row.allowed} ({row.help})")
     if problems:
         raise SettingsError(problems)
-    return Settings(**values)
+    return values
 
 
 def uses_upstream_http_instrumentation(settings: Settings) -> bool:
     """Whether the OpenTelemetry FastAPI/ASGI instrumentation makes the server spans (else the distro does)."""
     return settings.http_instrumentation == "upstream" or settings.asgi_send_receive_spans
+
+
+# -- the retention job (`otel-distro retention run|schedule`) ----------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class RetentionSettings:
+    """What `otel-distro retention` reads from the environment; a ``--config`` file and flags override it."""
+
+    older_than: float = 90 * 86400.0
+    at: str = "03:00"
+    data_streams: tuple[str, ...] = ("logs-*", "traces-*", "metrics-*")
+    files: tuple[str, ...] = ()
+    archive_dir: str | None = None
+    elasticsearch_url: str | None = None
+    elasticsearch_api_key: str | None = dataclasses.field(default=None, repr=False)
+    snapshot_repository: str = "otel-distro-backups"
+    smtp_host: str | None = None
+    smtp_port: int = 25
+    smtp_username: str | None = None
+    smtp_password: str | None = dataclasses.field(default=None, repr=False)
+    smtp_from: str = "otel-distro-retention@localhost"
+    smtp_starttls: bool = False
+    admin_email: str | None = None
+
+
+def _clock_time(text: str) -> str:
+    hours, sep, minutes = text.strip().partition(":")
+    if not sep or not (hours.isdigit() and minutes.isdigit()) or int(hours) > 23 or int(minutes) > 59:
+        raise ValueError(text)
+    return f"{int(hours):02d}:{int(minutes):02d}"
+
+
+def _list(text: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in text.split(",") if part.strip())
+
+
+def _port(text: str) -> int:
+    value = int(text.strip())
+    if not 0 < value < 65536:
+        raise ValueError(text)
+    return value
+
+
+def _address(text: str) -> str:
+    stripped = text.strip()
+    local, at, domain = stripped.rpartition("@")
+    if not at or not local or not domain or " " in stripped:
+        raise ValueError(text)
+    return stripped
+
+
+RETENTION_SETTINGS_TABLE: tuple[Setting, ...] = (
+    Setting("OTEL_DISTRO_RETENTION_OLDER_THAN", "older_than", _positive_duration, "a duration such as 90d or 12h",
+            "what is older than this is snapshotted or archived, then deleted"),
+    Setting("OTEL_DISTRO_RETENTION_AT", "at", _clock_time, "a local time HH:MM",
+            "when `otel-distro retention schedule` runs each night (the process's local time zone, TZ)"),
+    Setting("OTEL_DISTRO_RETENTION_DATA_STREAMS", "data_streams", _list, "comma-separated data stream patterns",
+            "Elasticsearch data streams whose old backing indices are snapshotted and deleted"),
+    Setting("OTEL_DISTRO_RETENTION_FILES", "files", _list, "comma-separated file globs",
+            "local files (e.g. the collector's rotated file exporter output) archived with gzip, then deleted"),
+    Setting("OTEL_DISTRO_RETENTION_ARCHIVE_DIR", "archive_dir", _text, "a directory",
+            "where the gzip archives go (default: an `archive` directory beside each file)"),
+    Setting("ELASTICSEARCH_URL", "elasticsearch_url", _text, "an http(s) URL",
+            "the Elasticsearch cluster (unset: the retention job leaves Elasticsearch alone)"),
+    Setting("ELASTICSEARCH_API_KEY", "elasticsearch_api_key", _text, "a base64 id:api_key",
+            "Elasticsearch API key", secret=True),
+    Setting("ELASTICSEARCH_SNAPSHOT_REPOSITORY", "snapshot_repository", _text, "a registered repository name",
+            "snapshot repository the retention job (and the collector's SLM policy) writes to"),
+    Setting("SMTP_HOST", "smtp_host", _text, "a host name", "SMTP server for the retention summary e-mail"),
+    Setting("SMTP_PORT", "smtp_port", _port, "a port number 1-65535", "SMTP server port"),
+    Setting("SMTP_USERNAME", "smtp_username", _text, "a user name", "SMTP login (unset: no login)"),
+    Setting("SMTP_PASSWORD", "smtp_password", _text, "a password", "SMTP password", secret=True),
+    Setting("SMTP_FROM", "smtp_from", _address, "an e-mail address", "sender of the summary e-mail"),
+    Setting("SMTP_STARTTLS", "smtp_starttls", _bool, _BOOL, "upgrade the SMTP connection with STARTTLS"),
+    Setting("RETENTION_ADMIN_EMAIL", "admin_email", _address, "an e-mail address",
+            "who receives the retention summary (unset: no e-mail)"),
+)
+
+
+def load_retention_settings(environ: Mapping[str, str] | None = None) -> RetentionSettings:
+    """Read every row of `RETENTION_SETTINGS_TABLE` from ``environ`` (default `os.environ`)."""
+    return RetentionSettings(**_read(RETENTION_SETTINGS_TABLE, environ))
