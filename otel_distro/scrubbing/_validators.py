@@ -292,7 +292,7 @@ def phone_us(buf: bytes, spans: Spans, group: int, kind: str, scrubber: Scrubber
 
 # --- network addresses -------------------------------------------------------------------------------------------
 
-_VERSION_WORD = re.compile(rb"(?i)(?:version|ver|build|release|firmware|v)[\s=:\"']{0,3}$")
+_VERSION_WORD = re.compile(rb"(?i)(?<![a-z])(?:version|ver|build|release|firmware|v)[\s=:\"']{0,3}$")
 _KEEP_IPS = frozenset({"0.0.0.0", "127.0.0.1", "255.255.255.255", "::", "::1"})
 
 

@@ -505,3 +505,16 @@ def test_every_default_rule_with_groups_gets_a_group_free_locator() -> None:
         locator = _re2.RE2(_without_groups(rule.pattern).encode(), _options())
         assert locator.ok(), rule.name
         assert locator.NumberOfCapturingGroups() == 0, rule.name
+
+
+@pytest.mark.parametrize(("line", "expected"), [
+    ("version 1.2.3.4 v2.0.0.1 build=10.0.0.1", "version 1.2.3.4 v2.0.0.1 build=10.0.0.1"),
+    ("dev 10.0.0.7", "dev [REDACTED:ipv4]"),  # a word ending in "v" is not a version marker
+    # found by the idempotence property: a token ending in "v" hid the address, until the token was redacted
+    ('"hf": "hf_aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaav"10.0.0.1',
+     '"hf": "[REDACTED:huggingface_token]"[REDACTED:ipv4]'),
+])
+def test_a_version_marker_is_a_whole_word(line: str, expected: str) -> None:
+    scrubber = default_scrubber()
+    assert scrubber.scrub_value(line) == expected
+    assert scrubber.scrub_value(expected) == expected
