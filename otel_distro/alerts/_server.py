@@ -30,6 +30,7 @@ from otel_distro.alerts._webhook import WebhookMessage
 __all__ = ["create_app"]
 
 _log = structlog.get_logger("otel_distro.alerts")
+_MAX_BY = 200  # the acked_by column
 _STATES = ("firing", "resolved", "acknowledged", "unacknowledged")
 
 
@@ -126,6 +127,8 @@ def create_app(store: AlertStore, *, clock: Callable[[], float] = time.time) -> 
             return _error(400, "by: required (who acknowledges)")
         if not isinstance(reason, str):
             return _error(400, "reason: expected a string")
+        if len(by.strip()) > _MAX_BY:
+            return _error(400, f"by: at most {_MAX_BY} characters")
         found = await asyncio.to_thread(store.acknowledge, fingerprint, by=by.strip(), reason=reason, now=clock())
         if not found:
             return _error(404, f"no alert with fingerprint {fingerprint!r}")

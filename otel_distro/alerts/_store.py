@@ -101,6 +101,13 @@ events = Table(
 )
 
 
+def _fit(column: Column[Any], value: str) -> str:
+    """``value`` cut to the column's length: PostgreSQL refuses a longer one, and a notification that can never be
+    stored would be retried by Alertmanager for ever (the labels column keeps the whole value)."""
+    length: int | None = getattr(column.type, "length", None)
+    return value[:length] if length else value
+
+
 def labels_key(labels: Mapping[str, str]) -> str:
     """A canonical text of a label set (without the escalation label), to find an alert from its escalation."""
     return json.dumps({k: v for k, v in sorted(labels.items()) if k != ESCALATION_LABEL}, separators=(",", ":"))
@@ -152,7 +159,8 @@ class AlertStore:
             else:
                 alert_id = self._upsert_episode(conn, alert, labels, now)
             conn.execute(insert(notifications).values(
-                alert_id=alert_id, received_at=now, receiver=receiver, status=alert["status"],
+                alert_id=alert_id, received_at=now, receiver=_fit(notifications.c.receiver, receiver),
+                status=alert["status"],
                 escalation_level=level, group_key=group_key))
             return alert_id
 
@@ -170,9 +178,11 @@ class AlertStore:
             conn.execute(update(alerts).where(alerts.c.id == row.id).values(**values))
             return int(row.id)
         result = conn.execute(insert(alerts).values(
-            fingerprint=fingerprint, labels_key=labels_key(labels), alertname=labels.get("alertname", ""),
-            severity=labels.get("severity", ""),
-            service=labels.get("job") or labels.get("service_name") or labels.get("service", ""),
+            fingerprint=fingerprint, labels_key=labels_key(labels),
+            alertname=_fit(alerts.c.alertname, labels.get("alertname", "")),
+            severity=_fit(alerts.c.severity, labels.get("severity", "")),
+            service=_fit(alerts.c.service,
+                         labels.get("job") or labels.get("service_name") or labels.get("service", "")),
             labels=labels, starts_at=starts_at, first_received=now, escalation_level=0, **values))
         return int(result.inserted_primary_key[0])
 
@@ -184,6 +194,7 @@ class AlertStore:
                                .order_by(alerts.c.starts_at.desc()).limit(1)).first()
             if row is None:
                 return False
+            by = _fit(alerts.c.acked_by, by)
             if row.acked_at is None:
                 conn.execute(update(alerts).where(alerts.c.id == row.id).values(
                     acked_at=now, acked_by=by, ack_reason=reason))

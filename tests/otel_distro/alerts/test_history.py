@@ -115,3 +115,28 @@ def test_bad_filters_are_refused(history: RunningHistory) -> None:
 
 def test_health(history: RunningHistory) -> None:
     assert httpx.get(f"{history.url}/health").json() == {"status": "ok"}
+
+
+def test_a_notification_with_long_label_values_is_recorded_not_retried_for_ever(history: RunningHistory) -> None:
+    # the name, severity and service columns are bounded (PostgreSQL refuses longer values); the labels keep it all
+    long_job = "shop/" + "x" * 300
+    response = httpx.post(f"{history.url}/webhook", json=notification(
+        alert("A" * 250, severity="s" * 60, job=long_job), receiver="r" * 250))
+    assert response.status_code == 200, response.text
+    [recorded] = httpx.get(f"{history.url}/api/alerts").json()["alerts"]
+    assert recorded["labels"]["job"] == long_job and recorded["labels"]["alertname"] == "A" * 250
+
+
+def test_an_acknowledgement_by_a_too_long_name_is_refused_naming_it(history: RunningHistory) -> None:
+    httpx.post(f"{history.url}/webhook", json=notification(alert()))
+    response = httpx.post(f"{history.url}/api/alerts/f1/ack", json={"by": "b" * 201})
+    assert response.status_code == 400
+    assert "by: at most 200 characters" in response.json()["error"]
+
+
+def test_a_silence_by_a_long_author_still_acknowledges(history: RunningHistory) -> None:
+    # Alertmanager's createdBy is free text: refusing it would stop every check (and so every escalation)
+    httpx.post(f"{history.url}/webhook", json=notification(alert()))
+    store = history.service.store
+    assert store.acknowledge("f1", by="c" * 300, reason="silence 1: deploy", now=1.0, kind="silenced")
+    assert httpx.get(f"{history.url}/api/alerts/f1").json()["acknowledged"]["by"] == "c" * 200
