@@ -4,7 +4,7 @@ The processor passes every batch on unchanged; it only looks. Rule types (elasta
 
 * ``frequency``: at least ``threshold`` matching records in ``window``;
 * ``spike``: the matching records in the last ``window`` are at least ``spike_ratio`` times those of the window
-  before (and at least ``min_count``);
+  before (and at least ``min_count``), once the processor has watched two windows (no spike at start-up);
 * ``flatline``: a group (by default a service) that sent matching records stops sending for ``window``;
 * ``new_term``: a value of ``term`` (an attribute such as ``exception.type``, or ``fingerprint``: the message
   with numbers, ids and quoted values masked) not seen in the last ``lookback``; the seen-set is kept in the
@@ -170,8 +170,9 @@ class Config(BaseModel):
 class _Rule:
     """A rule and its groups."""
 
-    def __init__(self, config: RuleConfig) -> None:
+    def __init__(self, config: RuleConfig, since: float) -> None:
         self.config = config
+        self.since = since  # when the processor began watching: a spike needs the whole window before watched
         self.type = config.type
         self.matcher: Matcher = config.match.compile()
         self.groups: dict[tuple[str, ...], Group] = {}
@@ -254,7 +255,8 @@ class _Rule:
             current, previous = group.window.count(now), group.window.previous(now)
             group.extra["count"] = current
             group.value = round(current / previous, 2) if previous else float(current)
-            return current >= cfg.min_count and current >= cfg.spike_ratio * previous
+            watched = now - self.since >= 2 * cfg.window  # else "previous" is only what arrived since start-up
+            return watched and current >= cfg.min_count and current >= cfg.spike_ratio * previous
         if self.type == "flatline":
             return now - group.last_seen >= cfg.window
         return now - group.first_seen < cfg.window  # new_term: fires for one window
@@ -293,7 +295,7 @@ class AlertRulesProcessor:
         signal = settings.signal or Signal.LOGS
         self._signal = signal
         self._is_span = signal is Signal.TRACES
-        self._rules = [_Rule(r) for r in config.rules if r.signal == signal.value]
+        self._rules = [_Rule(r, clock()) for r in config.rules if r.signal == signal.value]
         self.sink = AlertmanagerSink(config.alertmanager, settings.telemetry, self._attrs, settings.logger)
         self._task: asyncio.Task[None] | None = None
         self._state_file: Path | None = None

@@ -139,6 +139,7 @@ def test_spike_compares_the_window_with_the_one_before() -> None:
     rule = {"name": "ErrorSpike", "type": "spike", "match": {"severity": "error"}, "window": "1m",
             "spike_ratio": 3, "min_count": 5}
     proc, sink = processor([rule], clock)
+    clock.now += 60  # a window before the first one was watched too (nothing in it)
     proc(logs(*[("error", "e")] * 4))  # first window: 4
     clock.now += 60
     proc(logs(*[("error", "e")] * 11))  # 11 < 3 x 4
@@ -148,6 +149,18 @@ def test_spike_compares_the_window_with_the_one_before() -> None:
     assert alert.annotations["summary"] == "shop-api: matching records spiked to 12 in 1m (3x the window before)"
     proc.evaluate(clock.now + 60)  # the next window is quiet: 0 vs 12
     assert len(sink.resolved()) == 1
+
+
+def test_spike_needs_a_whole_window_before_watched_a_steady_stream_at_start_up_is_no_spike() -> None:
+    clock = Clock()
+    rule = {"name": "ErrorSpike", "type": "spike", "match": {"severity": "error"}, "window": "1m",
+            "spike_ratio": 3, "min_count": 5}
+    proc, sink = processor([rule], clock)  # a collector (re)started in the middle of a steady 1 error/s
+    for _ in range(200):
+        proc(logs(("error", "e")))
+        proc.evaluate(clock.now)
+        clock.now += 1
+    assert sink.alerts == []
 
 
 def test_flatline_fires_when_a_service_goes_silent_and_resolves_when_it_is_back() -> None:
