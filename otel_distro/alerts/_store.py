@@ -146,7 +146,8 @@ class AlertStore:
     def record_notification(self, alert: Mapping[str, Any], *, receiver: str, group_key: str, now: float) -> int:
         """Store one alert of a webhook notification; returns the episode's id."""
         labels: dict[str, str] = dict(alert["labels"])
-        level = int(labels.get(ESCALATION_LABEL, "0") or 0)
+        raw_level = labels.get(ESCALATION_LABEL, "")
+        level = int(raw_level) if raw_level.isdigit() else 0  # anything else is not one of our escalations
         with self._lock, self.engine.begin() as conn:
             if level:  # an escalation's own notification: recorded on the alert it escalates
                 row = conn.execute(

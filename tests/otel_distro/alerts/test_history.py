@@ -140,3 +140,13 @@ def test_a_silence_by_a_long_author_still_acknowledges(history: RunningHistory) 
     store = history.service.store
     assert store.acknowledge("f1", by="c" * 300, reason="silence 1: deploy", now=1.0, kind="silenced")
     assert httpx.get(f"{history.url}/api/alerts/f1").json()["acknowledged"]["by"] == "c" * 200
+
+
+def test_an_alert_whose_escalation_level_label_is_not_a_number_is_an_alert_of_its_own(
+        history: RunningHistory) -> None:
+    # not an escalation of this service's: recorded (a 5xx would make Alertmanager retry it for ever)
+    response = httpx.post(f"{history.url}/webhook", json=notification(alert(escalation_level="urgent")))
+    assert response.status_code == 200, response.text
+    [recorded] = httpx.get(f"{history.url}/api/alerts").json()["alerts"]
+    assert recorded["labels"]["escalation_level"] == "urgent"
+
