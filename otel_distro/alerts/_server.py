@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import Callable
 from datetime import datetime
@@ -45,7 +46,7 @@ def _time(params: Any, name: str) -> float | None:
     try:
         return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
     except ValueError:
-        raise web.HTTPBadRequest(text=f'{{"error": "{name}: expected an RFC 3339 time, got {text!r}"}}',
+        raise web.HTTPBadRequest(text=json.dumps({"error": f"{name}: expected an RFC 3339 time, got {text!r}"}),
                                  content_type="application/json") from None
 
 

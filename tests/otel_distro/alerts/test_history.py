@@ -150,3 +150,9 @@ def test_an_alert_whose_escalation_level_label_is_not_a_number_is_an_alert_of_it
     [recorded] = httpx.get(f"{history.url}/api/alerts").json()["alerts"]
     assert recorded["labels"]["escalation_level"] == "urgent"
 
+
+@pytest.mark.parametrize("since", ['"quoted"', "back\\slash"])
+def test_a_bad_time_filter_is_refused_with_a_json_error(history: RunningHistory, since: str) -> None:
+    response = httpx.get(f"{history.url}/api/alerts", params={"since": since})
+    assert response.status_code == 400
+    assert response.json()["error"].startswith("since: expected an RFC 3339 time")
