@@ -379,7 +379,7 @@ class AlertRulesProcessor:
                 elif not holds and group.firing:
                     group.firing = False
                     self._send(rule, group, now, resolved=True)
-                    self._log.info("alert_resolved", alertname=rule.config.name, **group.labels)
+                    self._log.info("alert_resolved", alertname=rule.config.name, labels=group.labels)
                 if not group.firing and rule.forget(key, group, now):
                     del rule.groups[key]
             if rule.overflowed:
@@ -398,7 +398,7 @@ class AlertRulesProcessor:
         group.started = now
         self._telemetry.add("otelcol_processor_alert_rules_alerts_fired_total", 1,
                             {**self._attrs, "rule": rule.config.name})
-        self._log.warning("alert_fired", alertname=rule.config.name, rule_type=rule.type, **group.labels)
+        self._log.warning("alert_fired", alertname=rule.config.name, rule_type=rule.type, labels=group.labels)
         self._send(rule, group, now, resolved=False)
 
     def _send(self, rule: _Rule, group: Group, now: float, *, resolved: bool) -> None:

@@ -354,3 +354,16 @@ def test_the_storage_must_be_an_enabled_file_storage_extension() -> None:
     with pytest.raises(ConfigError, match='processors::alert_rules::storage: references extension '
                                           '"file_storage/seen" which is not configured'):
         load(config)
+
+
+@pytest.mark.parametrize("key", ["event", "alertname", "rule_type"])
+def test_a_group_label_named_like_a_log_field_fires_and_resolves(key: str) -> None:
+    # the labels went into the log call as keywords: "event" (structlog's message) or "alertname" raised
+    clock = Clock()
+    proc, sink = processor([{**ERRORS, "threshold": 1, "group_by": [key]}], clock)
+    batch = logs(("error", "x", {key: "login_failed"}))
+    assert proc(batch) is batch
+    [alert] = sink.firing()
+    proc.evaluate(clock.now + 61)
+    [resolution] = sink.resolved()
+    assert resolution.key == alert.key
