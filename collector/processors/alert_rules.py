@@ -259,7 +259,8 @@ class _Rule:
             return watched and current >= cfg.min_count and current >= cfg.spike_ratio * previous
         if self.type == "flatline":
             return now - group.last_seen >= cfg.window
-        return now - group.first_seen < cfg.window  # new_term: fires for one window
+        # new_term: a term's group fires for one window (the service's group it hangs off never does)
+        return bool(group.term) and now - group.first_seen < cfg.window
 
     def forget(self, key: tuple[str, ...], group: Group, now: float) -> bool:
         """Whether a quiet group can be dropped (flatline groups are kept: silence is what they watch)."""

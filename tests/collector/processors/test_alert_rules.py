@@ -204,6 +204,17 @@ def test_new_term_fires_once_per_unseen_value_within_the_lookback() -> None:
     assert len(sink.firing()) == 3
 
 
+def test_a_new_term_is_one_alert_however_often_it_is_evaluated() -> None:
+    clock = Clock()
+    rule = {"name": "NewException", "type": "new_term", "term": "exception.type", "window": "5m"}
+    proc, sink = processor([rule], clock)
+    proc(logs(("error", "x", {"exception.type": "KeyError"})))
+    for second in range(1, 400):
+        proc.evaluate(clock.now + second)
+    assert {a.labels.get("term") for a in sink.firing()} == {"KeyError"}  # no second alert without a term
+    assert [a.labels.get("term") for a in sink.resolved()] == ["KeyError"]
+
+
 def test_new_term_fingerprints_mask_numbers_ids_and_quoted_values() -> None:
     clock = Clock()
     rule = {"name": "NewMessage", "type": "new_term", "term": "fingerprint", "match": {"severity": "error"}}
