@@ -458,13 +458,15 @@ class AlertRulesProcessor:
             return
         try:
             data = json.loads(self._state_file.read_text())
-        except (OSError, ValueError) as exc:
+            if not isinstance(data, dict):
+                raise ValueError(f"expected an object of rules, got {type(data).__name__}")
+            loaded = {rule: dict(sorted(((str(k), float(v)) for k, v in terms.items()), key=lambda kv: kv[1]))
+                      for rule in self._rules if isinstance(terms := data.get(rule.config.name), dict)}
+        except (OSError, ValueError, TypeError) as exc:  # the terms are learnt again rather than stop the collector
             self._log.error("alert_rules_state_unreadable", path=str(self._state_file), error=str(exc))
             return
-        for rule in self._rules:
-            terms = data.get(rule.config.name)
-            if isinstance(terms, dict):
-                rule.terms = dict(sorted(((str(k), float(v)) for k, v in terms.items()), key=lambda kv: kv[1]))
+        for rule, terms in loaded.items():
+            rule.terms = terms
 
     async def _save_terms(self) -> None:
         if self._state_file is None or not any(r.terms_dirty for r in self._rules):

@@ -247,6 +247,27 @@ def test_the_seen_set_is_kept_in_file_storage_across_restarts(tmp_path: Path) ->
     assert [a.labels["term"] for a in second.firing()] == ["OSError"]
 
 
+@pytest.mark.parametrize("content", ["[]", "null", '{"NewException": {"KeyError": "yesterday"}}',
+                                     '{"NewException": {"KeyError": null}}'])
+def test_a_seen_set_file_of_the_wrong_shape_is_reported_not_fatal(tmp_path: Path, content: str) -> None:
+    rule = {"name": "NewException", "type": "new_term", "term": "exception.type"}
+    storage = FileStorage(CreateSettings(ComponentID("file_storage")), StorageConfig(directory=tmp_path))
+    saved = storage.directory_for(Kind.PROCESSOR, ComponentID("alert_rules"), "logs") / "new_terms.json"
+    saved.parent.mkdir(parents=True, exist_ok=True)
+    saved.write_text(content)
+
+    async def run() -> Sink:
+        await storage.start()
+        proc, sink = processor([rule], Clock(), host=Host(storage), storage="file_storage")
+        await proc.start()  # the collector starts: the terms are learnt again
+        proc(logs(("error", "x", {"exception.type": "OSError"})))
+        await proc.shutdown()
+        return sink
+
+    assert [a.labels["term"] for a in asyncio.run(run()).firing()] == ["OSError"]
+    assert "OSError" in json.loads(saved.read_text())["NewException"]
+
+
 def test_new_term_storage_must_be_a_running_extension() -> None:
     rule = {"name": "NewException", "type": "new_term", "term": "exception.type"}
     proc, _ = processor([rule], Clock(), storage="file_storage/missing")
