@@ -216,6 +216,7 @@ class AlertmanagerSink:
                 return
             self._backoff = 0.0
             now = time.time()
+            dropped = len(batch)
             for alert in batch:
                 if self._pending.get(alert.key) is alert:
                     del self._pending[alert.key]
@@ -224,10 +225,13 @@ class AlertmanagerSink:
                         self._delivered.pop(alert.key, None)
                     else:
                         self._delivered.setdefault(alert.key, now)
+                elif not alert.resolved and alert.key not in self._delivered and alert.key in self._held:
+                    del self._held[alert.key]  # it waited for this firing state, which will never be delivered
+                    dropped += 1
             if outcome == "sent":
                 self._count("alerts_sent_total", len(batch))
             else:
-                self._count("alerts_dropped_total", len(batch), reason="rejected")
+                self._count("alerts_dropped_total", dropped, reason="rejected")
             self._pending_gauge()
 
     async def _post(self, batch: list[Alert]) -> str:
