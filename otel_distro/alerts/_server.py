@@ -82,9 +82,8 @@ def create_app(store: AlertStore, *, clock: Callable[[], float] = time.time) -> 
             return _error(400, f"{where}: {first['msg']}")
         now = clock()
         try:
-            for alert in message.alerts:
-                await asyncio.to_thread(store.record_notification, alert.as_row(), receiver=message.receiver,
-                                        group_key=message.groupKey, now=now)
+            await asyncio.to_thread(store.record_notifications, [alert.as_row() for alert in message.alerts],
+                                    receiver=message.receiver, group_key=message.groupKey, now=now)
         except SQLAlchemyError as exc:
             _log.error("alert_history_write_failed", error=str(exc))
             return _error(503, "the alert history database is unavailable")

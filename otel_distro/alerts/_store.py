@@ -145,25 +145,34 @@ class AlertStore:
 
     def record_notification(self, alert: Mapping[str, Any], *, receiver: str, group_key: str, now: float) -> int:
         """Store one alert of a webhook notification; returns the episode's id."""
+        return self.record_notifications([alert], receiver=receiver, group_key=group_key, now=now)[0]
+
+    def record_notifications(self, alerts: Sequence[Mapping[str, Any]], *, receiver: str, group_key: str,
+                             now: float) -> list[int]:
+        """Store every alert of one webhook notification in one transaction (all or none: Alertmanager retries
+        the whole notification after a failure); returns the episodes' ids."""
+        with self._lock, self.engine.begin() as conn:
+            return [self._record(conn, alert, receiver=receiver, group_key=group_key, now=now) for alert in alerts]
+
+    def _record(self, conn: Any, alert: Mapping[str, Any], *, receiver: str, group_key: str, now: float) -> int:
         labels: dict[str, str] = dict(alert["labels"])
         raw_level = labels.get(ESCALATION_LABEL, "")
         level = int(raw_level) if raw_level.isdigit() else 0  # anything else is not one of our escalations
-        with self._lock, self.engine.begin() as conn:
-            if level:  # an escalation's own notification: recorded on the alert it escalates
-                row = conn.execute(
-                    select(alerts.c.id).where(alerts.c.labels_key == labels_key(labels))
-                    .order_by(alerts.c.starts_at.desc()).limit(1)
-                ).first()
-                if row is None:
-                    return 0
-                alert_id: int = row.id
-            else:
-                alert_id = self._upsert_episode(conn, alert, labels, now)
-            conn.execute(insert(notifications).values(
-                alert_id=alert_id, received_at=now, receiver=_fit(notifications.c.receiver, receiver),
-                status=alert["status"],
-                escalation_level=level, group_key=group_key))
-            return alert_id
+        if level:  # an escalation's own notification: recorded on the alert it escalates
+            row = conn.execute(
+                select(alerts.c.id).where(alerts.c.labels_key == labels_key(labels))
+                .order_by(alerts.c.starts_at.desc()).limit(1)
+            ).first()
+            if row is None:
+                return 0
+            alert_id: int = row.id
+        else:
+            alert_id = self._upsert_episode(conn, alert, labels, now)
+        conn.execute(insert(notifications).values(
+            alert_id=alert_id, received_at=now, receiver=_fit(notifications.c.receiver, receiver),
+            status=alert["status"],
+            escalation_level=level, group_key=group_key))
+        return alert_id
 
     def _upsert_episode(self, conn: Any, alert: Mapping[str, Any], labels: dict[str, str], now: float) -> int:
         fingerprint, starts_at = alert["fingerprint"], alert["starts_at"]

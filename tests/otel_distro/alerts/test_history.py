@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -156,3 +158,20 @@ def test_a_bad_time_filter_is_refused_with_a_json_error(history: RunningHistory,
     response = httpx.get(f"{history.url}/api/alerts", params={"since": since})
     assert response.status_code == 400
     assert response.json()["error"].startswith("since: expected an RFC 3339 time")
+
+
+def test_a_notification_retried_after_a_failed_write_is_recorded_once(tmp_path: Path) -> None:
+    # Alertmanager retries a whole notification after a 5xx: what was stored of it must not be stored twice
+    db = tmp_path / "history.db"
+    for running in run_history(database_url=f"sqlite:///{db}", alertmanager_url=None, escalate_after=900,
+                               escalate_again_after=900):
+        with sqlite3.connect(db) as conn:  # the database fails on the second alert of the notification
+            conn.execute("CREATE TRIGGER fail BEFORE INSERT ON alert_history_alerts WHEN NEW.alertname = 'Second' "
+                         "BEGIN SELECT RAISE(ABORT, 'disk full'); END")
+        body = notification(alert("First", fingerprint="a"), alert("Second", fingerprint="b"))
+        assert httpx.post(f"{running.url}/webhook", json=body).status_code == 503
+        with sqlite3.connect(db) as conn:
+            conn.execute("DROP TRIGGER fail")
+        assert httpx.post(f"{running.url}/webhook", json=body).status_code == 200
+        first = httpx.get(f"{running.url}/api/alerts/a").json()
+        assert [n["receiver"] for n in first["notifications"]] == ["slack-and-email"]
