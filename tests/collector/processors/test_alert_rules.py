@@ -348,6 +348,21 @@ def test_config_errors_name_the_key_path(rule: dict[str, Any], message: str) -> 
     assert f"processors::alert_rules::{message}" in text, text
 
 
+@pytest.mark.parametrize("endpoint", ["alertmanager:9093", "ftp://alertmanager:9093", "http://"])
+def test_an_alertmanager_endpoint_that_is_not_an_http_url_is_a_config_error(endpoint: str) -> None:
+    # else every alert waited in the buffer for ever, retried against a URL that can never work
+    config = {
+        "receivers": {"otlp": {"protocols": {"http": {"endpoint": "127.0.0.1:0"}}}},
+        "processors": {"alert_rules": {"alertmanager": {"endpoint": endpoint}, "rules": [ERRORS]}},
+        "exporters": {"debug": {}},
+        "service": {"pipelines": {"logs": {"receivers": ["otlp"], "processors": ["alert_rules"],
+                                           "exporters": ["debug"]}}},
+    }
+    with pytest.raises(ConfigError) as info:
+        load(config)
+    assert "processors::alert_rules::alertmanager::endpoint: expected an http(s):// URL" in str(info.value)
+
+
 def test_rule_names_are_unique_per_signal() -> None:
     with pytest.raises(ValidationError, match="'A' is used twice for logs"):
         Config.model_validate({"rules": [{"name": "A", "type": "frequency"}, {"name": "A", "type": "flatline"}]})
