@@ -17,6 +17,7 @@ Times are stored as UNIX seconds (floats): the same on every database.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import threading
 from collections.abc import Mapping, Sequence
@@ -109,8 +110,10 @@ def _fit(column: Column[Any], value: str) -> str:
 
 
 def labels_key(labels: Mapping[str, str]) -> str:
-    """A canonical text of a label set (without the escalation label), to find an alert from its escalation."""
-    return json.dumps({k: v for k, v in sorted(labels.items()) if k != ESCALATION_LABEL}, separators=(",", ":"))
+    """A hash of the canonical text of a label set (without the escalation label), to find an alert from its
+    escalation (a hash: PostgreSQL's btree index cannot hold a label set of more than ~2.7 kB)."""
+    text = json.dumps({k: v for k, v in sorted(labels.items()) if k != ESCALATION_LABEL}, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 @dataclass(frozen=True, slots=True)

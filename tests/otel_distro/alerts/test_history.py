@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
@@ -175,3 +176,16 @@ def test_a_notification_retried_after_a_failed_write_is_recorded_once(tmp_path: 
         assert httpx.post(f"{running.url}/webhook", json=body).status_code == 200
         first = httpx.get(f"{running.url}/api/alerts/a").json()
         assert [n["receiver"] for n in first["notifications"]] == ["slack-and-email"]
+
+
+def test_an_alert_with_a_large_label_set_is_recorded_and_its_escalations_found(history: RunningHistory) -> None:
+    # the label set is looked up by a key that PostgreSQL's btree index must hold (at most ~2.7 kB)
+    detail = os.urandom(2000).hex()  # incompressible
+    response = httpx.post(f"{history.url}/webhook", json=notification(alert(detail=detail)))
+    assert response.status_code == 200, response.text
+    httpx.post(f"{history.url}/webhook", json=notification(
+        alert(detail=detail, escalation_level="1", fingerprint="f-esc"), receiver="escalation-1"))
+    recorded = httpx.get(f"{history.url}/api/alerts/f1").json()
+    assert recorded["labels"]["detail"] == detail
+    assert [(n["receiver"], n["escalation_level"]) for n in recorded["notifications"]] == [
+        ("slack-and-email", 0), ("escalation-1", 1)]
