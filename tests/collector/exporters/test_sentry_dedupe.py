@@ -218,3 +218,25 @@ def test_dedupe_keys_are_validated() -> None:
         Config.model_validate({"dedupe": {"window": "5m"}})
     with pytest.raises(ValueError, match=r"dedupe\.windw"):
         Config.model_validate({"dedupe": {"windw": "1s"}})
+
+
+def test_a_record_merged_into_an_unsent_event_is_retried_even_when_its_own_batch_also_fails(
+    receiver: SentryReceiver, s: Sdk
+) -> None:
+    failing_request(s)  # the span's exception (traces) and the log of it (logs)
+    s.logger.error("disk full")  # another error in the logs batch, sent by the logs call itself
+    receiver.answer(503, times=10)
+    logs, traces = _pair(receiver.dsn)
+    outcomes: list[BaseException | None] = []
+
+    async def traces_then_logs() -> None:
+        first = asyncio.create_task(traces.export(s.traces_batch()))  # holds the failure's event
+        await asyncio.sleep(0.3)
+        results = await asyncio.gather(logs.export(s.logs_batch()), first, return_exceptions=True)
+        outcomes.extend(r if isinstance(r, BaseException) else None for r in results)
+
+    asyncio.run(_run(logs, traces, traces_then_logs()))
+    logs_outcome = outcomes[0]
+    assert isinstance(logs_outcome, RetryableError), outcomes
+    assert logs_outcome.batch is not None
+    assert logs_outcome.batch.item_count() == 2  # "disk full" and the log merged into the unsent event
