@@ -214,8 +214,8 @@ def test_a_sync_check_that_outlived_its_loop_runs_again_on_the_next_one() -> Non
         release.set()
     assert returned.wait(10)
     second = asyncio.run(run_health_checks(timeout=5))
-    assert first["checks"]["slow"]["status"] == "fail"  # type: ignore[index]
-    assert second["checks"]["slow"]["status"] == "ok", second  # type: ignore[index]
+    assert first["checks"]["slow"]["status"] == "fail"
+    assert second["checks"]["slow"]["status"] == "ok", second
     assert len(calls) == 2
 
 
