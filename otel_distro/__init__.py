@@ -26,6 +26,7 @@ if TYPE_CHECKING:
         run_health_checks,
     )
     from otel_distro._internal.helpers import get_logger, log_error, log_event, log_request, log_response
+    from otel_distro.analytics import track_event
     from otel_distro.settings import Settings, SettingsError, load_settings
 
 __all__ = [
@@ -45,6 +46,7 @@ __all__ = [
     "log_response",
     "remove_health_check",
     "run_health_checks",
+    "track_event",
 ]
 
 _HOMES = {
@@ -64,6 +66,7 @@ _HOMES = {
     "Settings": "otel_distro.settings",
     "SettingsError": "otel_distro.settings",
     "load_settings": "otel_distro.settings",
+    "track_event": "otel_distro.analytics",
 }
 
 

@@ -80,6 +80,9 @@ def add_routes(app: Any) -> None:
     for path, endpoint in wanted:
         if path not in taken:
             app.router.add_route(path, endpoint, methods=["GET"], include_in_schema=False)
+    from otel_distro._internal.browser_routes import add_browser_routes  # noqa: PLC0415 - analytics, tunnel, config
+
+    add_browser_routes(app, taken)
 
 
 def wrap_stack(app: Any, stack: ASGIApp) -> ASGIApp:

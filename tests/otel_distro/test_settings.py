@@ -18,7 +18,8 @@ def test_every_row_fills_a_field_and_every_field_has_a_row() -> None:
     fields = {f.name for f in dataclasses.fields(Settings)}
     rows = [row.field for row in SETTINGS_TABLE]
     assert sorted(rows) == sorted(fields)
-    assert all(row.env.startswith("OTEL_DISTRO_") for row in SETTINGS_TABLE)
+    # SENTRY_DSN is Sentry's own name for the one DSN, shared with the SDKs.
+    assert all(row.env.startswith("OTEL_DISTRO_") or row.env == "SENTRY_DSN" for row in SETTINGS_TABLE)
 
 
 def test_values_are_parsed() -> None:
@@ -91,6 +92,40 @@ def test_a_scrub_key_of_16_bytes_configures_the_scrubber() -> None:
     assert scrubbing_hooks(settings).structlog is not None
 
 
+def test_analytics_and_browser_settings_are_parsed() -> None:
+    settings = load_settings({
+        "OTEL_DISTRO_ANALYTICS_FLUSH_INTERVAL": "5m",
+        "OTEL_DISTRO_ANALYTICS_BATCH_SIZE": "50",
+        "OTEL_DISTRO_ANALYTICS_RATE_LIMIT": "0",
+        "OTEL_DISTRO_CORS_ORIGINS": "https://app.example/, http://localhost:5173",
+        "SENTRY_DSN": "https://key:secret@o1.ingest.sentry.io/42",
+        "OTEL_DISTRO_SENTRY_TUNNEL_DSNS": "https://a@sentry.example/1,https://b@sentry.example/prefix/2",
+        "OTEL_DISTRO_SENTRY_TRACES_SAMPLE_RATE": "0.5",
+    })
+    assert settings.analytics_flush_interval == 300.0
+    assert settings.analytics_batch_size == 50
+    assert settings.analytics_rate_limit == 0
+    assert settings.cors_origins == ("https://app.example", "http://localhost:5173")
+    assert settings.sentry_tunnel_dsns == ("https://a@sentry.example/1", "https://b@sentry.example/prefix/2")
+    assert settings.sentry_traces_sample_rate == 0.5
+    assert "secret" not in repr(settings)
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "shown"),
+    [
+        ("OTEL_DISTRO_ANALYTICS_FLUSH_INTERVAL", "soon", "'soon'"),
+        ("OTEL_DISTRO_ANALYTICS_RATE_LIMIT", "50", "'50'"),  # below one full batch
+        ("OTEL_DISTRO_CORS_ORIGINS", "app.example", "'app.example'"),
+        ("OTEL_DISTRO_SENTRY_SAMPLE_RATE", "1.5", "'1.5'"),
+        ("SENTRY_DSN", "https://sentry.example/not-a-project", "<secret>"),  # a DSN may hold a secret: never shown
+        ("OTEL_DISTRO_ANALYTICS_DATABASE_URL", "analytics.db", "<secret>"),
+    ],
+)
+def test_bad_analytics_and_browser_values_name_the_variable(variable: str, value: str, shown: str) -> None:
+    with pytest.raises(SettingsError) as raised:
+        load_settings({variable: value})
+    assert str(raised.value).startswith(f"{variable}={shown} is not allowed: expected ")
 @pytest.mark.parametrize(
     ("text", "seconds"),
     [
