@@ -240,3 +240,15 @@ def test_a_record_merged_into_an_unsent_event_is_retried_even_when_its_own_batch
     assert isinstance(logs_outcome, RetryableError), outcomes
     assert logs_outcome.batch is not None
     assert logs_outcome.batch.item_count() == 2  # "disk full" and the log merged into the unsent event
+
+
+def test_a_window_the_export_timeout_cannot_hold_is_refused() -> None:
+    # the held event waits the window inside the export call that `timeout` bounds: with a window as long as
+    # the timeout every such call timed out, was retried, held again, and the event was never sent
+    with pytest.raises(ValueError, match=r"dedupe\.window"):
+        Config.model_validate({"timeout": "5s", "dedupe": {"window": "5s"}})
+    with pytest.raises(ValueError, match=r"dedupe\.window"):
+        Config.model_validate({"dedupe": {"window": "60s"}})  # the default timeout is 30 s
+    Config.model_validate({"timeout": "5s", "dedupe": {"window": "2s"}})
+    assert Config.model_validate({"timeout": "2s"}).dedupe.window == 1.0  # the default window is made to fit
+    Config.model_validate({"timeout": "5s", "dedupe": {"enabled": False, "window": "10s"}})
