@@ -199,7 +199,8 @@ class SentryExporter:
                     self._dedupe.release(held[i - first_held][0], sent=True)
                 elif (fp := fingerprint(item)) is not None:
                     self._dedupe.mark_sent(fp)
-        unsent = [item for entry, item in joined or () if not await entry.outcome]
+        # shielded: the outcome is shared by every call that joined the event, a cancelled one must not cancel it
+        unsent = [item for entry, item in joined or () if not await asyncio.shield(entry.outcome)]
         if run.retry_reason is not None or unsent:
             pending = {source for i, it in enumerate(items) if i not in run.done for source in it.sources}
             pending.update(source for item in unsent for source in item.sources)

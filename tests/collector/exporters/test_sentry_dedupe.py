@@ -252,3 +252,39 @@ def test_a_window_the_export_timeout_cannot_hold_is_refused() -> None:
     Config.model_validate({"timeout": "5s", "dedupe": {"window": "2s"}})
     assert Config.model_validate({"timeout": "2s"}).dedupe.window == 1.0  # the default window is made to fit
     Config.model_validate({"timeout": "5s", "dedupe": {"enabled": False, "window": "10s"}})
+
+
+def test_a_cancelled_export_does_not_cancel_another_waiting_on_the_same_event(
+    receiver: SentryReceiver, s: Sdk
+) -> None:
+    # two logs batches carry the failure the traces call holds; the first logs call is cancelled (the sender's
+    # timeout) while both wait for that event: the second must still learn it was sent (a CancelledError in
+    # its place killed the sender's consumer task)
+    failing_request(s)
+    logs, traces = _pair(receiver.dsn)
+    outcome: list[BaseException | None] = []
+
+    async def scenario() -> None:
+        go = asyncio.Event()
+        send = traces._client.send
+
+        async def held_send(envelope: Any) -> Any:  # the merged event's send takes a while
+            await go.wait()
+            return await send(envelope)
+
+        traces._client.send = held_send
+        owner = asyncio.create_task(traces.export(s.traces_batch()))
+        await asyncio.sleep(0.2)
+        first = asyncio.create_task(logs.export(s.logs_batch()))
+        second = asyncio.create_task(logs.export(s.logs_batch()))
+        await asyncio.sleep(0.2)  # both joined, and wait for the event's outcome
+        first.cancel()
+        await asyncio.sleep(0)
+        go.set()
+        results = await asyncio.gather(second, owner, return_exceptions=True)
+        outcome.append(results[0] if isinstance(results[0], BaseException) else None)
+
+    asyncio.run(_run(logs, traces, scenario()))
+    assert outcome == [None]
+    [event] = receiver.events()
+    assert "logentry" in event and event["transaction"] == "POST /chat"
