@@ -16,13 +16,14 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
-# Debian packages the tests start for real (Prometheus, promtool, Alertmanager). Installed when missing and
-# running as root; otherwise the tests that need them say so and skip.
+# Debian packages the tests start for real (Prometheus, promtool, Alertmanager + amtool, blackbox exporter).
+# Installed when missing and running as root; otherwise the tests that need them say so and skip.
 system-deps:
 	@missing=""; \
 	command -v prometheus >/dev/null || missing="$$missing prometheus"; \
 	command -v promtool >/dev/null || missing="$$missing prometheus"; \
 	command -v prometheus-alertmanager >/dev/null || missing="$$missing prometheus-alertmanager"; \
+	command -v prometheus-blackbox-exporter >/dev/null || missing="$$missing prometheus-blackbox-exporter"; \
 	command -v chromium >/dev/null || missing="$$missing chromium"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
@@ -91,9 +92,11 @@ ui-test:
 	  cd ui-new && npm ci --no-audit --no-fund --loglevel=error && npx tsc --noEmit && npx vitest run; \
 	else $(NPM_MISSING); fi
 
-# The demo app serves ui-new/dist at /ui/ (and says how to build it when this step could not).
+# The demo app serves ui-new/dist at /ui/ (and says how to build it when this step could not). npm ci only when
+# the lockfile is newer than what node_modules holds.
 ui-build:
 	@if command -v npm >/dev/null; then \
-	  (cd ui-new && npm ci --no-audit --no-fund --loglevel=error && npm run build) || \
+	  (cd ui-new && { [ node_modules/.package-lock.json -nt package-lock.json ] || \
+	    npm ci --no-audit --no-fund --loglevel=error; } && npm run build) || \
 	    echo "warning: building ui-new failed; the demo runs without /ui/"; \
 	else $(NPM_MISSING); fi
