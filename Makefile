@@ -41,8 +41,9 @@ test: system-deps $(STAMP) lint ui-test
 	$(MAKE) --no-print-directory test-matrix
 
 # The distro's tests again on the oldest OpenTelemetry releases pyproject.toml allows (their own venv,
-# .venv-oldest) and once with the fast path off (OTEL_DISTRO_FAST_PATH=false: the plain SDK path); the run above is
-# on the newest releases allowed (what a fresh install resolves). Widening the bounds means moving these pins too.
+# .venv-oldest, everything else at its newest) and once with the fast path off (OTEL_DISTRO_FAST_PATH=false: the plain
+# SDK path); the run above is on the newest releases allowed (what a fresh install resolves). Widening the bounds means
+# moving these pins too.
 VENV_OLDEST ?= .venv-oldest
 OTEL_OLDEST := 1.45.0
 OTEL_CONTRIB_OLDEST := 0.66b0
@@ -61,7 +62,7 @@ MATRIX_TESTS := $(addprefix tests/otel_distro/,_internal/fastpath _internal/test
 $(VENV_OLDEST)/.installed: pyproject.toml Makefile
 	test -x $(VENV_OLDEST)/bin/python || $(PYTHON) -m venv $(VENV_OLDEST)
 	$(VENV_OLDEST)/bin/python -m pip install -q -U pip wheel setuptools
-	$(VENV_OLDEST)/bin/python -m pip install -q -e '.[dev]' $(OLDEST_PINS)
+	$(VENV_OLDEST)/bin/python -m pip install -q -U --upgrade-strategy eager -e '.[dev]' $(OLDEST_PINS)
 	touch $@
 
 test-matrix: $(STAMP) $(VENV_OLDEST)/.installed
