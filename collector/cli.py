@@ -57,6 +57,9 @@ def _parser() -> argparse.ArgumentParser:
     for name, help_ in (("validate", "check a configuration file and exit"), ("run", "run the collector")):
         p = sub.add_parser(name, help=help_)
         p.add_argument("--config", required=True, help="path to otel-collector.yaml")
+        if name == "run":
+            p.add_argument("--workers", type=int, default=None,
+                           help="collector processes sharing the receiver ports (default: the cores available)")
     return parser
 
 
