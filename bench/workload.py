@@ -24,7 +24,8 @@ _ROUTES = [
     ("GET", "/health", "/health"),
 ]
 _AGENTS = [
-    "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.1 Safari/605.1.15",
+    "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.1 "
+    "Safari/605.1.15",
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36",
     "python-httpx/0.27.0",
 ]
@@ -73,8 +74,9 @@ def span_request(spans: int, seed: int = 0) -> bytes:
     return req.SerializeToString()
 
 
-_WORDS = ("request handled chat message stored for conversation image generation queued user session "
-          "refreshed cache miss upstream latency retry scheduled payload validated").split()
+_WORDS = ["request", "handled", "chat", "message", "stored", "for", "conversation", "image", "generation",
+          "queued", "user", "session", "refreshed", "cache", "miss", "upstream", "latency", "retry", "scheduled",
+          "payload", "validated"]
 
 
 def log_request(records: int, seed: int = 0) -> bytes:

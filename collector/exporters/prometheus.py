@@ -231,7 +231,7 @@ class PrometheusExporter:
             self._next_expiry = now + self._expiry_interval()
             self.expire()
         taken = 0
-        for resource, scope, info, points in tr.iter_points(batch.request):
+        for resource, scope, info, points in tr.iter_points(batch.view):
             if isinstance(info, tr.Unsupported):
                 self._skip(info.name, info.reason)
                 continue

@@ -153,4 +153,4 @@ def encode_message(message: Any) -> dict[str, Any]:
 
 def encode(batch: Batch) -> bytes:
     """One export request as compact OTLP/JSON (no newline inside, so it fits on one line)."""
-    return orjson.dumps(_message(batch.request))
+    return orjson.dumps(_message(batch.view))

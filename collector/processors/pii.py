@@ -195,8 +195,20 @@ def build_scrubber(config: Config, hmac_key: bytes | None = None) -> Scrubber:
     )
 
 
+_CACHE_MAX = 8192  # entries of each processor cache (cleared when full)
+_CLEAN_TEXT_MAX = 512  # longer texts are not remembered
+_SCALARS = frozenset({None, "int_value", "double_value", "bool_value", "bytes_value"})
+
+
 class PiiProcessor:
-    """Edits the batch in place and returns it; counts redactions by kind."""
+    """Edits the batch in place and returns it; counts redactions by kind.
+
+    The walk reads the request without taking it for editing (`Batch.view`): a batch in which nothing was
+    redacted keeps the bytes it arrived as, and is not serialized again. Two caches keep the per-attribute cost
+    at a dict lookup or two: the kind of each key seen (``never``: skipped without reading the value), and
+    texts recently found clean — route names, methods, user agents, status messages repeat on every request.
+    Only clean values are remembered; a value that held something to redact is never kept.
+    """
 
     def __init__(self, scrubber: Scrubber, config: Config, telemetry: Telemetry, component: str) -> None:
         self._scrubber = scrubber
@@ -206,30 +218,36 @@ class PiiProcessor:
         self._allowed: frozenset[str] | None = None
         if not config.allow_all_keys:
             self._allowed = frozenset(config.allowed_keys) | frozenset(config.ignored_keys)
+        self._kinds: dict[str, str | None] = {}
+        self._clean: dict[str, None] = {}
+        self._counts: Counter[str] = Counter()
 
     def __call__(self, batch: Batch) -> Batch:
         total: Counter[str] = Counter()
+        request: Any = batch.view
         if batch.signal is Signal.TRACES:
-            for rs in batch.resources:
+            for rs in request.resource_spans:
                 self._attributes(rs.resource.attributes, total)
                 for ss in rs.scope_spans:
                     self._attributes(ss.scope.attributes, total)
                     for span in ss.spans:
                         self._span(span, total)
         elif batch.signal is Signal.LOGS:
-            for rl in batch.resources:
+            for rl in request.resource_logs:
                 self._attributes(rl.resource.attributes, total)
                 for sl in rl.scope_logs:
                     self._attributes(sl.scope.attributes, total)
                     for record in sl.log_records:
                         self._log_record(record, total)
         else:
-            for rm in batch.resources:
+            for rm in request.resource_metrics:
                 self._attributes(rm.resource.attributes, total)
                 for sm in rm.scope_metrics:
                     self._attributes(sm.scope.attributes, total)
                     for metric in sm.metrics:
                         self._metric(metric, total)
+        if total:  # something was redacted or removed: the bytes the batch came with are stale
+            batch.request  # noqa: B018 - taking the message for editing drops them
         for kind, n in total.items():
             self._telemetry.add(_REDACTIONS_METRIC, n, {"processor": self._component, "kind": kind},
                                 description="Values redacted by the pii processor, by kind")
@@ -237,39 +255,64 @@ class PiiProcessor:
 
     # --- records ---------------------------------------------------------------------------------------------
 
+    def _text(self, text: str, counts: Counter[str]) -> str:
+        """`Scrubber.scrub_text`, remembering texts found clean (the same object back means nothing changed)."""
+        new = self._scrubber.scrub_text(text, counts)
+        if new is text and len(text) <= _CLEAN_TEXT_MAX:
+            clean = self._clean
+            if len(clean) >= _CACHE_MAX:
+                clean.clear()
+            clean[text] = None
+        return new
+
     def _span(self, span: Any, total: Counter[str]) -> None:
-        counts: Counter[str] = Counter()
-        scrub_text = self._scrubber.scrub_text
+        counts = self._counts  # one Counter, emptied after each span that used it
+        clean = self._clean
         name = span.name
-        new = scrub_text(name, counts)
-        if new is not name:
-            span.name = new
+        if name not in clean:
+            new = self._text(name, counts)
+            if new is not name:
+                span.name = new
         self._attributes(span.attributes, counts)
-        for event in span.events:
-            ev_name = event.name
-            new = scrub_text(ev_name, counts)
-            if new is not ev_name:
-                event.name = new
-            self._attributes(event.attributes, counts)
-        for link in span.links:
-            self._attributes(link.attributes, counts)
+        events = span.events
+        if events:
+            for event in events:
+                ev_name = event.name
+                if ev_name not in clean:
+                    new = self._text(ev_name, counts)
+                    if new is not ev_name:
+                        event.name = new
+                self._attributes(event.attributes, counts)
+        links = span.links
+        if links:
+            for link in links:
+                self._attributes(link.attributes, counts)
         message = span.status.message
-        if message:
-            new = scrub_text(message, counts)
+        if message and message not in clean:
+            new = self._text(message, counts)
             if new is not message:
                 span.status.message = new
         if counts:
             self._summarise(span.attributes, counts)
             total.update(counts)
+            counts.clear()
 
     def _log_record(self, record: Any, total: Counter[str]) -> None:
-        counts: Counter[str] = Counter()
-        if record.HasField("body"):
-            self._value(record.body, None, counts)
+        counts = self._counts
+        body = record.body
+        text = body.string_value
+        if text:  # the common body: a string (a non-empty string value is the string case of the oneof)
+            if text not in self._clean:
+                new = self._text(text, counts)
+                if new is not text:
+                    body.string_value = new
+        elif record.HasField("body"):
+            self._value(body, None, counts)
         self._attributes(record.attributes, counts)
         if counts:
             self._summarise(record.attributes, counts)
             total.update(counts)
+            counts.clear()
 
     def _metric(self, metric: Any, total: Counter[str]) -> None:
         kind = metric.WhichOneof("data")
@@ -300,8 +343,15 @@ class PiiProcessor:
 
     # --- values ----------------------------------------------------------------------------------------------
 
+    def _kind(self, key: str) -> str | None:
+        kinds = self._kinds
+        if len(kinds) >= _CACHE_MAX:
+            kinds.clear()
+        kind = kinds[key] = self._scrubber.classify_key(key)
+        return kind
+
     def _attributes(self, attributes: Any, counts: Counter[str]) -> None:
-        if not len(attributes):
+        if not attributes:
             return
         if self._allowed is not None:
             kept = [kv for kv in attributes if kv.key in self._allowed]
@@ -313,19 +363,24 @@ class PiiProcessor:
                     dst.CopyFrom(src)
                 del attributes[:]
                 attributes.extend(survivors)
-        classify, scrub_text = self._scrubber.classify_key, self._scrubber.scrub_text
+        kinds, clean = self._kinds, self._clean
         for kv in attributes:
-            key_kind = classify(kv.key)
+            key = kv.key
+            key_kind = kinds[key] if key in kinds else self._kind(key)
             if key_kind == "never":
                 continue
             value = kv.value
-            if key_kind is None and value.WhichOneof("value") == "string_value":  # the common case, inline
+            if key_kind is None:  # the common case, inline: a key that says nothing, a string value
                 text = value.string_value
-                new = scrub_text(text, counts)
-                if new is not text:
-                    value.string_value = new
-            else:
-                self._value(value, key_kind, counts, kv.key)
+                if text:
+                    if text not in clean:
+                        new = self._text(text, counts)
+                        if new is not text:
+                            value.string_value = new
+                    continue
+                if value.WhichOneof("value") in _SCALARS:
+                    continue
+            self._value(value, key_kind, counts, key)
 
     def _value(self, value: Any, key_kind: str | None, counts: Counter[str], parent: str | None = None) -> None:
         which = value.WhichOneof("value")
