@@ -3,8 +3,9 @@
 Load: realistic spans and logs (`bench/workload.py`: 8-9 attributes per span, one in eight with an e-mail and a
 SQL text holding a phone number; logs with 200-byte bodies), 256 items per OTLP/HTTP protobuf request, sent by
 ``--concurrency`` clients (default 6). Each body is one of 256 different requests (more distinct e-mails,
-phone numbers and paths than any cache of the engine holds), so values differ from request to request. The figure that counts is items per CPU-second of the collector's processes (the
-main process and its workers): on a shared, noisy machine it moves far less than wall-clock rates.
+phone numbers and paths than any cache of the engine holds), so values differ from request to request. The
+figure that counts is items per CPU-second of the collector's processes (the main process and its workers):
+on a shared, noisy machine it moves far less than wall-clock rates.
 
 Cases (each in its own collector, one after another, in the same run):
 
