@@ -42,6 +42,7 @@ __all__ = ["SIGNALS", "TYPE", "Config", "PrometheusExporter", "create"]
 
 TYPE = "prometheus"
 SIGNALS = frozenset({Signal.METRICS})
+MULTI_PROCESS = False  # a pull exporter: each process would serve its own share of the points
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 OPENMETRICS_CONTENT_TYPE = "application/openmetrics-text; version=1.0.0; charset=utf-8"
