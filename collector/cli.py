@@ -17,6 +17,7 @@ from typing import Any
 
 import structlog
 
+from collector import stdlib_logs
 from collector.config import ConfigError, load
 from collector.service import Service
 from collector.workers import WorkerInfo, default_workers, run_supervisor
@@ -43,6 +44,7 @@ def configure_logging(level: str = "info", encoding: str = "json") -> None:
         logger_factory=structlog.WriteLoggerFactory(sys.stderr),
         cache_logger_on_first_use=True,
     )
+    stdlib_logs.install(_LEVELS.get(level, logging.INFO))  # aiohttp, grpc, asyncio: JSON lines too
 
 
 def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:

@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from collector import registry
 from collector.component import ComponentID, Kind
+from collector.config_types import Duration
 from collector.confmap import ConfigError, ExpandedFloat, ExpandedInt, expand_env, read
 from collector.pdata import Signal
 
@@ -82,6 +83,7 @@ class ServiceConfig:
     extensions: tuple[ComponentID, ...]  # enabled in service::extensions, in start order
     pipelines: dict[str, PipelineConfig]
     telemetry: TelemetrySettings = field(default_factory=TelemetrySettings)
+    shutdown_timeout: float = 20.0  # seconds for the whole drain on SIGTERM; what is left then is counted lost
 
     def component(self, kind: Kind, id: ComponentID) -> ComponentConfig:
         return self.components[kind][id]
@@ -125,6 +127,11 @@ class _ServiceModel(BaseModel):
     extensions: list[str] = Field(default_factory=list)
     pipelines: dict[str, _PipelineModel | None] = Field(default_factory=dict)
     telemetry: _TelemetryModel = Field(default_factory=_TelemetryModel)
+    shutdown_timeout: Duration = Field(
+        default=20.0, gt=0,
+        description="the whole drain on SIGTERM must end within this (keep it under the orchestrator's grace "
+        "period); what an in-memory queue still holds then is counted as dropped, a persistent queue keeps it",
+    )
 
 
 # --- errors with paths -------------------------------------------------------------------------------------
@@ -392,4 +399,4 @@ def load(source: str | Path | Mapping[str, Any], environ: Mapping[str, str] | No
         log_level=service.telemetry.logs.level,
         log_encoding=service.telemetry.logs.encoding,
     )
-    return ServiceConfig(components, tuple(enabled), pipelines, telemetry)
+    return ServiceConfig(components, tuple(enabled), pipelines, telemetry, service.shutdown_timeout)

@@ -207,6 +207,15 @@ class Graph:
             except Exception:
                 _log.exception("component_shutdown_failed")
 
+    async def abandon(self) -> int:
+        """After `shutdown` overran its deadline (and was cancelled): stop every sender now. Returns the items
+        lost (in-memory queues); persistent queues keep theirs for the next start."""
+        lost = 0
+        for exp in self.exporters.values():
+            if isinstance(exp, Sender):
+                lost += await exp.abandon()
+        return lost
+
 
 def _settings(id: ComponentID, signal: Signal | None, host: Host, telemetry: Telemetry) -> CreateSettings:
     return CreateSettings(id=id, signal=signal, host=host, telemetry=telemetry,

@@ -97,7 +97,13 @@ class Service:
             self.worker.ready_file.unlink(missing_ok=True)
         if self.graph is not None:
             _log.info("collector_draining")
-            await self.graph.shutdown()
+            timeout = self.config.shutdown_timeout
+            try:
+                await asyncio.wait_for(self.graph.shutdown(), timeout)
+            except TimeoutError:
+                lost = await self.graph.abandon()
+                _log.error("shutdown_deadline_exceeded", timeout_seconds=timeout, dropped_items=lost,
+                           hint="a backend is not answering; persistent queues keep their data for the next start")
             self.graph = None
         await self._stop_extensions()
         if self._started:

@@ -19,10 +19,10 @@ from typing import Any
 
 from google.protobuf import json_format
 
-from collector.otlpjson._decode import JSONDecodeError, decode, decode_message
+from collector.otlpjson._decode import MAX_DEPTH, JSONDecodeError, decode, decode_message
 from collector.otlpjson._encode import encode, encode_message
 
-__all__ = ["JSONDecodeError", "decode", "decode_message", "decode_response", "encode", "encode_message"]
+__all__ = ["MAX_DEPTH", "JSONDecodeError", "decode", "decode_message", "decode_response", "encode", "encode_message"]
 
 
 def decode_response(message_type: type[Any], data: bytes) -> Any:

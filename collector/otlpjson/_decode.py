@@ -12,7 +12,12 @@ from google.protobuf.descriptor import Descriptor, FieldDescriptor
 
 from collector.pdata import Batch, Signal
 
-__all__ = ["JSONDecodeError", "decode", "decode_message"]
+__all__ = ["MAX_DEPTH", "JSONDecodeError", "decode", "decode_message"]
+
+MAX_DEPTH = 100
+"""Deepest message nesting accepted, the request itself being depth 1: the protobuf (upb) decoder's default
+limit. A JSON request nested deeper would decode here, and then fail every later parse of its serialized
+form (the batch merge, the persistent queue), losing other clients' data with it: it is refused instead."""
 
 
 class JSONDecodeError(ValueError):
@@ -136,7 +141,13 @@ _ANY_SCALARS: dict[str, tuple[str, Callable[[Any], Any]]] = {
 }
 
 
-def _any_value(target: Any, tree: Any) -> None:
+class _TooDeep(Exception):
+    pass
+
+
+def _any_value(target: Any, tree: Any, depth: int) -> None:
+    if depth > MAX_DEPTH:
+        raise _TooDeep
     if not isinstance(tree, dict):
         raise TypeError(f"expected an object, got {tree!r}")
     for key, value in tree.items():
@@ -146,14 +157,19 @@ def _any_value(target: Any, tree: Any) -> None:
         if scalar is not None:
             setattr(target, scalar[0], scalar[1](value))
         elif key in ("arrayValue", "array_value"):
-            _message(target.array_value, value)
+            target.array_value.SetInParent()  # an empty array is a value too (not an empty AnyValue)
+            _message(target.array_value, value, depth + 1)
         elif key in ("kvlistValue", "kvlist_value"):
-            _message(target.kvlist_value, value)
+            target.kvlist_value.SetInParent()
+            _message(target.kvlist_value, value, depth + 1)
 
 
-def _attributes(container: Any, items: Any) -> None:
+def _attributes(container: Any, items: Any, depth: int) -> None:
+    """`depth` is that of the KeyValue messages."""
     if not isinstance(items, list):
         raise TypeError(f"expected a list, got {items!r}")
+    if depth > MAX_DEPTH and items:
+        raise _TooDeep
     for item in items:
         if not isinstance(item, dict):
             raise TypeError(f"expected an object, got {item!r}")
@@ -161,10 +177,12 @@ def _attributes(container: Any, items: Any) -> None:
         value = item.get("value")
         if value is not None:
             kv.value.SetInParent()
-            _any_value(kv.value, value)
+            _any_value(kv.value, value, depth + 1)
 
 
-def _message(target: Any, tree: Any) -> None:
+def _message(target: Any, tree: Any, depth: int = 1) -> None:
+    if depth > MAX_DEPTH:
+        raise _TooDeep
     if not isinstance(tree, dict):
         raise TypeError(f"expected an object, got {tree!r}")
     descriptor = target.DESCRIPTOR
@@ -176,7 +194,7 @@ def _message(target: Any, tree: Any) -> None:
         name, kind, convert, repeated = entry
         try:
             if kind == _ATTRIBUTES:
-                _attributes(getattr(target, name), value)
+                _attributes(getattr(target, name), value, depth + 1)
             elif repeated:
                 if not isinstance(value, list):
                     raise TypeError(f"expected a list, got {value!r}")
@@ -185,16 +203,16 @@ def _message(target: Any, tree: Any) -> None:
                     container.extend([convert(v) for v in value])
                 elif kind == _ANY:
                     for v in value:
-                        _any_value(container.add(), v)
+                        _any_value(container.add(), v, depth + 1)
                 else:
                     for v in value:
-                        _message(container.add(), v)
+                        _message(container.add(), v, depth + 1)
             elif kind == _SCALAR:
                 setattr(target, name, convert(value))
             else:
                 sub = getattr(target, name)
                 sub.SetInParent()
-                (_any_value if kind == _ANY else _message)(sub, value)
+                (_any_value if kind == _ANY else _message)(sub, value, depth + 1)
         except JSONDecodeError as exc:
             raise JSONDecodeError(f"{key}.{exc}") from None
         except (TypeError, ValueError, binascii.Error) as exc:
@@ -202,8 +220,14 @@ def _message(target: Any, tree: Any) -> None:
 
 
 def decode_message(message: Any, tree: dict[str, Any]) -> Any:
-    """Fill ``message`` from an OTLP/JSON object; raises `JSONDecodeError` naming the field."""
-    _message(message, tree)
+    """Fill ``message`` from an OTLP/JSON object; raises `JSONDecodeError` naming the field, or saying that
+    values are nested deeper than `MAX_DEPTH` messages."""
+    try:
+        _message(message, tree)
+    except (_TooDeep, RecursionError):
+        raise JSONDecodeError(
+            f"values are nested too deeply: more than {MAX_DEPTH} levels of messages (the protobuf decoder's limit)"
+        ) from None
     return message
 
 
@@ -215,7 +239,4 @@ def decode(signal: Signal, data: bytes | str) -> Batch:
         raise JSONDecodeError(f"invalid JSON: {exc}") from None
     if not isinstance(tree, dict):
         raise JSONDecodeError(f"expected a JSON object, got {type(tree).__name__}")
-    try:
-        return Batch(signal, decode_message(signal.request_type(), tree))
-    except RecursionError:
-        raise JSONDecodeError("values are nested too deeply") from None
+    return Batch(signal, decode_message(signal.request_type(), tree))

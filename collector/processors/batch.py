@@ -91,9 +91,19 @@ class BatchProcessor:
         self._telemetry.add(f"otelcol_processor_batch_{trigger}_trigger_send", 1, self._attrs,
                             description=f"Batches sent because of the {trigger}")
         for group in _groups(pending, self._config.send_batch_max_size):
-            merged = group[0] if len(group) == 1 else Batch.merge(group[0].signal, group)
-            for part in split(merged, self._config.send_batch_max_size):
-                await self._send(part)
+            try:
+                merged = [group[0] if len(group) == 1 else Batch.merge(group[0].signal, group)]
+            except Exception as exc:  # one bad request must not take the others' data with it: one by one
+                self._log.error("batch_merge_failed", error=str(exc), batches=len(group))
+                merged = group
+            for batch in merged:
+                try:
+                    parts = split(batch, self._config.send_batch_max_size)
+                except Exception as exc:
+                    self._dropped(batch, exc)
+                    continue
+                for part in parts:
+                    await self._send(part)
 
     async def _send(self, batch: Batch) -> None:
         if self._next is None:
@@ -101,10 +111,13 @@ class BatchProcessor:
         try:
             await self._next.consume(batch)
         except Exception as exc:
-            n = batch.item_count()
-            self._telemetry.add(f"otelcol_processor_dropped_{ITEM_UNITS[batch.signal]}", n, self._attrs,
-                                description="Items dropped by a processor")
-            self._log.error("batch_send_failed", error=str(exc), dropped_items=n)
+            self._dropped(batch, exc)
+
+    def _dropped(self, batch: Batch, exc: Exception) -> None:
+        n = batch.item_count()
+        self._telemetry.add(f"otelcol_processor_dropped_{ITEM_UNITS[batch.signal]}", n, self._attrs,
+                            description="Items dropped by a processor")
+        self._log.error("batch_send_failed", error=str(exc), dropped_items=n)
 
     async def shutdown(self) -> None:
         """Flush what is pending (the pipeline shuts down upstream-first, so the next stage still runs)."""

@@ -126,6 +126,13 @@ class MemoryQueue:
     def nack(self, item: Item, batch: Batch | None = None) -> None:
         return None
 
+    def discard(self) -> int:
+        """Empty the queue (its consumers are gone); returns the items it held."""
+        items = 0
+        while not self._queue.empty():
+            items += self._queue.get_nowait().item_count()
+        return items
+
     async def close(self, *, drain: bool) -> None:
         self._closed = True
         self._drain = drain

@@ -86,6 +86,7 @@ class Sender:
         self._workers: list[asyncio.Task[None]] = []
         self._stopping = asyncio.Event()
         self._draining = False
+        self._cancelled_items = 0  # items a cancelled consumer held
 
     # -- lifecycle --
 
@@ -118,6 +119,26 @@ class Sender:
             self._stopping.set()
             await asyncio.gather(*self._workers, return_exceptions=True)
         await self.exporter.shutdown()
+
+    async def abandon(self, grace: float = 1.0) -> int:
+        """The shutdown deadline passed: stop now. Returns the items lost — what a memory queue and its
+        consumers still held (counted as failed); a persistent queue keeps everything on disk (0)."""
+        self._stopping.set()
+        for task in self._workers:
+            task.cancel()
+        await asyncio.gather(*self._workers, return_exceptions=True)
+        lost = 0 if self._persistent else self._cancelled_items
+        if isinstance(self.queue, MemoryQueue):
+            lost += self.queue.discard()
+        if lost:
+            self._telemetry.add(f"otelcol_exporter_send_failed_{self._unit}", lost, self._attrs,
+                                description="Items that failed to be sent and were dropped")
+            if self._log is not None:
+                self._log.error("export_failed", exporter=str(self.id), signal=self.signal.value,
+                                reason="shutdown_deadline", error="the shutdown deadline passed", dropped_items=lost)
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self.exporter.shutdown(), grace)
+        return lost
 
     # -- the pipeline side --
 
@@ -153,6 +174,7 @@ class Sender:
             try:
                 outcome = await self._send(item.batch, left)
             except asyncio.CancelledError:
+                self._cancelled_items += item.batch.item_count()  # lost unless a persistent queue keeps it
                 queue.nack(item)
                 raise
             except Exception as exc:  # a bug in the loop itself: keep the consumer, keep the data if we can

@@ -106,13 +106,32 @@ def _nested_log(depth: int) -> bytes:
     return ('{"resourceLogs":[{"scopeLogs":[{"logRecords":[{"body":' + value + "}]}]}]}").encode()
 
 
-def test_deep_but_sane_nesting_decodes() -> None:
-    assert otlpjson.decode(Signal.LOGS, _nested_log(100)).item_count() == 1
+def test_nesting_up_to_the_protobuf_decoders_limit_decodes_and_survives_reparsing() -> None:
+    # request, resource, scope, record, body: depth 5; every arrayValue level adds ArrayValue + AnyValue
+    batch = otlpjson.decode(Signal.LOGS, _nested_log(47))  # innermost value at depth 99
+    assert batch.item_count() == 1
+    again = Batch.from_bytes(Signal.LOGS, batch.to_bytes())  # what the persistent queue and merges do
+    assert Batch.merge(Signal.LOGS, [again, batch]).item_count() == 2
+
+
+@pytest.mark.parametrize("depth", [48, 49, 335])
+def test_nesting_past_the_protobuf_decoders_limit_is_refused_at_decode(depth: int) -> None:
+    # accepted, such a request would fail every later parse of its bytes (batch merge, persistent queue)
+    with pytest.raises(otlpjson.JSONDecodeError, match=f"more than {otlpjson.MAX_DEPTH} levels"):
+        otlpjson.decode(Signal.LOGS, _nested_log(depth))
 
 
 def test_hostile_nesting_is_a_decode_error_not_a_crash() -> None:
-    with pytest.raises(otlpjson.JSONDecodeError, match="depth"):
+    with pytest.raises(otlpjson.JSONDecodeError, match="depth"):  # past orjson's own limit
         otlpjson.decode(Signal.LOGS, _nested_log(2000))
+
+
+def test_deep_kvlists_and_span_attributes_count_too() -> None:
+    value = '{"kvlistValue":{"values":[{"key":"k","value":' * 47 + '{"stringValue":"x"}' + "}]}}" * 47
+    body = ('{"resourceSpans":[{"scopeSpans":[{"spans":[{"attributes":[{"key":"a","value":' + value
+            + "}]}]}]}]}").encode()
+    with pytest.raises(otlpjson.JSONDecodeError, match="nested too deeply"):
+        otlpjson.decode(Signal.TRACES, body)
 
 
 def test_every_span_field_encodes_as_json_format_does() -> None:
@@ -135,3 +154,12 @@ def test_every_span_field_encodes_as_json_format_does() -> None:
     want_span = expected["resourceSpans"][0]["scopeSpans"][0]["spans"][0]
     assert got_span == want_span
     assert otlpjson.decode(Signal.TRACES, otlpjson.encode(Batch(Signal.TRACES, req))).request == req
+
+
+@pytest.mark.parametrize("kind", ["array_value", "kvlist_value"])
+def test_an_empty_array_or_kvlist_stays_a_value(kind: str) -> None:
+    # found by the round-trip property: `{"arrayValue":{}}` used to come back as an AnyValue with no value
+    batch = Batch.empty(Signal.LOGS)
+    getattr(batch.resources.add().scope_logs.add().log_records.add().body, kind).SetInParent()
+    back = otlpjson.decode(Signal.LOGS, otlpjson.encode(batch))
+    assert back.resources[0].scope_logs[0].log_records[0].body.WhichOneof("value") == kind

@@ -21,9 +21,12 @@ from tests.support import ROOT, free_port
 pytestmark = pytest.mark.slow
 
 
-def collector_yaml(tmp_path: Path, receive_port: int, backend_port: int, health_port: int) -> Path:
+def collector_yaml(tmp_path: Path, receive_port: int, backend_port: int, health_port: int,
+                   processors: str = "[]") -> Path:
     path = tmp_path / "collector.yaml"
     path.write_text(f"""
+processors:
+  batch: {{timeout: 1h}}
 extensions:
   health_check: {{endpoint: "127.0.0.1:{health_port}"}}
   file_storage: {{directory: "{tmp_path / 'storage'}"}}
@@ -38,7 +41,7 @@ exporters:
 service:
   extensions: [health_check, file_storage]
   telemetry: {{metrics: {{level: none}}}}
-  pipelines: {{traces: {{receivers: [otlp], exporters: [otlphttp]}}}}
+  pipelines: {{traces: {{receivers: [otlp], processors: {processors}, exporters: [otlphttp]}}}}
 """)
     return path
 
@@ -113,3 +116,19 @@ def test_data_accepted_during_an_outage_survives_kill_9_and_is_sent_after_restar
             proc.wait(timeout=30)
     assert set(received_names(out)) == {f"span-{i}" for i in range(n)}  # at least once: all of them
     assert list((tmp_path / "storage").rglob("*.pb")) == []  # and the queue is empty again
+
+
+def test_the_one_window_the_readme_states_what_batch_holds_is_lost_on_kill_9(tmp_path: Path) -> None:
+    """With `batch` in the pipeline, a 2xx comes before the data reaches the disk queue (README: "One window
+    stays open"); without it (the test above) a 2xx means on disk."""
+    receive, backend, health = free_port(), free_port(), free_port()
+    config = collector_yaml(tmp_path, receive, backend, health, processors="[batch]")
+    proc = start(config, health)
+    try:
+        r = httpx.post(f"http://127.0.0.1:{receive}/v1/traces", content=span_request(0),
+                       headers={"Content-Type": "application/x-protobuf"})
+        assert r.status_code == 200
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    assert list((tmp_path / "storage").rglob("*.pb")) == []  # accepted, held by batch, gone with the process

@@ -10,10 +10,12 @@ from typing import Any
 
 import httpx
 import pytest
+import structlog
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
+from collector.confmap import ConfigError
 from collector.service import Service
-from collector.testing import running_collector
+from collector.testing import RecordingTelemetry, running_collector
 from tests.support import free_port
 
 
@@ -117,3 +119,47 @@ def test_a_port_in_use_is_reported_naming_the_key_that_set_it(tmp_path: Path, se
         asyncio.run(scenario())
     with socket.socket() as probe:  # what had started is closed again
         probe.bind(("127.0.0.1", http))
+
+
+def test_shutdown_keeps_its_deadline_with_a_hung_backend_and_counts_what_it_drops(tmp_path: Path) -> None:
+    http = free_port()
+    with socket.socket() as hung:  # accepts connections (the kernel's backlog), never answers
+        hung.bind(("127.0.0.1", 0))
+        hung.listen(16)
+        cfg = {
+            "receivers": {"otlp": {"protocols": {"http": {"endpoint": f"127.0.0.1:{http}"}}}},
+            "exporters": {"otlphttp": {"endpoint": f"http://127.0.0.1:{hung.getsockname()[1]}", "timeout": "60s",
+                                       "sending_queue": {"num_consumers": 1}}},
+            "service": {
+                "pipelines": {"traces": {"receivers": ["otlp"], "exporters": ["otlphttp"]}},
+                "telemetry": {"metrics": {"level": "none"}},
+                "shutdown_timeout": "1s",
+            },
+        }
+        telemetry = RecordingTelemetry()
+        service = Service.from_config(cfg, telemetry=telemetry)
+
+        async def scenario() -> list[dict[str, Any]]:
+            await service.start()
+            async with httpx.AsyncClient() as client:
+                for n in (2, 3, 4):
+                    r = await client.post(f"http://127.0.0.1:{http}/v1/traces", content=spans(n),
+                                          headers={"Content-Type": "application/x-protobuf"})
+                    assert r.status_code == 200  # accepted into the in-memory queue
+            with structlog.testing.capture_logs() as logs:
+                await asyncio.wait_for(service.shutdown(), 20)  # a guard against a hang, not a timing check
+            return logs
+
+        logs = asyncio.run(scenario())
+    [exceeded] = [e for e in logs if e["event"] == "shutdown_deadline_exceeded"]
+    assert exceeded["dropped_items"] == 9  # every accepted span is accounted for: one in flight, two queued
+    assert telemetry.value("otelcol_exporter_send_failed_spans") == 9
+
+
+def test_shutdown_timeout_is_validated_with_its_path() -> None:
+    with pytest.raises(ConfigError, match="service::shutdown_timeout"):
+        Service.from_config({
+            "receivers": {"otlp": {}}, "exporters": {"debug": {}},
+            "service": {"pipelines": {"traces": {"receivers": ["otlp"], "exporters": ["debug"]}},
+                        "shutdown_timeout": "-1s"},
+        })

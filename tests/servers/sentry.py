@@ -21,11 +21,12 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
+from sentry_relay.processing import StoreNormalizer
 from sentry_sdk.envelope import Envelope
 
 from tests.servers._http import LocalHTTPServer
 
-__all__ = ["Received", "SentryReceiver", "check_event"]
+__all__ = ["Received", "SentryReceiver", "check_event", "relay_errors"]
 
 
 @dataclass(slots=True)
@@ -51,8 +52,19 @@ _PLATFORMS = {"as3", "c", "cfml", "cocoa", "csharp", "elixir", "haskell", "go", 
               "native", "node", "objc", "other", "perl", "php", "python", "ruby"}
 
 
+_NORMALIZER = StoreNormalizer(project_id=4242)
+
+
+def relay_errors(event: dict[str, Any]) -> list[dict[str, Any]]:
+    """The errors Relay's own store normalization (the `sentry-relay` package: Sentry's ingest code) records
+    on an event: an empty list when Sentry would take it as it is."""
+    normalized = _NORMALIZER.normalize_event(dict(event))
+    return list(normalized.get("errors") or [])
+
+
 def check_event(event: dict[str, Any], item_type: str) -> str | None:
-    """What Sentry's ingestion would object to in an event or transaction payload, or None."""
+    """What Sentry's ingestion would object to in an event or transaction payload, or None: the event
+    protocol's required attributes, then Relay's own normalization."""
     if not _HEX32.match(str(event.get("event_id", ""))):
         return "event_id must be 32 lower-case hex digits"
     if not isinstance(event.get("timestamp"), int | float):
@@ -80,6 +92,9 @@ def check_event(event: dict[str, Any], item_type: str) -> str | None:
             return "a transaction needs a start_timestamp before its timestamp"
         if not event.get("transaction"):
             return "a transaction needs a name"
+    errors = relay_errors(event)
+    if errors:
+        return f"Relay's normalization found errors: {errors}"
     return None
 
 

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sentry_sdk.utils import BadDsn, Dsn
 
 from collector.config_types import Duration
 from collector.sending.settings import SenderSettings
 
-__all__ = ["SEVERITY_NUMBERS", "Config"]
+__all__ = ["SEVERITY_NUMBERS", "Config", "DedupeConfig"]
 
 SEVERITY_NUMBERS: dict[str, int] = {"trace": 1, "debug": 5, "info": 9, "warn": 13, "error": 17, "fatal": 21}
 """The lowest OTLP severity_number of each level name."""
@@ -23,6 +23,23 @@ DEFAULT_TAG_ATTRIBUTES = [
     "http.request.method",
     "http.response.status_code",
 ]
+
+
+class DedupeConfig(BaseModel):
+    """One event per failure: an exception recorded on a span and logged too becomes one Sentry event."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = True
+    window: Duration = Field(
+        default=5.0, ge=0.0, le=60.0,
+        description="how long an error event with a span waits for its counterpart from the other signal "
+        "(logs vs traces) before it is sent alone; 0 sends at once and still drops a late duplicate",
+    )
+    memory: Duration = Field(
+        default=600.0, gt=0.0, description="how long the fingerprint of a sent failure is remembered"
+    )
+    max_entries: int = Field(default=10_000, ge=1, le=1_000_000, description="fingerprints remembered at most")
 
 
 class Config(SenderSettings):
@@ -51,6 +68,7 @@ class Config(SenderSettings):
         default=None,
         description="name of the env var holding the HMAC key that pseudonymises `enduser.id` (never the key)",
     )
+    dedupe: DedupeConfig = Field(default_factory=DedupeConfig)
     compression: Literal["gzip", "none"] = "gzip"
     concurrency: int = Field(default=4, ge=1, le=64, description="envelopes in flight at once, per export")
     timeout: Duration = Field(default=30.0, description="for one export call (all of a batch's envelopes)")

@@ -22,7 +22,7 @@ from collector.exporters.sentry._config import Config
 from collector.exporters.sentry._stacktrace import parse_stacktrace
 from collector.pdata import Batch, Signal
 
-__all__ = ["MAX_STRING", "EventBuilder", "Pseudonymizer", "SentryItem", "any_value"]
+__all__ = ["MAX_STRING", "EventBuilder", "Pseudonymizer", "SentryItem", "any_value", "event_id"]
 
 MAX_STRING = 8192
 """Longest string value kept in an event's message and attribute contexts (Sentry trims messages to this)."""
@@ -143,7 +143,7 @@ def _clip(value: Any) -> Any:
     return value
 
 
-def _event_id(*parts: object) -> str:
+def event_id(*parts: object) -> str:
     digest = hashlib.blake2b(digest_size=16)
     for part in parts:
         digest.update(part if isinstance(part, bytes) else str(part).encode())
@@ -225,7 +225,7 @@ class EventBuilder:
         event = self._base(
             resource,
             attrs,
-            event_id=_event_id(
+            event_id=event_id(
                 "log",
                 record.SerializeToString(deterministic=True),
                 resource.attributes.get("service.name"),
@@ -286,7 +286,7 @@ class EventBuilder:
         event = self._base(
             resource,
             merged,
-            event_id=_event_id("span_event", span.trace_id, span.span_id, index, span_event.time_unix_nano),
+            event_id=event_id("span_event", span.trace_id, span.span_id, index, span_event.time_unix_nano),
             timestamp=_seconds(span_event.time_unix_nano or span.end_time_unix_nano),
             level="error",
         )
@@ -303,7 +303,7 @@ class EventBuilder:
         event = self._base(
             resource,
             attrs,
-            event_id=_event_id("transaction", root.trace_id, root.span_id),
+            event_id=event_id("transaction", root.trace_id, root.span_id),
             timestamp=_seconds(root.end_time_unix_nano),
             level="info",
         )

@@ -15,6 +15,7 @@ import aiohttp
 from collector.component import CreateSettings
 from collector.errors import PermanentError, RetryableError
 from collector.exporters.sentry._config import Config
+from collector.exporters.sentry._dedupe import Deduper, Pending, fingerprint, merge_items, shared_deduper
 from collector.exporters.sentry._events import EventBuilder, Pseudonymizer, SentryItem, Source
 from collector.exporters.sentry._transport import EnvelopeClient, Verdict, classify, rate_limits
 from collector.pdata import Batch, Signal
@@ -112,6 +113,12 @@ class SentryExporter:
         self._disabled_until: dict[str | None, float] = {}  # category (None = all) -> monotonic deadline
         self._recently_sent: OrderedDict[str, None] = OrderedDict()
         self._attrs = {"exporter": str(settings.id)}
+        self._dedupe: Deduper | None = None
+        if config.dedupe.enabled:
+            self._dedupe = shared_deduper(settings.host, str(settings.id), window=config.dedupe.window,
+                                          memory=config.dedupe.memory, max_entries=config.dedupe.max_entries)
+            if settings.signal is not None:
+                self._dedupe.signals.add(settings.signal)
 
     async def start(self) -> None:
         if self._client is None:
@@ -129,6 +136,50 @@ class SentryExporter:
         items = [it for it in self._build(batch) if it.event_id not in self._recently_sent]
         if not items:
             return
+        if self._dedupe is None:
+            await self._send_all(batch, items, [])
+            return
+        items, merged = merge_items(items)
+        to_send: list[SentryItem] = []
+        held: list[tuple[Pending, SentryItem]] = []
+        joined: list[tuple[Pending, SentryItem]] = []
+        duplicates = merged
+        for item in items:
+            fp = fingerprint(item)
+            if fp is None:
+                to_send.append(item)
+            elif self._dedupe.was_sent(fp):
+                duplicates += 1
+            elif (entry := self._dedupe.pending(fp)) is not None:
+                self._dedupe.join(entry, item.event)
+                joined.append((entry, item))
+                duplicates += 1
+            elif self._dedupe.waits:
+                held.append((self._dedupe.hold(fp, item.event), item))
+            else:
+                to_send.append(item)
+        if duplicates:
+            self._settings.telemetry.add(
+                "otelcol_exporter_sentry_deduplicated_items", duplicates, self._attrs,
+                description="error events merged into another event of the same failure (not sent twice)",
+            )
+        try:
+            if held:
+                await self._dedupe.wait(entry for entry, _ in held)
+            await self._send_all(batch, to_send, held)
+        finally:
+            for entry, _ in held:
+                self._dedupe.release(entry, sent=False)  # no-op for those `_send_all` released as sent
+        retry = [item for entry, item in joined if not await entry.outcome]
+        if retry:
+            raise RetryableError("the event this failure was merged into was not sent", retry_after=None,
+                                 batch=subset(batch, {source for item in retry for source in item.sources}))
+
+    async def _send_all(self, batch: Batch, items: list[SentryItem], held: list[tuple[Pending, SentryItem]]) -> None:
+        """Send `items` and the `held` events (merged with whatever met them), `concurrency` at a time."""
+        items = [*items, *(SentryItem(entry.event, item.item_type, item.source, item.also) for entry, item in held)]
+        if not items:
+            return
         run = _Run()
         queue = iter(enumerate(items))
 
@@ -141,6 +192,15 @@ class SentryExporter:
         async with asyncio.TaskGroup() as group:
             for _ in range(min(self._config.concurrency, len(items))):
                 group.create_task(worker())
+        if self._dedupe is not None:
+            first_held = len(items) - len(held)
+            for i, item in enumerate(items):
+                if i not in run.done:
+                    continue
+                if i >= first_held:
+                    self._dedupe.release(held[i - first_held][0], sent=True)
+                elif (fp := fingerprint(item)) is not None:
+                    self._dedupe.mark_sent(fp)
         if run.retry_reason is not None:
             pending = {source for i, it in enumerate(items) if i not in run.done for source in it.sources}
             raise RetryableError(run.retry_reason, retry_after=run.retry_after, batch=subset(batch, pending),

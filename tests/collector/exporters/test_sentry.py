@@ -173,7 +173,8 @@ def _error(dsn: str, batch: Batch, **config: Any) -> RetryableError:
 @pytest.mark.parametrize("compression", ["gzip", "none"])
 def test_events_arrive_as_envelopes_sentry_can_read(receiver: SentryReceiver, s: Sdk, compression: str) -> None:
     failing_request(s)
-    _export(receiver.dsn, s.logs_batch(), s.traces_batch(), compression=compression)
+    # two events of one failure: dedupe (tested in test_sentry_dedupe.py) is off to see both envelopes
+    _export(receiver.dsn, s.logs_batch(), s.traces_batch(), compression=compression, dedupe={"enabled": False})
     log_event, span_event = receiver.events()
     assert log_event["logentry"] == {"formatted": "chat request failed"}
     assert span_event["transaction"] == "POST /chat"
@@ -250,7 +251,8 @@ def test_during_a_rate_limit_nothing_of_that_category_is_sent(receiver: SentryRe
     receiver.answer(200, {"X-Sentry-Rate-Limits": "600:transaction"})
 
     async def run() -> tuple[RetryableError, int]:
-        exporter = SentryExporter(CreateSettings(ComponentID("sentry")), Config(dsn=receiver.dsn, transactions=True))
+        config = Config(dsn=receiver.dsn, transactions=True, dedupe={"enabled": False})  # both error events go
+        exporter = SentryExporter(CreateSettings(ComponentID("sentry")), config)
         await exporter.start()
         try:
             await exporter.export(s.logs_batch())  # accepted, and announces a limit on transactions
@@ -334,7 +336,9 @@ def test_when_sentry_is_down_everything_is_retryable_and_arrives_once_it_is_back
         receiver.start()
         assert logs_error.batch is not None and traces_error.batch is not None
         _export(dsn, logs_error.batch, traces_error.batch)
-        assert len(receiver.events()) == 4
+        events = receiver.events()  # one per failure: each logged and recorded on its span
+        assert len(events) == 2
+        assert [e["logentry"]["formatted"] for e in events] == ["chat request failed"] * 2
 
 
 def test_an_empty_dsn_switches_the_exporter_off(s: Sdk) -> None:

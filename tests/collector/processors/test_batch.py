@@ -94,3 +94,39 @@ def test_a_refused_batch_is_counted_as_dropped() -> None:
 def test_max_size_must_not_be_below_size() -> None:
     with pytest.raises(ValidationError, match="send_batch_max_size"):
         Config(send_batch_size=10, send_batch_max_size=5)
+
+
+def test_a_batch_that_cannot_be_merged_does_not_take_the_others_with_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    sink = Sink()
+    proc, _ = make(sink, send_batch_size=1000, timeout="1h")
+
+    def refuse(*_: object) -> Batch:
+        raise ValueError("Exceeded upb_DecodeOptions_MaxDepth")
+
+    monkeypatch.setattr(Batch, "merge", refuse)
+
+    async def scenario() -> None:
+        for n in (1, 2, 3):
+            await proc.consume(traces(n))
+        await proc.shutdown()
+
+    asyncio.run(scenario())
+    assert [b.item_count() for b in sink.got] == [1, 2, 3]  # sent one by one, none lost
+
+
+def test_a_batch_that_cannot_be_cut_is_counted_as_dropped(monkeypatch: pytest.MonkeyPatch) -> None:
+    sink = Sink()
+    proc, tel = make(sink, send_batch_size=1000, send_batch_max_size=1000, timeout="1h")
+
+    def refuse(*_: object) -> list[Batch]:
+        raise ValueError("cannot split")
+
+    monkeypatch.setattr("collector.processors.batch.split", refuse)
+
+    async def scenario() -> None:
+        await proc.consume(traces(4))
+        await proc.shutdown()
+
+    asyncio.run(scenario())
+    assert sink.got == []
+    assert tel.value("otelcol_processor_dropped_spans") == 4

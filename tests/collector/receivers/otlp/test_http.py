@@ -95,6 +95,30 @@ def test_official_json_examples_are_accepted_and_stored_exactly(
     assert otlpjson.decode(signal, line).request == otlpjson.decode(signal, body).request
 
 
+def _deep_span(levels: int) -> bytes:
+    value = '{"arrayValue":{"values":[' * levels + '{"stringValue":"x"}' + "]}}" * levels
+    return ('{"resourceSpans":[{"scopeSpans":[{"spans":[{"traceId":"' + "1" * 32 + '","spanId":"' + "2" * 16
+            + '","name":"deep","attributes":[{"key":"k","value":' + value + "}]}]}]}]}").encode()
+
+
+@pytest.mark.parametrize("levels", [48, 49, 335])
+def test_json_nested_past_the_protobuf_limit_is_400_and_takes_no_one_elses_data(tmp_path: Path, levels: int) -> None:
+    port = free_port()
+    cfg = config(tmp_path, port, processors=["batch"])
+    cfg["processors"]["batch"] = {"timeout": "1s"}
+    with running_collector(cfg):
+        url = f"http://127.0.0.1:{port}/v1/traces"
+        assert httpx.post(url, content=spans(3).SerializeToString(), headers=PB).status_code == 200
+        deep = httpx.post(url, content=_deep_span(levels), headers=JSON)
+        assert deep.status_code == 400
+        assert "nested too deeply" in deep.json()["message"]
+        sane = httpx.post(url, content=_deep_span(47), headers=JSON)  # the deepest a protobuf decoder accepts
+        assert sane.status_code == 200, sane.text
+    names = [s["name"] for line in read_lines(tmp_path / "out.jsonl")
+             for rs in line["resourceSpans"] for ss in rs["scopeSpans"] for s in ss["spans"]]
+    assert sorted(names) == ["deep", "s0", "s1", "s2"]  # the other clients' data, batched with it, all arrived
+
+
 def test_gzip_bodies_are_inflated(collector: Collector) -> None:
     body = gzip.compress(spans(2).SerializeToString())
     assert collector.post("/v1/traces", body, {**PB, "Content-Encoding": "gzip"}).status_code == 200

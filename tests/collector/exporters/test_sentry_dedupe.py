@@ -1,0 +1,220 @@
+"""One failure, one Sentry event: an exception recorded on the span *and* logged (the most common pattern) is
+merged into one event — within a batch, and across the logs and traces batches that arrive separately."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from collector.component import ComponentID, CreateSettings, NoopTelemetry, Telemetry
+from collector.errors import RetryableError
+from collector.exporters import sentry
+from collector.exporters.sentry import Config
+from collector.exporters.sentry._dedupe import Deduper, fingerprint, merge_items
+from collector.pdata import Signal
+from tests.collector.exporters._sentry_data import Sdk, failing_request, sdk
+from tests.servers.sentry import SentryReceiver, relay_errors
+
+
+class _Host:
+    """A stand-in for the running service: what makes the logs and traces instances share one memory."""
+
+    def get_extension(self, id: ComponentID) -> None:
+        return None
+
+
+class _Counts(NoopTelemetry):
+    def __init__(self) -> None:
+        self.counts: dict[str, float] = {}
+
+    def add(self, name: str, value: float, attributes: Any = None, *, description: str = "") -> None:
+        self.counts[name] = self.counts.get(name, 0) + value
+
+
+@pytest.fixture
+def receiver() -> Iterator[SentryReceiver]:
+    with SentryReceiver() as r:
+        yield r
+
+
+@pytest.fixture
+def s() -> Iterator[Sdk]:
+    with sdk() as s:
+        yield s
+
+
+def _pair(dsn: str, telemetry: Telemetry | None = None, **dedupe: Any) -> tuple[Any, Any]:
+    """The exporter's two instances, as a collector builds them for a logs and a traces pipeline."""
+    host = _Host()
+    config = Config(dsn=dsn, dedupe={"window": "2s", **dedupe})
+    extra = {"telemetry": telemetry} if telemetry is not None else {}
+    logs = sentry.create(CreateSettings(ComponentID("sentry"), Signal.LOGS, host, **extra), config)
+    traces = sentry.create(CreateSettings(ComponentID("sentry"), Signal.TRACES, host, **extra), config)
+    return logs, traces
+
+
+async def _run(logs: Any, traces: Any, *steps: Any) -> None:
+    await logs.start()
+    await traces.start()
+    try:
+        for step in steps:
+            await step
+    finally:
+        await logs.shutdown()
+        await traces.shutdown()
+
+
+def test_a_failure_both_recorded_on_the_span_and_logged_is_one_event(receiver: SentryReceiver, s: Sdk) -> None:
+    failing_request(s)
+    logs, traces = _pair(receiver.dsn)
+
+    async def both() -> None:
+        await asyncio.gather(logs.export(s.logs_batch()), traces.export(s.traces_batch()))
+
+    asyncio.run(_run(logs, traces, both()))
+    [event] = receiver.events()
+    assert event["logentry"] == {"formatted": "chat request failed"}  # the log's message and logger
+    assert event["logger"] == "chat.api"
+    assert event["transaction"] == "POST /chat"  # the span's name, request and trace context
+    assert event["request"]["method"] == "POST"
+    assert event["contexts"]["trace"]["op"] == "http.server"
+    assert event["contexts"]["otel"]["attributes"]["http.route"] == "/chat"
+    [value] = event["exception"]["values"]
+    assert (value["type"], value["value"]) == ("ValueError", "model backend returned garbage")
+    assert value["stacktrace"]["frames"][-1]["function"] == "handler"
+    assert relay_errors(event) == []
+
+
+def test_the_counterpart_may_arrive_first_from_either_signal(receiver: SentryReceiver, s: Sdk) -> None:
+    failing_request(s)
+    logs, traces = _pair(receiver.dsn)
+
+    async def traces_then_logs() -> None:
+        first = asyncio.create_task(traces.export(s.traces_batch()))
+        await asyncio.sleep(0.3)  # a later batch of the other signal, inside the window
+        await logs.export(s.logs_batch())
+        await first
+
+    asyncio.run(_run(logs, traces, traces_then_logs()))
+    [event] = receiver.events()
+    assert "logentry" in event and event["transaction"] == "POST /chat"
+
+
+def test_a_counterpart_after_the_window_is_dropped_and_counted(receiver: SentryReceiver, s: Sdk) -> None:
+    failing_request(s)
+    telemetry = _Counts()
+    logs, traces = _pair(receiver.dsn, telemetry, window="0.2s")
+
+    async def far_apart() -> None:
+        await logs.export(s.logs_batch())  # waits its window, then is sent alone
+        await traces.export(s.traces_batch())  # remembered: not a second event
+
+    asyncio.run(_run(logs, traces, far_apart()))
+    [event] = receiver.events()
+    assert event["logentry"] == {"formatted": "chat request failed"}
+    assert telemetry.counts["otelcol_exporter_sentry_deduplicated_items"] == 1
+
+
+def test_different_failures_in_one_span_stay_separate_events(receiver: SentryReceiver, s: Sdk) -> None:
+    def handler() -> None:
+        raise ValueError("timeout talking to the model")
+
+    failing_request(s)
+    failing_request(s, fail=handler)
+    logs, traces = _pair(receiver.dsn)
+
+    async def both() -> None:
+        await asyncio.gather(logs.export(s.logs_batch()), traces.export(s.traces_batch()))
+
+    asyncio.run(_run(logs, traces, both()))
+    events = receiver.events()
+    assert sorted(e["exception"]["values"][-1]["value"] for e in events) == [
+        "model backend returned garbage", "timeout talking to the model"]
+    assert all("logentry" in e and "transaction" in e for e in events)
+
+
+def test_the_same_error_logged_twice_in_one_batch_is_one_event(receiver: SentryReceiver, s: Sdk) -> None:
+    with s.tracer.start_as_current_span("POST /chat"):
+        try:
+            raise KeyError("session")
+        except KeyError:
+            s.logger.exception("lookup failed")
+            s.logger.exception("request failed")  # the outer layer logs it again
+    items, merged = merge_items(sentry.EventBuilder(Config())(s.logs_batch()))
+    assert (len(items), merged) == (1, 1)
+    assert len(items[0].sources) == 2  # a retry still covers both records
+    logs, traces = _pair(receiver.dsn, window=0)
+    asyncio.run(_run(logs, traces, logs.export(s.logs_batch())))
+    [event] = receiver.events()
+    assert event["logentry"] == {"formatted": "lookup failed"}
+
+
+def test_errors_without_a_span_are_never_merged(receiver: SentryReceiver) -> None:
+    with sdk() as s:
+        s.logger.error("disk full")
+        s.logger.error("disk full")
+        assert [fingerprint(item) for item in sentry.EventBuilder(Config())(s.logs_batch())] == [None, None]
+
+
+def test_when_the_merged_event_cannot_be_sent_both_records_are_retried(receiver: SentryReceiver, s: Sdk) -> None:
+    failing_request(s)
+    receiver.answer(503)
+    logs, traces = _pair(receiver.dsn)
+    outcomes: list[BaseException | None] = []
+
+    async def both() -> None:
+        results = await asyncio.gather(logs.export(s.logs_batch()), traces.export(s.traces_batch()),
+                                       return_exceptions=True)
+        outcomes.extend(r if isinstance(r, BaseException) else None for r in results)
+
+    asyncio.run(_run(logs, traces, both()))
+    assert all(isinstance(o, RetryableError) for o in outcomes), outcomes
+    retry_logs, retry_traces = (o.batch for o in outcomes if isinstance(o, RetryableError))
+    assert retry_logs is not None and retry_traces is not None
+    assert retry_logs.item_count() == 1 and retry_traces.item_count() >= 1  # nothing accepted is lost
+
+    logs, traces = _pair(receiver.dsn)
+
+    async def retried() -> None:
+        assert retry_logs is not None and retry_traces is not None
+        await asyncio.gather(logs.export(retry_logs), traces.export(retry_traces))
+
+    asyncio.run(_run(logs, traces, retried()))
+    [event] = receiver.events()
+    assert "logentry" in event and event["transaction"] == "POST /chat"
+
+
+def test_the_memory_of_sent_failures_is_bounded() -> None:
+    deduper = Deduper(window=0, memory=600, max_entries=2)
+    for n in range(3):
+        deduper.mark_sent(("t", "s", "E", str(n)))
+    assert not deduper.was_sent(("t", "s", "E", "0"))
+    assert deduper.was_sent(("t", "s", "E", "1")) and deduper.was_sent(("t", "s", "E", "2"))
+
+
+def test_the_memory_of_sent_failures_expires() -> None:
+    deduper = Deduper(window=0, memory=0.01, max_entries=10)
+    deduper.mark_sent(("t", "s", "E", "m"))
+    time.sleep(0.02)
+    assert not deduper.was_sent(("t", "s", "E", "m"))
+
+
+def test_dedupe_can_be_switched_off(receiver: SentryReceiver, s: Sdk) -> None:
+    failing_request(s)
+    config = Config(dsn=receiver.dsn, dedupe={"enabled": False})
+    host = _Host()
+    logs = sentry.create(CreateSettings(ComponentID("sentry"), Signal.LOGS, host), config)
+    traces = sentry.create(CreateSettings(ComponentID("sentry"), Signal.TRACES, host), config)
+    asyncio.run(_run(logs, traces, logs.export(s.logs_batch()), traces.export(s.traces_batch())))
+    assert len(receiver.events()) == 2
+
+
+def test_dedupe_keys_are_validated() -> None:
+    with pytest.raises(ValueError, match=r"dedupe\.window"):
+        Config.model_validate({"dedupe": {"window": "5m"}})
+    with pytest.raises(ValueError, match=r"dedupe\.windw"):
+        Config.model_validate({"dedupe": {"windw": "1s"}})
