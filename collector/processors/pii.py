@@ -197,6 +197,7 @@ def build_scrubber(config: Config, hmac_key: bytes | None = None) -> Scrubber:
 
 _CACHE_MAX = 8192  # entries of each processor cache (cleared when full)
 _CLEAN_TEXT_MAX = 512  # longer texts are not remembered
+_UNSEEN = "?"  # not a kind: a key not classified yet
 _SCALARS = frozenset({None, "int_value", "double_value", "bool_value", "bytes_value"})
 
 
@@ -366,11 +367,9 @@ class PiiProcessor:
         kinds, clean = self._kinds, self._clean
         for kv in attributes:
             key = kv.key
-            key_kind = kinds[key] if key in kinds else self._kind(key)
-            if key_kind == "never":
-                continue
-            value = kv.value
+            key_kind = kinds.get(key, _UNSEEN)
             if key_kind is None:  # the common case, inline: a key that says nothing, a string value
+                value = kv.value
                 text = value.string_value
                 if text:
                     if text not in clean:
@@ -380,7 +379,15 @@ class PiiProcessor:
                     continue
                 if value.WhichOneof("value") in _SCALARS:
                     continue
-            self._value(value, key_kind, counts, key)
+                self._value(value, None, counts, key)
+                continue
+            if key_kind == _UNSEEN:
+                key_kind = self._kind(key)
+                if key_kind is None:
+                    self._value(kv.value, None, counts, key)
+                    continue
+            if key_kind != "never":
+                self._value(kv.value, key_kind, counts, key)
 
     def _value(self, value: Any, key_kind: str | None, counts: Counter[str], parent: str | None = None) -> None:
         which = value.WhichOneof("value")
