@@ -81,16 +81,18 @@ class Batch:
     `request` across stages: the next `to_bytes` would not see later edits.
     """
 
-    __slots__ = ("_items", "_raw", "_request", "signal")
+    __slots__ = ("_items", "_lent", "_raw", "_request", "signal")
 
     def __init__(self, signal: Signal, request: Request | None = None, *, raw: bytes | None = None,
                  items: int | None = None) -> None:
-        if request is None and raw is None:
-            request = signal.request_type()
         self.signal = signal
         self._request = request
         self._raw = raw
         self._items = items
+        # the caller holds the message (it passed it in, or `request` handed it out): updated in place, never swapped
+        self._lent = request is not None and raw is None
+        if request is None and raw is None:
+            self._request = signal.request_type()
 
     def __repr__(self) -> str:
         return f"Batch({self.signal.value}, items={self.item_count()})"
@@ -126,6 +128,7 @@ class Batch:
         request = self.view
         self._raw = None
         self._items = None
+        self._lent = True
         return request
 
     @property
@@ -142,6 +145,20 @@ class Batch:
         if self._raw is None:
             self._raw = self.view.SerializeToString()
         return self._raw
+
+    @property
+    def message_held(self) -> bool:
+        """Whether a caller holds the decoded message (passed it in, or took it from `request`): edits must then
+        be made in that message, where the caller sees them, not by `replace_bytes`."""
+        return self._lent
+
+    def replace_bytes(self, data: bytes) -> None:
+        """The request is now ``data`` (a processor that rewrote the serialized form); the item count stays. For
+        batches whose message nobody holds (see `message_held`)."""
+        if self._lent:
+            raise RuntimeError("the decoded message of this batch is held by a caller: edit it instead")
+        self._raw = data
+        self._request = None
 
     @property
     def resources(self) -> Any:

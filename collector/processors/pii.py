@@ -35,10 +35,19 @@ import re
 from collections import Counter
 from typing import Any, Literal, Self
 
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from collector.component import CreateSettings, Telemetry
 from collector.pdata import Batch, Signal
+from collector.processors._pii_wire import (
+    LEAN_LOGS,
+    LEAN_TRACES,
+    any_string,
+    encode_any_string,
+    encode_key_value,
+    split_key_value,
+)
 from otel_distro.scrubbing import COUNT_KEY, KEYED_KINDS, KINDS_KEY, Rule, Scrubber, default_rules
 
 __all__ = ["SIGNALS", "TYPE", "Config", "PiiProcessor", "RuleConfig", "create"]
@@ -198,6 +207,10 @@ def build_scrubber(config: Config, hmac_key: bytes | None = None) -> Scrubber:
 _CACHE_MAX = 8192  # entries of each processor cache (cleared when full)
 _CLEAN_TEXT_MAX = 512  # longer texts are not remembered
 _UNSEEN = "?"  # not a kind: a key not classified yet
+_CLEAN_KV_MAX = 600  # longer serialized pairs are not remembered
+_SCALAR_TAGS = frozenset({b"", b"\x10", b"\x18", b"\x21", b"\x3a"})  # no value, bool, int, double, bytes
+_COUNT_KEY_B = COUNT_KEY.encode()
+_KINDS_KEY_B = KINDS_KEY.encode()
 _SCALARS = frozenset({None, "int_value", "double_value", "bool_value", "bytes_value"})
 
 
@@ -221,9 +234,13 @@ class PiiProcessor:
             self._allowed = frozenset(config.allowed_keys) | frozenset(config.ignored_keys)
         self._kinds: dict[str, str | None] = {}
         self._clean: dict[str, None] = {}
+        self._kinds_b: dict[bytes, str | None] = {}
+        self._clean_kv: dict[bytes, None] = {}  # serialized KeyValues found clean
         self._counts: Counter[str] = Counter()
 
     def __call__(self, batch: Batch) -> Batch:
+        if self._allowed is None and batch.signal is not Signal.METRICS and not batch.message_held:
+            return self._lean(batch)  # the pipeline's case: a batch as received
         total: Counter[str] = Counter()
         request: Any = batch.view
         if batch.signal is Signal.TRACES:
@@ -253,6 +270,203 @@ class PiiProcessor:
             self._telemetry.add(_REDACTIONS_METRIC, n, {"processor": self._component, "kind": kind},
                                 description="Values redacted by the pii processor, by kind")
         return batch
+
+    # --- traces and logs, on their serialized attributes (`_pii_wire`) ----------------------------------------
+
+    def _lean(self, batch: Batch) -> Batch:
+        total: Counter[str] = Counter()
+        request: Any
+        if batch.signal is Signal.TRACES:
+            request = LEAN_TRACES.FromString(batch.to_bytes())
+            for rs in request.resource_spans:
+                self._kvs(rs.resource.attributes, total)
+                for ss in rs.scope_spans:
+                    self._kvs(ss.scope.attributes, total)
+                    for span in ss.spans:
+                        self._lean_span(span, total)
+        else:
+            request = LEAN_LOGS.FromString(batch.to_bytes())
+            for rl in request.resource_logs:
+                self._kvs(rl.resource.attributes, total)
+                for sl in rl.scope_logs:
+                    self._kvs(sl.scope.attributes, total)
+                    for record in sl.log_records:
+                        self._lean_record(record, total)
+        if total:  # something was redacted: the batch is what the lean messages hold now
+            batch.replace_bytes(request.SerializeToString())
+        for kind, n in total.items():
+            self._telemetry.add(_REDACTIONS_METRIC, n, {"processor": self._component, "kind": kind},
+                                description="Values redacted by the pii processor, by kind")
+        return batch
+
+    def _lean_span(self, span: Any, total: Counter[str]) -> None:
+        counts = self._counts
+        clean = self._clean
+        name = span.name
+        if name and name not in clean:
+            new = self._text(name, counts)
+            if new is not name:
+                span.name = new
+        self._kvs(span.attributes, counts)
+        events = span.events
+        if events:
+            for event in events:
+                ev_name = event.name
+                if ev_name and ev_name not in clean:
+                    new = self._text(ev_name, counts)
+                    if new is not ev_name:
+                        event.name = new
+                self._kvs(event.attributes, counts)
+        links = span.links
+        if links:
+            for link in links:
+                self._kvs(link.attributes, counts)
+        message = span.status.message
+        if message and message not in clean:
+            new = self._text(message, counts)
+            if new is not message:
+                span.status.message = new
+        if counts:
+            self._summarise_lean(span.attributes, counts)
+            total.update(counts)
+            counts.clear()
+
+    def _lean_record(self, record: Any, total: Counter[str]) -> None:
+        counts = self._counts
+        if record.HasField("body"):
+            body = record.body
+            text = any_string(body)
+            if text is not None:
+                new = self._scrub(text, counts)
+                if new is not None:
+                    record.body = encode_any_string(new)
+            else:
+                value = AnyValue.FromString(body)
+                before = counts.total()
+                self._value(value, None, counts)
+                if counts.total() != before:
+                    record.body = value.SerializeToString()
+        self._kvs(record.attributes, counts)
+        if counts:
+            self._summarise_lean(record.attributes, counts)
+            total.update(counts)
+            counts.clear()
+
+    def _scrub(self, text: bytes, counts: Counter[str]) -> bytes | None:
+        """`Scrubber.scrub_text` on UTF-8: the new bytes, or None when nothing was redacted."""
+        if len(text) < 5 or (not text.isascii() and len(text.decode("utf-8", "surrogatepass")) < 5):
+            return None  # what scrub_text returns untouched
+        return self._scrubber.scrub_bytes(text, counts)
+
+    def _kvs(self, attributes: Any, counts: Counter[str]) -> None:
+        """Serialized ``KeyValue``s: a pair seen clean is one lookup; a short string pair is read inline; the
+        rest are split, or read whole."""
+        if not attributes:
+            return
+        clean, kinds = self._clean_kv, self._kinds_b
+        for i, kv in enumerate(attributes):
+            if kv in clean:
+                continue
+            # the usual shape, every length under 128: 0A klen key 12 vlen 0A slen text
+            n = len(kv)
+            if n > 5 and kv[0] == 0x0A and kv[1] < 0x80:
+                end = 2 + kv[1]
+                key = kv[2:end]
+                kind = kinds.get(key, _UNSEEN)
+                if kind == "never":
+                    continue
+                if (kind is None and end + 4 <= n and kv[end] == 0x12 and kv[end + 1] == n - end - 2
+                        and kv[end + 2] == 0x0A and kv[end + 3] == n - end - 4):
+                    new = self._scrub(kv[end + 4 :], counts)
+                    if new is None:
+                        if n <= _CLEAN_KV_MAX:
+                            if len(clean) >= _CACHE_MAX:
+                                clean.clear()
+                            clean[kv] = None
+                    else:
+                        attributes[i] = encode_key_value(key, new)
+                    continue
+            self._kv(attributes, i, kv, counts)
+
+    def _kv(self, attributes: Any, i: int, kv: bytes, counts: Counter[str]) -> None:
+        """Any other serialized ``KeyValue``."""
+        parts = split_key_value(kv)
+        if parts is None:
+            self._kv_message(attributes, i, kv, counts)
+            return
+        key, value = parts
+        kind = self._kinds_b.get(key, _UNSEEN)
+        if kind == _UNSEEN:
+            kind = self._kind_b(key)
+        if kind == "never":
+            return
+        if kind is not None:
+            self._kv_message(attributes, i, kv, counts)
+            return
+        text = any_string(value)
+        if text is None:
+            if value[:1] not in _SCALAR_TAGS:  # an array, a kvlist: walked with the full types
+                self._kv_message(attributes, i, kv, counts)
+                return
+            new = None
+        else:
+            new = self._scrub(text, counts)
+        if new is None:
+            if len(kv) <= _CLEAN_KV_MAX:
+                clean = self._clean_kv
+                if len(clean) >= _CACHE_MAX:
+                    clean.clear()
+                clean[kv] = None
+        else:
+            attributes[i] = encode_key_value(key, new)
+
+    def _kind_b(self, key: bytes) -> str | None:
+        kinds = self._kinds_b
+        if len(kinds) >= _CACHE_MAX:
+            kinds.clear()
+        kind = kinds[key] = self._scrubber.classify_key(key.decode("utf-8", "surrogatepass"))
+        return kind
+
+    def _kv_message(self, attributes: Any, i: int, kv: bytes, counts: Counter[str]) -> None:
+        """One attribute read with the full types (a key that names a kind, a structured value, an unusual
+        encoding); written back only when something in it was redacted."""
+        message = KeyValue.FromString(kv)
+        key = message.key
+        key_kind = self._kinds[key] if key in self._kinds else self._kind(key)
+        if key_kind == "never":
+            return
+        before = counts.total()
+        self._value(message.value, key_kind, counts, key)
+        if counts.total() != before:
+            attributes[i] = message.SerializeToString()
+
+    def _summarise_lean(self, attributes: Any, counts: Counter[str]) -> None:
+        """`_summarise` on serialized attributes."""
+        if not self._summary:
+            return
+        total, kinds = sum(counts.values()), set(counts)
+        kept: list[bytes] = []
+        for kv in attributes:
+            if _COUNT_KEY_B not in kv and _KINDS_KEY_B not in kv:  # cannot be either: no need to read its key
+                kept.append(kv)
+                continue
+            parts = split_key_value(kv)
+            key = parts[0] if parts is not None else KeyValue.FromString(kv).key.encode()
+            if key == _COUNT_KEY_B:
+                total += KeyValue.FromString(kv).value.int_value
+            elif key == _KINDS_KEY_B:
+                kinds.update(v.string_value for v in KeyValue.FromString(kv).value.array_value.values)
+            else:
+                kept.append(kv)
+        count = KeyValue(key=COUNT_KEY)
+        count.value.int_value = total
+        summary = KeyValue(key=KINDS_KEY)
+        values = summary.value.array_value.values
+        for kind in sorted(kinds):
+            values.add().string_value = kind
+        kept += [count.SerializeToString(), summary.SerializeToString()]
+        del attributes[:]
+        attributes.extend(kept)
 
     # --- records ---------------------------------------------------------------------------------------------
 
