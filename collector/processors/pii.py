@@ -210,6 +210,7 @@ _UNSEEN = "?"  # not a kind: a key not classified yet
 _CLEAN_KV_MAX = 600  # longer serialized pairs are not remembered
 _SCALAR_TAGS = frozenset({b"", b"\x10", b"\x18", b"\x21", b"\x3a"})  # no value, bool, int, double, bytes
 _COUNT_KEY_B = COUNT_KEY.encode()
+_INT64_MAX = 2**63 - 1
 _KINDS_KEY_B = KINDS_KEY.encode()
 _SCALARS = frozenset({None, "int_value", "double_value", "bool_value", "bytes_value"})
 
@@ -459,7 +460,7 @@ class PiiProcessor:
             else:
                 kept.append(kv)
         count = KeyValue(key=COUNT_KEY)
-        count.value.int_value = total
+        count.value.int_value = min(total, _INT64_MAX)
         summary = KeyValue(key=KINDS_KEY)
         values = summary.value.array_value.values
         for kind in sorted(kinds):
@@ -551,7 +552,7 @@ class PiiProcessor:
             elif kv.key == KINDS_KEY:
                 kinds.update(v.string_value for v in kv.value.array_value.values)
                 attributes.remove(kv)
-        attributes.add(key=COUNT_KEY).value.int_value = total
+        attributes.add(key=COUNT_KEY).value.int_value = min(total, _INT64_MAX)  # a hostile count cannot overflow
         values = attributes.add(key=KINDS_KEY).value.array_value.values
         for kind in sorted(kinds):
             values.add().string_value = kind
