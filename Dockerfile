@@ -1,10 +1,20 @@
 # One image for the app side (demo app under opentelemetry-instrument) and the collector service.
+
+# The browser demo (ui-new/), served by the demo app at /ui/.
+FROM node:20-slim AS ui
+WORKDIR /ui
+COPY ui-new/package.json ui-new/package-lock.json ./
+RUN npm ci --no-audit --no-fund
+COPY ui-new/ ./
+RUN npm run build
+
 FROM python:3.11-slim
 WORKDIR /srv
 COPY pyproject.toml README.md ./
 COPY otel_distro ./otel_distro
 COPY collector ./collector
 COPY examples ./examples
+COPY --from=ui /ui/dist ./ui-new/dist
 RUN pip install --no-cache-dir '.[demo]' 'psycopg[binary]>=3.1'
 COPY otel-collector.yaml ./
 ENV PYTHONUNBUFFERED=1

@@ -6,6 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
 .PHONY: run test lint typecheck system-deps venv bench clean
+.PHONY: ui-test ui-build
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -22,6 +23,7 @@ system-deps:
 	command -v prometheus >/dev/null || missing="$$missing prometheus"; \
 	command -v promtool >/dev/null || missing="$$missing prometheus"; \
 	command -v prometheus-alertmanager >/dev/null || missing="$$missing prometheus-alertmanager"; \
+	command -v chromium >/dev/null || missing="$$missing chromium"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	    echo "installing Debian packages:$$missing"; \
@@ -33,10 +35,10 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check otel_distro collector tests bench examples
 	$(VENV)/bin/mypy
 
-test: system-deps $(STAMP) lint
+test: system-deps $(STAMP) lint ui-test
 	$(PY) -m pytest
 
-run: $(STAMP)
+run: $(STAMP) ui-build
 	$(VENV)/bin/otel-distro demo
 
 # Benchmarks print ratios against a baseline measured in the same run (the `bench` extra brings the baselines:
@@ -49,3 +51,18 @@ bench: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache build *.egg-info
+
+# ui-new/ (Vite + React + TypeScript, Node 20.19+): install from the lockfile, type check, unit tests. The
+# browser end-to-end test (tests/ui_new/, pytest) drives Debian's chromium with playwright-core from these packages.
+NPM_MISSING := echo "warning: node/npm not found: skipping ui-new (install Node 20.19+; the browser end-to-end test skips too)"
+ui-test:
+	@if command -v npm >/dev/null; then \
+	  cd ui-new && npm ci --no-audit --no-fund --loglevel=error && npx tsc --noEmit && npx vitest run; \
+	else $(NPM_MISSING); fi
+
+# The demo app serves ui-new/dist at /ui/ (and says how to build it when this step could not).
+ui-build:
+	@if command -v npm >/dev/null; then \
+	  (cd ui-new && npm ci --no-audit --no-fund --loglevel=error && npm run build) || \
+	    echo "warning: building ui-new failed; the demo runs without /ui/"; \
+	else $(NPM_MISSING); fi

@@ -20,10 +20,13 @@ if TYPE_CHECKING:
         HealthCheck,
         add_health_check,
         check_database,
+        check_http,
         check_redis,
+        remove_health_check,
         run_health_checks,
     )
     from otel_distro._internal.helpers import get_logger, log_error, log_event, log_request, log_response
+    from otel_distro.analytics import track_event
     from otel_distro.settings import Settings, SettingsError, load_settings
 
 __all__ = [
@@ -32,6 +35,7 @@ __all__ = [
     "SettingsError",
     "add_health_check",
     "check_database",
+    "check_http",
     "check_redis",
     "get_logger",
     "instrument_app",
@@ -40,7 +44,9 @@ __all__ = [
     "log_event",
     "log_request",
     "log_response",
+    "remove_health_check",
     "run_health_checks",
+    "track_event",
 ]
 
 _HOMES = {
@@ -48,7 +54,9 @@ _HOMES = {
     "HealthCheck": "otel_distro._internal.health",
     "add_health_check": "otel_distro._internal.health",
     "check_database": "otel_distro._internal.health",
+    "check_http": "otel_distro._internal.health",
     "check_redis": "otel_distro._internal.health",
+    "remove_health_check": "otel_distro._internal.health",
     "run_health_checks": "otel_distro._internal.health",
     "get_logger": "otel_distro._internal.helpers",
     "log_error": "otel_distro._internal.helpers",
@@ -58,6 +66,7 @@ _HOMES = {
     "Settings": "otel_distro.settings",
     "SettingsError": "otel_distro.settings",
     "load_settings": "otel_distro.settings",
+    "track_event": "otel_distro.analytics",
 }
 
 

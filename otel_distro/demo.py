@@ -2,8 +2,8 @@
 
 Starts the collector (``otel-distro collector run --config otel-collector.yaml``) when this checkout has one,
 else a minimal built-in OTLP receiver that counts what arrives; then the demo app under the real
-``opentelemetry-instrument``; sends a little traffic; prints where to look; serves until Ctrl-C, or for
-``--duration`` seconds.
+``opentelemetry-instrument`` (serving the built browser demo ``ui-new/dist`` at ``/ui/``); sends a little traffic;
+prints where to look; serves until Ctrl-C, or for ``--duration`` seconds.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ __all__ = ["main", "send_traffic"]
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
 COLLECTOR_CONFIG = ROOT / "otel-collector.yaml"
+UI_DIST = ROOT / "ui-new" / "dist"  # the browser demo, served by the demo app at /ui/ once built
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -186,6 +187,8 @@ def main(argv: list[str]) -> int:
         for line in (
             f"app            {base}  (routes: POST /auth/login, /chat/messages, /images/generate; GET /items/1, /fail)",
             f"metrics        {base}/metrics   health {base}/health/detailed",
+            f"browser demo   {base}/ui/" + ("" if (UI_DIST / "index.html").is_file()
+                                             else "  (not built: cd ui-new && npm ci && npm run build)"),
             f"telemetry      OTLP/HTTP to {endpoint}: {collector_text}",
             "logs           the JSON lines above: every request line carries trace_id, span_id and request_id",
             f"login          user ada, password demo-password   (workdir {args.workdir})",

@@ -3,6 +3,9 @@
 It logs the way ordinary apps do (structlog for new code, stdlib ``logging`` for old code) and knows nothing
 about OpenTelemetry: run it under ``opentelemetry-instrument uvicorn demo_app.main:app``.
 Database: ``DATABASE_URL`` (any SQLAlchemy URL, e.g. ``postgresql+psycopg://127.0.0.1/test``), else SQLite.
+The browser demo (``ui-new/``, built into ``ui-new/dist``, or ``DEMO_UI_DIST``) is served at ``/ui/``; without a
+build, ``/ui/`` says how to make one. Browser origins in ``OTEL_DISTRO_CORS_ORIGINS`` (the distro's setting for its
+own browser routes) may call these routes too, with the headers the browser's API client sends.
 """
 
 from __future__ import annotations
@@ -14,10 +17,14 @@ import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Annotated
 
 import structlog
 from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import HTMLResponse
+from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
 from sqlalchemy import DateTime, Engine, Integer, String, create_engine, func, select
 from sqlalchemy.exc import IntegrityError, OperationalError
@@ -28,6 +35,16 @@ legacy_log = logging.getLogger("demo_app.legacy")
 
 DEFAULT_DATABASE_URL = "sqlite:///./demo_app.db"
 DEMO_PASSWORD = "demo-password"  # a demo credential, printed by `otel-distro demo`
+UI_DIST = Path(__file__).resolve().parents[2] / "ui-new" / "dist"
+# What the browser's API client sends (ui-new/src/api/client.ts) and may read back.
+CORS_HEADERS = ["content-type", "accept", "traceparent", "tracestate", "baggage", "x-request-id", "sentry-trace"]
+UI_MISSING = """<!doctype html><html><head><meta charset="utf-8"><title>ui-new is not built</title></head>
+<body style="font-family: system-ui, sans-serif; max-width: 40rem; margin: 2rem auto">
+<h1>The browser demo is not built</h1>
+<p>This app serves <code>ui-new/dist</code> at <code>/ui/</code>. Build it once (Node 20.19+):</p>
+<pre>cd ui-new &amp;&amp; npm ci &amp;&amp; npm run build</pre>
+<p>or run <code>make run</code>, which builds it before starting the demo. Then reload this page.</p>
+</body></html>"""
 
 
 class Base(DeclarativeBase):
@@ -116,6 +133,10 @@ def create_app(database_url: str | None = None) -> FastAPI:
 
     app = FastAPI(title="demo app", lifespan=lifespan)
     app.state.sessions = sessions
+    origins = [o.strip().rstrip("/") for o in os.environ.get("OTEL_DISTRO_CORS_ORIGINS", "").split(",") if o.strip()]
+    if origins:
+        app.add_middleware(CORSMiddleware, allow_origins=origins, allow_methods=["GET", "POST", "OPTIONS"],
+                           allow_headers=CORS_HEADERS, expose_headers=["x-request-id", "retry-after"], max_age=600)
 
     @app.get("/api/info")
     async def info() -> dict[str, str]:
@@ -160,7 +181,20 @@ def create_app(database_url: str | None = None) -> FastAPI:
         legacy_log.warning("about to fail on purpose")
         raise RuntimeError("demo failure: the /fail route always raises")
 
+    mount_ui(app, Path(os.environ.get("DEMO_UI_DIST") or UI_DIST))
     return app
+
+
+def mount_ui(app: FastAPI, dist: Path) -> None:
+    """Serve the built browser demo at /ui/, or a page saying how to build it."""
+    if (dist / "index.html").is_file():
+        app.mount("/ui", StaticFiles(directory=dist, html=True), name="ui")
+        return
+
+    @app.get("/ui", include_in_schema=False)
+    @app.get("/ui/{path:path}", include_in_schema=False)
+    async def ui_not_built(path: str = "") -> HTMLResponse:
+        return HTMLResponse(UI_MISSING, status_code=404)
 
 
 app = create_app()

@@ -2,7 +2,9 @@
 
 `patch_fastapi` wraps ``FastAPI.build_middleware_stack``, so the stack becomes::
 
-    ServerErrorMiddleware -> RequestContextMiddleware (server span) -> user middleware -> routes
+    ServerErrorMiddleware -> HealthLifespan -> RequestContextMiddleware (server span) -> user middleware -> routes
+
+(`health_routes.HealthLifespan` runs the background health monitor with the app's lifespan.)
 
 By default the request-context middleware makes the server span itself (see `middleware`). With
 ``OTEL_DISTRO_HTTP_INSTRUMENTATION=upstream`` the OpenTelemetry FastAPI instrumentation does, outermost
@@ -26,10 +28,10 @@ from typing import Any
 from opentelemetry import metrics, trace
 from starlette.middleware.errors import ServerErrorMiddleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.responses import PlainTextResponse, Response
 from starlette.types import ASGIApp
 
-from otel_distro._internal import guard, health, setup, state, workers
+from otel_distro._internal import guard, health, health_routes, setup, state, workers
 from otel_distro._internal.meters import DroppingMeterProvider
 from otel_distro._internal.middleware import RequestContextMiddleware
 from otel_distro.settings import uses_upstream_http_instrumentation
@@ -39,13 +41,12 @@ __all__ = ["add_routes", "instrument_app", "patch_fastapi", "wrap_stack"]
 _PROMETHEUS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 
-async def _health(_: Request) -> Response:
-    return JSONResponse({"status": "ok"})
+async def _health(request: Request) -> Response:
+    return await health_routes.health(request)
 
 
-async def _health_detailed(_: Request) -> Response:
-    report = await health.run_health_checks(state.settings().health_redis_url)
-    return JSONResponse(report, status_code=200 if report["status"] == "ok" else 503)
+async def _health_detailed(request: Request) -> Response:
+    return await health_routes.health_detailed(request)
 
 
 async def _metrics(_: Request) -> Response:
@@ -79,6 +80,9 @@ def add_routes(app: Any) -> None:
     for path, endpoint in wanted:
         if path not in taken:
             app.router.add_route(path, endpoint, methods=["GET"], include_in_schema=False)
+    from otel_distro._internal.browser_routes import add_browser_routes  # noqa: PLC0415 - analytics, tunnel, config
+
+    add_browser_routes(app, taken)
 
 
 def wrap_stack(app: Any, stack: ASGIApp) -> ASGIApp:
@@ -95,6 +99,15 @@ def wrap_stack(app: Any, stack: ASGIApp) -> ASGIApp:
             debug=stack.debug,
         )
     return RequestContextMiddleware(stack, settings, tracer=tracer)
+
+
+def _with_health_monitor(stack: ASGIApp) -> ASGIApp:
+    """`health_routes.HealthLifespan` just inside the outer ServerErrorMiddleware (which the upstream FastAPI
+    instrumentation expects to find outermost, and which passes lifespan messages straight through)."""
+    if isinstance(stack, ServerErrorMiddleware):
+        stack.app = health_routes.HealthLifespan(stack.app)
+        return stack
+    return health_routes.HealthLifespan(stack)
 
 
 def _quiet_native_telemetry(app: Any) -> None:
@@ -148,6 +161,10 @@ def patch_fastapi() -> None:
         _cache_span_details()
     except Exception as exc:
         guard.internal_error("cache_span_details", exc)
+    try:
+        health.track_sqlalchemy_engines()  # engines are known from creation, before the app's first query
+    except Exception as exc:
+        guard.internal_error("track_sqlalchemy_engines", exc)
 
     original = fastapi.applications.FastAPI.build_middleware_stack
     if getattr(original, "__otel_distro__", False):
@@ -159,7 +176,7 @@ def patch_fastapi() -> None:
         try:
             add_routes(self)
             health.track_sqlalchemy_engines()
-            return wrap_stack(self, stack)
+            return _with_health_monitor(wrap_stack(self, stack))
         except Exception as exc:
             guard.internal_error("build_middleware_stack", exc)
             return stack

@@ -34,6 +34,7 @@ from otel_distro._internal import guard, helpers, logs
 from otel_distro._internal.context import REQUEST_ID
 from otel_distro._internal.meters import request_counters
 from otel_distro._internal.request_duration import duration_recorder
+from otel_distro._internal.request_stats import request_stats
 from otel_distro._internal.scrub import client_id_is_clean
 from otel_distro._internal.server_span import ServerSpan, start_server_span
 from otel_distro.settings import Settings
@@ -120,6 +121,7 @@ class RequestContextMiddleware:
         self._logger = structlog.get_logger("otel_distro.requests")
         provider = meter_provider or metrics.get_meter_provider()
         self._counters = request_counters(provider)
+        self._stats = request_stats()
         self._tracer = tracer
         self._span_names: dict[tuple[str, str], str] = {}
         if tracer is not None:
@@ -302,7 +304,9 @@ class RequestContextMiddleware:
             duration_ms = round((time.perf_counter() - started) * 1000, 3)
             route = _route(scope, span)
             status_class = _STATUS_CLASS.get(status // 100, "other")
-            self._counters.add(method, route or "", status_class, error=exc is not None or status >= 500)
+            error = exc is not None or status >= 500
+            self._counters.add(method, route or "", status_class, error=error)
+            self._stats.record(duration_ms / 1000, error)  # the health monitor's threshold alerts
             if exc is not None:
                 helpers.log_error(
                     exc,

@@ -13,6 +13,7 @@ import multiprocessing.util
 import os
 import signal
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,7 +37,7 @@ from otel_distro._internal.resource import build_resource, process_resource
 from otel_distro._internal.scrub import install_client_id_check, scrubbing_hooks
 from otel_distro.settings import Settings
 
-__all__ = ["Runtime", "configure", "runtime"]
+__all__ = ["Runtime", "add_shutdown_hook", "configure", "runtime"]
 
 _logger = logging.getLogger("otel_distro")
 
@@ -280,8 +281,23 @@ def _flush_after_uvicorn_shutdown() -> None:
     Server.shutdown = shutdown  # type: ignore[method-assign]
 
 
+_shutdown_hooks: list[Callable[[], object]] = []
+
+
+def add_shutdown_hook(hook: Callable[[], object]) -> None:
+    """Run ``hook`` before a SIGTERM ends the process, ahead of the telemetry flush (analytics writes its
+    buffer there); once per hook however often it is added."""
+    if hook not in _shutdown_hooks:
+        _shutdown_hooks.append(hook)
+
+
 def _on_sigterm(signum: int, _frame: object) -> None:
     try:
+        for hook in list(_shutdown_hooks):
+            try:
+                hook()
+            except Exception as exc:  # never keep the process from ending
+                _logger.error("shutdown_hook_failed", extra={"error_type": type(exc).__name__})
         with exporter_bounds.exit_budget(permanent=True):
             flush(timeout_millis=5000)
     finally:

@@ -25,14 +25,23 @@ Example::
                         allowed_keys=["debug.sql"], disabled_kinds=["ipv4"], hmac_key=key_bytes)
     scrubber.scrub_text("mail jane@example.com, card 4111 1111 1111 1111")
     # 'mail [email:...], card [credit_card:...]'
+
+Names are imported on first use: the engine, its rules and the CLI need no OpenTelemetry SDK (the collector's
+`pii` processor imports them without it); only the SDK processors import `opentelemetry.sdk`.
 """
 
-from otel_distro.scrubbing._engine import IDENTITY_KINDS, KEYED_KINDS, Scrubber, default_scrubber
-from otel_distro.scrubbing._otel import ScrubbingLogRecordProcessor, ScrubbingSpanProcessor
-from otel_distro.scrubbing._rules import Rule, default_rules
-from otel_distro.scrubbing._sentry import sentry_before_send
-from otel_distro.scrubbing._structlog import StructlogScrubber
-from otel_distro.scrubbing._summary import COUNT_KEY, KINDS_KEY
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from otel_distro.scrubbing._engine import IDENTITY_KINDS, KEYED_KINDS, Scrubber, default_scrubber
+    from otel_distro.scrubbing._otel import ScrubbingLogRecordProcessor, ScrubbingSpanProcessor
+    from otel_distro.scrubbing._rules import Rule, default_rules
+    from otel_distro.scrubbing._sentry import sentry_before_send
+    from otel_distro.scrubbing._structlog import StructlogScrubber
+    from otel_distro.scrubbing._summary import COUNT_KEY, KINDS_KEY
 
 __all__ = [
     "COUNT_KEY",
@@ -48,3 +57,31 @@ __all__ = [
     "default_scrubber",
     "sentry_before_send",
 ]
+
+_HOMES = {
+    "COUNT_KEY": "otel_distro.scrubbing._summary",
+    "IDENTITY_KINDS": "otel_distro.scrubbing._engine",
+    "KEYED_KINDS": "otel_distro.scrubbing._engine",
+    "KINDS_KEY": "otel_distro.scrubbing._summary",
+    "Rule": "otel_distro.scrubbing._rules",
+    "Scrubber": "otel_distro.scrubbing._engine",
+    "ScrubbingLogRecordProcessor": "otel_distro.scrubbing._otel",
+    "ScrubbingSpanProcessor": "otel_distro.scrubbing._otel",
+    "StructlogScrubber": "otel_distro.scrubbing._structlog",
+    "default_rules": "otel_distro.scrubbing._rules",
+    "default_scrubber": "otel_distro.scrubbing._engine",
+    "sentry_before_send": "otel_distro.scrubbing._sentry",
+}
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module 'otel_distro.scrubbing' has no attribute {name!r}")
+    value = getattr(importlib.import_module(home), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

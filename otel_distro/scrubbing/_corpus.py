@@ -4,7 +4,9 @@ Every record plants sensitive values (the kinds the engine must find) and keep v
 timestamps, versions, hashes, routes, ids that fail a checksum, SQL, ...) into one of several shapes: log lines,
 logfmt, JSON, URLs with query strings, HTTP headers, SQL, exception tracebacks, analytics properties, Turkish
 and German prose. A value is *recalled* when its text (as rendered in the record) is gone from the output —
-and, for names, every word of it; it is *kept* when its text is still there verbatim.
+and, for names, every word of it; *strictly* recalled when, moreover, no piece of it survives (no run of
+`STRICT_WINDOW` characters of the value is in the output more often than in the rest of the input: a token
+masked in part is a leak); it is *kept* when its text is still there verbatim.
 
 Run ``python -m otel_distro.scrubbing._corpus [--records N] [--seed S]`` for the report.
 """
@@ -18,6 +20,7 @@ import base64
 import ipaddress
 import json
 import random
+import re
 import string
 import time
 import uuid
@@ -34,6 +37,8 @@ from otel_distro.scrubbing._validators import card_number_ok, luhn_ok, tckn_ok
 __all__ = ["Record", "Score", "generate", "score"]
 
 ALNUM = string.ascii_letters + string.digits
+STRICT_WINDOW = 5
+_PLACEHOLDER = re.compile(r"\[(?:REDACTED:[a-z0-9_]+|[a-z0-9_]+:[0-9a-f]{16})\]")
 
 
 @dataclass(slots=True)
@@ -52,6 +57,8 @@ class Score:
     broken: list[tuple[str, str, str]]
     bytes_in: int
     seconds: float
+    strict: dict[str, tuple[int, int]] = field(default_factory=dict)  # kind -> (found whole, planted)
+    leaked: list[tuple[str, str, str]] = field(default_factory=list)  # recalled, but a piece of it survived
 
     def rate(self, table: dict[str, tuple[int, int]]) -> float:
         hit = sum(a for a, _ in table.values())
@@ -61,6 +68,10 @@ class Score:
     @property
     def recall_rate(self) -> float:
         return self.rate(self.recall)
+
+    @property
+    def strict_rate(self) -> float:
+        return self.rate(self.strict)
 
     @property
     def keep_rate(self) -> float:
@@ -75,6 +86,7 @@ class Score:
         for kind, (hit, n) in sorted(self.recall.items()):
             lines.append(f"{kind:<20} {hit / n:>8.4f} {n:>6}")
         lines.append(f"{'ALL sensitive':<20} {self.recall_rate:>8.4f}")
+        lines.append(f"{'ALL strict':<20} {self.strict_rate:>8.4f}")
         lines.append("")
         lines.append(f"{'kind':<20} {'keep':>8} {'n':>6}")
         for kind, (hit, n) in sorted(self.keep.items()):
@@ -153,6 +165,8 @@ def _ipv4(rng: random.Random) -> str:
 
 
 def _ipv6(rng: random.Random) -> str:
+    if rng.random() < 0.2:  # a network address, compressed to end in `::`
+        return ":".join(f"{g:x}" for g in [0x2001, 0xDB8, rng.getrandbits(16)][: rng.randint(2, 3)]) + "::"
     addr = ipaddress.IPv6Address((0x20010DB8 << 96) | rng.getrandbits(96))
     return addr.compressed if rng.random() < 0.7 else addr.exploded
 
@@ -246,7 +260,10 @@ def _person(rng: random.Random) -> tuple[str, str, str]:
 
 SECRET_KEYS = ["password", "passwd", "db_password", "client_secret", "api_key", "apiKey", "X-Api-Key", "secret",
                "access_token", "refreshToken", "şifre", "parola", "Passwort", "Kennwort", "auth_token",
-               "private-key", "SESSION_ID", "csrf_token"]
+               "private-key", "SESSION_ID", "csrf_token", "MYSQL_PWD", "PGPASSWORD", "ORACLE_PWD", "smtp_pass",
+               "laravel_session", "connect.sid", "rack.session"]
+SESSION_COOKIES = ["sessionid", "laravel_session", "connect.sid", "JSESSIONID", "PHPSESSID", "ASP.NET_SessionId",
+                   "_session_id", "rack.session", "_app_session", "ci_session", "koa.sess"]
 
 
 def _secret_value(rng: random.Random) -> str:
@@ -269,7 +286,8 @@ SENSITIVE: dict[str, Sensitive] = {
     "jwt": lambda r: (v := _jwt(r), v, "id_token"),
     "bearer_token": lambda r: (f"Authorization: Bearer {(v := _rand(r, 32, ALNUM + '-_'))}", v, "authorization"),
     "basic_auth": lambda r: (f"Authorization: Basic {(v := _basic(r))}", v, "authorization"),
-    "cookie": lambda r: (f"Cookie: sessionid={(v := _rand(r, 32, ALNUM))}; theme=dark", v, "cookie"),
+    "cookie": lambda r: (f"Cookie: {r.choice(SESSION_COOKIES)}={(v := _rand(r, 32, ALNUM))}; theme=dark", v,
+                         "cookie"),
     "url_password": lambda r: (f"postgres://app:{(v := _rand(r, 16, ALNUM + '!$*'))}@db.internal:5432/app", v,
                                "dsn"),
     "private_key": lambda r: (v := _pem(r), v.split("\\n")[2], "private_key"),
@@ -279,7 +297,10 @@ SENSITIVE: dict[str, Sensitive] = {
     "github_token": lambda r: (v := r.choice(["ghp_" + _rand(r, 36), f"github_pat_{_rand(r, 22)}_{_rand(r, 59)}"]),
                                v, "gh"),
     "stripe_key": lambda r: (v := r.choice(["sk_live_", "rk_live_", "whsec_"]) + _rand(r, 24), v, "stripe"),
-    "slack_token": lambda r: (v := f"xoxb-{_rand(r, 12, string.digits)}-{_rand(r, 13, string.digits)}-{_rand(r, 24)}",
+    "slack_token": lambda r: (v := r.choice([
+        f"xoxb-{_rand(r, 12, string.digits)}-{_rand(r, 13, string.digits)}-{_rand(r, 24)}",
+        f"xapp-1-A{_rand(r, 10, string.ascii_uppercase + string.digits)}-{_rand(r, 13, string.digits)}-"
+        f"{_rand(r, 64, '0123456789abcdef')}"]),
                               v, "slack"),
     "google_api_key": lambda r: (v := "AIza" + _rand(r, 35, ALNUM + "-_"), v, "google"),
     "gitlab_token": lambda r: (v := "glpat-" + _rand(r, 20, ALNUM + "-_"), v, "gitlab"),
@@ -353,6 +374,9 @@ KEEP: dict[str, Keep] = {
         f"python-requests/2.{r.randint(20, 32)}.0", f"okhttp/4.{r.randint(1, 12)}.{r.randint(0, 9)}"]), "user_agent"),
     "mac_address": lambda r: (":".join(f"{r.getrandbits(8):02x}" for _ in range(6)), "mac"),
     "image_digest": lambda r: (f"ghcr.io/acme/api@sha256:{r.getrandbits(256):064x}", "image"),
+    "image_ref": lambda r: (f"{r.choice(['registry', 'registry.example.com:5000', 'docker.io/library'])}/"
+                            f"{r.choice(['app', 'api', 'redis'])}:{r.randint(1, 9)}.{r.randint(0, 9)}.{r.randint(0, 9)}"
+                            f"@sha256:{r.getrandbits(256):064x}", "image"),
     "amount": lambda r: (f"{r.randint(1, 99999)}.{r.randint(0, 99):02d}", "amount"),
     "clock": lambda r: (f"{r.randint(0, 23):02d}:{r.randint(0, 59):02d}:{r.randint(0, 59):02d}.{r.randint(0, 999):03d}",
                         "elapsed"),
@@ -375,14 +399,23 @@ def _prose(rng: random.Random, words: list[str], fragments: list[str]) -> str:
     return " ".join(parts)
 
 
-def generate(n: int = 2000, seed: int = 7, pii_rate: float = 1.0) -> list[Record]:
+#: The everyday shapes of telemetry (the realistic mix of `bench/bench_scrub.py` is made of these).
+COMMON_SHAPES = ("log", "logfmt", "json", "url", "headers", "sql", "exception", "analytics", "turkish", "german")
+#: Shapes added for issue 14's misses: each carries a secret of its own when the record carries any.
+SECRET_SHAPES = ("sql_ddl", "env", "access_log", "cookies", "aws_credentials")
+SHAPES = COMMON_SHAPES + SECRET_SHAPES
+
+
+def generate(n: int = 2000, seed: int = 7, pii_rate: float = 1.0,
+             shapes: tuple[str, ...] = SHAPES) -> list[Record]:
     """`n` records, the same ones for the same seed; a share `pii_rate` of them carries sensitive values (the
-    rest only keep values, as most telemetry does)."""
+    rest only keep values, as most telemetry does), cycling through `shapes`."""
+    if not shapes or not set(shapes) <= set(SHAPES):
+        raise ValueError(f"shapes must be a non-empty subset of {SHAPES}, got {shapes}")
     rng = random.Random(seed)
     kinds = sorted(SENSITIVE)
     keep_kinds = sorted(KEEP)
     records: list[Record] = []
-    shapes = ["log", "logfmt", "json", "url", "headers", "sql", "exception", "analytics", "turkish", "german"]
     for i in range(n):
         shape = shapes[i % len(shapes)]
         picks = [rng.choice(kinds) for _ in range(rng.randint(1, 3))] if rng.random() < pii_rate else []
@@ -396,6 +429,9 @@ def generate(n: int = 2000, seed: int = 7, pii_rate: float = 1.0) -> list[Record
 def _render(rng: random.Random, shape: str, sens: list[tuple[str, str, str, str]],
             kept: list[tuple[str, str, str]]) -> Record:
     rec = Record("", shape)
+    extra = _EXTRA_SHAPES.get(shape)
+    if extra is not None:
+        return extra(rng, rec, sens, kept)
     if shape in ("json", "analytics"):
         obj: dict[str, object] = {"event": "checkout_completed" if shape == "analytics" else "request"}
         props: dict[str, object] = {}
@@ -490,25 +526,187 @@ def _render(rng: random.Random, shape: str, sens: list[tuple[str, str, str, str]
     return rec
 
 
+def _leaks(value: str, before: str, after: str) -> bool:
+    """True when a run of `STRICT_WINDOW` characters of `value` is in `after` (placeholders taken out) more
+    often than in `before` (the input with every planted value taken out)."""
+    if len(value) <= STRICT_WINDOW:
+        return False  # recall already decided it
+    seen: set[str] = set()
+    for i in range(len(value) - STRICT_WINDOW + 1):
+        window = value[i : i + STRICT_WINDOW]
+        if window in seen or window.isspace():
+            continue
+        seen.add(window)
+        if after.count(window) > before.count(window):
+            return True
+    return False
+
+
+# Kinds whose value is only sensitive in its context (`Bearer ...`, `scheme://user:...@`): rendered as the fragment.
+_IN_CONTEXT = frozenset({"private_key", "bearer_token", "basic_auth", "cookie", "url_password", "aws_secret_key"})
+
+
+def _plant(rec: Record, sens: list[tuple[str, str, str, str]], kept: list[tuple[str, str, str]],
+           fmt: Callable[[str, str, str, str], str]) -> list[str]:
+    """Each value rendered by `fmt(kind, fragment, value, key)` and recorded; keep values as `key=value`."""
+    parts = []
+    for kind, fragment, value, key in sens:
+        parts.append(fmt(kind, fragment, value, key))
+        rec.sensitive.append((kind, value))
+    for kind, value, key in kept:
+        parts.append(f"{key}={value}" if " " not in value else f'{key}="{value}"')
+        rec.keep.append((kind, value))
+    return parts
+
+
+def _password(rng: random.Random) -> str:
+    return rng.choice(string.ascii_letters) + _rand(rng, rng.randint(8, 16), ALNUM + "!#%*-_")
+
+
+def _sql_ddl(rng: random.Random, rec: Record, sens: list[tuple[str, str, str, str]],
+             kept: list[tuple[str, str, str]]) -> Record:
+    """DDL that sets a password, then DML with bound parameters (structure) and literal values."""
+    pw = _password(rng)
+    ddl = rng.choice(["CREATE USER app_rw WITH PASSWORD '{p}'", "ALTER ROLE reporting ENCRYPTED PASSWORD '{p}'",
+                      "CREATE USER 'etl'@'%' IDENTIFIED BY '{p}'", "ALTER USER SCOTT IDENTIFIED BY {p}",
+                      "SET PASSWORD FOR 'app'@'localhost' = PASSWORD('{p}')"])
+    if "IDENTIFIED BY {p}" in ddl:
+        pw = pw.replace("#", "").replace("%", "").replace("*", "")
+    if sens:  # a record chosen to carry personal data; the others (realistic mixes) get DDL without secrets
+        rec.sensitive.append(("secret", pw))
+    else:
+        ddl = rng.choice(["CREATE INDEX ix_users_email ON users (email)", "ALTER ROLE reporting SET search_path = app",
+                          "GRANT SELECT ON orders TO app_ro"])
+    param = rng.choice(["%(hashed_password)s::VARCHAR", "%s", "$2", ":password", "?"])
+    name_param = rng.choice(["%(full_name)s", "$3", ":full_name", "?"])
+    rec.keep += [("sql_param", f"hashed_password={param}"), ("sql_param", f"full_name={name_param}")]
+    literals = _plant(rec, sens, [k for k in kept if k[0] != "sql"],
+                      lambda kind, frag, value, key: f"note = '{frag}'" if kind in ("private_key", "url_password")
+                      else f"{key} = '{value}'")
+    rec.text = (f"{ddl.format(p=pw)}; UPDATE users SET hashed_password={param}, full_name={name_param} "  # noqa: S608
+                f"WHERE {' AND '.join(literals) or 'id = $1'}")
+    return rec
+
+
+def _env(rng: random.Random, rec: Record, sens: list[tuple[str, str, str, str]],
+         kept: list[tuple[str, str, str]]) -> Record:
+    """An environment dump: `KEY=value` lines, joined by newlines, escaped newlines or spaces."""
+    key, pw = rng.choice(["MYSQL_PWD", "PGPASSWORD", "DB_PWD", "RABBITMQ_DEFAULT_PASS", "MSSQL_SA_PASSWORD"]), \
+        _password(rng)
+    host = rng.choice(["cache.internal:6379", "redis.prod.svc:6380"])
+    url_pw = _rand(rng, 14, ALNUM + "#!*")
+    if sens:
+        lines = [f"{key}={pw}", f"{rng.choice(['REDIS_URL', 'CACHE_AUTH', 'BROKER'])}=redis://:{url_pw}@{host}/0"]
+        rec.sensitive += [("secret", pw), ("url_password", url_pw)]
+        rec.keep.append(("host_port", f"@{host}/0"))
+    else:
+        lines = [f"REDIS_URL=redis://{host}/0", "LANG=C.UTF-8", f"{key}_FILE=/run/secrets/db"]
+    lines += _plant(rec, sens, kept, lambda kind, frag, value, key: f"APP_{key.upper().replace('-', '_')}={value}"
+                    if " " not in value and kind not in _IN_CONTEXT else f'APP_DETAIL="{frag}"')
+    rec.text = rng.choice(["\n", "\\n", " "]).join(lines)
+    return rec
+
+
+def _access_log(rng: random.Random, rec: Record, sens: list[tuple[str, str, str, str]],
+                kept: list[tuple[str, str, str]]) -> Record:
+    """A combined-format access line: client address, query string with the values, a phone with text glued."""
+    client = (_ipv6(rng) if rng.random() < 0.5 else _ipv4(rng)) if sens else "127.0.0.1"
+    if sens:
+        rec.sensitive.append(("ipv6" if ":" in client else "ipv4", client))
+    query = []
+    if sens and rng.random() < 0.4:
+        phone, tail = _phone(rng), rng.choice(["x12", "ext7", "_work", "-home"])
+        query.append(f"phone={quote(phone, safe='+')}{tail}")
+        rec.sensitive.append(("phone", quote(phone, safe="+")))
+        rec.keep.append(("glued_tail", f"{tail}&"))
+    query += _plant(rec, [], kept, lambda *_: "")
+    for kind, fragment, value, key in sens:
+        text = fragment if kind in ("url_password", "private_key") else value
+        query.append(f"{quote(key, safe='')}={quote(text, safe='')}")
+        rec.sensitive.append((kind, quote(value, safe="")))
+    query.append("page=2")
+    rec.text = (f'{client} - - [25/Nov/2024:17:39:55 +0000] "GET /api/v1/search?{"&".join(query)} HTTP/1.1" 200 '
+                f'{rng.randint(100, 99999)} "-" "okhttp/4.12.0"')
+    return rec
+
+
+def _cookies(rng: random.Random, rec: Record, sens: list[tuple[str, str, str, str]],
+             kept: list[tuple[str, str, str]]) -> Record:
+    """Framework session cookies by name: a JSON cookie map, or a Cookie header."""
+    jar = {"theme": "dark", "lang": "tr"}
+    for name in rng.sample(SESSION_COOKIES, 2) if sens else []:
+        jar[name] = value = _rand(rng, 24, ALNUM + "%-.")
+        rec.sensitive.append(("cookie", value))
+    props: dict[str, object] = {}
+    for kind, fragment, value, key in sens:
+        props[f"{key}_{len(props)}" if key in props else key] = fragment if kind in _IN_CONTEXT else value
+        rec.sensitive.append((kind, json.dumps(value, ensure_ascii=False)[1:-1]))
+    for kind, value, key in kept:
+        props[key if key not in props else f"{key}_{len(props)}"] = value
+        rec.keep.append((kind, value))
+    if rng.random() < 0.5:
+        rec.text = json.dumps({"request": {"cookies": jar, "attributes": props}}, ensure_ascii=False)
+    else:
+        header = "; ".join(f"{k}={v}" for k, v in jar.items())
+        rec.text = f"Cookie: {header} | " + json.dumps(props, ensure_ascii=False)
+    return rec
+
+
+def _aws_credentials(rng: random.Random, rec: Record, sens: list[tuple[str, str, str, str]],
+                     kept: list[tuple[str, str, str]]) -> Record:
+    """An AWS credentials file inside a JSON string (escaped newlines), then the record's values."""
+    key_id = "AKIA" + _rand(rng, 16, string.ascii_uppercase + string.digits)
+    secret = _rand(rng, 40, ALNUM + "/+")
+    body = f"[default]\\naws_access_key_id = {key_id}\\naws_secret_access_key = {secret}\\nregion = eu-west-1"
+    if sens:
+        rec.sensitive += [("aws_access_key", key_id), ("aws_secret_key", secret)]
+    else:
+        body = "[default]\\nregion = eu-west-1\\noutput = json"
+    rec.keep.append(("region", "region = eu-west-1"))
+    parts = _plant(rec, sens, kept, lambda kind, frag, value, key: f'detail="{frag}"' if kind in _IN_CONTEXT
+                   else f"{key}={value}" if " " not in value else f'{key}="{value}"')
+    rec.text = f'{{"file": "~/.aws/credentials", "content": "{body}"}} ' + " ".join(parts)
+    return rec
+
+
+_EXTRA_SHAPES: dict[str, Callable[[random.Random, Record, list[tuple[str, str, str, str]],
+                                   list[tuple[str, str, str]]], Record]] = {
+    "sql_ddl": _sql_ddl, "env": _env, "access_log": _access_log, "cookies": _cookies,
+    "aws_credentials": _aws_credentials,
+}
+
+
 def score(records: list[Record], scrubber: Scrubber | None = None) -> Score:
     engine = scrubber or default_scrubber()
     recall: dict[str, list[int]] = {}
+    strict: dict[str, list[int]] = {}
     keep: dict[str, list[int]] = {}
     missed: list[tuple[str, str, str]] = []
+    leaked: list[tuple[str, str, str]] = []
     broken: list[tuple[str, str, str]] = []
     texts = [r.text for r in records]
     start = time.process_time()
     outputs = [engine.scrub_text(t) for t in texts]
     seconds = time.process_time() - start
     for rec, out in zip(records, outputs, strict=True):
+        rest = rec.text
+        for _kind, value in sorted(rec.sensitive, key=lambda kv: -len(kv[1])):
+            rest = rest.replace(value, "\0")
+        bare = _PLACEHOLDER.sub("\0", out)
         for kind, value in rec.sensitive:
             words = value.split() if kind == "person" else [value]
             found = all(w not in out for w in words)
             slot = recall.setdefault(kind, [0, 0])
             slot[0] += found
             slot[1] += 1
+            whole = found and not any(_leaks(w, rest, bare) for w in words)
+            slot = strict.setdefault(kind, [0, 0])
+            slot[0] += whole
+            slot[1] += 1
             if not found:
                 missed.append((kind, value, out))
+            elif not whole:
+                leaked.append((kind, value, out))
         for kind, value in rec.keep:
             ok = value in out
             slot = keep.setdefault(kind, [0, 0])
@@ -523,6 +721,8 @@ def score(records: list[Record], scrubber: Scrubber | None = None) -> Score:
         broken=broken,
         bytes_in=sum(len(t.encode()) for t in texts),
         seconds=seconds,
+        strict={k: (a, b) for k, (a, b) in strict.items()},
+        leaked=leaked,
     )
 
 
@@ -538,6 +738,8 @@ def main(argv: list[str] | None = None) -> int:
     print(result.report())
     for kind, value, out in result.missed[: args.show_misses]:
         print(f"MISSED {kind}: {value!r}\n   in {out!r}")
+    for kind, value, out in result.leaked[: args.show_misses]:
+        print(f"LEAKED {kind}: {value!r}\n   in {out!r}")
     for kind, value, out in result.broken[: args.show_misses]:
         print(f"BROKEN {kind}: {value!r}\n   in {out!r}")
     return 0

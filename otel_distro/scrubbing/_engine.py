@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import ipaddress
+import re
 import threading
 from collections import Counter
 from collections.abc import Container, Iterable, Mapping, Sequence
@@ -49,6 +50,7 @@ KEYED_KINDS = frozenset({"secret", "person", "user", "phone", "ssn"})
 """Kinds a key can name (``password=...`` is a secret, ``full_name=...`` a person)."""
 
 _UNANCHORED = _re2.RE2.Anchor.UNANCHORED
+_ANCHOR_BOTH = _re2.RE2.Anchor.ANCHOR_BOTH
 _KEY_CACHE_MAX = 8192
 # Recently seen texts with nothing to redact (methods, routes, paths, user agents, messages repeat on every
 # request): remembered so that each costs one dict lookup instead of an encode and a trigger-set pass.
@@ -59,25 +61,60 @@ _CLEAN_CACHE_TEXT_MAX = 512
 _CLEAN_PAIRS_MAX = 4096
 _UNKNOWN = object()
 _WALKED = (str, dict, list, tuple, set, frozenset)  # what `scrub_value` looks inside; it returns the rest as is
-_HEXDIGITS = frozenset(b"0123456789abcdefABCDEF")
+_WORD = frozenset(b"0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_")
+_MAX_ROUNDS = 3  # passes over a value whose redactions touched a word character
 
 
 def _percent_decode(raw: bytes) -> tuple[bytes, list[int]]:
     """Decoded bytes (``%XX`` and ``+``), and for each decoded byte the offset it came from (plus the end)."""
     out = bytearray()
     starts: list[int] = []
-    i, n = 0, len(raw)
-    while i < n:
-        c = raw[i]
+    pos = 0
+    for m in _ESCAPE.finditer(raw):  # runs between escapes map one to one
+        i = m.start()
+        starts.extend(range(pos, i))
+        out += raw[pos:i].replace(b"+", b" ")
         starts.append(i)
-        if c == 0x25 and i + 2 < n and raw[i + 1] in _HEXDIGITS and raw[i + 2] in _HEXDIGITS:
-            out.append(int(raw[i + 1 : i + 3], 16))
-            i += 3
-        else:
-            out.append(0x20 if c == 0x2B else c)
-            i += 1
-    starts.append(n)
+        out.append(int(raw[i + 1 : i + 3], 16))
+        pos = i + 3
+    starts.extend(range(pos, len(raw) + 1))
+    out += raw[pos:].replace(b"+", b" ")
     return bytes(out), starts
+
+
+_ESCAPE = re.compile(rb"%[0-9A-Fa-f]{2}")
+
+
+def _without_groups(pattern: str) -> str:
+    """`pattern` with its capturing groups made non-capturing: the same matches, found by RE2's DFA alone."""
+    out: list[str] = []
+    i, n, in_class = 0, len(pattern), False
+    while i < n:
+        c = pattern[i]
+        if c == "\\":
+            out.append(pattern[i : i + 2])
+            i += 2
+            continue
+        if in_class:
+            in_class = c != "]"
+        elif c == "[":
+            in_class = True
+            for opening in ("[^]", "[]"):  # a `]` first in a class is a literal
+                if pattern.startswith(opening, i):
+                    out.append(opening)
+                    i += len(opening)
+                    break
+            else:
+                out.append(c)
+                i += 1
+            continue
+        elif c == "(" and not pattern.startswith("(?", i):
+            out.append("(?:")
+            i += 1
+            continue
+        out.append(c)
+        i += 1
+    return "".join(out)
 
 
 def _options(max_mem: int = 8 << 20) -> Any:
@@ -157,8 +194,8 @@ class Scrubber:
             raise ValueError(f"duplicate rule names: {', '.join(dupes)}")
 
         self._rules: list[Rule] = []
-        # per rule, what the hot loop needs: (match, validator, group, kind, is_keyed, budget)
-        self._plan: list[tuple[Any, Validator, int, str, bool, int]] = []
+        # per rule, what the hot loop needs: (locate, match or None, validator, group, kind, is_keyed, budget)
+        self._plan: list[tuple[Any, Any, Validator, int, str, bool, int]] = []
         self._set = _re2.Set(_UNANCHORED, _options(64 << 20))
         for rule in all_rules:
             if rule.kind in self._disabled and rule.validator != "keyed_value":
@@ -175,8 +212,13 @@ class Scrubber:
                 self._compile(f"rule {rule.name!r} trigger", rule.trigger)
             if self._set.Add(trigger.encode("utf-8")) != len(self._rules):
                 raise ValueError(f"rule {rule.name!r}: pattern cannot join the rule set")
+            locate, match = regex.Match, None
+            if regex.NumberOfCapturingGroups() > 0:
+                locator = _re2.RE2(_without_groups(rule.pattern).encode("utf-8"), _options())
+                if locator.ok() and locator.NumberOfCapturingGroups() == 0:
+                    locate, match = locator.Match, regex.Match
             self._rules.append(rule)
-            self._plan.append((regex.Match, validator, rule.group, rule.kind, rule.validator == "keyed_value",
+            self._plan.append((locate, match, validator, rule.group, rule.kind, rule.validator == "keyed_value",
                                rule.budget))
         if self._rules and not self._set.Compile():
             raise ValueError("the rule set is too large to compile")
@@ -210,15 +252,19 @@ class Scrubber:
         if len(text) < 5 or text in self._clean:
             return text
         buf = text.encode("utf-8", "surrogatepass")
-        if not self._set.Match(buf) and b"%" not in buf and len(buf) <= self._max_field_bytes:
-            # The common case, decided in one pass of the trigger set; remembered for the next time.
-            if len(text) <= _CLEAN_CACHE_TEXT_MAX:
-                clean = self._clean
-                if len(clean) >= _CLEAN_CACHE_MAX:
-                    clean.clear()
-                clean[text] = None
-            return text
-        out = self.scrub_bytes(buf, counts)
+        if len(buf) > self._max_field_bytes:
+            out = self._scrub_pieces(buf, counts)
+        else:
+            matched = self._set.Match(buf)
+            if not matched and b"%" not in buf:
+                # The common case, decided in one pass of the trigger set; remembered for the next time.
+                if len(text) <= _CLEAN_CACHE_TEXT_MAX:
+                    clean = self._clean
+                    if len(clean) >= _CLEAN_CACHE_MAX:
+                        clean.clear()
+                    clean[text] = None
+                return text
+            out = self._scrub(buf, counts, matched)
         if out is None:
             return text
         return out.decode("utf-8", "surrogatepass")
@@ -230,20 +276,41 @@ class Scrubber:
         and the validation budget stay bounded whatever arrives."""
         if len(buf) > self._max_field_bytes:
             return self._scrub_pieces(buf, counts)
-        hits = self.find(buf)
+        return self._scrub(buf, counts, None)
+
+    def _scrub(self, buf: bytes, counts: Counter[str] | None, matched: list[int] | None) -> bytes | None:
+        hits = self._find(buf, matched)
         if not hits:
             return None
+        local: Counter[str] = Counter()
+        out, glued = self._replace(buf, hits, local)
+        for _ in range(_MAX_ROUNDS - 1):
+            # A redaction glued to a word (`...0BEARER x`, `<hash>AKIA...`) puts a word boundary where there was
+            # none: what it uncovers is found now, so that scrubbing the output again finds nothing (rare).
+            if not glued:
+                break
+            more = self.find(out)
+            if not more:
+                break
+            out, glued = self._replace(out, more, local)
+        self._count(local, counts)
+        return out
+
+    def _replace(self, buf: bytes, hits: list[Hit], local: Counter[str]) -> tuple[bytes, bool]:
+        """`buf` with `hits` replaced, and whether any of them touched a word character."""
         pieces: list[bytes] = []
         pos = 0
-        local: Counter[str] = Counter()
+        glued = False
+        n = len(buf)
         for start, end, kind in hits:
             pieces.append(buf[pos:start])
             pieces.append(self._replacement(kind, buf[start:end]))
             local[kind] += 1
+            if not glued and ((start > 0 and buf[start - 1] in _WORD) or (end < n and buf[end] in _WORD)):
+                glued = True
             pos = end
         pieces.append(buf[pos:])
-        self._count(local, counts)
-        return b"".join(pieces)
+        return b"".join(pieces), glued
 
     def _scrub_pieces(self, buf: bytes, counts: Counter[str] | None) -> bytes | None:
         out: list[bytes] = []
@@ -270,7 +337,11 @@ class Scrubber:
 
         URL-encoded values (``?phone=%2B90%20532...``) are also decoded and searched, and what is found there is
         mapped back onto the encoded text."""
-        hits = self._find_plain(buf)
+        return self._find(buf, None)
+
+    def _find(self, buf: bytes, matched: list[int] | None) -> list[Hit]:
+        """`find`, given the trigger set's answer for `buf` when the caller already has it."""
+        hits = self._find_plain(buf, matched)
         if b"%" in buf:
             hits.extend(self._find_encoded(buf))
         if self._disabled:
@@ -311,21 +382,24 @@ class Scrubber:
             pos = spans[0][1]
         return hits
 
-    def _find_plain(self, buf: bytes) -> list[Hit]:
-        matched = self._set.Match(buf)
+    def _find_plain(self, buf: bytes, matched: list[int] | None = None) -> list[Hit]:
+        if matched is None:
+            matched = self._set.Match(buf)
         if not matched:
             return []
         hits: list[Hit] = []
         n = len(buf)
         plan = self._plan
         for i in sorted(matched):  # rule order: on identical spans the earlier rule names the kind
-            match, validate, group, kind, is_keyed, budget = plan[i]
+            locate, match, validate, group, kind, is_keyed, budget = plan[i]
             pos = 0
             while pos <= n:
-                spans = match(_UNANCHORED, buf, pos, n)
+                spans = locate(_UNANCHORED, buf, pos, n)
                 start, end = spans[0]
                 if start < 0:
                     break
+                if match is not None:  # the rule's capture groups, found on the match alone
+                    spans = match(_ANCHOR_BOTH, buf, start, end)
                 if budget > 0:
                     hits += validate(buf, spans, group, kind, self)
                     budget -= 1
@@ -466,8 +540,10 @@ class Scrubber:
     def _count(self, local: Counter[str], counts: Counter[str] | None) -> None:
         if counts is not None:
             counts.update(local)
+        totals = self._totals
         with self._lock:
-            self._totals.update(local)
+            for kind, n in local.items():
+                totals[kind] += n
 
     def _replacement(self, kind: str, value: bytes) -> bytes:
         if self._hmac_key is not None and kind in IDENTITY_KINDS:
@@ -534,7 +610,7 @@ def _e164(value: str) -> str:
 # The value part of a `key=value`, `key: value`, `"key": "value"` pair (as in the keyed_value rule).
 _KEYED_VALUE_TAIL = (
     r"""\\?["']?\s{0,8}(?:[:=]|=>)\s{0,8}(?:\\?"((?:[^"\\\r\n]|\\[^"\r\n])*)\\?"|'([^'\r\n]*)'"""
-    r"""|([^\s"'&,;}\])<>|]+))"""
+    r"""|((?:[^\s"'&,;{}\[\])<>|\\]|\\[^\snrt])(?:[^\s"'&,;}\])<>|\\]|\\[^\snrt])*))"""
 )
 
 

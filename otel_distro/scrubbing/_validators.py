@@ -34,12 +34,30 @@ _DIGITS = frozenset(b"0123456789")
 _HEX = frozenset(b"0123456789abcdefABCDEF")
 
 
+_LETTER = ord("a")
+
+
 def _before(buf: bytes, i: int, k: int = 1) -> int:
-    return buf[i - k] if i - k >= 0 else -1
+    """The byte `k` before `i` (-1 at the start); the end of a placeholder reads as a letter, as the value it
+    replaced did, so that scrubbing what was scrubbed finds nothing new next to it."""
+    if i - k < 0:
+        return -1
+    c = buf[i - k]
+    if c == 0x5D and k == 1:
+        open_at = buf.rfind(b"[", max(0, i - 48), i)
+        if open_at >= 0 and _PLACEHOLDER_WHOLE.fullmatch(buf, open_at, i) is not None:
+            return _LETTER
+    return c
 
 
 def _after(buf: bytes, i: int, k: int = 0) -> int:
-    return buf[i + k] if i + k < len(buf) else -1
+    """The byte `k` after `i` (-1 at the end); the start of a placeholder reads as a letter."""
+    if i + k >= len(buf):
+        return -1
+    c = buf[i + k]
+    if c == 0x5B and k == 0 and _PLACEHOLDER_WHOLE.match(buf, i) is not None:
+        return _LETTER
+    return c
 
 
 def _glued(buf: bytes, start: int, end: int, joiners: bytes = b"-.") -> bool:
@@ -330,10 +348,10 @@ def email(buf: bytes, spans: Spans, group: int, kind: str, scrubber: Scrubber) -
     if cut >= at:
         return []
     local = local[cut:]
-    if _before(buf, start + cut) == ord(":"):
-        token_start = max(buf.rfind(b" ", 0, start), buf.rfind(b"=", 0, start)) + 1
-        if b"://" in buf[token_start:start]:
-            return []  # URL userinfo (`scheme://user:password@host`): the url_password rule takes it
+    token_start = max(buf.rfind(b" ", 0, start), buf.rfind(b"=", 0, start)) + 1
+    scheme = buf.find(b"://", token_start, start)
+    if scheme >= 0 and buf.find(b":", scheme + 3, start + cut) >= 0 and buf.find(b"/", scheme + 3, start) < 0:
+        return []  # URL userinfo (`scheme://user:pass#word@host`): the url_password rule takes the password
     if local in _NOT_MAILBOXES or local.strip(b".") == b"":
         return []
     tld = lower[lower.rfind(b".") + 1 :]
@@ -405,6 +423,18 @@ _EMPTY_VALUES = frozenset({b"", b"null", b"none", b"nil", b"true", b"false", b"u
 _AUTH_SCHEMES = frozenset({b"bearer", b"basic", b"digest", b"negotiate", b"token", b"apikey", b"hmac"})
 
 
+def sql_password(buf: bytes, spans: Spans, group: int, kind: str, scrubber: Scrubber) -> list[Hit]:
+    """The password literal of SQL that sets one (`WITH PASSWORD '...'`, `IDENTIFIED BY ...`); not a bound
+    parameter, not `NULL`."""
+    start, end = _first_group(spans, range(1, 7))
+    if start < 0:
+        return []
+    value = buf[start:end]
+    if value.lower() in _EMPTY_VALUES or is_placeholder(value) or is_sql_parameter(buf, start, end):
+        return []
+    return [(start, end, kind)]
+
+
 def _first_group(spans: Spans, groups: range) -> tuple[int, int]:
     for g in groups:
         if g < len(spans) and spans[g][0] >= 0:
@@ -420,11 +450,34 @@ def secret_phrase(buf: bytes, spans: Spans, group: int, kind: str, scrubber: Scr
 
 
 _PLACEHOLDER_RE = re.compile(rb"\[(?:redacted:[a-z0-9_]+|[a-z0-9_]+:[0-9a-f]{16})\]?", re.IGNORECASE)
+_PLACEHOLDER_WHOLE = re.compile(rb"\[(?:REDACTED:[a-z0-9_]+|[a-z0-9_]+:[0-9a-f]{16})\]")
 
 
 def is_placeholder(value: bytes) -> bool:
     """Already scrubbed (``[REDACTED:x]``, ``[email:3f9a...]``) or masked (``****``): nothing to redact."""
-    return _PLACEHOLDER_RE.match(value) is not None or (bool(value) and set(value) == {42})
+    if not value:
+        return False
+    first = value[0]
+    if first == 0x5B:  # `[`
+        return _PLACEHOLDER_RE.match(value) is not None
+    return first == 0x2A and not value.strip(b"*")
+
+
+# A bound parameter of a SQL statement (DB-API `%s` / `%(name)s`, PostgreSQL `$1`, named `:name`, `?`), maybe
+# cast (`%(x)s::VARCHAR`), taking the whole value: structure, not a value to redact.
+_SQL_PARAM = re.compile(rb"(?:%(?:\([^()\s]{1,64}\))?[sdfbr]|\$\d{1,3}|:[a-z_][a-z0-9_]{0,63}|\?)"
+                        rb"(?:::[A-Za-z][A-Za-z0-9_]{0,30}(?:\[\])?)?(?=[\s,;)\]}'\"]|$)")
+
+
+_SQL_PARAM_FIRST = frozenset(b"%$:?")
+
+
+def is_sql_parameter(buf: bytes, start: int, end: int) -> bool:
+    """True when the value at `start` (up to `end`, or past it for a bare value cut at `)`) is a SQL parameter."""
+    if start >= len(buf) or buf[start] not in _SQL_PARAM_FIRST:
+        return False
+    m = _SQL_PARAM.match(buf, start)
+    return m is not None and m.end() >= end
 
 
 def _digits(value: bytes) -> int:
@@ -444,21 +497,30 @@ def keyed_value(buf: bytes, spans: Spans, group: int, kind: str, scrubber: Scrub
         return []
     value = buf[start:end]
     lowered = value.strip().lower()
-    if lowered in _EMPTY_VALUES or is_placeholder(lowered):
+    if lowered in _EMPTY_VALUES or is_placeholder(lowered) or is_sql_parameter(buf, start, end):
         return []
     if key_kind == "phone":
         if spans[4][0] >= 0:  # bare `GSM: 532 123 45 67` stops at the first space: take the digit groups after it
-            end = _extend_digit_groups(buf, end)
+            end = _phone_end(buf, start, _extend_digit_groups(buf, end), scrubber)
         if _digits(buf[start:end]) < 7:
             return []  # the key says phone: any value with enough digits goes
     elif key_kind == "ssn":
-        if _digits(value) != 9:
+        stop = start
+        while stop < end and buf[stop] in _SSN_CHARS:
+            stop += 1
+        while stop > start and buf[stop - 1] not in _DIGITS:
+            stop -= 1
+        if _digits(buf[start:stop]) != 9:
             return []
+        if spans[4][0] >= 0:
+            end = stop  # a bare value: the number, not what is glued after it (`ssn=123-45-6789aws_key=...`)
+    elif spans[4][0] >= 0 and value.endswith(b"("):
+        return []  # a function call, `SET PASSWORD = PASSWORD('...')`: the sql_password rule takes its argument
     elif key_kind in ("person", "user") and spans[4][0] >= 0:
         end = _extend_name(buf, end)
-    elif lowered.split(None, 1)[0] in _AUTH_SCHEMES:
+    elif (scheme := lowered.split(None, 1)[0]) in _AUTH_SCHEMES:
         # `Authorization: Bearer <credentials>`: the scheme stays, whatever follows it goes
-        start += len(value) - len(value.lstrip()) + len(lowered.split(None, 1)[0])
+        start += len(value) - len(value.lstrip()) + len(scheme)
         if start >= end:  # a bare value stopped at the space: take the next token
             while start < len(buf) and buf[start] in b" \t":
                 start += 1
@@ -470,8 +532,40 @@ def keyed_value(buf: bytes, spans: Spans, group: int, kind: str, scrubber: Scrub
         if end == start or is_placeholder(buf[start:end]):
             return []
     elif b"=" in value and buf[k_start:k_end].lower().endswith(b"cookie"):
-        return []  # `Cookie: a=b; c=d`: the cookie rule keeps the names and takes the values
+        return cookie(buf, ((start, end),), 0, "cookie", scrubber)  # `Cookie: a=b; c=d`: names stay, values go
+    elif key_kind == "secret" and b"://" in value:
+        url = _URL_PASSWORD.match(buf, start)  # from the value on: a bare value stops at a `]` in the password
+        if url is not None:  # `CACHE_AUTH=redis://:pw@cache:6379`: the password goes, host and port stay
+            return [] if is_placeholder(url.group(1)) else [(url.start(1), url.end(1), key_kind)]
     return [(start, end, key_kind)]
+
+
+_URL_PASSWORD = re.compile(rb"\s*[A-Za-z][A-Za-z0-9+.-]{1,20}://[^\s/:@?#]*:([^\s/?]+)@")
+_PHONE_CHARS = frozenset(b"0123456789+() ./-")
+_SSN_CHARS = frozenset(b"0123456789- .")
+
+
+def _phone_end(buf: bytes, start: int, end: int, scrubber: Scrubber) -> int:
+    """A bare phone value with text glued after it (`phone=+905321234567abc`) ends at its last digit, when
+    what comes before holds a phone number's digits and the tail is plain text: a tail that reads as a key, or
+    in which (with the next word) something would be found once the phone before it is replaced (`...0BEARER
+    x1y2`), goes with the value, so that scrubbing twice changes nothing."""
+    stop = start
+    while stop < end:
+        if buf[stop] in _PHONE_CHARS:
+            stop += 1
+        elif buf[stop] == 0x25 and _after(buf, stop, 1) in _HEX and _after(buf, stop, 2) in _HEX:
+            stop += 3  # `%2B`, `%20`: a query string's encoded `+` and space
+        else:
+            break
+    if stop == end:
+        return end
+    while stop > start and buf[stop - 1] not in _DIGITS:
+        stop -= 1
+    if stop == start or _digits(buf[start:stop]) < 7 or b"=" in buf[stop:end] or b":" in buf[stop:end]:
+        return end
+    found = scrubber.find(b" " + buf[stop : min(len(buf), end + 64)])
+    return end if any(hit_start <= end - stop for hit_start, _, _ in found) else stop
 
 
 def _extend_digit_groups(buf: bytes, end: int) -> int:
@@ -519,6 +613,7 @@ VALIDATORS: dict[str, Validator] = {
     "phone_national": phone_national,
     "phone_us": phone_us,
     "secret_phrase": secret_phrase,
+    "sql_password": sql_password,
     "ssn": ssn,
     "tckn": tckn,
 }

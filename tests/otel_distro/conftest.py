@@ -29,3 +29,17 @@ def client(demo_app, otel: OtelCapture) -> Iterator[TestClient]:  # type: ignore
     with TestClient(demo_app) as test_client:
         otel.clear()  # start-up noise (seeding) is not what the tests look at
         yield test_client
+
+
+@pytest.fixture(autouse=True)
+def _fresh_health_state() -> Iterator[None]:
+    """Each test sees only its own engines, health checks, monitor and request totals."""
+    from otel_distro._internal import health, health_monitor, request_stats, state  # noqa: PLC0415
+
+    settings = state._current
+    yield
+    state.set_settings(settings)
+    health._engines.clear()
+    health._checks.clear()
+    health_monitor.reset_monitor()
+    request_stats.reset_request_stats()

@@ -29,6 +29,7 @@ def test_demo_serves_sends_traffic_prints_where_to_look_and_stops(tmp_path: Path
     assert result.returncode == 0, result.stderr[-3000:]
     assert "[demo] sent demo traffic" in result.stderr
     assert "[demo] app" in result.stderr and "/metrics" in result.stderr
+    assert "[demo] browser demo" in result.stderr and "/ui/" in result.stderr
     assert "built-in receiver got" in result.stderr
     lines = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
     requests = [line for line in lines if line["message"] == "request_finished"]

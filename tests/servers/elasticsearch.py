@@ -1,6 +1,9 @@
 """A local stand-in for Elasticsearch 9 that follows its REST API, for the endpoints the exporter and the
 tests use: ``_bulk``, ``_search`` / ``_count``, ``_index_template``, ``_component_template``, ``_ilm/policy``,
-``_slm/policy``, ``_snapshot``, ``_data_stream``, ``_settings``, ``_refresh`` and ``GET /``.
+``_slm/policy``, ``_snapshot`` (repositories, and snapshots taken with ``wait_for_completion``),
+``_data_stream``, ``<data stream>/_rollover``, ``<index>/_ilm/explain``, ``<index>/_stats``, ``_settings``
+(GET with ``index.creation_date``; PUT of dynamic settings), ``DELETE <index>`` (never a data stream's write
+index), ``_refresh`` and ``GET /``.
 
 It answers the way Elasticsearch does, so that the official client talks to it over the wire unchanged:
 ``X-Elastic-Product: Elasticsearch`` on every answer, errors as ``{"error": {"type", "reason", ...},
@@ -9,6 +12,11 @@ streams created on the first ``create`` from the matching index template (``.ds-
 backing indices carrying the template's settings), dynamic mapping with the conflicts Elasticsearch reports
 (object vs. concrete value, non-numeric string into a ``long``, unparsable dates, ``constant_keyword``),
 ``filter_path``, gzip request bodies, API key / basic auth, and TLS.
+
+``_search`` understands the query DSL the tests and dashboards use (``match``, ``term(s)``, ``range`` with ISO
+or ``epoch_millis`` bounds, ``bool``, ``exists``, ``prefix``, a subset of ``query_string``), ``sort``, and the
+``terms`` and ``date_histogram`` (``fixed_interval``) aggregations, nested, with ``value_count`` / ``min`` /
+``max`` / ``cardinality``.
 
 Faults can be scripted (whole requests answered 429/5xx, single items rejected with 429/5xx/400), and the
 server can be stopped and started again on the same port, keeping its data, to play an outage. Searches see
@@ -100,6 +108,8 @@ class _Index:
     data_stream: str | None = None
     docs: dict[str, dict[str, Any]] = field(default_factory=dict)  # _id -> _source, insertion ordered
     seq_no: int = 0
+    rollover_millis: int | None = None  # when it stopped being its data stream's write index
+    ilm_step: tuple[str, str, str] | None = None  # (phase, action, step) scripted by a test; None = derived
 
 
 @dataclass(slots=True)
@@ -249,13 +259,15 @@ class ElasticsearchServer(LocalHTTPServer):
 
     def __init__(self, *, port: int = 0, api_key: str | None = None, basic_auth: tuple[str, str] | None = None,
                  ssl_context: ssl.SSLContext | None = None, repositories: tuple[str, ...] = (),
-                 major: int = 9, product_header: bool = True, max_content_length: int | None = None) -> None:
+                 major: int = 9, product_header: bool = True, max_content_length: int | None = None,
+                 path_repo: tuple[str, ...] = ("/snapshots",)) -> None:
         """`api_key` is the encoded form clients send (``Authorization: ApiKey <api_key>``); with `api_key` or
         `basic_auth` set, every other request is answered 401. `repositories` are registered (type ``fs``).
         `major` (8 or 9) is the version answered, and decides which ``compatible-with`` media types are
         accepted (this major and the one before, as Elasticsearch does). ``product_header=False`` plays a
         server that is not Elasticsearch (no ``X-Elastic-Product``). Bodies over `max_content_length` bytes
-        are answered 413, as ``http.max_content_length`` does."""
+        are answered 413, as ``http.max_content_length`` does. `path_repo` is the node setting ``path.repo``: an
+        ``fs`` repository's location must lie under one of them (a relative one is resolved against the first)."""
         if major not in VERSIONS:
             raise ValueError(f"major must be one of {sorted(VERSIONS)}")
         self.major = major
@@ -271,11 +283,15 @@ class ElasticsearchServer(LocalHTTPServer):
         self._component_templates: dict[str, dict[str, Any]] = {}
         self._ilm: dict[str, dict[str, Any]] = {}
         self._slm: dict[str, dict[str, Any]] = {}
+        self.path_repo = path_repo
         self._repositories: dict[str, dict[str, Any]] = {
             name: {"type": "fs", "settings": {"location": f"/snapshots/{name}"}} for name in repositories
         }
+        self._snapshots: dict[str, dict[str, dict[str, Any]]] = {}  # repository -> name -> {"info", "docs"}
         self._request_faults: deque[_Fault] = deque()
         self._item_faults: deque[_Fault] = deque()
+        self._snapshot_faults: deque[_Fault] = deque()
+        self._call_faults: list[tuple[str, str, _Fault]] = []
 
     # -- lifecycle ------------------------------------------------------------------------------------
 
@@ -311,6 +327,62 @@ class ElasticsearchServer(LocalHTTPServer):
             self._item_faults.extend(_Fault(status, type_, reason) for _ in range(times))
 
     # -- what the cluster holds (for assertions) ------------------------------------------------------
+
+    def fail_snapshots(self, *, times: int = 1, status: int = 200, state: str = "FAILED") -> None:
+        """The next `times` snapshot creations fail: with ``status`` 200 the snapshot completes in `state`
+        (``FAILED`` or ``PARTIAL``, shards failed, as a full disk or a broken repository does); any other status
+        answers the request with that error (e.g. 503) and takes no snapshot."""
+        with self._lock:
+            self._snapshot_faults.extend(_Fault(status, state, "scripted snapshot failure") for _ in range(times))
+
+    def fail_calls(self, method: str, path_prefix: str, status: int, *, times: int = 1) -> None:
+        """Answer the next `times` requests `method` on a path starting with `path_prefix` with `status` (any API:
+        e.g. ``fail_calls("DELETE", "/.ds-", 503)``)."""
+        type_ = {403: "security_exception", 429: "circuit_breaking_exception",
+                 503: "unavailable_shards_exception"}.get(status, "exception")
+        with self._lock:
+            self._call_faults.extend((method, path_prefix, _Fault(status, type_, f"scripted failure {status}"))
+                                     for _ in range(times))
+
+    def clear_faults(self) -> None:
+        """Forget every scripted fault not yet used."""
+        with self._lock:
+            self._request_faults.clear()
+            self._item_faults.clear()
+            self._snapshot_faults.clear()
+            self._call_faults.clear()
+
+    def rollover(self, data_stream: str) -> str:
+        """Roll a data stream over (as ``POST <data stream>/_rollover``); the new write index's name."""
+        status, answer = self.call("POST", f"/{data_stream}/_rollover")
+        if status != 200:
+            raise RuntimeError(answer)
+        new_index: str = answer["new_index"]
+        return new_index
+
+    def age_index(self, index: str, days: float) -> None:
+        """Make an index (and its rollover, if any) `days` older: as if it had been created that long ago."""
+        with self._lock:
+            idx = self._indices[index]
+            shift = int(days * 86_400_000)
+            idx.settings["index.creation_date"] = str(int(idx.settings["index.creation_date"]) - shift)
+            if idx.rollover_millis is not None:
+                idx.rollover_millis -= shift
+
+    def set_ilm_step(self, index: str, phase: str, action: str, step: str) -> None:
+        """Script where ILM is with an index, as ``_ilm/explain`` reports it."""
+        with self._lock:
+            self._indices[index].ilm_step = (phase, action, step)
+
+    def index_names(self, data_stream: str) -> list[str]:
+        with self._lock:
+            return list(self._data_streams[data_stream].indices)
+
+    def snapshot_documents(self, repository: str, snapshot: str) -> dict[str, list[dict[str, Any]]]:
+        """What a snapshot holds: index name -> its documents at the time it was taken."""
+        with self._lock:
+            docs: dict[str, list[dict[str, Any]]] = self._snapshots[repository][snapshot]["docs"]
+            return docs
 
     def documents(self, target: str = "*") -> list[dict[str, Any]]:
         """Every ``_source`` in the indices / data streams `target` resolves to, in arrival order."""
@@ -419,6 +491,10 @@ class ElasticsearchServer(LocalHTTPServer):
 
     def _route(self, method: str, path: str, query: dict[str, str], body: bytes) -> tuple[
             int, Any, dict[str, str]]:
+        for i, (fault_method, prefix, fault) in enumerate(self._call_faults):
+            if method == fault_method and path.startswith(prefix):
+                del self._call_faults[i]
+                raise EsError(fault.status, fault.type, fault.reason)
         parts = [p for p in path.split("/") if p]
         if not parts:
             return 200, self._info(), {}
@@ -446,14 +522,31 @@ class ElasticsearchServer(LocalHTTPServer):
             return 200, {"_shards": {"total": 1, "successful": 1, "failed": 0}}, {}
         if len(parts) == 2 and parts[1] == "_settings" and method == "GET":
             return 200, self._settings(parts[0], query), {}
+        if len(parts) == 2 and parts[1] == "_settings" and method == "PUT":
+            return 200, self._update_settings(parts[0], json_body), {}
         if len(parts) == 2 and parts[1] == "_mapping" and method == "GET":
             return 200, {i.name: {"mappings": i.mappings} for i in self._resolve(parts[0], False)}, {}
+        if len(parts) == 2 and parts[1] == "_rollover" and method == "POST":
+            return 200, self._rollover(parts[0]), {}
+        if len(parts) == 3 and parts[1:] == ["_ilm", "explain"] and method in ("GET", "POST"):
+            return 200, {"indices": {i.name: self._explain(i) for i in self._resolve(parts[0], False)}}, {}
+        if len(parts) in (2, 3) and parts[1] == "_stats" and method == "GET":
+            return 200, self._stats(parts[0]), {}
         if len(parts) == 1 and method == "DELETE" and not head.startswith("_"):
-            for idx in self._resolve(head, allow_missing=False):
-                if idx.data_stream is not None:
+            if head in self._data_streams:
+                raise EsError(400, "illegal_argument_exception",
+                              f"index [{head}] is a data stream: delete it with DELETE _data_stream/{head}")
+            doomed = self._resolve(head, allow_missing=False)
+            for idx in doomed:
+                ds = self._data_streams.get(idx.data_stream or "")
+                if ds is not None and ds.indices[-1] == idx.name:
                     raise EsError(400, "illegal_argument_exception",
-                                  f"index [{idx.name}] is the write index for data stream [{idx.data_stream}] and "
+                                  f"index [{idx.name}] is the write index for data stream [{ds.name}] and "
                                   "cannot be deleted")
+            for idx in doomed:
+                ds = self._data_streams.get(idx.data_stream or "")
+                if ds is not None:
+                    ds.indices.remove(idx.name)
                 del self._indices[idx.name]
             return 200, {"acknowledged": True}, {}
         if len(parts) == 1 and method == "HEAD":
@@ -561,6 +654,56 @@ class ElasticsearchServer(LocalHTTPServer):
             self._data_streams[name] = _DataStream(name, matched[0], [backing])
             return self._create_index(backing, name, matched[1])
         return self._create_index(name, None, matched[1] if matched else None)
+
+    def _rollover(self, name: str) -> dict[str, Any]:
+        ds = self._data_streams.get(name)
+        if ds is None:
+            raise EsError(400, "illegal_argument_exception", f"rollover target [{name}] does not exist")
+        old = self._indices[ds.indices[-1]]
+        ds.generation += 1
+        new_name = f".ds-{name}-{time.strftime('%Y.%m.%d', time.gmtime())}-{ds.generation:06d}"
+        template = self._index_templates.get(ds.template)
+        new = self._create_index(new_name, name, template)
+        new.mappings = dict(old.mappings)
+        old.rollover_millis = _now_millis()
+        ds.indices.append(new_name)
+        return {"acknowledged": True, "shards_acknowledged": True, "old_index": old.name, "new_index": new_name,
+                "rolled_over": True, "dry_run": False, "lazy": False, "conditions": {}}
+
+    def _explain(self, idx: _Index) -> dict[str, Any]:
+        """``_ilm/explain`` for one index: a rolled-over index has finished its hot phase; the write index waits
+        for rollover; a test may script any other step (`set_ilm_step`)."""
+        policy = idx.settings.get("index.lifecycle.name")
+        if not policy:
+            return {"index": idx.name, "managed": False}
+        created = int(idx.settings["index.creation_date"])
+        lifecycle_date = idx.rollover_millis if idx.rollover_millis is not None else created
+        phase, action, step = idx.ilm_step or (
+            ("hot", "complete", "complete") if idx.rollover_millis is not None
+            else ("hot", "rollover", "check-rollover-ready"))
+        entry: dict[str, Any] = {
+            "index": idx.name, "managed": True, "policy": policy, "index_creation_date_millis": created,
+            "lifecycle_date_millis": lifecycle_date, "phase": phase, "action": action, "step": step,
+            "phase_time_millis": lifecycle_date, "action_time_millis": lifecycle_date,
+            "step_time_millis": lifecycle_date,
+        }
+        if step == "ERROR":
+            entry["failed_step"] = "check-rollover-ready"
+            entry["step_info"] = {"type": "illegal_argument_exception", "reason": "scripted ILM failure"}
+        return entry
+
+    def _stats(self, target: str) -> dict[str, Any]:
+        indices = {}
+        for idx in self._resolve(target, allow_missing=False):
+            size = sum(len(json.dumps(doc)) for doc in idx.docs.values()) + 225  # an empty shard has a few bytes
+            section = {"docs": {"count": len(idx.docs), "deleted": 0}, "store": {"size_in_bytes": size}}
+            indices[idx.name] = {"uuid": idx.uuid, "health": "green", "status": "open", "primaries": section,
+                                 "total": section}
+        total_size = sum(i["total"]["store"]["size_in_bytes"] for i in indices.values())
+        total_docs = sum(i["total"]["docs"]["count"] for i in indices.values())
+        both = {"docs": {"count": total_docs, "deleted": 0}, "store": {"size_in_bytes": total_size}}
+        return {"_shards": {"total": len(indices), "successful": len(indices), "failed": 0},
+                "_all": {"primaries": both, "total": both}, "indices": indices}
 
     # -- _bulk ----------------------------------------------------------------------------------------
 
@@ -743,6 +886,7 @@ class ElasticsearchServer(LocalHTTPServer):
         matcher = _compile(query)
         hits = [(idx, doc_id, src) for idx in indices for doc_id, src in idx.docs.items()
                 if matcher(_flatten_doc(src), doc_id)]
+        aggs = body.get("aggs") or body.get("aggregations")
         shards = {"total": len(indices), "successful": len(indices), "skipped": 0, "failed": 0}
         if count:
             return {"count": len(hits), "_shards": shards}
@@ -774,11 +918,32 @@ class ElasticsearchServer(LocalHTTPServer):
         relation = "eq"
         if track is not True and isinstance(track, int) and total > track:
             total, relation = track, "gte"
-        return {
+        answer = {
             "took": 1, "timed_out": False, "_shards": shards,
             "hits": {"total": {"value": total, "relation": relation}, "max_score": None if sort_keys else 1.0,
                      "hits": out_hits},
         }
+        if aggs:
+            answer["aggregations"] = _aggregate(aggs, [_flatten_doc(src) for _, _, src in hits])
+        return answer
+
+    def _update_settings(self, target: str, body: Any) -> dict[str, Any]:
+        """``PUT <index>/_settings``: dynamic settings only (nested or flat keys, with or without ``index.``)."""
+        if not isinstance(body, Mapping) or not body:
+            raise EsError(400, "action_request_validation_exception", "Validation Failed: 1: no settings to update;")
+        flat = _flatten_settings(body.get("settings", body) if set(body) == {"settings"} else body)
+        static = [k for k in flat if k in ("index.number_of_shards", "index.codec", "index.provided_name",
+                                           "index.uuid", "index.creation_date")]
+        if static:
+            raise EsError(400, "illegal_argument_exception", f"Can't update non dynamic settings [[{static[0]}]] for "
+                          "open indices")
+        origination = flat.get("index.lifecycle.origination_date")
+        if origination is not None and not str(origination).lstrip("-").isdigit():
+            raise EsError(400, "illegal_argument_exception", "failed to parse value [" + str(origination) + "] for "
+                          "setting [index.lifecycle.origination_date], must be a number (epoch millis)")
+        for idx in self._resolve(target, allow_missing=False):
+            idx.settings |= flat
+        return {"acknowledged": True}
 
     def _settings(self, target: str, params: Mapping[str, str]) -> dict[str, Any]:
         flat = params.get("flat_settings") == "true"
@@ -961,6 +1126,8 @@ class ElasticsearchServer(LocalHTTPServer):
         raise EsError(405, "illegal_argument_exception", f"{method} not allowed on _slm/policy")
 
     def _snapshot_api(self, method: str, rest: list[str], body: Any, query: dict[str, str]) -> tuple[int, Any]:
+        if len(rest) == 2:
+            return self._snapshot(method, rest[0], rest[1], body, query)
         name = rest[0] if rest else "*"
         if method == "GET":
             found = {n: r for n, r in self._repositories.items() if fnmatch.fnmatchcase(n, name)}
@@ -970,12 +1137,95 @@ class ElasticsearchServer(LocalHTTPServer):
         if method in ("PUT", "POST") and len(rest) == 1:
             if not isinstance(body, Mapping) or "type" not in body:
                 raise EsError(400, "action_request_validation_exception", "Validation Failed: 1: type is missing;")
+            self._check_repository(name, body)
             self._repositories[name] = dict(body)
             return 200, {"acknowledged": True}
         if method == "DELETE" and len(rest) == 1:
             self._delete_named(self._repositories, name, "repository")
             return 200, {"acknowledged": True}
         raise EsError(405, "illegal_argument_exception", f"{method} not allowed on _snapshot")
+
+    def _snapshot(self, method: str, repository: str, name: str, body: Any,
+                  query: dict[str, str]) -> tuple[int, Any]:
+        """``PUT|POST _snapshot/<repository>/<snapshot>`` (create; the answer carries the snapshot with
+        ``wait_for_completion=true``, else ``{"accepted": true}``) and ``GET`` (one name, or ``*`` / ``_all``)."""
+        if repository not in self._repositories:
+            raise EsError(404, "repository_missing_exception", f"[{repository}] missing")
+        taken = self._snapshots.setdefault(repository, {})
+        if method == "GET":
+            if name in ("_all", "*"):
+                found = [s["info"] for s in taken.values()]
+            elif name not in taken:
+                raise EsError(404, "snapshot_missing_exception", f"[{repository}:{name}] is missing")
+            else:
+                found = [taken[name]["info"]]
+            return 200, {"snapshots": found, "total": len(found), "remaining": 0}
+        if method == "DELETE":
+            if name not in taken:
+                raise EsError(404, "snapshot_missing_exception", f"[{repository}:{name}] is missing")
+            del taken[name]
+            return 200, {"acknowledged": True}
+        if method not in ("PUT", "POST"):
+            raise EsError(405, "illegal_argument_exception", f"{method} not allowed on _snapshot/{repository}/{name}")
+        if name != name.lower() or any(c in _INVALID_INDEX_CHARS for c in name):
+            raise EsError(400, "invalid_snapshot_name_exception",
+                          f"[{repository}:{name}] Invalid snapshot name [{name}], must be lowercase")
+        if name in taken:
+            raise EsError(400, "invalid_snapshot_name_exception", f"[{repository}:{name}] Invalid snapshot name "
+                          f"[{name}], snapshot with the same name already exists")
+        spec = body if isinstance(body, Mapping) else {}
+        unknown = set(spec) - {"indices", "ignore_unavailable", "include_global_state", "partial", "metadata",
+                               "feature_states", "expand_wildcards"}
+        if unknown:
+            raise EsError(400, "illegal_argument_exception", f"Unknown parameter {sorted(unknown)[0]}")
+        expression = spec.get("indices", "*")
+        if isinstance(expression, list):
+            expression = ",".join(expression)
+        indices = self._resolve(expression, allow_missing=spec.get("ignore_unavailable") is True)
+        fault = self._snapshot_faults.popleft() if self._snapshot_faults else None
+        if fault is not None and fault.status != 200:
+            raise EsError(fault.status, "snapshot_exception", f"[{repository}:{name}] {fault.reason}")
+        started = _now_millis()
+        state = fault.type if fault is not None else "SUCCESS"
+        failed = len(indices) if state == "FAILED" else min(1, len(indices)) if state == "PARTIAL" else 0
+        info = {
+            "snapshot": name, "uuid": secrets.token_urlsafe(16), "repository": repository,
+            "version_id": 8_519_000, "version": VERSIONS[self.major],
+            "indices": sorted(i.name for i in indices),
+            "data_streams": sorted({i.data_stream for i in indices if i.data_stream}),
+            "include_global_state": bool(spec.get("include_global_state", True)),
+            "metadata": spec.get("metadata"), "state": state,
+            "start_time": _iso_now(), "start_time_in_millis": started, "end_time": _iso_now(),
+            "end_time_in_millis": _now_millis(), "duration_in_millis": _now_millis() - started,
+            "failures": [{"index": i.name, "shard_id": 0, "reason": fault.reason, "status": "INTERNAL_SERVER_ERROR"}
+                         for i in indices[:failed]] if fault is not None else [],
+            "shards": {"total": len(indices), "failed": failed, "successful": len(indices) - failed},
+            "feature_states": [],
+        }
+        if state == "FAILED":
+            info["reason"] = fault.reason if fault is not None else "failed"
+        taken[name] = {"info": info, "docs": {i.name: [dict(d) for d in i.docs.values()] for i in indices}}
+        if query.get("wait_for_completion") == "true":
+            return 200, {"snapshot": info}
+        return 200, {"accepted": True}
+
+    def _check_repository(self, name: str, body: Mapping[str, Any]) -> None:
+        """What registering a repository verifies: a known type, and an ``fs`` location under ``path.repo``."""
+        kind = body["type"]
+        if kind not in ("fs", "url", "source", "s3", "gcs", "azure"):
+            raise EsError(500, "repository_exception", f"[{name}] repository type [{kind}] does not exist")
+        if kind != "fs":
+            return
+        location = str((body.get("settings") or {}).get("location", ""))
+        if not location:
+            raise EsError(500, "repository_exception", f"[{name}] missing location")
+        if not self.path_repo:
+            raise EsError(500, "repository_exception", f"[{name}] location [{location}] doesn't match any of the "
+                          "locations specified by path.repo because this setting is empty")
+        resolved = location if location.startswith("/") else f"{self.path_repo[0].rstrip('/')}/{location}"
+        if not any(resolved == root or resolved.startswith(root.rstrip("/") + "/") for root in self.path_repo):
+            raise EsError(500, "repository_exception", f"[{name}] location [{location}] doesn't match any of the "
+                          f"locations specified by path.repo: {list(self.path_repo)}")
 
     def _data_stream_api(self, method: str, rest: list[str], body: Any, query: dict[str, str]) -> tuple[int, Any]:
         name = rest[0] if rest else "*"
@@ -1067,6 +1317,131 @@ def _sort_key(name: str) -> Callable[[tuple[Any, str, dict[str, Any]]], tuple[in
     return key
 
 
+_LUCENE_TOKEN_RE = re.compile(r'[^\s"]+"[^"]*"|"[^"]*"|\S+')
+
+
+def _lucene(text: str) -> dict[str, Any]:
+    """The subset of the ``query_string`` (Lucene) syntax dashboards use: ``field:value``,
+    ``field:"a phrase"``, ``field:>=N`` (also >, <, <=), ``*``, bare words, ``AND`` / ``OR`` / ``NOT`` (OR is
+    the default operator, AND binds tighter, as in Elasticsearch). Parentheses are refused."""
+    if "(" in text or ")" in text:
+        raise EsError(400, "query_shard_exception", f"Failed to parse query [{text}]: parentheses are not "
+                      "supported by this stand-in")
+    tokens = _LUCENE_TOKEN_RE.findall(text.strip())
+    if not tokens or tokens == ["*"]:
+        return {"match_all": {}}
+    groups: list[list[dict[str, Any]]] = [[]]
+    negate = False
+    joined_by_and = False
+    for token in tokens:
+        if token == "OR":
+            joined_by_and = False
+            continue
+        if token == "AND":
+            joined_by_and = True
+            continue
+        if token == "NOT":
+            negate = True
+            continue
+        clause = _lucene_term(token)
+        if negate:
+            clause = {"bool": {"must_not": [clause]}}
+            negate = False
+        if joined_by_and or not groups[-1]:
+            groups[-1].append(clause)
+        else:
+            groups.append([clause])
+        joined_by_and = False
+    should = [g[0] if len(g) == 1 else {"bool": {"must": g}} for g in groups if g]
+    return should[0] if len(should) == 1 else {"bool": {"should": should, "minimum_should_match": 1}}
+
+
+def _lucene_term(token: str) -> dict[str, Any]:
+    field_name, sep, value = token.partition(":")
+    if not sep:
+        return {"multi_match": {"query": token.strip('"')}}
+    for op, name in ((">=", "gte"), ("<=", "lte"), (">", "gt"), ("<", "lt")):
+        if value.startswith(op):
+            number = value[len(op):]
+            return {"range": {field_name: {name: float(number) if number.replace(".", "", 1).isdigit() else number}}}
+    if value == "*":
+        return {"exists": {"field": field_name}}
+    if value.startswith('"') and value.endswith('"'):
+        return {"match_phrase": {field_name: value[1:-1]}}
+    return {"match": {field_name: value}}
+
+
+def _aggregate(specs: Mapping[str, Any], hits: list[dict[str, list[Any]]]) -> dict[str, Any]:
+    """``aggs``: ``terms`` (nested to any depth, ordered by ``_count`` or ``_key``), ``value_count``, ``max``,
+    ``min``, ``cardinality``, over the flattened matching documents."""
+    out: dict[str, Any] = {}
+    for name, spec in specs.items():
+        sub = spec.get("aggs") or spec.get("aggregations") or {}
+        kinds = [k for k in spec if k not in ("aggs", "aggregations", "meta")]
+        if len(kinds) != 1:
+            raise EsError(400, "parsing_exception", f"Expected one aggregation type for [{name}], got {kinds}")
+        kind, params = kinds[0], spec[kinds[0]]
+        if kind == "terms":
+            field_name = params["field"]
+            groups: dict[Any, list[dict[str, list[Any]]]] = {}
+            for doc in hits:
+                for value in dict.fromkeys(_field_values(doc, field_name)):
+                    groups.setdefault(value, []).append(doc)
+            minimum = int(params.get("min_doc_count", 1))
+            order = params.get("order", {"_count": "desc"})
+            order = order[0] if isinstance(order, list) else order
+            (order_key, direction), = order.items()
+            items = [(k, docs) for k, docs in groups.items() if len(docs) >= minimum]
+            if order_key == "_key":
+                items.sort(key=lambda kv: _sort_value([kv[0]]), reverse=direction == "desc")
+            else:
+                items.sort(key=lambda kv: _sort_value([kv[0]]))
+                items.sort(key=lambda kv: len(kv[1]), reverse=direction == "desc")
+            size = int(params.get("size", 10))
+            shown = items[:size]
+            out[name] = {
+                "doc_count_error_upper_bound": 0,
+                "sum_other_doc_count": sum(len(d) for _, d in items[size:]),
+                "buckets": [{"key": k, "doc_count": len(d), **_aggregate(sub, d)} for k, d in shown],
+            }
+        elif kind == "date_histogram":
+            interval = params.get("fixed_interval") or params.get("interval") or "1m"
+            step = int(_duration_millis(interval))
+            by_time: dict[int, list[dict[str, list[Any]]]] = {}
+            for doc in hits:
+                for value in _field_values(doc, params["field"])[:1]:
+                    nanos = parse_date(value)
+                    if nanos is not None:
+                        key = nanos // 1_000_000 // step * step
+                        by_time.setdefault(key, []).append(doc)
+            minimum = int(params.get("min_doc_count", 0))
+            keys = range(min(by_time), max(by_time) + step, step) if by_time else range(0)
+            out[name] = {"buckets": [
+                {"key_as_string": str(k), "key": k, "doc_count": len(by_time.get(k, [])),
+                 **_aggregate(sub, by_time.get(k, []))}
+                for k in keys if len(by_time.get(k, [])) >= minimum]}
+        elif kind in ("value_count", "max", "min", "cardinality"):
+            values = [v for doc in hits for v in _field_values(doc, params["field"])]
+            numbers = [(ns / 1e6 if (ns := parse_date(v)) is not None else v) if isinstance(v, str) else v
+                       for v in values]
+            result: Any = {"value_count": len(values), "cardinality": len(set(map(str, values))),
+                           "max": max(numbers, default=None), "min": min(numbers, default=None)}[kind]
+            out[name] = {"value": result}
+        else:
+            raise EsError(400, "x_content_parse_exception", f"Unknown aggregation type [{kind}] (not in this "
+                          "stand-in)")
+    return out
+
+
+def _duration_millis(text: str) -> float:
+    """An Elasticsearch time unit (``30s``, ``1m``, ``1h``, ``1d``, ``500ms``) in milliseconds."""
+    m = re.fullmatch(r"(\d+)(ms|s|m|h|d)", text)
+    if m is None:
+        raise EsError(400, "illegal_argument_exception", f"failed to parse setting [date_histogram.fixedInterval] "
+                      f"with value [{text}] as a time value")
+    return int(m.group(1)) * {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}[m.group(2)]
+
+
 def _query_string(q: str) -> dict[str, Any]:
     field_name, sep, value = q.partition(":")
     return {"match": {field_name: value}} if sep else {"multi_match": {"query": q}}
@@ -1148,6 +1523,8 @@ def _compile(query: Mapping[str, Any]) -> Matcher:
             return False
 
         return match
+    if kind == "query_string":
+        return _compile(_lucene(spec.get("query", "*")))
     if kind == "multi_match":
         text = spec.get("query", "")
         return lambda doc, _id: any(_tokens(v) & _tokens(text) for vs in doc.values() for v in vs)
@@ -1163,7 +1540,7 @@ def _compile(query: Mapping[str, Any]) -> Matcher:
                 for op, bound in bounds.items():
                     if op not in ("gt", "gte", "lt", "lte"):
                         continue
-                    b = parse_date(bound) if isinstance(bound, str) and isinstance(v, str) else bound
+                    b = parse_date(bound) if isinstance(v, str) else bound  # date: ISO or epoch_millis
                     if b is None:
                         ok = False
                     elif op == "gt":

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import os
 import re
-from typing import Literal, Self
+from typing import Any, Literal, Self
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
@@ -109,6 +109,17 @@ class SLMSettings(_Model):
         description="snapshot repository (registered in Elasticsearch); unset = no SLM policy and no "
         "wait_for_snapshot, with a warning at start",
     )
+    repository_type: str | None = Field(
+        default=None,
+        description="register `repository` on start when the cluster has none by that name, with this type: "
+        "'fs' (its `location` must be under the cluster's `path.repo`), or 's3' / 'gcs' / 'azure' (the production "
+        "choice; the plugin's settings in `repository_settings`). An existing repository is never changed. "
+        "Unset = the repository must exist already. When registering fails, start-up warns "
+        "(`elasticsearch_backups_off`) and ILM runs without `wait_for_snapshot`",
+    )
+    repository_settings: dict[str, Any] = Field(
+        default_factory=dict, description="settings of a repository registered here, e.g. {location: backups} for fs"
+    )
     schedule: str = "0 30 1 * * ?"
     snapshot_name: str = "<otel-distro-{now/d}>"
     indices: list[str] = Field(default_factory=lambda: ["logs-*", "traces-*", "metrics-*"])
@@ -116,7 +127,7 @@ class SLMSettings(_Model):
     min_count: int = Field(default=5, ge=0)
     max_count: int = Field(default=50, ge=1)
 
-    _unset = field_validator("repository", mode="before")(_empty_is_unset)
+    _unset = field_validator("repository", "repository_type", mode="before")(_empty_is_unset)
 
 
 class TemplateSettings(_Model):

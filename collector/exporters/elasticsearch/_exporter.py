@@ -138,10 +138,6 @@ class ElasticsearchExporter:
             flush_interval=self._config.flush.interval,
             on_request=self._count_request,
         )
-        lifecycle = self._config.lifecycle
-        if lifecycle.install and lifecycle.slm.enabled and lifecycle.slm.repository is None:
-            self._log.warning("elasticsearch_snapshot_repository_unset", policy=lifecycle.ilm.policy_name,
-                              hint="set lifecycle::slm::repository so that indices are snapshotted before deletion")
         if not self._lifecycle_done:
             try:
                 await self._ensure_lifecycle()
@@ -173,6 +169,14 @@ class ElasticsearchExporter:
             except Exception as exc:  # unreachable, 5xx, 429: wait for the cluster, keep the data
                 raise RetryableError(f"Elasticsearch not ready for the lifecycle install: {exc}") from exc
             self._lifecycle_done = True
+            if report.backups_off is not None:
+                lifecycle = self._config.lifecycle
+                self._log.warning(
+                    "elasticsearch_backups_off", reason=report.backups_off, ilm_policy=lifecycle.ilm.policy_name,
+                    consequence=f"indices are deleted after {lifecycle.ilm.delete_after} with no snapshot "
+                    "(no SLM policy, no wait_for_snapshot)",
+                    hint="register a snapshot repository (fs on path.repo, or s3/gcs/azure) and name it in "
+                    "lifecycle::slm::repository, with repository_type to have it registered on start")
             self._log.info("elasticsearch_lifecycle_installed", created=report.created, updated=report.updated,
                            unchanged=report.unchanged)
 

@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
-from ._config import LifecycleSettings
+from ._config import LifecycleSettings, SLMSettings
 from ._transport import Answer
 
 __all__ = ["ClusterUnavailable", "InstallReport", "LifecycleError", "Resource", "desired_resources", "install"]
@@ -66,6 +66,7 @@ class InstallReport:
     created: list[str]
     updated: list[str]
     unchanged: list[str]
+    backups_off: str | None = None  # why indices are not snapshotted before ILM deletes them (None: they are)
 
 
 def _hash(data: Any) -> str:
@@ -228,6 +229,9 @@ async def install(transport: _Transport, settings: LifecycleSettings, mapping_mo
     """PUT what is missing or changed. Raises `LifecycleError` on a 4xx, `ClusterUnavailable` on 429/5xx;
     transport errors (no answer) propagate. Both of the latter are for the caller to retry."""
     report = InstallReport([], [], [])
+    report.backups_off = await _ensure_repository(transport, settings.slm, report)
+    if report.backups_off is not None and settings.slm.enabled:
+        settings = settings.model_copy(update={"slm": settings.slm.model_copy(update={"enabled": False})})
     for resource in desired_resources(settings, mapping_mode):
         label = f"{resource.kind}:{resource.name}"
         status, _, body = await transport.request("GET", resource.path)
@@ -243,6 +247,36 @@ async def install(transport: _Transport, settings: LifecycleSettings, mapping_mo
         _check(status, body, label)
         (report.created if current == _ABSENT else report.updated).append(label)
     return report
+
+
+async def _ensure_repository(transport: _Transport, slm: SLMSettings, report: InstallReport) -> str | None:
+    """Register the snapshot repository when `repository_type` asks for it and the cluster has none by that
+    name; why backups are off, or None. A repository named without a type is left to the SLM policy's PUT
+    (which Elasticsearch refuses when it does not exist)."""
+    if not slm.enabled:
+        return "lifecycle::slm::enabled is false"
+    if slm.repository is None:
+        return "lifecycle::slm::repository is not set (ELASTICSEARCH_SNAPSHOT_REPOSITORY in the shipped config)"
+    if slm.repository_type is None:
+        return None
+    label = f"snapshot_repository:{slm.repository}"
+    path = f"/_snapshot/{slm.repository}"
+    status, _, body = await transport.request("GET", path)
+    if 200 <= status < 300:
+        report.unchanged.append(label)
+        return None
+    if status != 404:
+        _check(status, body, label)
+    status, _, body = await transport.request(
+        "PUT", path, body={"type": slm.repository_type, "settings": dict(slm.repository_settings)})
+    if 200 <= status < 300:
+        report.created.append(label)
+        return None
+    if status in (408, 429, 502, 503, 504):
+        raise ClusterUnavailable(f"{label}: HTTP {status}: {_reason(body)}")
+    # e.g. 500 repository_exception: the location is not under path.repo; 400: unknown type (plugin missing)
+    return f"registering snapshot repository {slm.repository!r} ({slm.repository_type}) failed: HTTP {status}: " \
+        f"{_reason(body)}"
 
 
 def _check(status: int, body: Any, label: str) -> None:

@@ -37,16 +37,17 @@ def test_detailed_health_reports_each_check(otel: OtelCapture) -> None:
         raise ConnectionError("db down")
 
     health.add_health_check("always_fails", broken)
-    try:
-        response = TestClient(otel.instrument(FastAPI())).get("/health/detailed")
-    finally:
-        health._checks.pop("always_fails")
+    with TestClient(otel.instrument(FastAPI()), client=("127.0.0.1", 50000)) as client:
+        response = client.get("/health/detailed")
+        liveness = client.get("/health")
 
     assert response.status_code == 503
     body = response.json()
     assert body["status"] == "fail"
     assert body["checks"]["always_fails"]["status"] == "fail"
-    assert "db down" in body["checks"]["always_fails"]["error"]
+    assert body["checks"]["always_fails"]["last_error"] == "ConnectionError: db down"
+    assert liveness.status_code == 503
+    assert liveness.json() == {"status": "fail", "checks": {"always_fails": "fail"}}
 
 
 @pytest.mark.parametrize(

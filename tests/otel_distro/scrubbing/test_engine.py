@@ -82,6 +82,69 @@ def test_a_phone_key_takes_the_digit_groups_of_a_bare_value(scrubber: Scrubber) 
     )
 
 
+@pytest.mark.parametrize(
+    "statement",
+    [
+        'UPDATE "user" SET hashed_password=%(hashed_password)s::VARCHAR WHERE "user".id = %(id_1)s::UUID',
+        'INSERT INTO "user" (email, full_name, password) VALUES (%(email)s, %(full_name)s, %(password)s)',
+        "UPDATE users SET password = $1, full_name = $2, pin=? WHERE token = :token AND api_key = %s",
+        "UPDATE users SET password=%s, phone=%(phone)s WHERE id=%d",
+        "SELECT * FROM users WHERE secret_token = ? AND session_id = $12::text",
+    ],
+)
+def test_sql_parameter_placeholders_are_structure_not_values(scrubber: Scrubber, statement: str) -> None:
+    assert scrubber.scrub_text(statement) == statement
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # SQL that sets a password
+        ("CREATE USER app WITH PASSWORD 'S3cr3t!x'; ALTER ROLE admin ENCRYPTED PASSWORD 'it''s-2'",
+         "CREATE USER app WITH PASSWORD '[REDACTED:secret]'; ALTER ROLE admin ENCRYPTED PASSWORD '[REDACTED:secret]'"),
+        ("CREATE USER 'bob'@'%' IDENTIFIED WITH mysql_native_password BY 'Xy9z'; ALTER USER s IDENTIFIED BY t1ger;",
+         "CREATE USER 'bob'@'%' IDENTIFIED WITH mysql_native_password BY '[REDACTED:secret]'; "
+         "ALTER USER s IDENTIFIED BY [REDACTED:secret];"),
+        ("SET PASSWORD FOR 'bob'@'%' = PASSWORD('abc123x')",
+         "SET PASSWORD FOR 'bob'@'%' = PASSWORD('[REDACTED:secret]')"),
+        # keys that name a password by an abbreviation
+        ("MYSQL_PWD=abc123XYZ ORACLE_PWD=foo PGPASSWORD=sekret99 RABBITMQ_DEFAULT_PASS=xyzzy123",
+         "MYSQL_PWD=[REDACTED:secret] ORACLE_PWD=[REDACTED:secret] PGPASSWORD=[REDACTED:secret] "
+         "RABBITMQ_DEFAULT_PASS=[REDACTED:secret]"),
+        ("GET /db?db_pwd=abc123&cache_bypass=true&assessment_id=7 HTTP/1.1",
+         "GET /db?db_pwd=[REDACTED:secret]&cache_bypass=true&assessment_id=7 HTTP/1.1"),
+        # framework session cookies by name, in a JSON cookie map (a JSON object after a key is not its value)
+        ('{"cookies": {"laravel_session": "eyJpdiI6", "connect.sid": "s:abc.def", "rack.session": "BAh7--d"}}',
+         '{"cookies": {"laravel_session": "[REDACTED:secret]", "connect.sid": "[REDACTED:secret]", '
+         '"rack.session": "[REDACTED:secret]"}}'),
+        ('{"cookies": {"_myapp_session": "xyz123", "ci_session": "a1", "koa.sess": "e30=", "PHPSESSID": "q9"}}',
+         '{"cookies": {"_myapp_session": "[REDACTED:secret]", "ci_session": "[REDACTED:secret]", '
+         '"koa.sess": "[REDACTED:secret]", "PHPSESSID": "[REDACTED:secret]"}}'),
+        # Slack app-level tokens, whole
+        ("app token xapp-1-A0123ABCDEF-1234567890123-0123456789abcdef0123456789abcdef ok",
+         "app token [REDACTED:slack_token] ok"),
+        # IPv6 ending in `::`
+        ('2001:db8:85a3:: - - [25/Nov/2024:17:39:55 +0000] "GET / HTTP/1.1" 200',
+         '[REDACTED:ipv6] - - [25/Nov/2024:17:39:55 +0000] "GET / HTTP/1.1" 200'),
+        ("GET http://[2001:db8::]:8080/p peer=fe80:: addr='2001:db8:1::' std::vector",
+         "GET http://[[REDACTED:ipv6]]:8080/p peer=[REDACTED:ipv6] addr='[REDACTED:ipv6]' std::vector"),
+        # an AWS credentials file with escaped newlines
+        (r'"[default]\naws_access_key_id = AKIAIOSFODNN7EXAMPLE\naws_secret_access_key = '
+         r'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKE+\nregion = eu-west-1"',
+         r'"[default]\naws_access_key_id = [REDACTED:aws_access_key]\naws_secret_access_key = '
+         r'[REDACTED:aws_secret_key]\nregion = eu-west-1"'),
+        # a URL under a key that names a secret: the password goes, host and port stay
+        ("CACHE_AUTH=redis://:s3cretpw@cache.internal:6379/0",
+         "CACHE_AUTH=redis://:[REDACTED:url_password]@cache.internal:6379/0"),
+        # text glued after a phone number keeps its tail
+        ("GET /x?phone=+447700900123xyz&a=1 mobile=05321234567ext12",
+         "GET /x?phone=[REDACTED:phone]xyz&a=1 mobile=[REDACTED:phone]ext12"),
+    ],
+)
+def test_issue_14_misses_and_over_redactions(scrubber: Scrubber, text: str, expected: str) -> None:
+    assert scrubber.scrub_text(text) == expected
+
+
 def test_json_keys_name_secrets(scrubber: Scrubber) -> None:
     text = '{"client_secret": "abc def", "api_key":"k-123", "max_tokens": 50, "nested": "{\\"password\\": \\"x1\\"}"}'
     assert scrubber.scrub_text(text) == (

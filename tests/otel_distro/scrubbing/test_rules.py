@@ -74,6 +74,12 @@ EXAMPLES: dict[str, tuple[str, str]] = {
         "the password is hunter2 and şifrem Gizli123",
         "the password is [REDACTED:secret] and şifrem [REDACTED:secret]",
     ),
+    "sql_password": (
+        "CREATE USER app WITH PASSWORD 'S3cr3t!' ; CREATE USER 'bob'@'%' IDENTIFIED BY 'Xy9z' ; "
+        "ALTER USER scott IDENTIFIED BY tiger; ALTER ROLE app PASSWORD %(password)s",
+        "CREATE USER app WITH PASSWORD '[REDACTED:secret]' ; CREATE USER 'bob'@'%' IDENTIFIED BY '[REDACTED:secret]' ; "
+        "ALTER USER scott IDENTIFIED BY [REDACTED:secret]; ALTER ROLE app PASSWORD %(password)s",
+    ),
     "flag_value": (
         "exec app --db-password hunter2 --token-count 5 -v",
         "exec app --db-password [REDACTED:secret] --token-count 5 -v",

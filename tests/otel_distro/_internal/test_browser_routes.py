@@ -1,0 +1,239 @@
+"""The Sentry tunnel (``POST /monitoring/tunnel``) and the page's runtime config (``GET /monitoring/config``).
+
+The tunnel forwards an allowed envelope, scrubbed, to a local Sentry envelope receiver that parses it with
+sentry-sdk's own `Envelope`, and refuses forged, malformed and oversized ones without forwarding anything.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from fastapi import FastAPI
+from sentry_sdk.envelope import Envelope, Item, PayloadRef
+from starlette.applications import Starlette
+from starlette.routing import Route
+from starlette.testclient import TestClient
+
+from otel_distro._internal import state
+from otel_distro._internal.cors import Cors
+from otel_distro._internal.sentry_tunnel import Tunnel
+from otel_distro.scrubbing import default_scrubber
+from otel_distro.testing import OtelCapture
+from tests.servers.sentry import SentryReceiver
+
+EMAIL = "jane.doe@example.org"
+CARD = "4111 1111 1111 1111"
+
+
+@pytest.fixture
+def sentry() -> Iterator[SentryReceiver]:
+    with SentryReceiver() as receiver:
+        yield receiver
+
+
+@pytest.fixture
+def make_client(otel: OtelCapture) -> Iterator[Callable[..., TestClient]]:
+    previous = state.settings()
+    clients: list[TestClient] = []
+
+    def make(**changes: Any) -> TestClient:
+        state.set_settings(dataclasses.replace(previous, **changes))
+        app = FastAPI()
+        otel.instrument(app)
+        client = TestClient(app)
+        clients.append(client)
+        return client
+
+    yield make
+    for client in clients:
+        client.close()
+    state.set_settings(previous)
+
+
+def sentry_event(**extra: Any) -> dict[str, Any]:
+    return {
+        "event_id": uuid.uuid4().hex,
+        "timestamp": time.time(),
+        "platform": "javascript",
+        "level": "error",
+        "message": f"checkout failed for {EMAIL}",
+        "exception": {"values": [{"type": "Error", "value": f"card {CARD} declined"}]},
+        "user": {"id": "user-42", "email": EMAIL, "ip_address": "203.0.113.9"},
+        "request": {"url": "https://app.example/pay?token=eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.abcdefghijklmnop",
+                    "headers": {"Cookie": "session=abcdef123456"}},
+        **extra,
+    }
+
+
+def envelope(dsn: str, *events: dict[str, Any], items: tuple[Item, ...] = ()) -> bytes:
+    env = Envelope(headers={"dsn": dsn, "sent_at": "2026-12-06T18:00:00Z",
+                            **({"event_id": events[0]["event_id"]} if events else {})})
+    for event in events:
+        env.add_event(event)
+    for item in items:
+        env.add_item(item)
+    return env.serialize()
+
+
+def tunnel(client: TestClient, body: bytes) -> Any:
+    # As the browser SDK posts it: text/plain, so no preflight is needed.
+    return client.post("/monitoring/tunnel", content=body, headers={"content-type": "text/plain;charset=UTF-8"})
+
+
+def test_an_allowed_envelope_is_forwarded_scrubbed(sentry: SentryReceiver, make_client: Callable[..., TestClient],
+                                                   otel: OtelCapture) -> None:
+    client = make_client(sentry_dsn=sentry.dsn, scrub_key="k" * 32)
+    event = sentry_event()
+    answer = tunnel(client, envelope(sentry.dsn, event))
+    assert answer.status_code == 200, answer.text
+    [received] = sentry.wait_for_events(1)
+    assert received["event_id"] == event["event_id"]
+    text = json.dumps(received)
+    for raw in (EMAIL, "4111", "eyJzdWIiOiIxIn0", "abcdef123456", "203.0.113.9", "user-42"):
+        assert raw not in text, raw
+    assert received["user"]["id"].startswith("[user:")
+    assert received["exception"]["values"][0]["type"] == "Error"
+    [request] = sentry.received
+    assert request.envelope.headers["dsn"] == sentry.dsn
+
+
+def test_the_upstream_is_the_configured_dsn_not_what_the_envelope_says(
+        sentry: SentryReceiver, make_client: Callable[..., TestClient]) -> None:
+    client = make_client(sentry_dsn=sentry.dsn)
+    claimed = sentry.dsn.replace(sentry.public_key, "ffffffffffffffff")  # same host and project, another key
+    assert tunnel(client, envelope(claimed, sentry_event())).status_code == 200
+    [request] = sentry.received
+    assert f"sentry_key={sentry.public_key}" in request.headers["x-sentry-auth"]
+    assert request.path == f"/api/{sentry.project_id}/envelope/"
+
+
+def test_a_forged_dsn_is_refused_and_logged_without_its_content(
+        sentry: SentryReceiver, make_client: Callable[..., TestClient], otel: OtelCapture) -> None:
+    client = make_client(sentry_dsn=sentry.dsn)
+    forged = [
+        f"http://{sentry.public_key}@evil.example/{sentry.project_id}",  # another host
+        f"http://{sentry.public_key}@127.0.0.1:{sentry.port}/999",  # another project
+        f"http://{sentry.public_key}@127.0.0.1:{sentry.port + 1}/{sentry.project_id}",  # another port
+    ]
+    for dsn in forged:
+        answer = tunnel(client, envelope(dsn, sentry_event()))
+        assert answer.status_code == 403
+        assert answer.json() == {"error": "this DSN is not served by this tunnel"}
+    assert sentry.received == [] and sentry.rejected == []
+    refused = [log for log in otel.logs if log.get("event") == "sentry_tunnel_refused"
+               or log.get("message") == "sentry_tunnel_refused"]
+    # one line per reason per 10 s, however many arrive: a flood of forged envelopes is not a flood of lines
+    assert len(refused) == 1 and refused[0]["reason"] == "dsn_not_allowed" and refused[0]["suppressed"] == 0
+    assert EMAIL not in json.dumps(otel.logs) and "checkout failed" not in json.dumps(otel.logs)
+
+
+def test_dsns_listed_for_the_tunnel_are_forwarded_too(make_client: Callable[..., TestClient]) -> None:
+    with SentryReceiver() as backend, SentryReceiver(project_id="77") as browser_project:
+        client = make_client(sentry_dsn=backend.dsn, sentry_tunnel_dsns=(browser_project.dsn,))
+        assert tunnel(client, envelope(browser_project.dsn, sentry_event())).status_code == 200
+        assert len(browser_project.wait_for_events(1)) == 1
+        assert backend.received == []
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "error"),
+    [
+        (b"not json\n", 400, "not a Sentry envelope: envelope header: not a JSON header line"),
+        (b'{"event_id": "x"}\n{"type": "event", "length": 2}\n{}\n', 400, "the envelope header has no valid dsn"),
+        (b'{"dsn": "DSN"}\n{"type": "event", "length": 99}\n{}\n', 400, "not a Sentry envelope: item 0: length 99"),
+    ],
+)
+def test_malformed_envelopes_are_refused(sentry: SentryReceiver, make_client: Callable[..., TestClient],
+                                         body: bytes, status: int, error: str) -> None:
+    client = make_client(sentry_dsn=sentry.dsn)
+    answer = tunnel(client, body.replace(b"DSN", sentry.dsn.encode()))
+    assert answer.status_code == status
+    assert answer.json()["error"].startswith(error)
+    assert sentry.received == []
+
+
+def test_an_oversized_envelope_is_refused(sentry: SentryReceiver, make_client: Callable[..., TestClient]) -> None:
+    client = make_client(sentry_dsn=sentry.dsn, sentry_tunnel_max_bytes=2048)
+    answer = tunnel(client, envelope(sentry.dsn, sentry_event(extra={"blob": "x" * 4096})))
+    assert answer.status_code == 413
+    assert "OTEL_DISTRO_SENTRY_TUNNEL_MAX_BYTES" in answer.json()["error"]
+    assert sentry.received == []
+
+
+def test_sessions_lose_their_user_and_binary_items_are_not_forwarded(
+        sentry: SentryReceiver, make_client: Callable[..., TestClient]) -> None:
+    client = make_client(sentry_dsn=sentry.dsn)
+    session = Item(payload=PayloadRef(json={"sid": uuid.uuid4().hex, "did": EMAIL, "status": "ok", "init": True,
+                                            "attrs": {"release": "1.0", "ip_address": "203.0.113.9"}}),
+                   type="session")
+    attachment = Item(payload=PayloadRef(bytes=b"\x89PNG\x00\x01 " + EMAIL.encode()), type="attachment",
+                      filename="screenshot.png")
+    assert tunnel(client, envelope(sentry.dsn, items=(session, attachment))).status_code == 200
+    [request] = sentry.received
+    types = [item.type for item in request.envelope.items]
+    assert types == ["session"]
+    forwarded = json.loads(request.envelope.items[0].get_bytes())
+    assert forwarded["did"].startswith("[") and EMAIL not in json.dumps(forwarded)
+    assert "ip_address" not in forwarded["attrs"] and forwarded["attrs"]["release"] == "1.0"
+
+
+def test_sentry_rate_limits_reach_the_browser_sdk(sentry: SentryReceiver,
+                                                  make_client: Callable[..., TestClient]) -> None:
+    client = make_client(sentry_dsn=sentry.dsn)
+    sentry.answer(429, {"Retry-After": "60", "X-Sentry-Rate-Limits": "60:error:project"})
+    answer = tunnel(client, envelope(sentry.dsn, sentry_event()))
+    assert answer.status_code == 429
+    assert answer.headers["retry-after"] == "60"
+    assert answer.headers["x-sentry-rate-limits"] == "60:error:project"
+
+
+def test_an_unreachable_sentry_is_502(make_client: Callable[..., TestClient]) -> None:
+    receiver = SentryReceiver().start()
+    dsn = receiver.dsn
+    receiver.stop()
+    client = make_client(sentry_dsn=dsn)
+    answer = tunnel(client, envelope(dsn, sentry_event()))
+    assert answer.status_code == 502
+    assert answer.json() == {"error": "Sentry cannot be reached"}
+
+
+def test_monitoring_config_serves_the_public_dsn_and_the_page_settings(
+        make_client: Callable[..., TestClient]) -> None:
+    client = make_client(sentry_dsn="https://abc123:secret456@o1.ingest.sentry.io/4505", environment="staging",
+                         service_version="2.3.1", sentry_traces_sample_rate=0.25, cors_origins=("https://app.example",))
+    answer = client.get("/monitoring/config", headers={"origin": "https://app.example"})
+    assert answer.status_code == 200
+    assert answer.json() == {
+        "sentry": {"dsn": "https://abc123@o1.ingest.sentry.io/4505", "environment": "staging", "release": "2.3.1",
+                   "tracesSampleRate": 0.25, "sampleRate": 1.0, "tunnel": "/monitoring/tunnel"},
+        "analytics": {"endpoint": "/analytics/events", "maxBatch": 100},
+    }
+    assert "secret456" not in answer.text
+    assert answer.headers["access-control-allow-origin"] == "https://app.example"
+
+
+def test_monitoring_config_says_null_when_sentry_is_off(make_client: Callable[..., TestClient]) -> None:
+    client = make_client(sentry_dsn=None, sentry_browser_dsn=None)
+    assert client.get("/monitoring/config").json()["sentry"]["dsn"] is None
+
+
+def test_the_browser_dsn_is_what_the_page_gets(make_client: Callable[..., TestClient]) -> None:
+    client = make_client(sentry_dsn="https://backend@o1.ingest.sentry.io/1",
+                         sentry_browser_dsn="https://browser@o1.ingest.sentry.io/2")
+    assert client.get("/monitoring/config").json()["sentry"]["dsn"] == "https://browser@o1.ingest.sentry.io/2"
+
+
+def test_a_sentry_that_does_not_answer_in_time_is_504(sentry: SentryReceiver) -> None:
+    sentry.latency = 2.0
+    tunnel_route = Tunnel([sentry.dsn], scrubber=default_scrubber(), cors=Cors(()), timeout=0.3)
+    app = Starlette(routes=[Route("/monitoring/tunnel", tunnel_route.__call__, methods=["POST"])])
+    with TestClient(app) as client:
+        answer = tunnel(client, envelope(sentry.dsn, sentry_event()))
+    assert answer.status_code == 504
+    assert answer.json() == {"error": "Sentry did not answer in time"}
