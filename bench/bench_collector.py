@@ -18,13 +18,15 @@ Cases (each in its own collector, one after another, in the same run):
 
 The otlphttp exporter sends to a sink process that reads each request and answers 200 (its CPU is not counted).
 
-    .venv/bin/python bench/bench_collector.py [--seconds 5] [--concurrency 6] [--workers N] [--only NAME]
+    .venv/bin/python bench/bench_collector.py [--seconds 5] [--concurrency 6] [--client-processes 2] [--workers N]
+                                               [--only NAME]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import multiprocessing
 import os
 import shutil
 import subprocess
@@ -33,6 +35,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import psutil
@@ -142,47 +145,65 @@ async def wait_ready(url: str, body: bytes, deadline: float = 60.0) -> None:
             await asyncio.sleep(0.2)
 
 
-async def load(url: str, bodies: list[bytes], seconds: float, concurrency: int, pid: int) -> Result:
-    """Requests answered 200 in ``seconds`` (after a 2 s warm-up) and the CPU the server's processes used."""
+async def _clients(url: str, bodies: list[bytes], concurrency: int, offset: int, counting: Any, stop: Any,
+                   done: Any) -> None:
     headers = {"Content-Type": "application/x-protobuf"}
-    done = 0
-    counting = False
-    stop = False
 
-    async def client(session: aiohttp.ClientSession, offset: int) -> None:
-        nonlocal done
-        i = offset
-        while not stop:
+    async def client(session: aiohttp.ClientSession, i: int) -> None:
+        while not stop.value:
             async with session.post(url, data=bodies[i % len(bodies)], headers=headers) as r:
                 await r.read()
                 if r.status != 200:
                     raise RuntimeError(f"HTTP {r.status}")
             i += 1
-            if counting:
-                done += 1
+            if counting.value:
+                with done.get_lock():
+                    done.value += 1
 
     # one connection per client: with several workers, the kernel spreads connections over them
-    connector = aiohttp.TCPConnector(limit=concurrency, force_close=False)
+    connector = aiohttp.TCPConnector(limit=concurrency)
     async with aiohttp.ClientSession(connector=connector) as session:
-        tasks = [asyncio.create_task(client(session, k * 7)) for k in range(concurrency)]
-        await asyncio.sleep(2.0)
+        await asyncio.gather(*(client(session, offset + k * 7) for k in range(concurrency)))
+
+
+def _client_process(url: str, bodies: list[bytes], concurrency: int, offset: int, counting: Any, stop: Any,
+                    done: Any) -> None:
+    asyncio.run(_clients(url, bodies, concurrency, offset, counting, stop, done))
+
+
+def load(url: str, bodies: list[bytes], seconds: float, concurrency: int, processes: int, pid: int) -> Result:
+    """Requests answered 200 in ``seconds`` (after a 2 s warm-up), from ``concurrency`` clients spread over
+    ``processes`` load-generator processes, and the CPU the server's processes used meanwhile."""
+    ctx = multiprocessing.get_context("fork")
+    counting, stop, done = ctx.Value("b", 0), ctx.Value("b", 0), ctx.Value("q", 0)
+    shares = [concurrency // processes + (1 if k < concurrency % processes else 0) for k in range(processes)]
+    workers = [ctx.Process(target=_client_process, args=(url, bodies, n, k * 101, counting, stop, done))
+               for k, n in enumerate(shares) if n]
+    for w in workers:
+        w.start()
+    try:
+        time.sleep(2.0)
         cpu, wall = cpu_seconds(pid), time.monotonic()
-        counting = True
-        await asyncio.sleep(seconds)
-        counting = False
+        counting.value = 1
+        time.sleep(seconds)
+        counting.value = 0
         cpu, wall = cpu_seconds(pid) - cpu, time.monotonic() - wall
-        stop = True
-        await asyncio.gather(*tasks)
-    items = done * ITEMS_PER_REQUEST
+        items = done.value * ITEMS_PER_REQUEST
+    finally:
+        stop.value = 1
+        for w in workers:
+            w.join(timeout=60)
+            if w.is_alive():
+                w.kill()
     return Result(items / wall, items / max(cpu, 1e-9), cpu / wall)
 
 
-def run_server(cmd: list[str], url: str, bodies: list[bytes], seconds: float, concurrency: int) -> Result:
+def run_server(cmd: list[str], url: str, bodies: list[bytes], args: argparse.Namespace) -> Result:
     proc = subprocess.Popen(cmd, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         asyncio.run(wait_ready(url, bodies[0]))
-        return asyncio.run(load(url, bodies, seconds, concurrency, proc.pid))
+        return load(url, bodies, args.seconds, args.concurrency, args.client_processes, proc.pid)
     finally:
         proc.terminate()
         try:
@@ -217,13 +238,16 @@ def run_case(case: Case, bodies: dict[str, list[bytes]], args: argparse.Namespac
     cmd = [sys.executable, "-m", "otel_distro.cli", "collector", "run", "--config", str(cfg),
            "--workers", str(case.workers)]
     url = f"http://127.0.0.1:{port}/v1/{case.signal}"
-    return run_server(cmd, url, bodies[case.signal], args.seconds, args.concurrency)
+    return run_server(cmd, url, bodies[case.signal], args)
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--concurrency", type=int, default=6)
+    parser.add_argument("--client-processes", type=int, default=2,
+                        help="load-generator processes the clients are spread over (one Python process is the limit "
+                             "before a collector with several workers is)")
     parser.add_argument("--workers", type=int, default=len(os.sched_getaffinity(0)))
     parser.add_argument("--only", help="run only the cases whose name contains this")
     args = parser.parse_args()
@@ -239,8 +263,8 @@ def main() -> int:
     if args.only:
         cases = [c for c in cases if args.only in c.name]
     print(f"load: {ITEMS_PER_REQUEST} items per request ({len(bodies['traces'][0]):,} bytes of spans, "
-          f"{len(bodies['logs'][0]):,} bytes of logs), {args.concurrency} clients, {args.seconds:g} s per case; "
-          f"{os.cpu_count()} CPUs")
+          f"{len(bodies['logs'][0]):,} bytes of logs), {args.concurrency} clients in {args.client_processes} "
+          f"processes, {args.seconds:g} s per case; {os.cpu_count()} CPUs")
     print(f"{'case':44} {'items/s (wall)':>15} {'items per CPU-s':>16} {'cores busy':>11}")
     results: dict[str, Result] = {}
     with tempfile.TemporaryDirectory() as tmp_dir:
@@ -266,8 +290,7 @@ def main() -> int:
             cmd = [binary, "start", "--otlp-http-endpoint", f"127.0.0.1:{port}",
                    "--otlp-grpc-endpoint", f"127.0.0.1:{free_port()}", "--exporter", "blackhole",
                    "--pid-file", str(tmp / "rotel.pid")]
-            rotel = run_server(cmd, f"http://127.0.0.1:{port}/v1/traces", bodies["traces"], args.seconds,
-                               args.concurrency)
+            rotel = run_server(cmd, f"http://127.0.0.1:{port}/v1/traces", bodies["traces"], args)
             name = "rotel otlp -> blackhole (pass-through)"
             print(f"{name:44} {rotel.items_per_s:>15,.0f} {rotel.items_per_cpu_s:>16,.0f} "
                   f"{rotel.cpu_share:>11.2f}")
