@@ -237,3 +237,20 @@ def test_a_sentry_that_does_not_answer_in_time_is_504(sentry: SentryReceiver) ->
         answer = tunnel(client, envelope(sentry.dsn, sentry_event()))
     assert answer.status_code == 504
     assert answer.json() == {"error": "Sentry did not answer in time"}
+
+
+def test_the_users_name_and_a_feedback_name_do_not_reach_sentry(
+        sentry: SentryReceiver, make_client: Callable[..., TestClient]) -> None:
+    # The Sentry user interface's `name` is the person's name; user feedback carries the name typed in the form.
+    client = make_client(sentry_dsn=sentry.dsn)
+    event = sentry_event(user={"id": "user-42", "name": "Jane Doe"})
+    feedback = Item(payload=PayloadRef(json={
+        "event_id": uuid.uuid4().hex, "timestamp": time.time(), "platform": "javascript",
+        "contexts": {"feedback": {"name": "John Smith", "contact_email": EMAIL, "message": "the page hangs"}},
+    }), type="feedback")
+    assert tunnel(client, envelope(sentry.dsn, event, items=(feedback,))).status_code == 200
+    [request] = sentry.received
+    forwarded = [json.loads(item.get_bytes()) for item in request.envelope.items]
+    text = json.dumps(forwarded)
+    assert "Jane Doe" not in text and "John Smith" not in text and EMAIL not in text
+    assert forwarded[1]["contexts"]["feedback"]["message"] == "the page hangs"
