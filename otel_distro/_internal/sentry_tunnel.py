@@ -18,6 +18,7 @@
 from __future__ import annotations
 
 import asyncio
+import http.client
 import logging
 import threading
 import time
@@ -198,7 +199,7 @@ class Tunnel:
         except TimeoutError:
             _log.warning("sentry_tunnel_upstream_error", extra={"error_type": "timeout"})
             return 504, {}, b'{"error": "Sentry did not answer in time"}'
-        except (urllib.error.URLError, OSError) as error:
+        except (urllib.error.URLError, OSError, http.client.HTTPException) as error:  # not HTTP: BadStatusLine
             reason = getattr(error, "reason", error)
             if isinstance(reason, TimeoutError):
                 return 504, {}, b'{"error": "Sentry did not answer in time"}'

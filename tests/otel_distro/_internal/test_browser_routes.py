@@ -254,3 +254,30 @@ def test_the_users_name_and_a_feedback_name_do_not_reach_sentry(
     text = json.dumps(forwarded)
     assert "Jane Doe" not in text and "John Smith" not in text and EMAIL not in text
     assert forwarded[1]["contexts"]["feedback"]["message"] == "the page hangs"
+
+
+def test_an_upstream_that_answers_garbage_is_502_not_500() -> None:
+    # Something at Sentry's address that does not speak HTTP (a wrong port, a broken proxy).
+    import socket  # noqa: PLC0415
+    import threading  # noqa: PLC0415
+
+    server = socket.create_server(("127.0.0.1", 0))
+    port = server.getsockname()[1]
+
+    def answer_garbage() -> None:
+        with server:
+            conn, _ = server.accept()
+            with conn:
+                conn.recv(65536)
+                conn.sendall(b"SSH-2.0-OpenSSH_9.6\r\n")
+
+    thread = threading.Thread(target=answer_garbage, daemon=True)
+    thread.start()
+    dsn = f"http://abc@127.0.0.1:{port}/1"
+    tunnel_route = Tunnel([dsn], scrubber=default_scrubber(), cors=Cors(()), timeout=5.0)
+    app = Starlette(routes=[Route("/monitoring/tunnel", tunnel_route.__call__, methods=["POST"])])
+    with TestClient(app, raise_server_exceptions=False) as client:
+        answer = tunnel(client, envelope(dsn, sentry_event()))
+    thread.join(10)
+    assert answer.status_code == 502
+    assert answer.json() == {"error": "Sentry cannot be reached"}
