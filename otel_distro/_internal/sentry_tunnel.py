@@ -37,6 +37,7 @@ from otel_distro._internal.body import BodyTooLarge, read_body
 from otel_distro._internal.cors import Cors
 from otel_distro._internal.envelope import Envelope, EnvelopeError, Item, parse_envelope
 from otel_distro.scrubbing import Scrubber
+from otel_distro.scrubbing._keys import scrub_keys
 from otel_distro.scrubbing._sentry import scrub_event
 
 __all__ = ["Dsn", "Tunnel"]
@@ -162,7 +163,7 @@ class Tunnel:
             payload = self._scrub_session(payload)
         else:
             payload = self._scrubber.scrub_value(payload)
-        return Item(dict(item.headers), orjson.dumps(payload))
+        return Item(dict(item.headers), orjson.dumps(scrub_keys(self._scrubber, payload)))
 
     def _scrub_session(self, session: dict[str, Any]) -> dict[str, Any]:
         did = session.get("did")

@@ -281,3 +281,16 @@ def test_an_upstream_that_answers_garbage_is_502_not_500() -> None:
     thread.join(10)
     assert answer.status_code == 502
     assert answer.json() == {"error": "Sentry cannot be reached"}
+
+
+def test_personal_data_used_as_a_key_does_not_reach_sentry(
+        sentry: SentryReceiver, make_client: Callable[..., TestClient]) -> None:
+    client = make_client(sentry_dsn=sentry.dsn)
+    event = sentry_event(extra={EMAIL: "vip"}, contexts={"cart": {CARD: 1}},
+                         breadcrumbs={"values": [{"category": "ui", "data": {EMAIL: "clicked"}}]})
+    client_report = Item(payload=PayloadRef(json={"discarded_events": [], EMAIL: 1}), type="client_report")
+    assert tunnel(client, envelope(sentry.dsn, event, items=(client_report,))).status_code == 200
+    [request] = sentry.received
+    text = json.dumps([json.loads(item.get_bytes()) for item in request.envelope.items])
+    assert EMAIL not in text and "4111" not in text
+    assert "vip" in text and "clicked" in text
