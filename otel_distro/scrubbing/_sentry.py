@@ -15,7 +15,7 @@ _log = logging.getLogger(__name__)
 # Event fields that identify the event, its code location and its trace: never personal data.
 _KEEP = frozenset({
     "event_id", "timestamp", "start_timestamp", "level", "platform", "sdk", "release", "environment", "dist",
-    "server_name", "fingerprint", "modules", "logger", "type", "transaction_info", "measurements",
+    "server_name", "modules", "logger", "type", "transaction_info", "measurements",
 })
 _USER_PSEUDONYMIZED = ("id", "username")
 _PERSON_NAME = "name"  # `user.name` and `contexts.feedback.name`: a person's name, whatever it looks like

@@ -294,3 +294,14 @@ def test_personal_data_used_as_a_key_does_not_reach_sentry(
     text = json.dumps([json.loads(item.get_bytes()) for item in request.envelope.items])
     assert EMAIL not in text and "4111" not in text
     assert "vip" in text and "clicked" in text
+
+
+def test_a_fingerprint_the_page_built_from_personal_data_is_scrubbed(
+        sentry: SentryReceiver, make_client: Callable[..., TestClient]) -> None:
+    # Sentry.captureException(error, {fingerprint: ["checkout", user.email]}): the page chooses the fingerprint.
+    client = make_client(sentry_dsn=sentry.dsn)
+    event = sentry_event(fingerprint=["{{ default }}", "checkout", EMAIL])
+    assert tunnel(client, envelope(sentry.dsn, event)).status_code == 200
+    [received] = sentry.wait_for_events(1)
+    assert received["fingerprint"][:2] == ["{{ default }}", "checkout"]
+    assert EMAIL not in json.dumps(received["fingerprint"])
