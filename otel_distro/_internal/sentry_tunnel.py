@@ -44,7 +44,7 @@ __all__ = ["Dsn", "Tunnel"]
 
 _log = logging.getLogger("otel_distro.sentry_tunnel")
 _METHODS = ("POST",)
-_EVENT_TYPES = frozenset({"event", "transaction", "feedback"})
+_EVENT_TYPES = frozenset({"event", "transaction", "feedback", "replay_event"})  # the ones with the scope's user
 _PASSED_HEADERS = ("retry-after", "x-sentry-rate-limits")
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
@@ -159,6 +159,9 @@ class Tunnel:
                 # The client's address is personal data, and a pseudonym there is not an address to Sentry.
                 payload["user"] = {k: v for k, v in user.items() if k != "ip_address"}
             payload = scrub_event(self._scrubber, payload)
+        elif item.type == "user_report" and isinstance(payload, dict):  # v7 user feedback: the name typed in
+            payload = self._scrubber.scrub_value(payload) | (
+                {"name": self._scrubber.redact_as("person", payload["name"])} if "name" in payload else {})
         elif item.type == "session" and isinstance(payload, dict):
             payload = self._scrub_session(payload)
         else:

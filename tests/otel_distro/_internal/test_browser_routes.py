@@ -305,3 +305,23 @@ def test_a_fingerprint_the_page_built_from_personal_data_is_scrubbed(
     [received] = sentry.wait_for_events(1)
     assert received["fingerprint"][:2] == ["{{ default }}", "checkout"]
     assert EMAIL not in json.dumps(received["fingerprint"])
+
+
+def test_replay_events_and_user_reports_lose_the_users_identity(
+        sentry: SentryReceiver, make_client: Callable[..., TestClient]) -> None:
+    # A replay event carries the scope's user like an error does; a (v7) user report the name typed in the form.
+    client = make_client(sentry_dsn=sentry.dsn, scrub_key="k" * 32)
+    replay = Item(payload=PayloadRef(json={
+        "type": "replay_event", "replay_id": uuid.uuid4().hex, "segment_id": 0, "timestamp": time.time(),
+        "user": {"id": "user-42", "name": "Jane Doe", "ip_address": "203.0.113.9"}, "urls": ["https://app.example/"],
+    }), type="replay_event")
+    report = Item(payload=PayloadRef(json={"event_id": uuid.uuid4().hex, "name": "John Smith", "email": EMAIL,
+                                           "comments": "the page hangs"}), type="user_report")
+    assert tunnel(client, envelope(sentry.dsn, items=(replay, report))).status_code == 200
+    [request] = sentry.received
+    forwarded = {item.type: json.loads(item.get_bytes()) for item in request.envelope.items}
+    text = json.dumps(forwarded)
+    for raw in ("user-42", "Jane Doe", "203.0.113.9", "John Smith", EMAIL):
+        assert raw not in text, raw
+    assert forwarded["replay_event"]["user"]["id"].startswith("[user:")
+    assert forwarded["user_report"]["comments"] == "the page hangs"
