@@ -10,7 +10,8 @@
   does (``user.id`` pseudonymised, ``user.ip_address`` removed), other JSON items (sessions, logs, spans, ...)
   value by value, a session's distinct id pseudonymised; items that are not JSON (attachments, replay
   recordings) cannot be scrubbed and are dropped.
-* Scrubbing and forwarding run on a worker thread (the upstream call with a timeout); Sentry's answer is passed
+* Scrubbing and forwarding run on a worker thread (the upstream call with a timeout), at most ``max_in_flight``
+  envelopes at once (more get 429 with ``Retry-After``: never a queue of them); Sentry's answer is passed
   on (429 with its ``Retry-After`` / ``X-Sentry-Rate-Limits``, so the SDK backs off), 502/504 when it cannot be
   reached.
 """
@@ -88,7 +89,7 @@ class Tunnel:
     """The endpoint. ``dsns``: the configured DSNs (texts); ``scrubber``: the engine the envelopes go through."""
 
     def __init__(self, dsns: Iterable[str], *, scrubber: Scrubber, cors: Cors, max_bytes: int = 1 << 20,
-                 timeout: float = 10.0) -> None:
+                 timeout: float = 10.0, max_in_flight: int = 4) -> None:
         self._allowed: dict[tuple[str, str], Dsn] = {}
         for text in dsns:
             dsn = Dsn.parse(text)
@@ -99,6 +100,9 @@ class Tunnel:
         self.max_bytes = max_bytes
         self._timeout = timeout
         self._refusals = _Throttle(10.0)
+        # Envelopes scrubbed or forwarded at once. The worker threads are the loop's default executor (the app's
+        # too: 5 on 1 core), and a slow Sentry holds each for up to ``timeout``: the rest are refused, not queued.
+        self._slots = threading.BoundedSemaphore(max_in_flight)
 
     async def __call__(self, request: Request) -> Response:
         if request.method == "OPTIONS":
@@ -132,7 +136,14 @@ class Tunnel:
             return refuse(403, "this DSN is not served by this tunnel", "dsn_not_allowed",
                           dsn_host=dsn.host[:100], dsn_project=dsn.project_id[:20])
         # Scrubbing (up to max_bytes of text) and the upstream call both run on a worker thread, off the loop.
-        status, answer_headers, answer = await asyncio.to_thread(self._scrub_and_forward, envelope, upstream)
+        if not self._slots.acquire(blocking=False):
+            busy = refuse(429, "the tunnel is busy forwarding other envelopes; retry shortly", "busy")
+            busy.headers["Retry-After"] = "1"
+            return busy
+        try:
+            status, answer_headers, answer = await asyncio.to_thread(self._scrub_and_forward, envelope, upstream)
+        finally:
+            self._slots.release()
         return Response(answer, status_code=status, media_type="application/json",
                         headers={**headers, **answer_headers})
 

@@ -325,3 +325,31 @@ def test_replay_events_and_user_reports_lose_the_users_identity(
         assert raw not in text, raw
     assert forwarded["replay_event"]["user"]["id"].startswith("[user:")
     assert forwarded["user_report"]["comments"] == "the page hangs"
+
+
+def test_envelopes_beyond_the_in_flight_limit_are_refused_not_queued(sentry: SentryReceiver) -> None:
+    # A slow Sentry holds a worker thread per envelope, and those threads are the app's asyncio.to_thread pool.
+    import threading  # noqa: PLC0415
+
+    tunnel_route = Tunnel([sentry.dsn], scrubber=default_scrubber(), cors=Cors(()), max_in_flight=1)
+    entered, release = threading.Event(), threading.Event()
+    forward = tunnel_route._forward
+
+    def slow_forward(upstream: Any, body: bytes) -> Any:
+        entered.set()
+        release.wait(10)
+        return forward(upstream, body)
+
+    tunnel_route._forward = slow_forward  # type: ignore[method-assign]
+    app = Starlette(routes=[Route("/monitoring/tunnel", tunnel_route.__call__, methods=["POST"])])
+    answers: list[Any] = []
+    with TestClient(app) as client:
+        first = threading.Thread(target=lambda: answers.append(tunnel(client, envelope(sentry.dsn, sentry_event()))))
+        first.start()
+        assert entered.wait(10)
+        busy = tunnel(client, envelope(sentry.dsn, sentry_event()))
+        release.set()
+        first.join(10)
+    assert busy.status_code == 429 and busy.headers["retry-after"] == "1"
+    assert "busy" in busy.json()["error"]
+    assert [a.status_code for a in answers] == [200] and len(sentry.received) == 1
