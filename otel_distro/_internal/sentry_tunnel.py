@@ -175,9 +175,33 @@ class Tunnel:
                 {"name": self._scrubber.redact_as("person", payload["name"])} if "name" in payload else {})
         elif item.type == "session" and isinstance(payload, dict):
             payload = self._scrub_session(payload)
+        elif item.type == "log" and isinstance(payload, dict) and isinstance(payload.get("items"), list):
+            payload = {**self._scrubber.scrub_value({k: v for k, v in payload.items() if k != "items"}),
+                       "items": [self._scrub_log(record) for record in payload["items"]]}
         else:
             payload = self._scrubber.scrub_value(payload)
         return Item(dict(item.headers), orjson.dumps(scrub_keys(self._scrubber, payload)))
+
+    def _scrub_log(self, record: Any) -> Any:
+        """A log record: its ``attributes`` (``{"user.id": {"value": ..., "type": "string"}, ...}``, the scope's
+        user among them) value by value, the user as in events, each attribute keeping a valid ``type``."""
+        attributes = record.get("attributes") if isinstance(record, dict) else None
+        if not isinstance(attributes, dict):
+            return self._scrubber.scrub_value(record)
+        out: dict[str, Any] = self._scrubber.scrub_value({k: v for k, v in record.items() if k != "attributes"})
+        out["attributes"] = scrubbed = {}
+        for key, attribute in attributes.items():
+            if not isinstance(attribute, dict) or "value" not in attribute:
+                scrubbed[key] = self._scrubber.scrub_value(attribute, key)
+                continue
+            value = attribute["value"]
+            if key in ("user.id", "user.username") and value not in (None, ""):
+                scrubbed[key] = {"value": self._scrubber.pseudonymize("user", str(value)), "type": "string"}
+            elif key == "user.name":
+                scrubbed[key] = {"value": self._scrubber.redact_as("person", value), "type": "string"}
+            else:
+                scrubbed[key] = {**attribute, "value": self._scrubber.scrub_value(value, key)}
+        return out
 
     def _scrub_session(self, session: dict[str, Any]) -> dict[str, Any]:
         did = session.get("did")

@@ -353,3 +353,26 @@ def test_envelopes_beyond_the_in_flight_limit_are_refused_not_queued(sentry: Sen
     assert busy.status_code == 429 and busy.headers["retry-after"] == "1"
     assert "busy" in busy.json()["error"]
     assert [a.status_code for a in answers] == [200] and len(sentry.received) == 1
+
+
+def test_logs_lose_the_users_identity_and_keep_valid_attributes(
+        sentry: SentryReceiver, make_client: Callable[..., TestClient]) -> None:
+    # Sentry.logger.info(...) after Sentry.setUser(...): the SDK puts the user in each log's attributes.
+    client = make_client(sentry_dsn=sentry.dsn, scrub_key="k" * 32)
+    log = Item(payload=PayloadRef(json={"items": [{
+        "timestamp": time.time(), "level": "info", "body": f"cart saved for {EMAIL}", "trace_id": "a" * 32,
+        "attributes": {"user.id": {"value": "user-42", "type": "string"},
+                       "user.name": {"value": "Jane Doe", "type": "string"},
+                       "user.email": {"value": EMAIL, "type": "string"},
+                       "sentry.release": {"value": "1.2.3", "type": "string"}},
+    }]}), type="log", content_type="application/vnd.sentry.items.log+json")
+    assert tunnel(client, envelope(sentry.dsn, items=(log,))).status_code == 200
+    [request] = sentry.received
+    [record] = json.loads(request.envelope.items[0].get_bytes())["items"]
+    text = json.dumps(record)
+    for raw in ("user-42", "Jane Doe", EMAIL):
+        assert raw not in text, raw
+    attributes = record["attributes"]
+    assert attributes["user.id"]["value"].startswith("[user:")
+    assert {attr["type"] for attr in attributes.values()} == {"string"}
+    assert attributes["sentry.release"] == {"value": "1.2.3", "type": "string"}
