@@ -376,3 +376,12 @@ def test_logs_lose_the_users_identity_and_keep_valid_attributes(
     assert attributes["user.id"]["value"].startswith("[user:")
     assert {attr["type"] for attr in attributes.values()} == {"string"}
     assert attributes["sentry.release"] == {"value": "1.2.3", "type": "string"}
+
+
+def test_every_config_answer_varies_by_origin(make_client: Callable[..., TestClient]) -> None:
+    # The allow-origin header depends on the Origin: an answer without it, cached, must not be served to a page
+    # of an allowed origin (its browser would then hide the config).
+    client = make_client(cors_origins=("https://app.example",))
+    for origin in ("https://app.example", "https://other.example", None):
+        answer = client.get("/monitoring/config", headers={"origin": origin} if origin else {})
+        assert answer.headers.get("vary") == "Origin", origin
