@@ -46,6 +46,7 @@ __all__ = ["Dsn", "Tunnel"]
 _log = logging.getLogger("otel_distro.sentry_tunnel")
 _METHODS = ("POST",)
 _EVENT_TYPES = frozenset({"event", "transaction", "feedback", "replay_event"})  # the ones with the scope's user
+_ATTRIBUTE_ITEMS = frozenset({"log", "trace_metric"})  # {"items": [{..., "attributes": {"user.id": {...}}}]}
 _PASSED_HEADERS = ("retry-after", "x-sentry-rate-limits")
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
@@ -175,7 +176,7 @@ class Tunnel:
                 {"name": self._scrubber.redact_as("person", payload["name"])} if "name" in payload else {})
         elif item.type == "session" and isinstance(payload, dict):
             payload = self._scrub_session(payload)
-        elif item.type == "log" and isinstance(payload, dict) and isinstance(payload.get("items"), list):
+        elif item.type in _ATTRIBUTE_ITEMS and isinstance(payload, dict) and isinstance(payload.get("items"), list):
             payload = {**self._scrubber.scrub_value({k: v for k, v in payload.items() if k != "items"}),
                        "items": [self._scrub_log(record) for record in payload["items"]]}
         else:

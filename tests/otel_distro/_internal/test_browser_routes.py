@@ -355,9 +355,11 @@ def test_envelopes_beyond_the_in_flight_limit_are_refused_not_queued(sentry: Sen
     assert [a.status_code for a in answers] == [200] and len(sentry.received) == 1
 
 
-def test_logs_lose_the_users_identity_and_keep_valid_attributes(
-        sentry: SentryReceiver, make_client: Callable[..., TestClient]) -> None:
-    # Sentry.logger.info(...) after Sentry.setUser(...): the SDK puts the user in each log's attributes.
+@pytest.mark.parametrize("item_type", ["log", "trace_metric"])
+def test_logs_and_metrics_lose_the_users_identity_and_keep_valid_attributes(
+        sentry: SentryReceiver, make_client: Callable[..., TestClient], item_type: str) -> None:
+    # Sentry.logger.info(...) or Sentry.metrics.count(...) after Sentry.setUser(...): the SDK puts the user in
+    # each record's attributes.
     client = make_client(sentry_dsn=sentry.dsn, scrub_key="k" * 32)
     log = Item(payload=PayloadRef(json={"items": [{
         "timestamp": time.time(), "level": "info", "body": f"cart saved for {EMAIL}", "trace_id": "a" * 32,
@@ -365,7 +367,7 @@ def test_logs_lose_the_users_identity_and_keep_valid_attributes(
                        "user.name": {"value": "Jane Doe", "type": "string"},
                        "user.email": {"value": EMAIL, "type": "string"},
                        "sentry.release": {"value": "1.2.3", "type": "string"}},
-    }]}), type="log", content_type="application/vnd.sentry.items.log+json")
+    }]}), type=item_type, content_type=f"application/vnd.sentry.items.{item_type.replace('_', '-')}+json")
     assert tunnel(client, envelope(sentry.dsn, items=(log,))).status_code == 200
     [request] = sentry.received
     [record] = json.loads(request.envelope.items[0].get_bytes())["items"]
