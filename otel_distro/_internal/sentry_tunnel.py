@@ -46,7 +46,7 @@ __all__ = ["Dsn", "Tunnel"]
 _log = logging.getLogger("otel_distro.sentry_tunnel")
 _METHODS = ("POST",)
 _EVENT_TYPES = frozenset({"event", "transaction", "feedback", "replay_event"})  # the ones with the scope's user
-_ATTRIBUTE_ITEMS = frozenset({"log", "trace_metric"})  # {"items": [{..., "attributes": {"user.id": {...}}}]}
+_ATTRIBUTE_ITEMS = frozenset({"log", "trace_metric", "span"})  # {"items": [{"attributes": {"user.id": {...}}}]}
 _PASSED_HEADERS = ("retry-after", "x-sentry-rate-limits")
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 

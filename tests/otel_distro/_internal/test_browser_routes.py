@@ -355,7 +355,12 @@ def test_envelopes_beyond_the_in_flight_limit_are_refused_not_queued(sentry: Sen
     assert [a.status_code for a in answers] == [200] and len(sentry.received) == 1
 
 
-@pytest.mark.parametrize("item_type", ["log", "trace_metric"])
+CONTENT_TYPES = {"log": "application/vnd.sentry.items.log+json",
+                 "trace_metric": "application/vnd.sentry.items.trace-metric+json",
+                 "span": "application/vnd.sentry.items.span.v2+json"}
+
+
+@pytest.mark.parametrize("item_type", sorted(CONTENT_TYPES))
 def test_logs_and_metrics_lose_the_users_identity_and_keep_valid_attributes(
         sentry: SentryReceiver, make_client: Callable[..., TestClient], item_type: str) -> None:
     # Sentry.logger.info(...) or Sentry.metrics.count(...) after Sentry.setUser(...): the SDK puts the user in
@@ -367,7 +372,7 @@ def test_logs_and_metrics_lose_the_users_identity_and_keep_valid_attributes(
                        "user.name": {"value": "Jane Doe", "type": "string"},
                        "user.email": {"value": EMAIL, "type": "string"},
                        "sentry.release": {"value": "1.2.3", "type": "string"}},
-    }]}), type=item_type, content_type=f"application/vnd.sentry.items.{item_type.replace('_', '-')}+json")
+    }]}), type=item_type, content_type=CONTENT_TYPES[item_type])
     assert tunnel(client, envelope(sentry.dsn, items=(log,))).status_code == 200
     [request] = sentry.received
     [record] = json.loads(request.envelope.items[0].get_bytes())["items"]
