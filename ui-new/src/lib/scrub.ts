@@ -45,17 +45,19 @@ const RULES: readonly Rule[] = [
   // "password": "..." / password: ... / password=... inside free text or serialised JSON
   {
     kind: "password",
-    pattern: /(?<=["']?(?:pass(?:word|wd)?|pwd|secret|token|api[_-]?key)["']?\s*[:=]\s*["']?)(?!\[REDACTED:)([^"'\s,&}]+)/gi,
+    // (whitespace bounded: an unbounded \s* inside a lookbehind rescans a long blank run at every position)
+    pattern: /(?<=["']?(?:pass(?:word|wd)?|pwd|secret|token|api[_-]?key)["']?\s{0,16}[:=]\s{0,16}["']?)(?!\[REDACTED:)([^"'\s,&}]+)/gi,
     group: 1,
   },
   { kind: "jwt", pattern: /\beyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*/g },
-  { kind: "bearer", pattern: /(?<=\b(?:Bearer|Basic|Token)\s+)([A-Za-z0-9._~+/=-]{8,})/gi, group: 1 },
+  { kind: "bearer", pattern: /(?<=\b(?:Bearer|Basic|Token)\s{1,16})([A-Za-z0-9._~+/=-]{8,})/gi, group: 1 },
   // Well-known token shapes: GitHub, Slack, Stripe, AWS access keys, Google API keys, OpenAI.
   {
     kind: "token",
     pattern: /\b(?:gh[pousr]_[A-Za-z0-9]{20,}|xox[abposr]-[A-Za-z0-9-]{10,}|[sr]k_(?:live|test)_[A-Za-z0-9]{10,}|AKIA[0-9A-Z]{16}|AIza[0-9A-Za-z_-]{35}|sk-[A-Za-z0-9_-]{20,})\b/g,
   },
-  { kind: "email", pattern: /[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}/g },
+  // Starts only where a run of local-part characters starts: from every position of a long run it is quadratic.
+  { kind: "email", pattern: /(?<![A-Za-z0-9._%+-])[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}/g },
   // 13-19 digits, optionally grouped by spaces or dashes, not part of a longer alphanumeric run, Luhn-valid.
   { kind: "card", pattern: /(?<![A-Za-z0-9])(?:\d[ -]?){12,18}\d(?![A-Za-z0-9])/g, accept: luhnValid },
 ];

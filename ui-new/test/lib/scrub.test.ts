@@ -77,3 +77,25 @@ describe("scrubValue", () => {
     }
   });
 });
+
+describe("scrubText on long input", () => {
+  // Each of these took seconds at 20 000 characters and grew with the square of the length (a regex restarting
+  // a greedy scan at every position): 200 000 characters would freeze the page in beforeSend for minutes. They
+  // are linear now; the generous test timeout is the guard, not a measured speed.
+  it.each([
+    ["a run of local-part characters with no @", "a".repeat(200_000)],
+    ["a run of % signs", "%".repeat(200_000)],
+    ["a long domain with no top-level label", "a@" + "a.".repeat(100_000)],
+    ["blanks after a password key", "password" + " ".repeat(200_000) + "x"],
+    ["tabs after a token key", "token" + "\t".repeat(200_000) + "x"],
+    ["blanks after Bearer", "Bearer" + " ".repeat(200_000) + "x"],
+  ])("is linear: %s", (_label, input) => {
+    expect(scrubText(input).length).toBeGreaterThan(0);
+  }, 30_000);
+
+  it("still redacts what the bounded patterns are for", () => {
+    expect(scrubText("x ada@example.com y")).toBe("x [REDACTED:email] y");
+    expect(scrubText('"password" :  "hunter2"')).toBe('"password" :  "[REDACTED:password]"');
+    expect(scrubText("Authorization: Bearer   abcdef0123456789")).toBe("Authorization: Bearer   [REDACTED:bearer]");
+  });
+});
