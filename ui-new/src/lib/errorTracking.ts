@@ -224,6 +224,7 @@ export function scrubEvent(event: ErrorEvent): ErrorEvent {
   }
   if (event.user) event.user = event.user.id !== undefined ? { id: event.user.id } : {};
   if (event.transaction) event.transaction = scrubText(event.transaction);
+  if (event.fingerprint) event.fingerprint = event.fingerprint.map(scrubText); // built from the endpoint's path
   return event;
 }
 

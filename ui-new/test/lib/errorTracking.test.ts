@@ -213,6 +213,14 @@ describe("scrubbing before send", () => {
     expect(all).toContain(context().requestId);
   });
 
+  it("removes an e-mail in the endpoint's path from every field, the fingerprint included", async () => {
+    captureApiError(new ApiError(404, null, context({ endpoint: "/users/ada@example.com/items" })));
+    await settled();
+    const [event] = events();
+    expect(event!["fingerprint"]).toEqual(["api-error", "GET", "/users/[REDACTED:email]/items", "404"]);
+    expect(posted.map((p) => p.raw).join("\n")).not.toContain("ada@example.com");
+  });
+
   it("identifies the user by a pseudonym only", async () => {
     const id = await setUser("ada@example.com");
     expect(id).toBe(await pseudonymousId("Ada@Example.com "));
