@@ -57,7 +57,8 @@ const RULES: readonly Rule[] = [
     pattern: /\b(?:gh[pousr]_[A-Za-z0-9]{20,}|xox[abposr]-[A-Za-z0-9-]{10,}|[sr]k_(?:live|test)_[A-Za-z0-9]{10,}|AKIA[0-9A-Z]{16}|AIza[0-9A-Za-z_-]{35}|sk-[A-Za-z0-9_-]{20,})\b/g,
   },
   // Starts only where a run of local-part characters starts: from every position of a long run it is quadratic.
-  { kind: "email", pattern: /(?<![A-Za-z0-9._%+-])[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}/g },
+  // `%40` is the @ of a URL-encoded address (`?email=ada%40example.com`).
+  { kind: "email", pattern: /(?<![A-Za-z0-9._%+-])[A-Za-z0-9._%+-]+(?:@|%40)[A-Za-z0-9.-]+\.[A-Za-z]{2,}/g },
   // 13-19 digits, optionally grouped by spaces or dashes, not part of a longer alphanumeric run, Luhn-valid.
   { kind: "card", pattern: /(?<![A-Za-z0-9])(?:\d[ -]?){12,18}\d(?![A-Za-z0-9])/g, accept: luhnValid },
 ];

@@ -15,6 +15,8 @@ describe("scrubText", () => {
     ["jwt eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0In0.sig-nature_1", "jwt [REDACTED:jwt]"],
     ["key ghp_0123456789abcdefghijABCDEFGHIJ012345", "key [REDACTED:token]"],
     ["aws AKIAIOSFODNN7EXAMPLE", "aws [REDACTED:token]"],
+    ["/users?email=ada.lovelace%40example.com&x=1", "/users?email=[REDACTED:email]&x=1"],
+    ["/users/ada%40example.com/items", "/users/[REDACTED:email]/items"],
   ])("redacts %j", (input, expected) => {
     expect(scrubText(input)).toBe(expected);
   });
