@@ -113,6 +113,9 @@ export class ApiClient {
     const traceId = newTraceId();
     const maxRetries = IDEMPOTENT_METHODS.has(method) ? Math.max(0, options.retries ?? this.options.retries) : 0;
     const propagate = this.propagates(url);
+    // Serialised once, before any attempt: a body that cannot be (a cycle, a BigInt) is the caller's bug, thrown
+    // as it is, not a network failure to retry and report.
+    const payload = options.body !== undefined ? JSON.stringify(options.body) : undefined;
     let context: RequestContext = { endpoint: path, method, requestId: "", traceId, spanId: "", attempts: 0 };
 
     for (let attempt = 0; ; attempt++) {
@@ -129,7 +132,7 @@ export class ApiClient {
         ({ response, body } = await this.fetchWithTimeout(url, {
           method,
           headers,
-          ...(options.body !== undefined ? { body: JSON.stringify(options.body) } : {}),
+          ...(payload !== undefined ? { body: payload } : {}),
         }, options.timeoutMs ?? this.options.timeoutMs, options.signal));
       } catch (cause) {
         if (options.signal?.aborted) throw cause; // the caller cancelled: not a failure to report

@@ -157,6 +157,17 @@ describe("ApiClient", () => {
     expect(reporter.networkError).toHaveBeenCalledTimes(1);
   });
 
+  it("throws a body that cannot be serialised at once: not a network error, not retried, nothing sent", async () => {
+    const { client, calls, reporter, sleeps } = harness([json(200, {}), json(200, {}), json(200, {})]);
+    const circular: Record<string, unknown> = {};
+    circular["self"] = circular;
+    const error = await client.request("/items/1", { method: "PUT", body: circular }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(TypeError);
+    expect(calls).toHaveLength(0);
+    expect(sleeps).toEqual([]);
+    expect(reporter.networkError).not.toHaveBeenCalled();
+  });
+
   it("does not report a call the caller cancelled", async () => {
     const hang = (init: RequestInit) => new Promise<Response>((_resolve, reject) => {
       init.signal!.addEventListener("abort", () => reject(new DOMException("aborted", "AbortError")));
