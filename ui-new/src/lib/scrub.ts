@@ -20,8 +20,11 @@ interface Rule {
 /** Words that make a key a secret's (`password`, `api_key`, `refreshToken`, `X-Auth-Token`, ...). */
 const SECRET_WORDS = /(^|_)(password|passwd|passphrase|pwd|secret|token|api_?key|apikey|authorization|cookie|set_cookie|cvv|cvc|ssn|private_key|access_key|card_number|credit_card|pan)(_|$)/;
 
-/** Keys that name personal data: replaced whole in analytics properties and error events. */
-const PERSONAL_WORDS = /^(e_?mail|email_address|phone|phone_number|mobile|username|user_name|full_name|first_name|last_name|address|street|ip|ip_address)$/;
+/**
+ * Keys that name personal data, qualified or not (`email`, `customer_email`, `billingAddress`): replaced whole in
+ * analytics properties and error events.
+ */
+const PERSONAL_WORDS = /(^|_)(e_?mail|email_address|phone|phone_number|mobile|username|user_name|full_name|first_name|last_name|address|street|ip|ip_address)(_|$)/;
 
 /** `refreshToken`, `X-Auth-Token`, `api-key` -> `refresh_token`, `x_auth_token`, `api_key`. */
 function normaliseKey(key: string): string {
