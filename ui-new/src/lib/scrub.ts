@@ -37,6 +37,9 @@ const KEPT_KEYS = new Set([
   "session_id", "sessionId", "id", "timestamp", "start_timestamp",
 ]);
 
+/** What an id or a timestamp looks like; anything else under a kept key (an e-mail used as an id) is scrubbed. */
+const ID_SHAPE = /^[A-Za-z0-9._:+-]{1,128}$/;
+
 // The query-string / form parameters that carry secrets: `?token=...&password=...`.
 const SECRET_PARAM = "(?:pass(?:word|wd)?|pwd|secret|token|access_token|refresh_token|id_token|api_?key|apikey|auth|code|session|sig|signature|key)";
 
@@ -113,7 +116,7 @@ export function scrubValue<T>(value: T, seen: WeakSet<object> = new WeakSet()): 
 }
 
 function scrubInner(value: unknown, key: string | undefined, seen: WeakSet<object>): unknown {
-  if (key !== undefined && KEPT_KEYS.has(key) && typeof value === "string") return value;
+  if (key !== undefined && KEPT_KEYS.has(key) && typeof value === "string" && ID_SHAPE.test(value)) return value;
   if (key !== undefined && (isSecretKey(key) || isPersonalKey(key)) && value !== null && value !== undefined) {
     if (typeof value === "string" || typeof value === "number") return marker(isSecretKey(key) ? "secret" : "personal");
     if (typeof value === "object") return marker("secret");

@@ -63,6 +63,11 @@ describe("scrubValue", () => {
     expect(input.password).toBe("hunter2"); // a copy, the input is untouched
   });
 
+  it("keeps only id-shaped values under id keys: an e-mail used as an id is still redacted", () => {
+    expect(scrubValue({ id: "ada@example.com", request_id: "req for ada@example.com", trace_id: "4bf92f3577b34da6a3ce929d0e0e4736" }))
+      .toEqual({ id: "[REDACTED:email]", request_id: "req for [REDACTED:email]", trace_id: "4bf92f3577b34da6a3ce929d0e0e4736" });
+  });
+
   it("cuts cycles", () => {
     const a: Record<string, unknown> = { x: "a@b.io" };
     a["self"] = a;
