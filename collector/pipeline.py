@@ -22,6 +22,7 @@ from typing import Any
 import structlog
 
 from collector.component import (
+    OFF_LOOP_BYTES,
     ComponentID,
     Consumer,
     CreateSettings,
@@ -48,7 +49,9 @@ _log = structlog.get_logger("collector.pipeline")
 
 
 class ProcessorChain:
-    """Runs consecutive plain processors, then hands the result to ``next``."""
+    """Runs consecutive plain processors, then hands the result to ``next``. A batch above `OFF_LOOP_BYTES`
+    goes through them in a worker thread when every one is ``thread_safe``: the event loop serves other
+    requests meanwhile."""
 
     def __init__(self, pipeline: str, processors: Sequence[tuple[ComponentID, Processor]], next: Consumer,
                  telemetry: Telemetry) -> None:
@@ -56,8 +59,18 @@ class ProcessorChain:
         self._processors = list(processors)
         self._next = next
         self._telemetry = telemetry
+        self._off_loop = all(getattr(proc, "thread_safe", False) for _, proc in self._processors)
 
     async def consume(self, batch: Batch) -> None:
+        if self._off_loop and batch.byte_size() > OFF_LOOP_BYTES:
+            out = await asyncio.to_thread(self._process, batch)
+        else:
+            out = self._process(batch)
+        if out is not None:
+            await self._next.consume(out)
+
+    def _process(self, batch: Batch) -> Batch | None:
+        """The batch after every processor, or None when one dropped it."""
         for pid, proc in self._processors:
             try:
                 batch = proc(batch)
@@ -65,13 +78,13 @@ class ProcessorChain:
                 self._telemetry.add(f"otelcol_processor_dropped_{ITEM_UNITS[batch.signal]}", batch.item_count(),
                                     {"processor": str(pid), "pipeline": self._pipeline},
                                     description="Items dropped by a processor on purpose")
-                return
+                return None
             except Refused:
                 self._telemetry.add(f"otelcol_processor_refused_{ITEM_UNITS[batch.signal]}", batch.item_count(),
                                     {"processor": str(pid), "pipeline": self._pipeline},
                                     description="Items refused by a processor (back-pressure)")
                 raise
-        await self._next.consume(batch)
+        return batch
 
 
 class FanOut:
