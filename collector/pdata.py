@@ -153,6 +153,11 @@ class Batch:
         return int(self.view.ByteSize())
 
     @property
+    def has_bytes(self) -> bool:
+        """Whether the serialized request is at hand (`to_bytes` costs nothing)."""
+        return self._raw is not None
+
+    @property
     def message_held(self) -> bool:
         """Whether a caller holds the decoded message (passed it in, or took it from `request`): edits must then
         be made in that message, where the caller sees them, not by `replace_bytes`."""

@@ -16,8 +16,8 @@ N children, each a whole collector (`collector.service.Service` in worker mode):
   its persistent queue where the dead one left it.
 
 Components that keep state one process cannot share say so (``MULTI_PROCESS = False`` in their module: the
-``prometheus`` pull exporter, the ``file`` exporter writing one file): the default worker count is then 1,
-and an explicit ``--workers`` above 1 is refused with their names.
+``prometheus`` pull exporter, the ``file`` exporter writing one file, ``alert_rules`` and its windows): the
+default worker count is then 1, and an explicit ``--workers`` above 1 is refused with their names.
 """
 
 from __future__ import annotations

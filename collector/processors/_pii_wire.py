@@ -17,7 +17,8 @@ from typing import Any
 
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 
-__all__ = ["LEAN_LOGS", "LEAN_TRACES", "any_string", "encode_any_string", "encode_key_value", "split_key_value"]
+__all__ = ["LEAN_EVENT", "LEAN_LINK", "LEAN_LOGS", "LEAN_TRACES", "any_string", "encode_any_string",
+           "encode_key_value", "split_key_value"]
 
 _F = descriptor_pb2.FieldDescriptorProto
 _PACKAGE = "otel_distro.collector.pii_lean"
@@ -38,11 +39,11 @@ def _build() -> dict[str, Any]:
     b, s, m = _F.TYPE_BYTES, _F.TYPE_STRING, _F.TYPE_MESSAGE
     message("Resource", ("attributes", 1, b, rep, ""))
     message("Scope", ("attributes", 3, b, rep, ""))
-    message("Status", ("message", 2, s, opt, ""))
     message("Event", ("name", 2, s, opt, ""), ("attributes", 3, b, rep, ""))
     message("Link", ("attributes", 4, b, rep, ""))
-    message("Span", ("name", 5, s, opt, ""), ("attributes", 9, b, rep, ""), ("events", 11, m, rep, "Event"),
-            ("links", 13, m, rep, "Link"), ("status", 15, m, opt, "Status"))
+    # events, links and the status are rare or mostly a bare code: bytes, read with their types only when present
+    message("Span", ("name", 5, s, opt, ""), ("attributes", 9, b, rep, ""), ("events", 11, b, rep, ""),
+            ("links", 13, b, rep, ""), ("status", 15, b, opt, ""))
     message("ScopeSpans", ("scope", 1, m, opt, "Scope"), ("spans", 2, m, rep, "Span"))
     message("ResourceSpans", ("resource", 1, m, opt, "Resource"), ("scope_spans", 2, m, rep, "ScopeSpans"))
     message("Traces", ("resource_spans", 1, m, rep, "ResourceSpans"))
@@ -60,6 +61,8 @@ def _build() -> dict[str, Any]:
 _CLASSES = _build()
 LEAN_TRACES: Any = _CLASSES["Traces"]
 LEAN_LOGS: Any = _CLASSES["Logs"]
+LEAN_EVENT: Any = _CLASSES["Event"]
+LEAN_LINK: Any = _CLASSES["Link"]
 
 
 def _varint(buf: bytes, pos: int) -> tuple[int, int]:

@@ -36,11 +36,14 @@ from collections import Counter
 from typing import Any, Literal, Self
 
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+from opentelemetry.proto.trace.v1.trace_pb2 import Status
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from collector.component import CreateSettings, Telemetry
 from collector.pdata import Batch, Signal
 from collector.processors._pii_wire import (
+    LEAN_EVENT,
+    LEAN_LINK,
     LEAN_LOGS,
     LEAN_TRACES,
     any_string,
@@ -307,35 +310,49 @@ class PiiProcessor:
         return batch
 
     def _lean_span(self, span: Any, total: Counter[str], counts: Counter[str]) -> None:
-        clean = self._clean
         name = span.name
-        if name and name not in clean:
+        if name and name not in self._clean:
             new = self._text(name, counts)
             if new is not name:
                 span.name = new
         self._kvs(span.attributes, counts)
         events = span.events
         if events:
-            for event in events:
+            for i, data in enumerate(events):
+                event = LEAN_EVENT.FromString(data)
+                before = counts.total()
                 ev_name = event.name
-                if ev_name and ev_name not in clean:
+                if ev_name and ev_name not in self._clean:
                     new = self._text(ev_name, counts)
                     if new is not ev_name:
                         event.name = new
                 self._kvs(event.attributes, counts)
+                if counts.total() != before:
+                    events[i] = event.SerializeToString()
         links = span.links
         if links:
-            for link in links:
+            for i, data in enumerate(links):
+                link = LEAN_LINK.FromString(data)
+                before = counts.total()
                 self._kvs(link.attributes, counts)
-        message = span.status.message
-        if message and message not in clean:
-            new = self._text(message, counts)
-            if new is not message:
-                span.status.message = new
+                if counts.total() != before:
+                    links[i] = link.SerializeToString()
+        status = span.status
+        if status and b"\x12" in status:  # it may have a message (field 2): a bare code never does
+            self._lean_status(span, status, counts)
         if counts:
             self._summarise_lean(span.attributes, counts)
             total.update(counts)
             counts.clear()
+
+    def _lean_status(self, span: Any, data: bytes, counts: Counter[str]) -> None:
+        status = Status.FromString(data)
+        message = status.message
+        if message and message not in self._clean:
+            new = self._text(message, counts)
+            if new is not message:
+                status.message = new
+                span.status = status.SerializeToString()
 
     def _lean_record(self, record: Any, total: Counter[str], counts: Counter[str]) -> None:
         if record.HasField("body"):
