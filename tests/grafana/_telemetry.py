@@ -75,7 +75,7 @@ def _filesystems(_: CallbackOptions) -> Iterable[Observation]:
     # as otel_distro's host metrics report them (system.filesystem.utilization, unit 1)
     for part in psutil.disk_partitions(all=False)[:3]:
         usage = psutil.disk_usage(part.mountpoint)
-        base = {"system.filesystem.mountpoint": part.mountpoint, "system.filesystem.device": part.device,
+        base = {"system.filesystem.mountpoint": part.mountpoint, "system.device": part.device,
                 "system.filesystem.type": part.fstype}
         yield Observation(usage.percent / 100, base)
 
@@ -83,7 +83,7 @@ def _filesystems(_: CallbackOptions) -> Iterable[Observation]:
 def _filesystem_bytes(_: CallbackOptions) -> Iterable[Observation]:
     for part in psutil.disk_partitions(all=False)[:3]:
         usage = psutil.disk_usage(part.mountpoint)
-        base = {"system.filesystem.mountpoint": part.mountpoint, "system.filesystem.device": part.device,
+        base = {"system.filesystem.mountpoint": part.mountpoint, "system.device": part.device,
                 "system.filesystem.type": part.fstype}
         yield Observation(usage.used, {**base, "system.filesystem.state": "used"})
         yield Observation(usage.free, {**base, "system.filesystem.state": "free"})
