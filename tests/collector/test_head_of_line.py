@@ -1,0 +1,90 @@
+"""One big request does not hold up the others: its body is decoded, and its batch processed, in a worker thread
+while the event loop serves other clients; small requests keep the inline fast path."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+from collector.component import OFF_LOOP_BYTES, Kind
+from collector.pdata import Signal
+from collector.receivers.otlp import common
+from collector.registry import COMPONENTS
+from collector.testing import running_collector
+from tests.collector import _gate
+from tests.support import free_port
+
+PB = {"Content-Type": "application/x-protobuf"}
+
+
+def spans(n: int) -> bytes:
+    req = ExportTraceServiceRequest()
+    ss = req.resource_spans.add().scope_spans.add()
+    for i in range(n):
+        ss.spans.add(name=f"span-{i}", trace_id=b"\x01" * 16, span_id=b"\x02" * 8)
+    return req.SerializeToString()
+
+
+def config(tmp_path: Path, port: int) -> dict[str, Any]:
+    return {
+        "receivers": {"otlp": {"protocols": {"http": {"endpoint": f"127.0.0.1:{port}"}}}},
+        "processors": {"gate": {}},
+        "exporters": {"file": {"path": str(tmp_path / "out.jsonl"), "flush_interval": 0}},
+        "service": {"pipelines": {"traces": {"receivers": ["otlp"], "processors": ["gate"], "exporters": ["file"]}},
+                    "telemetry": {"metrics": {"level": "none"}}},
+    }
+
+
+def test_a_small_request_completes_while_a_big_one_is_being_processed(tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(COMPONENTS[Kind.PROCESSOR], "gate", "tests.collector._gate")
+    big, small = spans(12_000), spans(3)
+    assert len(big) > OFF_LOOP_BYTES >= len(small)
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/v1/traces"
+    with running_collector(config(tmp_path, port)) as c, ThreadPoolExecutor(1) as pool:
+        gate = _gate.GATES[-1]
+        loop_thread = c.call(_thread_id())
+        big_reply = pool.submit(httpx.post, url, content=big, headers=PB, timeout=120)
+        assert gate.big_entered.wait(60)
+        small_reply = httpx.post(url, content=small, headers=PB, timeout=120)
+        big_done_before_small = big_reply.done()
+        gate.open.set()
+        assert big_reply.result().status_code == 200
+    assert small_reply.status_code == 200
+    assert not big_done_before_small
+    assert gate.events == ["big entered", "small", "big left"]
+    assert gate.threads["small"] == loop_thread  # the fast path: no thread hop for small batches
+    assert gate.threads["big"] != loop_thread
+
+
+async def _thread_id() -> int:
+    return threading.get_ident()
+
+
+def test_big_bodies_are_decoded_off_the_event_loop(monkeypatch: pytest.MonkeyPatch) -> None:
+    threads: list[int] = []
+    decode = common._decode
+
+    def recording(signal: Signal, body: bytes, json: bool) -> Any:
+        threads.append(threading.get_ident())
+        return decode(signal, body, json)
+
+    monkeypatch.setattr(common, "_decode", recording)
+
+    async def scenario() -> int:
+        small_batch, _, _ = await common.decode(Signal.TRACES, spans(3))
+        big_batch, _, _ = await common.decode(Signal.TRACES, spans(12_000))
+        assert (small_batch.item_count(), big_batch.item_count()) == (3, 12_000)
+        return threading.get_ident()
+
+    loop_thread = asyncio.run(scenario())
+    assert threads[0] == loop_thread
+    assert threads[1] != loop_thread
