@@ -13,8 +13,9 @@ import httpx
 import pytest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
-from collector.component import OFF_LOOP_BYTES, Kind
-from collector.pdata import Signal
+from collector.component import OFF_LOOP_BYTES, ComponentID, Kind, NoopTelemetry
+from collector.pdata import Batch, Signal
+from collector.pipeline import ProcessorChain
 from collector.receivers.otlp import common
 from collector.registry import COMPONENTS
 from collector.testing import running_collector
@@ -88,3 +89,43 @@ def test_big_bodies_are_decoded_off_the_event_loop(monkeypatch: pytest.MonkeyPat
     loop_thread = asyncio.run(scenario())
     assert threads[0] == loop_thread
     assert threads[1] != loop_thread
+
+
+class _Recorder:
+    def __init__(self, name: str, threads: list[tuple[str, int]], thread_safe: bool) -> None:
+        self.name = name
+        self.threads = threads
+        self.thread_safe = thread_safe
+
+    def __call__(self, batch: Batch) -> Batch:
+        self.threads.append((self.name, threading.get_ident()))
+        return batch
+
+
+class _Sink:
+    def __init__(self) -> None:
+        self.got: list[Batch] = []
+
+    async def consume(self, batch: Batch) -> None:
+        self.got.append(batch)
+
+
+def test_a_big_batch_goes_through_the_leading_thread_safe_processors_in_a_thread_the_rest_on_the_loop() -> None:
+    threads: list[tuple[str, int]] = []
+    chain = ProcessorChain("traces", [
+        (ComponentID("safe"), _Recorder("safe", threads, thread_safe=True)),
+        (ComponentID("unsafe"), _Recorder("unsafe", threads, thread_safe=False)),
+        (ComponentID("safe/after"), _Recorder("safe/after", threads, thread_safe=True)),
+    ], _Sink(), NoopTelemetry())
+
+    async def scenario() -> int:
+        await chain.consume(Batch.from_bytes(Signal.TRACES, spans(3)))
+        await chain.consume(Batch.from_bytes(Signal.TRACES, spans(12_000)))
+        return threading.get_ident()
+
+    loop = asyncio.run(scenario())
+    small, big = threads[:3], threads[3:]
+    assert [t for _, t in small] == [loop] * 3
+    assert [name for name, _ in big] == ["safe", "unsafe", "safe/after"]
+    assert big[0][1] != loop
+    assert [t for _, t in big[1:]] == [loop, loop]
