@@ -4,6 +4,7 @@ while the event loop serves other clients; small requests keep the inline fast p
 from __future__ import annotations
 
 import asyncio
+import socket
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -14,6 +15,7 @@ import pytest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 from collector.component import OFF_LOOP_BYTES, ComponentID, Kind, NoopTelemetry
+from collector.memory import LEDGER
 from collector.pdata import Batch, Signal
 from collector.pipeline import ProcessorChain
 from collector.receivers.otlp import common
@@ -129,3 +131,19 @@ def test_a_big_batch_goes_through_the_leading_thread_safe_processors_in_a_thread
     assert [name for name, _ in big] == ["safe", "unsafe", "safe/after"]
     assert big[0][1] != loop
     assert [t for _, t in big[1:]] == [loop, loop]
+
+
+def test_a_client_that_hangs_up_mid_request_leaves_nothing_held(tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(COMPONENTS[Kind.PROCESSOR], "gate", "tests.collector._gate")
+    big = spans(12_000)
+    port = free_port()
+    with running_collector(config(tmp_path, port)):
+        gate = _gate.GATES[-1]
+        with socket.create_connection(("127.0.0.1", port)) as sock:
+            sock.sendall(b"POST /v1/traces HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-protobuf\r\n"
+                         b"Content-Length: %d\r\n\r\n" % len(big) + big)
+            assert gate.big_entered.wait(60)
+            assert LEDGER.by_component() == {"receiver": len(big)}
+        gate.open.set()  # the client is gone; the request finishes without it
+    assert LEDGER.held() == 0
