@@ -12,8 +12,8 @@ would take it past the hard limit.
 The limits count bytes of serialized OTLP data. The process needs more than that (decoded messages while a
 batch is processed, the interpreter itself: count two to three times the limit), so size ``limit_mib`` to
 about a third of the memory the collector may use; percentages are of the container's memory limit (cgroup
-v1 or v2) when there is one, else of the machine's. ``check_interval`` paces the log lines while refusing.
-Put it first in every pipeline.
+v1 or v2) when there is one, else of the machine's. The count is per process: with ``--workers N`` each worker
+holds up to the limit. ``check_interval`` paces the log lines while refusing. Put it first in every pipeline.
 """
 
 from __future__ import annotations
