@@ -19,7 +19,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-__all__ = ["LEDGER", "Ledger", "Limits"]
+__all__ = ["LEDGER", "Holding", "Ledger", "Limits"]
 
 
 class Limits:
