@@ -13,7 +13,8 @@ The limits count bytes of serialized OTLP data. The process needs more than that
 batch is processed, the interpreter itself: count two to three times the limit), so size ``limit_mib`` to
 about a third of the memory the collector may use; percentages are of the container's memory limit (cgroup
 v1 or v2) when there is one, else of the machine's. The count is per process: with ``--workers N`` each worker
-holds up to the limit. ``check_interval`` paces the log lines while refusing. Put it first in every pipeline.
+holds up to the limit. Every ``check_interval`` (while data flows) the count is published as the gauge
+``otelcol_memory_limiter_held_bytes``, and it paces the log lines while refusing. Put it first in every pipeline.
 """
 
 from __future__ import annotations
@@ -100,7 +101,10 @@ class MemoryLimiter:
         self._ledger = ledger
         self._clock = clock
         self._log = settings.logger
+        self._telemetry = settings.telemetry
+        self._attrs = {"processor": str(settings.id)}
         self._next_log = 0.0
+        self._next_gauge = 0.0
         self.refusing = False
 
     async def start(self) -> None:
@@ -112,8 +116,12 @@ class MemoryLimiter:
 
     def __call__(self, batch: Batch) -> Batch:
         held = self._ledger.held()  # this batch included: its receiver holds it
+        now = self._clock()
+        if now >= self._next_gauge:
+            self._next_gauge = now + self._interval
+            self._telemetry.set("otelcol_memory_limiter_held_bytes", held, self._attrs,
+                                description="Bytes of data the collector held, as the memory limiter last saw them")
         if held > self.soft:
-            now = self._clock()
             if not self.refusing or now >= self._next_log:
                 self._next_log = now + self._interval
                 self._log.warning("memory_limiter_refusing", held_bytes=held, soft_limit_bytes=self.soft,

@@ -14,6 +14,7 @@ from collector.component import ComponentID, CreateSettings
 from collector.errors import Refused
 from collector.memory import Ledger
 from collector.processors.memory_limiter import MIB, Config, MemoryLimiter, total_memory
+from collector.testing import RecordingTelemetry
 from tests.collector.sending.fakes import traces
 
 
@@ -37,6 +38,22 @@ def test_refuses_above_the_soft_limit_and_accepts_again_as_soon_as_data_is_relea
     assert lim(b) is b  # no check_interval to wait for
     assert not lim.refusing
     ledger.release("processor/batch", held)
+
+
+def test_the_data_held_is_published_once_per_check_interval() -> None:
+    ledger, tel, clock = Ledger(), RecordingTelemetry(), [0.0]
+    lim = MemoryLimiter(CreateSettings(ComponentID("memory_limiter"), telemetry=tel),
+                        Config(limit_mib=10, check_interval=1.0), ledger=ledger, clock=lambda: clock[0])
+    held = ledger.hold("receiver", 1234)
+    lim(traces(1))
+    assert tel.value("otelcol_memory_limiter_held_bytes", processor="memory_limiter") == 1234
+    ledger.hold("receiver", 1)
+    lim(traces(1))
+    assert tel.value("otelcol_memory_limiter_held_bytes") == 1234  # not before check_interval
+    clock[0] = 1.0
+    lim(traces(1))
+    assert tel.value("otelcol_memory_limiter_held_bytes") == 1235
+    ledger.release("receiver", held + 1)
 
 
 def test_a_process_whose_rss_is_high_but_holds_nothing_accepts() -> None:
