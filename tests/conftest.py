@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import warnings
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.errors import HypothesisSideeffectWarning
 
@@ -27,4 +29,10 @@ def otlp_examples() -> Path:
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", HypothesisSideeffectWarning)  # deliberate: it costs milliseconds, once
     st.from_regex("a").validate()
+
+# Property tests draw the same examples on every run (`derandomize`), so CI cannot fail on an example no one has
+# seen; run `HYPOTHESIS_PROFILE=explore make test` (or pytest) to search new ones, as the test writers do.
+settings.register_profile("default", derandomize=True, database=None)
+settings.register_profile("explore", derandomize=False, max_examples=500)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 

@@ -63,6 +63,7 @@ _UNKNOWN = object()
 _WALKED = (str, dict, list, tuple, set, frozenset)  # what `scrub_value` looks inside; it returns the rest as is
 _WORD = frozenset(b"0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_")
 _DIGIT = frozenset(b"0123456789")
+_PLACEHOLDER_IN_TEXT = re.compile(r"\[(?:REDACTED:[a-z0-9_]+|[a-z0-9_]+:[0-9a-f]{16})\]")
 _NUMBER_GAP = frozenset(b" -./")  # what separates the groups of one written number
 _MAX_ROUNDS = 3  # passes over a value whose redactions touched a word character or a neighbouring number
 
@@ -605,7 +606,9 @@ class Scrubber:
         stripped = text.strip()
         if stripped.lower() in ("", "null", "none", "undefined") or is_placeholder(stripped.encode("utf-8", "replace")):
             return value
-        digits = sum(ch.isdigit() for ch in text)
+        # the digits of earlier redactions (`[person:3f9a...]`) are not the value's: a second pass must agree
+        digits = sum(ch.isdigit() for ch in _PLACEHOLDER_IN_TEXT.sub("", text)) if "[" in text else sum(
+            ch.isdigit() for ch in text)
         if (kind == "phone" and digits < 7) or (kind == "ssn" and digits != 9):
             return self.scrub_value(value, None, counts)
         self._count(Counter({kind: 1}), counts)

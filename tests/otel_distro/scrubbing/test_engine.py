@@ -527,3 +527,13 @@ def test_digits_next_to_a_redacted_number_are_read_again() -> None:
     once = scrubber.scrub_value("ES72 1000 0201 0000 0000 0201000")
     assert once == "ES72 1000 [REDACTED:phone] [REDACTED:phone]"
     assert scrubber.scrub_value(once) == once
+
+
+def test_a_pseudonym_under_a_phone_key_is_not_a_phone() -> None:
+    # found by the idempotence property: the hex digits of `[person:...]` made the value of `phone` look like a
+    # number on the second pass
+    scrubber = default_scrubber(b"0123456789abcdef0123456789abcdef")
+    once = scrubber.scrub_value({"phone": "my name is John Smith"})
+    assert once["phone"].startswith("my name is [person:")
+    assert scrubber.scrub_value(once) == once
+    assert scrubber.scrub_value({"phone": "+1 415 555 0100"})["phone"].startswith("[phone:")
