@@ -16,13 +16,14 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
-# Debian packages the tests start for real (Prometheus, promtool, Alertmanager). Installed when missing and
-# running as root; otherwise the tests that need them say so and skip.
+# Debian packages the tests start for real (Prometheus, promtool, Alertmanager + amtool, blackbox exporter).
+# Installed when missing and running as root; otherwise the tests that need them say so and skip.
 system-deps:
 	@missing=""; \
 	command -v prometheus >/dev/null || missing="$$missing prometheus"; \
 	command -v promtool >/dev/null || missing="$$missing prometheus"; \
 	command -v prometheus-alertmanager >/dev/null || missing="$$missing prometheus-alertmanager"; \
+	command -v prometheus-blackbox-exporter >/dev/null || missing="$$missing prometheus-blackbox-exporter"; \
 	command -v chromium >/dev/null || missing="$$missing chromium"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \

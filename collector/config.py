@@ -342,13 +342,19 @@ def _check_storage_refs(
     enabled: Sequence[ComponentID],
     problems: list[str],
 ) -> None:
-    """``sending_queue.storage`` must name a configured and enabled ``file_storage`` extension."""
+    """``sending_queue.storage`` (exporters) and ``storage`` (processors keeping state, ``alert_rules``) must
+    name a configured and enabled ``file_storage`` extension."""
+    named: list[tuple[str, str]] = []
     for cid, comp in components[Kind.EXPORTER].items():
         queue = getattr(comp.config, "sending_queue", None)
         storage = getattr(queue, "storage", None)
-        if not storage:
-            continue
-        path = f"exporters::{cid}::sending_queue::storage"
+        if storage:
+            named.append((f"exporters::{cid}::sending_queue::storage", storage))
+    for cid, comp in components[Kind.PROCESSOR].items():
+        storage = getattr(comp.config, "storage", None)
+        if isinstance(storage, str) and storage:
+            named.append((f"processors::{cid}::storage", storage))
+    for path, storage in named:
         try:
             sid = ComponentID.parse(storage)
         except ValueError as exc:

@@ -23,6 +23,7 @@ COMPONENTS: dict[Kind, dict[str, str]] = {
         "attributes": "collector.processors.attributes",
         "resource": "collector.processors.resource",
         "pii": "collector.processors.pii",
+        "alert_rules": "collector.processors.alert_rules",
     },
     Kind.EXPORTER: {
         "otlp": "collector.exporters.otlp",

@@ -5,6 +5,7 @@ Each sub-command belongs to the package that implements it and parses its own ar
 * ``otel-distro collector run|validate --config FILE`` -> `collector.cli.main`
 * ``otel-distro scrub [...]``                           -> `otel_distro.scrubbing.cli.main`
 * ``otel-distro demo [...]``                            -> `otel_distro.demo.main`
+* ``otel-distro alerts serve [...]``                    -> `otel_distro.alerts.cli.main`
 * ``otel-distro retention run|schedule [...]``          -> `otel_distro.retention.cli.main`
 """
 
@@ -20,6 +21,7 @@ _COMMANDS: dict[str, tuple[str, str]] = {
     "collector": ("collector.cli", "run or validate the OTLP pipeline service"),
     "scrub": ("otel_distro.scrubbing.cli", "scrub PII and secrets from stdin lines to stdout"),
     "demo": ("otel_distro.demo", "run the demo app and collector on embedded defaults, with traffic"),
+    "alerts": ("otel_distro.alerts.cli", "alert history and escalation service (Alertmanager webhook receiver)"),
     "retention": ("otel_distro.retention.cli", "snapshot or archive old telemetry, then delete it (run|schedule)"),
 }
 

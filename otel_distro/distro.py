@@ -96,10 +96,20 @@ class OtelDistro(BaseDistro):  # type: ignore[misc]
                 if not settings.system_metrics:
                     return
                 entry_point.load()(config=SYSTEM_METRICS).instrument(**kwargs)
+                _install_host_metrics(kwargs)
                 return
         except Exception as exc:
             guard.internal_error(f"load_instrumentor_{name}", exc)
         super().load_instrumentor(entry_point, **kwargs)
+
+
+def _install_host_metrics(kwargs: dict[str, Any]) -> None:
+    """Filesystem usage and process memory utilization, beside the system-metrics instrumentation's."""
+    from opentelemetry import metrics  # noqa: PLC0415
+
+    from otel_distro._internal import host_metrics  # noqa: PLC0415
+
+    host_metrics.install(kwargs.get("meter_provider") or metrics.get_meter_provider())
 
 
 def _load_or_exit() -> Any:

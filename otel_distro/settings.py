@@ -91,6 +91,9 @@ class Settings:
     alert_window: float = 300.0
     alert_min_requests: int = 20
     alertmanager_url: str | None = None
+    alerts_database_url: str = "sqlite:///data/alert-history.db"
+    alerts_escalate_after: float = 900.0
+    alerts_escalate_again_after: float = 900.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -288,6 +291,13 @@ def _token(text: str) -> str:
     return stripped
 
 
+def _database_url(text: str) -> str:
+    stripped = text.strip()
+    if "://" not in stripped:
+        raise ValueError(text)
+    return stripped
+
+
 _BOOL = "true or false (also 1/0, yes/no, on/off)"
 _DURATION_TEXT = "a duration such as 500ms, 30s, 5m, 1h"
 
@@ -387,7 +397,15 @@ SETTINGS_TABLE: tuple[Setting, ...] = (
     Setting("OTEL_DISTRO_ALERT_MIN_REQUESTS", "alert_min_requests", _positive_int, "a whole number >= 1",
             "fewer requests in the window than this never raise a threshold alert"),
     Setting("OTEL_DISTRO_ALERTMANAGER_URL", "alertmanager_url", _http_url, "an http(s):// URL",
-            "Alertmanager the app posts its threshold alerts to (`<url>/api/v2/alerts`)"),
+            "Alertmanager the app posts its threshold alerts to (`<url>/api/v2/alerts`); `otel-distro alerts "
+            "serve` re-posts escalations there and reads its silences"),
+    Setting("OTEL_DISTRO_ALERTS_DATABASE_URL", "alerts_database_url", _database_url,
+            "a SQLAlchemy URL, e.g. postgresql+psycopg://user:pw@host/db", "alert history database "
+            "(`otel-distro alerts serve`; SQLite file by default)", secret=True),
+    Setting("OTEL_DISTRO_ALERTS_ESCALATE_AFTER", "alerts_escalate_after", _positive_duration, _DURATION_TEXT,
+            "a critical alert firing and not acknowledged this long is escalated (escalation_level=1)"),
+    Setting("OTEL_DISTRO_ALERTS_ESCALATE_AGAIN_AFTER", "alerts_escalate_again_after", _positive_duration,
+            _DURATION_TEXT, "still not acknowledged this long after level 1: escalation_level=2"),
 )
 
 

@@ -9,6 +9,7 @@ stored once). Any ``Content-Type`` is read as JSON, since ``navigator.sendBeacon
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -30,8 +31,8 @@ _METHODS = ("POST",)
 class IngestRoute:
     """The endpoint; ``analytics`` is asked for on each request (it is made on first use, closed at shutdown)."""
 
-    def __init__(self, analytics: Any, cors: Cors, limiter: RateLimiter) -> None:
-        self._analytics = analytics  # () -> Analytics | None
+    def __init__(self, analytics: Callable[[], Analytics | None], cors: Cors, limiter: RateLimiter) -> None:
+        self._analytics = analytics
         self._cors = cors
         self._limiter = limiter
 
@@ -43,7 +44,7 @@ class IngestRoute:
         def refuse(status: int, error: str, extra: dict[str, str] | None = None) -> Response:
             return JSONResponse({"error": error}, status_code=status, headers={**headers, **(extra or {})})
 
-        analytics: Analytics | None = self._analytics()
+        analytics = self._analytics()
         if analytics is None:
             return refuse(404, "analytics is off (OTEL_DISTRO_ANALYTICS=false)")
         try:

@@ -16,7 +16,7 @@ from starlette.testclient import TestClient
 from otel_distro.analytics import flush
 from otel_distro.settings import Settings
 from otel_distro.testing import OtelCapture
-from tests.otel_distro.analytics.conftest import pg_rows, pg_url
+from tests.otel_distro.analytics.conftest import PG_PORT, pg_rows, pg_url
 
 ORIGIN = "https://app.example"
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
@@ -25,7 +25,7 @@ TRACEPARENT = f"00-{TRACE_ID}-00f067aa0ba902b7-01"
 
 @pytest.fixture
 def client(otel: OtelCapture, use_settings: Callable[..., Settings], pg_schema: str) -> Iterator[TestClient]:
-    use_settings(analytics_database_url=pg_url(pg_schema), cors_origins=(ORIGIN,), analytics_rate_limit=250,
+    use_settings(analytics_database_url=pg_url(pg_schema), cors_origins=(ORIGIN,), analytics_rate_limit=100,
                  scrub_key="s" * 32)
     app = FastAPI()
     otel.instrument(app)
@@ -108,6 +108,7 @@ def test_invalid_events_are_rejected_one_by_one_naming_the_field(client: TestCli
         event("login", page="/home"),
         event("x", properties={"deep": {"a": {"b": {"c": 1}}}}),
         event("x", properties={"long": "a" * 2000}),
+        event("login", timestamp="2026-12-06T18:00:00"),
     ]
     answer = post(client, batch)
     assert answer.status_code == 202
@@ -125,10 +126,11 @@ def test_invalid_events_are_rejected_one_by_one_naming_the_field(client: TestCli
         8: "events[8].page: unknown field (allowed: id, name, properties, session_id, timestamp, user_id)",
         9: "events[9].properties.deep.a.b: nested deeper than 3 levels",
         10: "events[10].properties.long: string longer than 1024 characters",
+        11: "events[11].timestamp: needs a date, a time and an offset or Z (RFC 3339)",
     }
     assert flush(10)
     assert len(pg_rows(pg_schema)) == 1
-    assert otel.metric_total("app.analytics.events", {"name": "_invalid", "outcome": "rejected"}) == 10
+    assert otel.metric_total("app.analytics.events", {"name": "_invalid", "outcome": "rejected"}) == 11
     assert otel.metric_total("app.analytics.events", {"name": "login", "outcome": "accepted"}) == 1
     assert otel.metric_total("app.analytics.events", {"name": "login", "outcome": "stored"}) == 1
 
@@ -168,12 +170,11 @@ def test_a_beacon_with_text_plain_is_read_as_json(client: TestClient, pg_schema:
 
 
 def test_a_client_over_its_events_per_minute_gets_429_with_retry_after(client: TestClient) -> None:
-    assert post(client, [event("login")] * 100).status_code == 202
-    assert post(client, [event("login")] * 100).status_code == 202
-    answer = post(client, [event("login")] * 100)
+    assert post(client, [event("login")] * 100).status_code == 202  # a minute's worth at once
+    answer = post(client, [event("login")] * 100)  # the next full batch only after a minute's refill
     assert answer.status_code == 429
     assert int(answer.headers["retry-after"]) >= 1
-    assert "250 analytics events a minute" in answer.json()["error"]
+    assert "more than 100 analytics events a minute" in answer.json()["error"]
 
 
 def test_cors_preflight_and_answers_for_the_configured_origins(client: TestClient) -> None:
@@ -268,3 +269,25 @@ def test_a_chunked_body_is_cut_off_at_the_limit(client: TestClient) -> None:
     answer = client.post("/analytics/events", content=chunks(), headers={"content-type": "application/json"})
     assert answer.status_code == 413
     assert "at most 65536 bytes per batch" in answer.json()["error"]
+
+
+def test_a_full_buffer_answers_503_so_the_browser_resends_later(
+        otel: OtelCapture, use_settings: Callable[..., Settings], pg_schema: str) -> None:
+    from tests.servers.tcp_proxy import TcpProxy  # noqa: PLC0415
+
+    proxy = TcpProxy(PG_PORT).start()
+    proxy.stop()  # the database is away: nothing leaves the buffer
+    use_settings(analytics_database_url=pg_url(pg_schema, proxy.port), analytics_buffer_size=100)
+    app = FastAPI()
+    otel.instrument(app)
+    try:
+        with TestClient(app) as client:
+            assert post(client, [event("login")] * 100).status_code == 202
+            answer = post(client, [event("login")])
+            assert answer.status_code == 503
+            assert answer.headers["retry-after"] == "30"
+            assert "resend later with the same event ids" in answer.json()["error"]
+            proxy.start()  # back before shutdown: the accepted ones are written then
+    finally:
+        proxy.stop()
+    assert len(pg_rows(pg_schema)) == 100
