@@ -61,9 +61,11 @@ ui-test:
 	  cd ui-new && npm ci --no-audit --no-fund --loglevel=error && npx tsc --noEmit && npx vitest run; \
 	else $(NPM_MISSING); fi
 
-# The demo app serves ui-new/dist at /ui/ (and says how to build it when this step could not).
+# The demo app serves ui-new/dist at /ui/ (and says how to build it when this step could not). npm ci only when
+# the lockfile is newer than what node_modules holds.
 ui-build:
 	@if command -v npm >/dev/null; then \
-	  (cd ui-new && npm ci --no-audit --no-fund --loglevel=error && npm run build) || \
+	  (cd ui-new && { [ node_modules/.package-lock.json -nt package-lock.json ] || \
+	    npm ci --no-audit --no-fund --loglevel=error; } && npm run build) || \
 	    echo "warning: building ui-new failed; the demo runs without /ui/"; \
 	else $(NPM_MISSING); fi

@@ -10,7 +10,8 @@
 set -eu
 
 render() {
-  awk '
+  # the rendered config holds the SMTP password: readable by this user only (Alertmanager runs as it)
+  (umask 077 && awk '
   {
     line = $0; out = ""
     while (match(line, /\$\{[A-Za-z_][A-Za-z0-9_]*(:-[^}]*)?\}/)) {
@@ -23,7 +24,8 @@ render() {
       line = substr(line, RSTART + RLENGTH)
     }
     print out line
-  }' "$1" > "$2"
+  }' "$1" > "$2")
+  chmod 600 "$2"
 }
 
 slack_url_file() {

@@ -30,9 +30,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from collector.component import Telemetry
 from collector.config_types import Duration
@@ -63,6 +64,13 @@ class SinkConfig(BaseModel):
     resolve_hold: Duration = Field(default=30.0, ge=0, description="a resolution waits this long after its "
                                                                    "firing state was delivered")
     retry_on_failure: _Retry = Field(default_factory=_Retry)
+
+    @field_validator("endpoint")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if value and (urlsplit(value).scheme not in ("http", "https") or not urlsplit(value).hostname):
+            raise ValueError(f"expected an http(s):// URL, e.g. http://alertmanager:9093, got {value!r}")
+        return value
 
 
 def rfc3339(epoch: float) -> str:
@@ -216,6 +224,7 @@ class AlertmanagerSink:
                 return
             self._backoff = 0.0
             now = time.time()
+            dropped = len(batch)
             for alert in batch:
                 if self._pending.get(alert.key) is alert:
                     del self._pending[alert.key]
@@ -224,10 +233,13 @@ class AlertmanagerSink:
                         self._delivered.pop(alert.key, None)
                     else:
                         self._delivered.setdefault(alert.key, now)
+                elif not alert.resolved and alert.key not in self._delivered and alert.key in self._held:
+                    del self._held[alert.key]  # it waited for this firing state, which will never be delivered
+                    dropped += 1
             if outcome == "sent":
                 self._count("alerts_sent_total", len(batch))
             else:
-                self._count("alerts_dropped_total", len(batch), reason="rejected")
+                self._count("alerts_dropped_total", dropped, reason="rejected")
             self._pending_gauge()
 
     async def _post(self, batch: list[Alert]) -> str:

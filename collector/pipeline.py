@@ -195,11 +195,18 @@ class Graph:
                 if isinstance(exp, Sender):
                     exp.begin_drain()
 
+        async def stop_exporters() -> None:  # at once: one hung backend must not hold up the others' drain
+            exporters = list(self.exporters.values())
+            results = await asyncio.gather(*(e.shutdown() for e in exporters), return_exceptions=True)
+            for result in results:
+                if isinstance(result, Exception):
+                    _log.error("component_shutdown_failed", exc_info=result)
+
         steps: list[Callable[[], Awaitable[None]]] = [
             *(r.shutdown for r in self.receivers.values()),
             drain_senders,
             *(p.shutdown for p in self.processors),
-            *(e.shutdown for e in self.exporters.values()),
+            stop_exporters,
         ]
         for stop in steps:
             try:

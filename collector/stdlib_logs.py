@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import ssl
 import threading
 import time
@@ -97,7 +98,9 @@ def _describe(exc: BaseException) -> str:
     message = getattr(exc, "message", None)
     code = getattr(exc, "code", None)
     if isinstance(message, str):  # aiohttp's HttpProcessingError: "<reason>:\n\n  b'<the bad line>'\n   ^"
-        return " ".join(part for part in (str(code or ""), _first_line(message)) if part)
+        # some put the bytes on the first line ("... when reading: b'Bearer ...'"): cut at the first quote
+        reason = re.split(r"\s*(?<!\w)b?['\"]", _first_line(message), maxsplit=1)[0]
+        return " ".join(part for part in (str(code or ""), reason) if part)
     return _first_line(str(exc)) or type(exc).__name__
 
 

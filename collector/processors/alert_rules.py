@@ -4,7 +4,7 @@ The processor passes every batch on unchanged; it only looks. Rule types (elasta
 
 * ``frequency``: at least ``threshold`` matching records in ``window``;
 * ``spike``: the matching records in the last ``window`` are at least ``spike_ratio`` times those of the window
-  before (and at least ``min_count``);
+  before (and at least ``min_count``), once the processor has watched two windows (no spike at start-up);
 * ``flatline``: a group (by default a service) that sent matching records stops sending for ``window``;
 * ``new_term``: a value of ``term`` (an attribute such as ``exception.type``, or ``fingerprint``: the message
   with numbers, ids and quoted values masked) not seen in the last ``lookback``; the seen-set is kept in the
@@ -170,8 +170,9 @@ class Config(BaseModel):
 class _Rule:
     """A rule and its groups."""
 
-    def __init__(self, config: RuleConfig) -> None:
+    def __init__(self, config: RuleConfig, since: float) -> None:
         self.config = config
+        self.since = since  # when the processor began watching: a spike needs the whole window before watched
         self.type = config.type
         self.matcher: Matcher = config.match.compile()
         self.groups: dict[tuple[str, ...], Group] = {}
@@ -254,10 +255,12 @@ class _Rule:
             current, previous = group.window.count(now), group.window.previous(now)
             group.extra["count"] = current
             group.value = round(current / previous, 2) if previous else float(current)
-            return current >= cfg.min_count and current >= cfg.spike_ratio * previous
+            watched = now - self.since >= 2 * cfg.window  # else "previous" is only what arrived since start-up
+            return watched and current >= cfg.min_count and current >= cfg.spike_ratio * previous
         if self.type == "flatline":
             return now - group.last_seen >= cfg.window
-        return now - group.first_seen < cfg.window  # new_term: fires for one window
+        # new_term: a term's group fires for one window (the service's group it hangs off never does)
+        return bool(group.term) and now - group.first_seen < cfg.window
 
     def forget(self, key: tuple[str, ...], group: Group, now: float) -> bool:
         """Whether a quiet group can be dropped (flatline groups are kept: silence is what they watch)."""
@@ -293,7 +296,7 @@ class AlertRulesProcessor:
         signal = settings.signal or Signal.LOGS
         self._signal = signal
         self._is_span = signal is Signal.TRACES
-        self._rules = [_Rule(r) for r in config.rules if r.signal == signal.value]
+        self._rules = [_Rule(r, clock()) for r in config.rules if r.signal == signal.value]
         self.sink = AlertmanagerSink(config.alertmanager, settings.telemetry, self._attrs, settings.logger)
         self._task: asyncio.Task[None] | None = None
         self._state_file: Path | None = None
@@ -377,7 +380,7 @@ class AlertRulesProcessor:
                 elif not holds and group.firing:
                     group.firing = False
                     self._send(rule, group, now, resolved=True)
-                    self._log.info("alert_resolved", alertname=rule.config.name, **group.labels)
+                    self._log.info("alert_resolved", alertname=rule.config.name, labels=group.labels)
                 if not group.firing and rule.forget(key, group, now):
                     del rule.groups[key]
             if rule.overflowed:
@@ -396,7 +399,7 @@ class AlertRulesProcessor:
         group.started = now
         self._telemetry.add("otelcol_processor_alert_rules_alerts_fired_total", 1,
                             {**self._attrs, "rule": rule.config.name})
-        self._log.warning("alert_fired", alertname=rule.config.name, rule_type=rule.type, **group.labels)
+        self._log.warning("alert_fired", alertname=rule.config.name, rule_type=rule.type, labels=group.labels)
         self._send(rule, group, now, resolved=False)
 
     def _send(self, rule: _Rule, group: Group, now: float, *, resolved: bool) -> None:
@@ -455,13 +458,15 @@ class AlertRulesProcessor:
             return
         try:
             data = json.loads(self._state_file.read_text())
-        except (OSError, ValueError) as exc:
+            if not isinstance(data, dict):
+                raise ValueError(f"expected an object of rules, got {type(data).__name__}")
+            loaded = {rule: dict(sorted(((str(k), float(v)) for k, v in terms.items()), key=lambda kv: kv[1]))
+                      for rule in self._rules if isinstance(terms := data.get(rule.config.name), dict)}
+        except (OSError, ValueError, TypeError) as exc:  # the terms are learnt again rather than stop the collector
             self._log.error("alert_rules_state_unreadable", path=str(self._state_file), error=str(exc))
             return
-        for rule in self._rules:
-            terms = data.get(rule.config.name)
-            if isinstance(terms, dict):
-                rule.terms = dict(sorted(((str(k), float(v)) for k, v in terms.items()), key=lambda kv: kv[1]))
+        for rule, terms in loaded.items():
+            rule.terms = terms
 
     async def _save_terms(self) -> None:
         if self._state_file is None or not any(r.terms_dirty for r in self._rules):

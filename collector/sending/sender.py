@@ -124,12 +124,17 @@ class Sender:
         """The shutdown deadline passed: stop now. Returns the items lost — what a memory queue and its
         consumers still held (counted as failed); a persistent queue keeps everything on disk (0)."""
         self._stopping.set()
+        lost = 0
+        if self.queue is not None:  # closed and emptied first: a consumer that outlives its cancel (a wait that
+            if isinstance(self.queue, MemoryQueue):  # ended as it came) takes nothing more to a hung backend
+                lost += self.queue.discard()
+            with contextlib.suppress(Exception):
+                await self.queue.close(drain=False)
         for task in self._workers:
             task.cancel()
-        await asyncio.gather(*self._workers, return_exceptions=True)
-        lost = 0 if self._persistent else self._cancelled_items
-        if isinstance(self.queue, MemoryQueue):
-            lost += self.queue.discard()
+        if self._workers:
+            await asyncio.wait(self._workers, timeout=grace)
+        lost += 0 if self._persistent else self._cancelled_items
         if lost:
             self._telemetry.add(f"otelcol_exporter_send_failed_{self._unit}", lost, self._attrs,
                                 description="Items that failed to be sent and were dropped")

@@ -187,9 +187,11 @@ class AlertmanagerPoster:
         due = self._dirty or self._resolved or (firing and now - self._last_post >= self.resend)
         if not due or (self._task is not None and not self._task.done()):
             return  # nothing to say, or a post is still under way (the next run says it)
-        payload = [alert.to_alertmanager(self.service, now + 4 * self.resend) for alert in firing]
+        # Resolved first: Alertmanager applies a post in order, and a resolve after a new incident of the same
+        # alert (same labels) would end that incident too.
         resolved = list(self._resolved.values())
-        payload.extend(alert.to_alertmanager(self.service, alert.ended_at or now) for alert in resolved)
+        payload = [alert.to_alertmanager(self.service, alert.ended_at or now) for alert in resolved]
+        payload.extend(alert.to_alertmanager(self.service, now + 4 * self.resend) for alert in firing)
         if not payload:
             self._dirty = False
             return

@@ -321,7 +321,7 @@ async def _call(spec: CheckSpec, limit: float) -> None:
         await asyncio.wait_for(spec.check(), limit)
         return
     busy = _busy.get(spec.name)
-    if busy is not None and not busy.done():
+    if busy is not None and not busy.done() and not busy.get_loop().is_closed():  # a closed loop's never settles
         raise TimeoutError
     future = _in_daemon_thread(spec.check)
     _busy[spec.name] = future

@@ -159,6 +159,7 @@ class HealthMonitor:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._closed_loop: weakref.ref[asyncio.AbstractEventLoop] | None = None
         self._first_run: asyncio.Event | None = None
+        self._system_reading: asyncio.Future[Any] | None = None
         self._users = 0
         self._started_at = _process_start()
 
@@ -215,12 +216,17 @@ class HealthMonitor:
         return results
 
     async def _read_system(self) -> dict[str, Any] | None:
+        # In a daemon thread of its own, not started again while the last one still runs: a hung data volume
+        # holds one thread, never the loop's default executor (the app's DNS lookups) nor the process's exit.
+        reading = self._system_reading
+        if reading is None or reading.done() or reading.get_loop().is_closed():
+            reading = health._in_daemon_thread(functools.partial(system_info, self.settings.health_disk_path))
+            self._system_reading = reading
         try:
-            return await asyncio.wait_for(
-                asyncio.to_thread(system_info, self.settings.health_disk_path), self.timeout
-            )
+            result: dict[str, Any] = await asyncio.wait_for(asyncio.shield(reading), self.timeout)
         except Exception:
             return None
+        return result
 
     def _apply(self, results: list[health.CheckResult], now: float) -> list[str]:
         changed: list[str] = []

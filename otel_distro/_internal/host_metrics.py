@@ -1,6 +1,6 @@
 """Host metrics the system-metrics instrumentation does not collect, named by the OTel system semantic conventions.
 
-* ``system.filesystem.usage`` (By, attrs ``system.filesystem.mountpoint``, ``system.filesystem.device``,
+* ``system.filesystem.usage`` (By, attrs ``system.filesystem.mountpoint``, ``system.device``,
   ``system.filesystem.type``, ``system.filesystem.state`` = used / free / reserved) and
   ``system.filesystem.utilization`` (1, same attributes without ``state``: the share of the space users can
   have that is used, as ``df`` shows it) for every real mounted filesystem (psutil's physical partitions);
@@ -23,7 +23,7 @@ from opentelemetry.metrics import CallbackOptions, MeterProvider, Observation
 __all__ = ["FilesystemUsage", "filesystem_usage", "install"]
 
 MOUNTPOINT = "system.filesystem.mountpoint"
-DEVICE = "system.filesystem.device"
+DEVICE = "system.device"
 FS_TYPE = "system.filesystem.type"
 STATE = "system.filesystem.state"
 

@@ -107,8 +107,9 @@ class Window:
         readings = self._readings
         readings.append((now, totals))
         # The oldest reading still inside the window is the baseline (the window is at most `seconds` long,
-        # and one interval shorter at worst: keep the window several intervals long).
-        while readings[0][0] < now - self.seconds:
+        # and one interval shorter at worst: keep the window several intervals long). With no other reading
+        # inside it (an interval as long as the window, or longer), the previous reading is.
+        while len(readings) > 2 and readings[0][0] < now - self.seconds:
             readings.popleft()
         start, base = readings[0]
         if start == now:  # the first reading: nothing to compare with yet

@@ -48,10 +48,11 @@ class AlertmanagerClient:
         return {str(a["fingerprint"]) for a in listed}
 
     async def silenced(self) -> dict[str, Silence]:
-        """Fingerprint -> the silence that mutes it, for every active alert Alertmanager holds silenced."""
+        """Fingerprint -> the silence that mutes it, for every alert Alertmanager holds silenced (inhibited or not:
+        with inhibited=false Alertmanager leaves out an alert that is both)."""
         client = self._client()
         async with client.get(f"{self.url}/api/v2/alerts",
-                              params={"silenced": "true", "inhibited": "false", "active": "false"}) as response:
+                              params={"silenced": "true", "inhibited": "true", "active": "false"}) as response:
             response.raise_for_status()
             listed: list[dict[str, Any]] = await response.json()
         out: dict[str, Silence] = {}

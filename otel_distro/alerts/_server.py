@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import Callable
 from datetime import datetime
@@ -30,6 +31,7 @@ from otel_distro.alerts._webhook import WebhookMessage
 __all__ = ["create_app"]
 
 _log = structlog.get_logger("otel_distro.alerts")
+_MAX_BY = 200  # the acked_by column
 _STATES = ("firing", "resolved", "acknowledged", "unacknowledged")
 
 
@@ -44,7 +46,7 @@ def _time(params: Any, name: str) -> float | None:
     try:
         return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
     except ValueError:
-        raise web.HTTPBadRequest(text=f'{{"error": "{name}: expected an RFC 3339 time, got {text!r}"}}',
+        raise web.HTTPBadRequest(text=json.dumps({"error": f"{name}: expected an RFC 3339 time, got {text!r}"}),
                                  content_type="application/json") from None
 
 
@@ -80,9 +82,8 @@ def create_app(store: AlertStore, *, clock: Callable[[], float] = time.time) -> 
             return _error(400, f"{where}: {first['msg']}")
         now = clock()
         try:
-            for alert in message.alerts:
-                await asyncio.to_thread(store.record_notification, alert.as_row(), receiver=message.receiver,
-                                        group_key=message.groupKey, now=now)
+            await asyncio.to_thread(store.record_notifications, [alert.as_row() for alert in message.alerts],
+                                    receiver=message.receiver, group_key=message.groupKey, now=now)
         except SQLAlchemyError as exc:
             _log.error("alert_history_write_failed", error=str(exc))
             return _error(503, "the alert history database is unavailable")
@@ -126,6 +127,8 @@ def create_app(store: AlertStore, *, clock: Callable[[], float] = time.time) -> 
             return _error(400, "by: required (who acknowledges)")
         if not isinstance(reason, str):
             return _error(400, "reason: expected a string")
+        if len(by.strip()) > _MAX_BY:
+            return _error(400, f"by: at most {_MAX_BY} characters")
         found = await asyncio.to_thread(store.acknowledge, fingerprint, by=by.strip(), reason=reason, now=clock())
         if not found:
             return _error(404, f"no alert with fingerprint {fingerprint!r}")

@@ -17,6 +17,7 @@ Times are stored as UNIX seconds (floats): the same on every database.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import threading
 from collections.abc import Mapping, Sequence
@@ -101,9 +102,18 @@ events = Table(
 )
 
 
+def _fit(column: Column[Any], value: str) -> str:
+    """``value`` cut to the column's length: PostgreSQL refuses a longer one, and a notification that can never be
+    stored would be retried by Alertmanager for ever (the labels column keeps the whole value)."""
+    length: int | None = getattr(column.type, "length", None)
+    return value[:length] if length else value
+
+
 def labels_key(labels: Mapping[str, str]) -> str:
-    """A canonical text of a label set (without the escalation label), to find an alert from its escalation."""
-    return json.dumps({k: v for k, v in sorted(labels.items()) if k != ESCALATION_LABEL}, separators=(",", ":"))
+    """A hash of the canonical text of a label set (without the escalation label), to find an alert from its
+    escalation (a hash: PostgreSQL's btree index cannot hold a label set of more than ~2.7 kB)."""
+    text = json.dumps({k: v for k, v in sorted(labels.items()) if k != ESCALATION_LABEL}, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,23 +148,34 @@ class AlertStore:
 
     def record_notification(self, alert: Mapping[str, Any], *, receiver: str, group_key: str, now: float) -> int:
         """Store one alert of a webhook notification; returns the episode's id."""
-        labels: dict[str, str] = dict(alert["labels"])
-        level = int(labels.get(ESCALATION_LABEL, "0") or 0)
+        return self.record_notifications([alert], receiver=receiver, group_key=group_key, now=now)[0]
+
+    def record_notifications(self, alerts: Sequence[Mapping[str, Any]], *, receiver: str, group_key: str,
+                             now: float) -> list[int]:
+        """Store every alert of one webhook notification in one transaction (all or none: Alertmanager retries
+        the whole notification after a failure); returns the episodes' ids."""
         with self._lock, self.engine.begin() as conn:
-            if level:  # an escalation's own notification: recorded on the alert it escalates
-                row = conn.execute(
-                    select(alerts.c.id).where(alerts.c.labels_key == labels_key(labels))
-                    .order_by(alerts.c.starts_at.desc()).limit(1)
-                ).first()
-                if row is None:
-                    return 0
-                alert_id: int = row.id
-            else:
-                alert_id = self._upsert_episode(conn, alert, labels, now)
-            conn.execute(insert(notifications).values(
-                alert_id=alert_id, received_at=now, receiver=receiver, status=alert["status"],
-                escalation_level=level, group_key=group_key))
-            return alert_id
+            return [self._record(conn, alert, receiver=receiver, group_key=group_key, now=now) for alert in alerts]
+
+    def _record(self, conn: Any, alert: Mapping[str, Any], *, receiver: str, group_key: str, now: float) -> int:
+        labels: dict[str, str] = dict(alert["labels"])
+        raw_level = labels.get(ESCALATION_LABEL, "")
+        level = int(raw_level) if raw_level.isdigit() else 0  # anything else is not one of our escalations
+        if level:  # an escalation's own notification: recorded on the alert it escalates
+            row = conn.execute(
+                select(alerts.c.id).where(alerts.c.labels_key == labels_key(labels))
+                .order_by(alerts.c.starts_at.desc()).limit(1)
+            ).first()
+            if row is None:
+                return 0
+            alert_id: int = row.id
+        else:
+            alert_id = self._upsert_episode(conn, alert, labels, now)
+        conn.execute(insert(notifications).values(
+            alert_id=alert_id, received_at=now, receiver=_fit(notifications.c.receiver, receiver),
+            status=alert["status"],
+            escalation_level=level, group_key=group_key))
+        return alert_id
 
     def _upsert_episode(self, conn: Any, alert: Mapping[str, Any], labels: dict[str, str], now: float) -> int:
         fingerprint, starts_at = alert["fingerprint"], alert["starts_at"]
@@ -170,9 +191,11 @@ class AlertStore:
             conn.execute(update(alerts).where(alerts.c.id == row.id).values(**values))
             return int(row.id)
         result = conn.execute(insert(alerts).values(
-            fingerprint=fingerprint, labels_key=labels_key(labels), alertname=labels.get("alertname", ""),
-            severity=labels.get("severity", ""),
-            service=labels.get("job") or labels.get("service_name") or labels.get("service", ""),
+            fingerprint=fingerprint, labels_key=labels_key(labels),
+            alertname=_fit(alerts.c.alertname, labels.get("alertname", "")),
+            severity=_fit(alerts.c.severity, labels.get("severity", "")),
+            service=_fit(alerts.c.service,
+                         labels.get("job") or labels.get("service_name") or labels.get("service", "")),
             labels=labels, starts_at=starts_at, first_received=now, escalation_level=0, **values))
         return int(result.inserted_primary_key[0])
 
@@ -184,6 +207,7 @@ class AlertStore:
                                .order_by(alerts.c.starts_at.desc()).limit(1)).first()
             if row is None:
                 return False
+            by = _fit(alerts.c.acked_by, by)
             if row.acked_at is None:
                 conn.execute(update(alerts).where(alerts.c.id == row.id).values(
                     acked_at=now, acked_by=by, ack_reason=reason))

@@ -3,9 +3,11 @@
 What it finds — in free text, attribute values, JSON, URLs (query values decoded), headers and command lines —
 is listed as data in ``default_rules.yaml``: e-mail, phone numbers (libphonenumber validity; TR, US, DE, GB and
 any ``+`` number), IPv4/IPv6, US SSN, TC Kimlik No, person names where a key or phrase says so, payment cards
-(Luhn and issuer ranges), IBAN (mod-97 and per-country length), JWTs, Bearer/Basic credentials, cookies, URL
-passwords, PEM private keys, well-known token shapes, and any value whose key names a secret. Trace and span
-ids, UUIDs, timestamps, versions, hashes, routes, hostnames and ids that fail the checksums are kept.
+(Luhn and issuer ranges), IBAN (mod-97 and per-country length), JWTs, Bearer/Basic credentials, cookies
+(framework session cookies by name in JSON too), URL passwords (host and port stay), SQL that sets a password,
+PEM private keys, well-known token shapes, and any value whose key names a secret (``MYSQL_PWD`` and kin). Trace
+and span ids, UUIDs, timestamps, versions, hashes, routes, hostnames, container image references, SQL bound
+parameters (``%(name)s``, ``$1``, ``:name``, ``?``) and ids that fail the checksums are kept.
 
 Only the sensitive span is replaced: ``[REDACTED:email]``, or ``[email:3f9a0c1d2e4b5a69]`` (HMAC-SHA256,
 joinable across logs, traces and analytics) when a key is given. Secrets are never pseudonymised.

@@ -3,7 +3,9 @@
 Every record plants sensitive values (the kinds the engine must find) and keep values (trace ids, UUIDs,
 timestamps, versions, hashes, routes, ids that fail a checksum, SQL, ...) into one of several shapes: log lines,
 logfmt, JSON, URLs with query strings, HTTP headers, SQL, exception tracebacks, analytics properties, Turkish
-and German prose. A value is *recalled* when its text (as rendered in the record) is gone from the output —
+and German prose (`COMMON_SHAPES`); and the shapes of issue 14's misses (`SECRET_SHAPES`): SQL DDL with
+passwords and bound parameters, environment dumps, access logs, cookie maps, AWS credentials files. A value is
+*recalled* when its text (as rendered in the record) is gone from the output —
 and, for names, every word of it; *strictly* recalled when, moreover, no piece of it survives (no run of
 `STRICT_WINDOW` characters of the value is in the output more often than in the rest of the input: a token
 masked in part is a leak); it is *kept* when its text is still there verbatim.

@@ -127,9 +127,9 @@ def _options(max_mem: int = 8 << 20) -> Any:
 
 
 # A `key=value` pair of a query string or form body with a %XX escape in its key or its value.
-_ENCODED_VALUE = _re2.RE2(
-    rb"([^\s&?=#\"'<>]*%[0-9A-Fa-f]{2}[^\s&?=#\"'<>]*=[^&\s#\"'<>]*"
-    rb"|[^\s&?=#\"'<>]*=[^&\s#\"'<>]*%[0-9A-Fa-f]{2}[^&\s#\"'<>]*)",
+_ENCODED_VALUE = _re2.RE2(  # no capture group: found by RE2's DFA alone
+    rb"[^\s&?=#\"'<>]*%[0-9A-Fa-f]{2}[^\s&?=#\"'<>]*=[^&\s#\"'<>]*"
+    rb"|[^\s&?=#\"'<>]*=[^&\s#\"'<>]*%[0-9A-Fa-f]{2}[^&\s#\"'<>]*",
     _options(),
 )
 
@@ -282,7 +282,7 @@ class Scrubber:
         hits = self._find(buf, matched)
         if not hits:
             return None
-        local: Counter[str] = Counter()
+        local: dict[str, int] = {}
         out, glued = self._replace(buf, hits, local)
         for _ in range(_MAX_ROUNDS - 1):
             # A redaction glued to a word (`...0BEARER x`, `<hash>AKIA...`) puts a word boundary where there was
@@ -296,16 +296,18 @@ class Scrubber:
         self._count(local, counts)
         return out
 
-    def _replace(self, buf: bytes, hits: list[Hit], local: Counter[str]) -> tuple[bytes, bool]:
+    def _replace(self, buf: bytes, hits: list[Hit], local: dict[str, int]) -> tuple[bytes, bool]:
         """`buf` with `hits` replaced, and whether any of them touched a word character."""
         pieces: list[bytes] = []
         pos = 0
         glued = False
         n = len(buf)
+        placeholders = None if self._hmac_key is not None else self._placeholders
         for start, end, kind in hits:
             pieces.append(buf[pos:start])
-            pieces.append(self._replacement(kind, buf[start:end]))
-            local[kind] += 1
+            placeholder = placeholders.get(kind) if placeholders is not None else None
+            pieces.append(placeholder if placeholder is not None else self._replacement(kind, buf[start:end]))
+            local[kind] = local.get(kind, 0) + 1
             if not glued and ((start > 0 and buf[start - 1] in _WORD) or (end < n and buf[end] in _WORD)):
                 glued = True
             pos = end
@@ -372,7 +374,7 @@ class Scrubber:
             spans = _ENCODED_VALUE.Match(_UNANCHORED, buf, pos, n)
             if spans[0][0] < 0:
                 break
-            v_start, v_end = spans[1]
+            v_start, v_end = spans[0]
             raw = buf[v_start:v_end]
             found = self._find_plain(unquote_to_bytes(raw.replace(b"+", b" ")))
             if found:  # map back onto the encoded text (rare: only then is the offset table built)
@@ -390,7 +392,9 @@ class Scrubber:
         hits: list[Hit] = []
         n = len(buf)
         plan = self._plan
-        for i in sorted(matched):  # rule order: on identical spans the earlier rule names the kind
+        if len(matched) > 1:
+            matched = sorted(matched)  # rule order: on identical spans the earlier rule names the kind
+        for i in matched:
             locate, match, validate, group, kind, is_keyed, budget = plan[i]
             pos = 0
             while pos <= n:
@@ -537,7 +541,7 @@ class Scrubber:
 
     # --- internals -----------------------------------------------------------------------------------------------
 
-    def _count(self, local: Counter[str], counts: Counter[str] | None) -> None:
+    def _count(self, local: Mapping[str, int], counts: Counter[str] | None) -> None:
         if counts is not None:
             counts.update(local)
         totals = self._totals

@@ -292,7 +292,7 @@ def phone_us(buf: bytes, spans: Spans, group: int, kind: str, scrubber: Scrubber
 
 # --- network addresses -------------------------------------------------------------------------------------------
 
-_VERSION_WORD = re.compile(rb"(?i)(?:version|ver|build|release|firmware|v)[\s=:\"']{0,3}$")
+_VERSION_WORD = re.compile(rb"(?i)(?<![a-z])(?:version|ver|build|release|firmware|v)[\s=:\"']{0,3}$")
 _KEEP_IPS = frozenset({"0.0.0.0", "127.0.0.1", "255.255.255.255", "::", "::1"})
 
 
@@ -315,13 +315,27 @@ def ipv6(buf: bytes, spans: Spans, group: int, kind: str, scrubber: Scrubber) ->
     if b1 in _ALNUM or b1 == ord(":") or a0 in _ALNUM or a0 == ord(":"):
         return []
     text = buf[start:end].decode("ascii")
-    if text in _KEEP_IPS:
-        return []
-    try:
-        ipaddress.IPv6Address(text)
-    except ValueError:
+    if text in _KEEP_IPS or not _ipv6_ok(text):
         return []
     return [(start, end, kind)]
+
+
+def _ipv6_ok(text: str) -> bool:
+    """An IPv6 address, for a candidate of hex digits and colons (and dots): groups counted and measured, the
+    standard library asked only about an IPv4 tail."""
+    if "." in text:
+        try:
+            ipaddress.IPv6Address(text)
+        except ValueError:
+            return False
+        return True
+    halves = text.split("::")
+    if len(halves) > 2:
+        return False
+    groups = [g for half in halves if half for g in half.split(":")]
+    if len(groups) > (7 if len(halves) == 2 else 8) or (len(halves) == 1 and len(groups) != 8):
+        return False
+    return all(0 < len(g) <= 4 for g in groups)
 
 
 # --- e-mail --------------------------------------------------------------------------------------------------------
@@ -344,7 +358,7 @@ def email(buf: bytes, spans: Spans, group: int, kind: str, scrubber: Scrubber) -
         at, at_len = lower.find(b"%40"), 3
     local = lower[:at]
     # URL-encoded text: the mailbox starts after the last encoded delimiter (`email%3Djohn%40...`).
-    cut = max((local.rfind(d) + 3 if local.rfind(d) >= 0 else 0) for d in _PCT_DELIMS)
+    cut = max((i + 3 for d in _PCT_DELIMS if (i := local.rfind(d)) >= 0), default=0) if b"%" in local else 0
     if cut >= at:
         return []
     local = local[cut:]
@@ -587,9 +601,11 @@ def _extend_name(buf: bytes, end: int) -> int:
         if _after(buf, end) != 0x20:
             break
         nxt = end + 1
-        stop = nxt
-        while stop < len(buf) and buf[stop] not in b" \t\r\n,;&=\"'":
+        stop, limit = nxt, min(len(buf), nxt + 48)  # a longer "word" is no name (and no line is read twice)
+        while stop < limit and buf[stop] not in b" \t\r\n,;&=\"'":
             stop += 1
+        if stop == limit and limit < len(buf):
+            break
         word = buf[nxt:stop].decode("utf-8", "replace")
         if not word or not word[0].isupper() or not word.isalpha():
             break

@@ -82,6 +82,7 @@ def test_environment_values_are_rendered_quoted_and_the_slack_url_goes_to_a_priv
     assert url_file.read_text() == "https://hooks.slack.com/services/T/B/X"
     assert url_file.stat().st_mode & 0o077 == 0
     assert "hooks.slack.com" not in rendered.read_text()
+    assert rendered.stat().st_mode & 0o077 == 0  # it holds the SMTP password
     receivers = {r["name"]: r for r in config["receivers"]}
     assert receivers["slack-and-email"]["email_configs"][0]["to"] == "team@example.com"
     assert receivers["slack"]["slack_configs"][0]["channel"] == "#prod-alerts"

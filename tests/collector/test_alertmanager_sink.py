@@ -167,6 +167,21 @@ def test_a_rejected_batch_is_dropped_and_counted_not_retried(alertmanager: FakeA
     assert telemetry.value("otelcol_processor_alert_rules_send_failed_total") == 0
 
 
+def test_the_resolution_of_a_rejected_alert_is_dropped_with_it_not_held_for_ever(
+        alertmanager: FakeAlertmanager) -> None:
+    telemetry = RecordingTelemetry()
+    alertmanager.status = 400
+
+    async def body(sink: AlertmanagerSink) -> None:
+        sink.submit(_alert())
+        sink.submit(_alert(resolved_at=time.time()))  # held until the firing state is delivered, which never is
+        await until(lambda: telemetry.value("otelcol_processor_alert_rules_alerts_dropped_total") == 2)
+        assert sink.queued() == 0
+
+    run(alertmanager, body, telemetry)
+    assert telemetry.value("otelcol_processor_alert_rules_alerts_dropped_total", reason="rejected") == 2
+
+
 def test_without_an_endpoint_nothing_is_sent_or_buffered() -> None:
     sink = AlertmanagerSink(SinkConfig(), RecordingTelemetry(), {}, structlog.get_logger("test"))
     sink.submit(_alert())

@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 import pytest
 import structlog
+from aiohttp import web
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 from collector.confmap import ConfigError
@@ -163,3 +164,64 @@ def test_shutdown_timeout_is_validated_with_its_path() -> None:
             "service": {"pipelines": {"traces": {"receivers": ["otlp"], "exporters": ["debug"]}},
                         "shutdown_timeout": "-1s"},
         })
+
+
+def test_one_hung_backend_does_not_cost_another_exporter_its_queue_at_shutdown() -> None:
+    # `hung` never answers; `blip` failed once and waits out its backoff with two batches queued behind. At
+    # SIGTERM every sender drains at once: blip's queued batches get their attempt although hung holds the
+    # deadline (one after the other, blip's drain never began and its queue was dropped at the deadline)
+    http = free_port()
+    received: list[bytes] = []
+
+    async def otlp(request: web.Request) -> web.Response:
+        received.append(await request.read())
+        return web.Response(status=503 if len(received) == 1 else 200, content_type="application/x-protobuf")
+
+    with socket.socket() as hung:
+        hung.bind(("127.0.0.1", 0))
+        hung.listen(16)
+
+        async def scenario() -> Any:
+            app = web.Application()
+            app.router.add_post("/v1/traces", otlp)
+            runner = web.AppRunner(app)
+            await runner.setup()
+            site = web.TCPSite(runner, "127.0.0.1", 0)
+            await site.start()
+            cfg = {
+                "receivers": {"otlp": {"protocols": {"http": {"endpoint": f"127.0.0.1:{http}"}}}},
+                "exporters": {
+                    "otlphttp/hung": {"endpoint": f"http://127.0.0.1:{hung.getsockname()[1]}", "timeout": "60s",
+                                      "sending_queue": {"num_consumers": 1}},
+                    "otlphttp/blip": {"endpoint": f"http://127.0.0.1:{runner.addresses[0][1]}",
+                                      "sending_queue": {"num_consumers": 1},
+                                      "retry_on_failure": {"initial_interval": "60s"}},
+                },
+                "service": {
+                    "pipelines": {"traces": {"receivers": ["otlp"], "exporters": ["otlphttp/hung", "otlphttp/blip"]}},
+                    "telemetry": {"metrics": {"level": "none"}},
+                    "shutdown_timeout": "3s",
+                },
+            }
+            service = Service.from_config(cfg)
+            await service.start()
+            try:
+                async with httpx.AsyncClient() as client:
+                    for n in (2, 3, 4):
+                        r = await client.post(f"http://127.0.0.1:{http}/v1/traces", content=spans(n),
+                                              headers={"Content-Type": "application/x-protobuf"})
+                        assert r.status_code == 200
+                while not received:  # blip's first attempt failed: its consumer waits out the backoff
+                    await asyncio.sleep(0.01)
+                with structlog.testing.capture_logs() as logs:
+                    await asyncio.wait_for(service.shutdown(), 20)  # a guard against a hang
+            finally:
+                await runner.cleanup()
+            return logs
+
+        logs = asyncio.run(scenario())
+    sent = [len(ExportTraceServiceRequest.FromString(body).resource_spans[0].scope_spans[0].spans)
+            for body in received]
+    assert sent == [2, 3, 4]  # the failed one, then the two queued ones at shutdown
+    [exceeded] = [e for e in logs if e["event"] == "shutdown_deadline_exceeded"]
+    assert exceeded["dropped_items"] == 9  # hung's three batches

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import logging
@@ -19,7 +20,7 @@ from typing import Any
 
 import pytest
 import structlog
-from aiohttp.http_exceptions import BadHttpMessage
+from aiohttp.http_exceptions import BadHttpMessage, BadStatusLine, InvalidHeader, LineTooLong
 
 from collector.stdlib_logs import StdlibBridge, is_client_fault
 from tests.support import ROOT, free_port
@@ -163,3 +164,53 @@ service:
     assert faults, "the bad requests were not reported at all"
     assert len(faults) <= 5  # 500 hostile requests, one line per kind within the rate window
     assert all(r["level"] == "warning" and r["kind"] for r in faults)
+
+
+def test_the_client_bytes_are_not_echoed_from_the_real_parser_either() -> None:
+    # aiohttp's parser puts the start of a too-long or bad header value in its message: a credential, here
+    secret = b"s3cr3t-token"
+    requests = [b"GET / HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + secret + b"A" * 9000 + b"\r\n\r\n",
+                b"GET /?token=" + secret + b" HTTP/1.1\r\nHost: x\r\nX-Api-Key: " + secret + b"\x01\r\n\r\n",
+                b"GET /?token=" + secret + b" HTTP/1.1 junk\r\n\r\n"]
+    bridge = StdlibBridge()
+    server_log = logging.getLogger("aiohttp.server")
+    server_log.addHandler(bridge)
+
+    async def scenario() -> None:
+        from aiohttp import web  # noqa: PLC0415
+
+        app = web.Application()
+        runner = web.AppRunner(app)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        port = runner.addresses[0][1]
+        try:
+            for request in requests:
+                reader, writer = await asyncio.open_connection("127.0.0.1", port)
+                writer.write(request)
+                await reader.read()  # the 400 answer, then the server closes
+                writer.close()
+        finally:
+            await runner.cleanup()
+
+    try:
+        with structlog.testing.capture_logs() as logs:
+            asyncio.run(scenario())
+    finally:
+        server_log.removeHandler(bridge)
+    faults = [e for e in logs if e["event"] == "client_fault"]
+    assert {e["kind"] for e in faults} >= {"LineTooLong"}
+    assert secret.decode() not in json.dumps(faults, default=str)
+
+
+@pytest.mark.parametrize("exc", [LineTooLong(b"Bearer s3cr3t...", 8190), InvalidHeader(b"X-Api-Key: s3cr3t"),
+                                 BadStatusLine("GET /?token=s3cr3t HTTP/1.1 junk")])
+def test_the_pure_python_parsers_messages_lose_their_bytes_too(
+    logger: tuple[logging.Logger, _Clock], exc: BaseException
+) -> None:
+    log, _ = logger
+    with structlog.testing.capture_logs() as logs:
+        log.error("Error handling request", exc_info=_raised(exc))
+    [fault] = logs
+    assert "s3cr3t" not in json.dumps(fault, default=str) and fault["error"].startswith("400 ")

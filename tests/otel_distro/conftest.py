@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -40,6 +41,7 @@ def _fresh_health_state() -> Iterator[None]:
     yield
     state.set_settings(settings)
     health._engines.clear()
+    gc.collect()  # a test's disposed engines go now: a later `track_sqlalchemy_engines` would find and check them
     health._checks.clear()
     health_monitor.reset_monitor()
     request_stats.reset_request_stats()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from sentry_sdk.utils import BadDsn, Dsn
 
 from collector.config_types import Duration
@@ -100,6 +100,19 @@ class Config(SenderSettings):
         if value is not None and not value.replace("_", "a").isalnum():
             raise ValueError(f"expected the name of an environment variable, got {value!r}")
         return value
+
+    @model_validator(mode="after")
+    def _window_within_timeout(self) -> Config:
+        # A held event waits the window inside the export call that `timeout` bounds: it needs time left to send.
+        if self.dedupe.enabled and self.timeout and self.dedupe.window > self.timeout / 2:
+            if "window" not in self.dedupe.model_fields_set:  # the default window: shortened to fit
+                self.dedupe.window = self.timeout / 2
+                return self
+            raise ValueError(
+                f"dedupe.window ({self.dedupe.window:g}s) must be at most half of timeout ({self.timeout:g}s): "
+                "an event held for its counterpart waits inside the export call, and is sent after the window"
+            )
+        return self
 
     @property
     def min_severity_number(self) -> int:

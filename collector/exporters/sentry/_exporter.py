@@ -166,19 +166,17 @@ class SentryExporter:
         try:
             if held:
                 await self._dedupe.wait(entry for entry, _ in held)
-            await self._send_all(batch, to_send, held)
+            await self._send_all(batch, to_send, held, joined)
         finally:
             for entry, _ in held:
                 self._dedupe.release(entry, sent=False)  # no-op for those `_send_all` released as sent
-        retry = [item for entry, item in joined if not await entry.outcome]
-        if retry:
-            raise RetryableError("the event this failure was merged into was not sent", retry_after=None,
-                                 batch=subset(batch, {source for item in retry for source in item.sources}))
 
-    async def _send_all(self, batch: Batch, items: list[SentryItem], held: list[tuple[Pending, SentryItem]]) -> None:
-        """Send `items` and the `held` events (merged with whatever met them), `concurrency` at a time."""
+    async def _send_all(self, batch: Batch, items: list[SentryItem], held: list[tuple[Pending, SentryItem]],
+                        joined: list[tuple[Pending, SentryItem]] | None = None) -> None:
+        """Send `items` and the `held` events (merged with whatever met them), `concurrency` at a time; the
+        `joined` items (merged into another call's held event) are retried with the rest if that was not sent."""
         items = [*items, *(SentryItem(entry.event, item.item_type, item.source, item.also) for entry, item in held)]
-        if not items:
+        if not items and not joined:
             return
         run = _Run()
         queue = iter(enumerate(items))
@@ -201,9 +199,13 @@ class SentryExporter:
                     self._dedupe.release(held[i - first_held][0], sent=True)
                 elif (fp := fingerprint(item)) is not None:
                     self._dedupe.mark_sent(fp)
-        if run.retry_reason is not None:
+        # shielded: the outcome is shared by every call that joined the event, a cancelled one must not cancel it
+        unsent = [item for entry, item in joined or () if not await asyncio.shield(entry.outcome)]
+        if run.retry_reason is not None or unsent:
             pending = {source for i, it in enumerate(items) if i not in run.done for source in it.sources}
-            raise RetryableError(run.retry_reason, retry_after=run.retry_after, batch=subset(batch, pending),
+            pending.update(source for item in unsent for source in item.sources)
+            reason = run.retry_reason or "the event this failure was merged into was not sent"
+            raise RetryableError(reason, retry_after=run.retry_after, batch=subset(batch, pending),
                                  rejected_items=len(run.rejected))
         if run.rejected:
             raise PermanentError(

@@ -218,3 +218,73 @@ def test_dedupe_keys_are_validated() -> None:
         Config.model_validate({"dedupe": {"window": "5m"}})
     with pytest.raises(ValueError, match=r"dedupe\.windw"):
         Config.model_validate({"dedupe": {"windw": "1s"}})
+
+
+def test_a_record_merged_into_an_unsent_event_is_retried_even_when_its_own_batch_also_fails(
+    receiver: SentryReceiver, s: Sdk
+) -> None:
+    failing_request(s)  # the span's exception (traces) and the log of it (logs)
+    s.logger.error("disk full")  # another error in the logs batch, sent by the logs call itself
+    receiver.answer(503, times=10)
+    logs, traces = _pair(receiver.dsn)
+    outcomes: list[BaseException | None] = []
+
+    async def traces_then_logs() -> None:
+        first = asyncio.create_task(traces.export(s.traces_batch()))  # holds the failure's event
+        await asyncio.sleep(0.3)
+        results = await asyncio.gather(logs.export(s.logs_batch()), first, return_exceptions=True)
+        outcomes.extend(r if isinstance(r, BaseException) else None for r in results)
+
+    asyncio.run(_run(logs, traces, traces_then_logs()))
+    logs_outcome = outcomes[0]
+    assert isinstance(logs_outcome, RetryableError), outcomes
+    assert logs_outcome.batch is not None
+    assert logs_outcome.batch.item_count() == 2  # "disk full" and the log merged into the unsent event
+
+
+def test_a_window_the_export_timeout_cannot_hold_is_refused() -> None:
+    # the held event waits the window inside the export call that `timeout` bounds: with a window as long as
+    # the timeout every such call timed out, was retried, held again, and the event was never sent
+    with pytest.raises(ValueError, match=r"dedupe\.window"):
+        Config.model_validate({"timeout": "5s", "dedupe": {"window": "5s"}})
+    with pytest.raises(ValueError, match=r"dedupe\.window"):
+        Config.model_validate({"dedupe": {"window": "60s"}})  # the default timeout is 30 s
+    Config.model_validate({"timeout": "5s", "dedupe": {"window": "2s"}})
+    assert Config.model_validate({"timeout": "2s"}).dedupe.window == 1.0  # the default window is made to fit
+    Config.model_validate({"timeout": "5s", "dedupe": {"enabled": False, "window": "10s"}})
+
+
+def test_a_cancelled_export_does_not_cancel_another_waiting_on_the_same_event(
+    receiver: SentryReceiver, s: Sdk
+) -> None:
+    # two logs batches carry the failure the traces call holds; the first logs call is cancelled (the sender's
+    # timeout) while both wait for that event: the second must still learn it was sent (a CancelledError in
+    # its place killed the sender's consumer task)
+    failing_request(s)
+    logs, traces = _pair(receiver.dsn)
+    outcome: list[BaseException | None] = []
+
+    async def scenario() -> None:
+        go = asyncio.Event()
+        send = traces._client.send
+
+        async def held_send(envelope: Any) -> Any:  # the merged event's send takes a while
+            await go.wait()
+            return await send(envelope)
+
+        traces._client.send = held_send
+        owner = asyncio.create_task(traces.export(s.traces_batch()))
+        await asyncio.sleep(0.2)
+        first = asyncio.create_task(logs.export(s.logs_batch()))
+        second = asyncio.create_task(logs.export(s.logs_batch()))
+        await asyncio.sleep(0.2)  # both joined, and wait for the event's outcome
+        first.cancel()
+        await asyncio.sleep(0)
+        go.set()
+        results = await asyncio.gather(second, owner, return_exceptions=True)
+        outcome.append(results[0] if isinstance(results[0], BaseException) else None)
+
+    asyncio.run(_run(logs, traces, scenario()))
+    assert outcome == [None]
+    [event] = receiver.events()
+    assert "logentry" in event and event["transaction"] == "POST /chat"

@@ -139,6 +139,7 @@ def test_spike_compares_the_window_with_the_one_before() -> None:
     rule = {"name": "ErrorSpike", "type": "spike", "match": {"severity": "error"}, "window": "1m",
             "spike_ratio": 3, "min_count": 5}
     proc, sink = processor([rule], clock)
+    clock.now += 60  # a window before the first one was watched too (nothing in it)
     proc(logs(*[("error", "e")] * 4))  # first window: 4
     clock.now += 60
     proc(logs(*[("error", "e")] * 11))  # 11 < 3 x 4
@@ -148,6 +149,18 @@ def test_spike_compares_the_window_with_the_one_before() -> None:
     assert alert.annotations["summary"] == "shop-api: matching records spiked to 12 in 1m (3x the window before)"
     proc.evaluate(clock.now + 60)  # the next window is quiet: 0 vs 12
     assert len(sink.resolved()) == 1
+
+
+def test_spike_needs_a_whole_window_before_watched_a_steady_stream_at_start_up_is_no_spike() -> None:
+    clock = Clock()
+    rule = {"name": "ErrorSpike", "type": "spike", "match": {"severity": "error"}, "window": "1m",
+            "spike_ratio": 3, "min_count": 5}
+    proc, sink = processor([rule], clock)  # a collector (re)started in the middle of a steady 1 error/s
+    for _ in range(200):
+        proc(logs(("error", "e")))
+        proc.evaluate(clock.now)
+        clock.now += 1
+    assert sink.alerts == []
 
 
 def test_flatline_fires_when_a_service_goes_silent_and_resolves_when_it_is_back() -> None:
@@ -191,6 +204,17 @@ def test_new_term_fires_once_per_unseen_value_within_the_lookback() -> None:
     assert len(sink.firing()) == 3
 
 
+def test_a_new_term_is_one_alert_however_often_it_is_evaluated() -> None:
+    clock = Clock()
+    rule = {"name": "NewException", "type": "new_term", "term": "exception.type", "window": "5m"}
+    proc, sink = processor([rule], clock)
+    proc(logs(("error", "x", {"exception.type": "KeyError"})))
+    for second in range(1, 400):
+        proc.evaluate(clock.now + second)
+    assert {a.labels.get("term") for a in sink.firing()} == {"KeyError"}  # no second alert without a term
+    assert [a.labels.get("term") for a in sink.resolved()] == ["KeyError"]
+
+
 def test_new_term_fingerprints_mask_numbers_ids_and_quoted_values() -> None:
     clock = Clock()
     rule = {"name": "NewMessage", "type": "new_term", "term": "fingerprint", "match": {"severity": "error"}}
@@ -221,6 +245,27 @@ def test_the_seen_set_is_kept_in_file_storage_across_restarts(tmp_path: Path) ->
     assert "KeyError" in json.loads(saved.read_text())["NewException"]
     second = asyncio.run(run(["KeyError", "OSError"]))
     assert [a.labels["term"] for a in second.firing()] == ["OSError"]
+
+
+@pytest.mark.parametrize("content", ["[]", "null", '{"NewException": {"KeyError": "yesterday"}}',
+                                     '{"NewException": {"KeyError": null}}'])
+def test_a_seen_set_file_of_the_wrong_shape_is_reported_not_fatal(tmp_path: Path, content: str) -> None:
+    rule = {"name": "NewException", "type": "new_term", "term": "exception.type"}
+    storage = FileStorage(CreateSettings(ComponentID("file_storage")), StorageConfig(directory=tmp_path))
+    saved = storage.directory_for(Kind.PROCESSOR, ComponentID("alert_rules"), "logs") / "new_terms.json"
+    saved.parent.mkdir(parents=True, exist_ok=True)
+    saved.write_text(content)
+
+    async def run() -> Sink:
+        await storage.start()
+        proc, sink = processor([rule], Clock(), host=Host(storage), storage="file_storage")
+        await proc.start()  # the collector starts: the terms are learnt again
+        proc(logs(("error", "x", {"exception.type": "OSError"})))
+        await proc.shutdown()
+        return sink
+
+    assert [a.labels["term"] for a in asyncio.run(run()).firing()] == ["OSError"]
+    assert "OSError" in json.loads(saved.read_text())["NewException"]
 
 
 def test_new_term_storage_must_be_a_running_extension() -> None:
@@ -303,6 +348,21 @@ def test_config_errors_name_the_key_path(rule: dict[str, Any], message: str) -> 
     assert f"processors::alert_rules::{message}" in text, text
 
 
+@pytest.mark.parametrize("endpoint", ["alertmanager:9093", "ftp://alertmanager:9093", "http://"])
+def test_an_alertmanager_endpoint_that_is_not_an_http_url_is_a_config_error(endpoint: str) -> None:
+    # else every alert waited in the buffer for ever, retried against a URL that can never work
+    config = {
+        "receivers": {"otlp": {"protocols": {"http": {"endpoint": "127.0.0.1:0"}}}},
+        "processors": {"alert_rules": {"alertmanager": {"endpoint": endpoint}, "rules": [ERRORS]}},
+        "exporters": {"debug": {}},
+        "service": {"pipelines": {"logs": {"receivers": ["otlp"], "processors": ["alert_rules"],
+                                           "exporters": ["debug"]}}},
+    }
+    with pytest.raises(ConfigError) as info:
+        load(config)
+    assert "processors::alert_rules::alertmanager::endpoint: expected an http(s):// URL" in str(info.value)
+
+
 def test_rule_names_are_unique_per_signal() -> None:
     with pytest.raises(ValidationError, match="'A' is used twice for logs"):
         Config.model_validate({"rules": [{"name": "A", "type": "frequency"}, {"name": "A", "type": "flatline"}]})
@@ -341,3 +401,16 @@ def test_the_storage_must_be_an_enabled_file_storage_extension() -> None:
     with pytest.raises(ConfigError, match='processors::alert_rules::storage: references extension '
                                           '"file_storage/seen" which is not configured'):
         load(config)
+
+
+@pytest.mark.parametrize("key", ["event", "alertname", "rule_type"])
+def test_a_group_label_named_like_a_log_field_fires_and_resolves(key: str) -> None:
+    # the labels went into the log call as keywords: "event" (structlog's message) or "alertname" raised
+    clock = Clock()
+    proc, sink = processor([{**ERRORS, "threshold": 1, "group_by": [key]}], clock)
+    batch = logs(("error", "x", {key: "login_failed"}))
+    assert proc(batch) is batch
+    [alert] = sink.firing()
+    proc.evaluate(clock.now + 61)
+    [resolution] = sink.resolved()
+    assert resolution.key == alert.key

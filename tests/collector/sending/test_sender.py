@@ -343,3 +343,35 @@ def test_queue_gauges_of_one_exporter_are_kept_apart_per_signal() -> None:
     assert tel.value("otelcol_exporter_queue_capacity", exporter="es", data_type="logs") == 9
     assert tel.value("otelcol_exporter_queue_size", exporter="es", data_type="traces") == 2
     assert tel.value("otelcol_exporter_queue_size", exporter="es", data_type="logs") == 0
+
+
+class _FailsThenHangs(ScriptedExporter):
+    """The first export fails (the consumer waits out its backoff), every later one never answers."""
+
+    async def export(self, batch: Any) -> None:
+        self.attempts.append(batch)
+        if len(self.attempts) == 1:
+            raise RetryableError("HTTP 503")
+        await asyncio.sleep(3600)
+
+
+def test_abandon_ends_even_when_a_consumer_outlives_its_cancellation() -> None:
+    # abandon (the shutdown deadline passed) on a sender whose own shutdown never began (another exporter held
+    # the drain): its consumer, waiting out a backoff, can survive the cancel (the wait ended at the same time:
+    # Python 3.11's wait_for then returns instead of raising) and take the next queued batch to a backend that
+    # never answers; abandon must end anyway, and count what the queue still held
+    exp = _FailsThenHangs()
+    sender, tel = make(exp, settings(retry_on_failure={"initial_interval": 60, "max_interval": 60},
+                                     sending_queue={"num_consumers": 1}))
+
+    async def scenario() -> int:
+        await sender.start()
+        for n in (2, 3, 4):
+            await sender.consume(traces(n))
+        while not exp.attempts:
+            await asyncio.sleep(0.005)
+        return await asyncio.wait_for(sender.abandon(), 20)  # a guard against a hang, not a timing check
+
+    asyncio.run(scenario())
+    assert len(exp.attempts) == 1  # nothing more is taken from the queue once abandon began
+    assert tel.value("otelcol_exporter_send_failed_spans", exporter="fake") == 9  # each item counted once

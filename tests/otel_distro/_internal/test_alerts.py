@@ -22,7 +22,7 @@ from starlette.responses import PlainTextResponse
 from starlette.testclient import TestClient
 
 from otel_distro._internal import health_monitor, state
-from otel_distro._internal.alerts import ThresholdAlerts
+from otel_distro._internal.alerts import Alert, AlertmanagerPoster, ThresholdAlerts
 from otel_distro._internal.request_stats import WindowStats
 from otel_distro.settings import Settings, load_settings
 from otel_distro.testing import OtelCapture
@@ -247,3 +247,25 @@ def test_an_unreachable_alertmanager_is_logged_once_and_never_holds_up_the_app(o
     failures = [e for e in otel.logs if e["message"] == "alertmanager_post_failed"]
     assert len(failures) == 1
     assert failures[0]["level"] == "warning" and "ClientConnectorError" in failures[0]["error"]
+
+
+def test_an_alert_raised_again_before_its_resolve_was_delivered_shows_as_firing(
+    alertmanager: tuple[str, _StandIn | None],
+) -> None:
+    url, _ = alertmanager
+    poster = AlertmanagerPoster(url, "shop")
+
+    async def scenario() -> None:
+        now = time.time()
+        first = Alert("HighErrorRate", "critical", "shop: errors", "first incident", now - 60, 0.5, 0.05)
+        poster.update([first], [first], now - 60)  # posted in the background
+        first.ended_at = now - 30
+        poster.update([], [first], now - 30)  # resolved while that post is under way: said with the next one
+        await poster.close()
+        again = Alert("HighErrorRate", "critical", "shop: errors", "second incident", now, 0.5, 0.05)
+        poster.update([again], [again], now)  # the new incident and the old one's resolve in one post
+        await poster.close()
+
+    asyncio.run(scenario())
+    assert poster.posts == 2
+    assert "HighErrorRate" in _active(url)  # the second incident fires (the first's resolve does not end it)

@@ -195,6 +195,30 @@ def test_a_hung_sync_check_times_out_and_holds_at_most_one_thread() -> None:
     assert len(calls) == 1, "a check still running in its thread is not started again"
 
 
+def test_a_sync_check_that_outlived_its_loop_runs_again_on_the_next_one() -> None:
+    # an app served twice in one process (tests, a restarted server): the first loop closed with the check's
+    # thread still running; once that thread returns, the next loop runs the check again
+    release, returned = threading.Event(), threading.Event()
+    calls = []
+
+    def slow() -> None:
+        calls.append(1)
+        if len(calls) == 1:
+            release.wait(10)
+            returned.set()
+
+    add_health_check("slow", slow)
+    try:
+        first = asyncio.run(run_health_checks(timeout=0.2))
+    finally:
+        release.set()
+    assert returned.wait(10)
+    second = asyncio.run(run_health_checks(timeout=5))
+    assert first["checks"]["slow"]["status"] == "fail"
+    assert second["checks"]["slow"]["status"] == "ok", second
+    assert len(calls) == 2
+
+
 def test_checks_run_concurrently() -> None:
     """Five checks that each wait until all five are running: run one after the other, they would time out."""
     running: list[int] = []

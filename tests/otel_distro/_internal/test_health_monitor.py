@@ -284,3 +284,29 @@ def test_without_a_lifespan_the_first_request_starts_the_monitor(otel: OtelCaptu
     first, later = asyncio.run(scenario())
     assert (first.status_code, first.json()["status"]) == (503, "starting")
     assert (later.status_code, later.json()) == (200, {"status": "ok", "checks": {"fine": "ok"}})
+
+
+def test_a_hung_disk_read_holds_at_most_one_thread(monkeypatch: pytest.MonkeyPatch) -> None:
+    # the data volume on a dead NFS server: each run's read would keep one more of the loop's default executor
+    # threads (which the app's DNS lookups and to_thread calls share) until none were left
+    release = threading.Event()
+    reads = []
+
+    def hung(path: str) -> dict[str, Any]:
+        reads.append(path)
+        release.wait(10)
+        return {}
+
+    monkeypatch.setattr(health_monitor, "system_info", hung)
+    monitor = HealthMonitor(_settings(health_interval=0.2, health_timeout=0.05))
+
+    async def runs() -> None:
+        for _ in range(4):
+            await monitor.run_once()
+
+    try:
+        asyncio.run(runs())
+    finally:
+        release.set()
+    assert monitor.runs == 4
+    assert len(reads) == 1

@@ -68,6 +68,15 @@ def test_filesystem_utilization_is_the_used_share_of_the_space_users_can_have(
             if p.attributes["system.filesystem.mountpoint"] == mount)
 
 
+def test_the_attributes_are_the_semantic_conventions_names(collected: dict[str, list[Any]]) -> None:
+    # the device is the general system.device (there is no system.filesystem.device)
+    for point in collected["system.filesystem.usage"]:
+        assert set(point.attributes) == {"system.device", "system.filesystem.mountpoint", "system.filesystem.type",
+                                         "system.filesystem.state"}
+    for point in collected["system.filesystem.utilization"]:
+        assert set(point.attributes) == {"system.device", "system.filesystem.mountpoint", "system.filesystem.type"}
+
+
 def test_a_device_mounted_twice_is_counted_once(monkeypatch: pytest.MonkeyPatch) -> None:
     root = os.path.abspath(os.sep)
     fake = [_Part("/dev/x", root, "ext4"), _Part("/dev/x", root, "ext4")]

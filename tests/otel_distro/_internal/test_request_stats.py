@@ -44,3 +44,19 @@ def test_slow_share_above_5_percent_is_exactly_p95_above_threshold(durations: li
     ordered = sorted(durations)
     p95 = ordered[math.ceil(0.95 * len(ordered)) - 1]  # nearest rank
     assert (stats.slow / stats.requests > 0.05) == (p95 > threshold)
+
+
+def test_a_window_no_longer_than_the_interval_still_has_a_baseline() -> None:
+    # OTEL_DISTRO_HEALTH_INTERVAL=5m with the default 5 min window, each run a little late: the previous reading
+    # is just outside the window; without it as the baseline every run saw no requests and nothing ever fired
+    stats = RequestStats(slow_after=1.0)
+    window = Window(seconds=300)
+    window.observe(0, stats.totals())
+    for _ in range(10):
+        stats.record(0.01, error=True)
+    late = window.observe(300.05, stats.totals())
+    assert (late.requests, late.errors) == (10, 10)
+    longer = Window(seconds=60)  # an interval longer than the window: the window is one interval long
+    longer.observe(0, stats.totals())
+    stats.record(0.01, error=True)
+    assert longer.observe(120, stats.totals()).errors == 1

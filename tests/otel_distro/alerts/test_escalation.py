@@ -40,6 +40,8 @@ class FakeAlertmanager(LocalHTTPServer):
                 return 200, json_headers, b""
             if method == "GET" and target.startswith("/api/v2/alerts?"):
                 listed = self.active if "active=true" in target else self.silenced
+                if "inhibited=false" in target:  # Alertmanager's filter: inhibited alerts are left out
+                    listed = [a for a in listed if not a.get("status", {}).get("inhibitedBy")]
                 return 200, json_headers, json.dumps(listed).encode()
             if method == "GET" and target.startswith("/api/v2/silence/"):
                 silence = self.silences.get(target.rsplit("/", 1)[1])
@@ -185,6 +187,19 @@ def test_a_silence_in_alertmanager_counts_as_an_acknowledgement(
     assert row is not None and row["acked_by"] == "carol"
     assert row["ack_reason"] == "silence s-1: maintenance window"
     assert events(store) == [("silenced", None, "carol")]
+
+
+def test_a_silenced_alert_that_is_also_inhibited_counts_as_acknowledged(
+        store: AlertStore, alertmanager: FakeAlertmanager) -> None:
+    clock = Clock()
+    firing(store)
+    alertmanager.silenced = [{"fingerprint": "f1", "labels": {}, "status": {
+        "state": "suppressed", "silencedBy": ["s-1"], "inhibitedBy": ["f-api-down"]}}]
+    alertmanager.silences["s-1"] = {"id": "s-1", "createdBy": "carol", "comment": "maintenance window"}
+    clock.now = START + 7200
+    check(escalator(store, alertmanager, clock))
+    row = store.latest("f1")
+    assert row is not None and row["acked_by"] == "carol"
 
 
 def test_escalation_notifications_are_recorded_on_the_alert_they_escalate(store: AlertStore) -> None:

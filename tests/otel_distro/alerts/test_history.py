@@ -3,7 +3,10 @@
 
 from __future__ import annotations
 
+import os
+import sqlite3
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -115,3 +118,74 @@ def test_bad_filters_are_refused(history: RunningHistory) -> None:
 
 def test_health(history: RunningHistory) -> None:
     assert httpx.get(f"{history.url}/health").json() == {"status": "ok"}
+
+
+def test_a_notification_with_long_label_values_is_recorded_not_retried_for_ever(history: RunningHistory) -> None:
+    # the name, severity and service columns are bounded (PostgreSQL refuses longer values); the labels keep it all
+    long_job = "shop/" + "x" * 300
+    response = httpx.post(f"{history.url}/webhook", json=notification(
+        alert("A" * 250, severity="s" * 60, job=long_job), receiver="r" * 250))
+    assert response.status_code == 200, response.text
+    [recorded] = httpx.get(f"{history.url}/api/alerts").json()["alerts"]
+    assert recorded["labels"]["job"] == long_job and recorded["labels"]["alertname"] == "A" * 250
+
+
+def test_an_acknowledgement_by_a_too_long_name_is_refused_naming_it(history: RunningHistory) -> None:
+    httpx.post(f"{history.url}/webhook", json=notification(alert()))
+    response = httpx.post(f"{history.url}/api/alerts/f1/ack", json={"by": "b" * 201})
+    assert response.status_code == 400
+    assert "by: at most 200 characters" in response.json()["error"]
+
+
+def test_a_silence_by_a_long_author_still_acknowledges(history: RunningHistory) -> None:
+    # Alertmanager's createdBy is free text: refusing it would stop every check (and so every escalation)
+    httpx.post(f"{history.url}/webhook", json=notification(alert()))
+    store = history.service.store
+    assert store.acknowledge("f1", by="c" * 300, reason="silence 1: deploy", now=1.0, kind="silenced")
+    assert httpx.get(f"{history.url}/api/alerts/f1").json()["acknowledged"]["by"] == "c" * 200
+
+
+def test_an_alert_whose_escalation_level_label_is_not_a_number_is_an_alert_of_its_own(
+        history: RunningHistory) -> None:
+    # not an escalation of this service's: recorded (a 5xx would make Alertmanager retry it for ever)
+    response = httpx.post(f"{history.url}/webhook", json=notification(alert(escalation_level="urgent")))
+    assert response.status_code == 200, response.text
+    [recorded] = httpx.get(f"{history.url}/api/alerts").json()["alerts"]
+    assert recorded["labels"]["escalation_level"] == "urgent"
+
+
+@pytest.mark.parametrize("since", ['"quoted"', "back\\slash"])
+def test_a_bad_time_filter_is_refused_with_a_json_error(history: RunningHistory, since: str) -> None:
+    response = httpx.get(f"{history.url}/api/alerts", params={"since": since})
+    assert response.status_code == 400
+    assert response.json()["error"].startswith("since: expected an RFC 3339 time")
+
+
+def test_a_notification_retried_after_a_failed_write_is_recorded_once(tmp_path: Path) -> None:
+    # Alertmanager retries a whole notification after a 5xx: what was stored of it must not be stored twice
+    db = tmp_path / "history.db"
+    for running in run_history(database_url=f"sqlite:///{db}", alertmanager_url=None, escalate_after=900,
+                               escalate_again_after=900):
+        with sqlite3.connect(db) as conn:  # the database fails on the second alert of the notification
+            conn.execute("CREATE TRIGGER fail BEFORE INSERT ON alert_history_alerts WHEN NEW.alertname = 'Second' "
+                         "BEGIN SELECT RAISE(ABORT, 'disk full'); END")
+        body = notification(alert("First", fingerprint="a"), alert("Second", fingerprint="b"))
+        assert httpx.post(f"{running.url}/webhook", json=body).status_code == 503
+        with sqlite3.connect(db) as conn:
+            conn.execute("DROP TRIGGER fail")
+        assert httpx.post(f"{running.url}/webhook", json=body).status_code == 200
+        first = httpx.get(f"{running.url}/api/alerts/a").json()
+        assert [n["receiver"] for n in first["notifications"]] == ["slack-and-email"]
+
+
+def test_an_alert_with_a_large_label_set_is_recorded_and_its_escalations_found(history: RunningHistory) -> None:
+    # the label set is looked up by a key that PostgreSQL's btree index must hold (at most ~2.7 kB)
+    detail = os.urandom(2000).hex()  # incompressible
+    response = httpx.post(f"{history.url}/webhook", json=notification(alert(detail=detail)))
+    assert response.status_code == 200, response.text
+    httpx.post(f"{history.url}/webhook", json=notification(
+        alert(detail=detail, escalation_level="1", fingerprint="f-esc"), receiver="escalation-1"))
+    recorded = httpx.get(f"{history.url}/api/alerts/f1").json()
+    assert recorded["labels"]["detail"] == detail
+    assert [(n["receiver"], n["escalation_level"]) for n in recorded["notifications"]] == [
+        ("slack-and-email", 0), ("escalation-1", 1)]
