@@ -9,8 +9,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import structlog
@@ -18,6 +20,7 @@ import structlog
 from collector import stdlib_logs
 from collector.config import ConfigError, load
 from collector.service import Service
+from collector.workers import WorkerInfo, default_workers, run_supervisor
 
 __all__ = ["configure_logging", "main"]
 
@@ -53,12 +56,28 @@ def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
     return uvloop.new_event_loop
 
 
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"--workers must be a whole number >= 1, got {text!r}")
+    return value
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="otel-distro collector", description="the OTLP pipeline service")
     sub = parser.add_subparsers(dest="command", required=True)
     for name, help_ in (("validate", "check a configuration file and exit"), ("run", "run the collector")):
         p = sub.add_parser(name, help=help_)
         p.add_argument("--config", required=True, help="path to otel-collector.yaml")
+        if name == "run":
+            p.add_argument("--workers", type=_positive, default=None,
+                           help="collector processes sharing the receiver ports (default: the cores available, "
+                                "1 when a component cannot run in several processes)")
+            p.add_argument("--worker-index", type=int, default=None, help=argparse.SUPPRESS)
+            p.add_argument("--worker-run-dir", default=None, help=argparse.SUPPRESS)
     return parser
 
 
@@ -73,10 +92,25 @@ def main(argv: list[str]) -> int:
     if args.command == "validate":
         return 0
     configure_logging(config.telemetry.log_level, config.telemetry.log_encoding)
+    log = structlog.get_logger("collector")
+    worker = None
+    if args.worker_index is not None and args.worker_run_dir is not None:
+        worker = WorkerInfo(args.worker_index, Path(args.worker_run_dir))
+        structlog.contextvars.bind_contextvars(worker=args.worker_index)
+    else:
+        workers, why = default_workers(config)
+        if args.workers is not None and args.workers > 1 and why is not None:
+            print(f"--workers {args.workers}: {why} (run with --workers 1)", file=sys.stderr)
+            return 1
+        if args.workers is None and why is not None and len(os.sched_getaffinity(0)) > 1:
+            log.info("collector_single_worker", reason=why)
+        n = args.workers or workers
+        if n > 1:
+            return run_supervisor(config, args.config, n)
     try:
         with asyncio.Runner(loop_factory=_loop_factory()) as runner:
-            runner.run(Service(config).run())
+            runner.run(Service(config, worker=worker).run())
     except Exception as exc:  # e.g. a port already in use: one readable line, not a traceback
-        structlog.get_logger("collector").error("collector_failed", error=str(exc) or type(exc).__name__)
+        log.error("collector_failed", error=str(exc) or type(exc).__name__)
         return 1
     return 0

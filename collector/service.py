@@ -23,6 +23,7 @@ from collector.component import ComponentID, CreateSettings, Extension, Kind, No
 from collector.config import ServiceConfig
 from collector.pipeline import Graph, build
 from collector.telemetry import MetricsServer, PrometheusTelemetry
+from collector.workers import WorkerInfo
 
 __all__ = ["Service"]
 
@@ -30,10 +31,16 @@ _log = structlog.get_logger("collector.service")
 
 
 class Service:
-    def __init__(self, config: ServiceConfig, *, telemetry: Telemetry | None = None) -> None:
+    def __init__(self, config: ServiceConfig, *, telemetry: Telemetry | None = None,
+                 worker: WorkerInfo | None = None) -> None:
+        """``worker``: this is one of several worker processes (`collector.workers`): its supervisor serves
+        health and the summed self-metrics, receivers share their ports, queues get their own directories."""
         self.config = config
+        self.worker = worker
         self._metrics_server: MetricsServer | None = None
-        if telemetry is None and config.telemetry.metrics_address is not None:
+        if telemetry is None and worker is not None and config.telemetry.metrics_address is not None:
+            telemetry = PrometheusTelemetry()  # values in the supervisor's multiprocess directory
+        elif telemetry is None and config.telemetry.metrics_address is not None:
             prom = PrometheusTelemetry()
             self._metrics_server = MetricsServer(prom, config.telemetry.metrics_address)
             telemetry = prom
@@ -66,6 +73,8 @@ class Service:
             if self._metrics_server is not None:
                 await self._metrics_server.start()
             for eid in self.config.extensions:
+                if self.worker is not None and eid.type == "health_check":
+                    continue  # the supervisor answers for every worker
                 comp = self.config.component(Kind.EXTENSION, eid)
                 settings = CreateSettings(id=eid, host=self, telemetry=self.telemetry)
                 ext: Extension = comp.module.create(settings, comp.config)
@@ -78,10 +87,14 @@ class Service:
             raise
         self._started = True
         self._set_ready(True)
+        if self.worker is not None:
+            self.worker.ready_file.touch()
         _log.info("collector_started", pipelines=sorted(self.config.pipelines))
 
     async def shutdown(self) -> None:
         self._set_ready(False)
+        if self.worker is not None:
+            self.worker.ready_file.unlink(missing_ok=True)
         if self.graph is not None:
             _log.info("collector_draining")
             timeout = self.config.shutdown_timeout

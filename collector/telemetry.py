@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterable, Mapping
+from typing import Protocol
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, ProcessCollector, generate_latest
@@ -19,7 +20,7 @@ from prometheus_client.registry import Collector
 
 from collector.net import listening, split_endpoint
 
-__all__ = ["MetricsServer", "PrometheusTelemetry"]
+__all__ = ["MetricsServer", "PrometheusTelemetry", "without_created"]
 
 _Metric = Counter | Gauge | Histogram
 
@@ -41,14 +42,24 @@ class _WithoutCreated(Collector):
             yield trimmed
 
 
+def without_created(registry: CollectorRegistry) -> CollectorRegistry:
+    """A registry exposing ``registry``'s metrics without the ``*_created`` samples."""
+    exposed = CollectorRegistry(auto_describe=False)
+    exposed.register(_WithoutCreated(registry))
+    return exposed
+
+
+class _Renders(Protocol):
+    def render(self) -> bytes: ...
+
+
 class PrometheusTelemetry:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         if registry is None:
             registry = CollectorRegistry(auto_describe=True)
             ProcessCollector(namespace="otelcol", registry=registry)  # otelcol_process_resident_memory_bytes, ...
         self.registry = registry
-        self._exposed = CollectorRegistry(auto_describe=False)
-        self._exposed.register(_WithoutCreated(registry))
+        self._exposed = without_created(registry)
         self._metrics: dict[str, tuple[_Metric, tuple[str, ...]]] = {}
         self._lock = threading.Lock()
 
@@ -60,7 +71,12 @@ class PrometheusTelemetry:
                 entry = self._metrics.get(name)
                 if entry is None:
                     labels = tuple(sorted(attributes or {}))
-                    entry = (kind(name, description or name, labels, registry=self.registry), labels)
+                    if kind is Gauge:  # with several workers: the sum over the live ones
+                        metric: _Metric = Gauge(name, description or name, labels, registry=self.registry,
+                                                multiprocess_mode="livesum")
+                    else:
+                        metric = kind(name, description or name, labels, registry=self.registry)
+                    entry = (metric, labels)
                     self._metrics[name] = entry
         metric, labels = entry
         if not labels:
@@ -91,9 +107,9 @@ class PrometheusTelemetry:
 
 
 class MetricsServer:
-    """``GET /metrics`` on the telemetry address."""
+    """``GET /metrics`` on the telemetry address (of one process, or the workers' sum)."""
 
-    def __init__(self, telemetry: PrometheusTelemetry, address: str) -> None:
+    def __init__(self, telemetry: _Renders, address: str) -> None:
         self._telemetry = telemetry
         self._address = address
         self._runner: web.AppRunner | None = None

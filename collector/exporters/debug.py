@@ -33,7 +33,7 @@ class DebugExporter:
     async def export(self, batch: Batch) -> None:
         if self._verbosity == "detailed":
             self._log.info("debug_export", signal=batch.signal.value, items=batch.item_count(),
-                           request=otlpjson.encode_message(batch.request))
+                           request=otlpjson.encode_message(batch.view))
         else:
             self._log.info("debug_export", signal=batch.signal.value, items=batch.item_count(),
                            resources=len(batch.resources))

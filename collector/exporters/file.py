@@ -37,6 +37,7 @@ __all__ = ["SIGNALS", "TYPE", "Config", "FileExporter", "RotationConfig", "creat
 
 TYPE = "file"
 SIGNALS = frozenset(Signal)
+MULTI_PROCESS = False  # one file, appended to by one process
 
 
 class RotationConfig(BaseModel):

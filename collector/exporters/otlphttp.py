@@ -7,11 +7,11 @@ per-signal ``traces_endpoint`` / ``metrics_endpoint`` / ``logs_endpoint`` is giv
 from __future__ import annotations
 
 import asyncio
-import gzip
 from collections.abc import Mapping
 from typing import Any, Literal
 
 import aiohttp
+import cramjam
 from google.rpc import status_pb2  # type: ignore[import-untyped]
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceResponse
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceResponse
@@ -114,7 +114,7 @@ class OtlpHttpExporter:
             body, ctype = batch.to_bytes(), "application/x-protobuf"
         headers = {**self._config.headers, "Content-Type": ctype}
         if self._config.compression == "gzip":
-            body = gzip.compress(body, compresslevel=1)
+            body = bytes(cramjam.gzip.compress(body, level=1))  # about twice as fast as the stdlib's zlib
             headers["Content-Encoding"] = "gzip"
         return body, headers
 

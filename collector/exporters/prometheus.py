@@ -42,6 +42,7 @@ __all__ = ["SIGNALS", "TYPE", "Config", "PrometheusExporter", "create"]
 
 TYPE = "prometheus"
 SIGNALS = frozenset({Signal.METRICS})
+MULTI_PROCESS = False  # a pull exporter: each process would serve its own share of the points
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 OPENMETRICS_CONTENT_TYPE = "application/openmetrics-text; version=1.0.0; charset=utf-8"
@@ -231,7 +232,7 @@ class PrometheusExporter:
             self._next_expiry = now + self._expiry_interval()
             self.expire()
         taken = 0
-        for resource, scope, info, points in tr.iter_points(batch.request):
+        for resource, scope, info, points in tr.iter_points(batch.view):
             if isinstance(info, tr.Unsupported):
                 self._skip(info.name, info.reason)
                 continue

@@ -321,7 +321,7 @@ class RemoteWriteExporter:
             self._session = None
 
     def _encode(self, batch: Batch) -> tuple[list[bytes], list[tr.Unsupported]]:
-        translation = translate(batch.request, self._config)
+        translation = translate(batch.view, self._config)
         bodies = [compress(request) for request in write_requests(
             translation, max_bytes=self._config.max_batch_size_bytes, send_metadata=self._config.send_metadata)]
         return bodies, translation.skipped

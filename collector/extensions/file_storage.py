@@ -31,7 +31,8 @@ _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]")
 
 class FileStorage:
     def __init__(self, settings: CreateSettings, config: Config) -> None:
-        self.directory = config.directory
+        worker = getattr(settings.host, "worker", None)  # one of several workers: a directory of its own
+        self.directory = worker.storage_subdir(config.directory) if worker is not None else config.directory
         self.fsync = config.fsync
         self._create = config.create_directory
         self._log = settings.logger

@@ -4,6 +4,7 @@ ready, 503 while it is starting or draining (load balancers stop sending before 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict
@@ -24,8 +25,11 @@ class Config(BaseModel):
 
 
 class HealthCheck:
-    def __init__(self, settings: CreateSettings, config: Config) -> None:
+    def __init__(self, settings: CreateSettings, config: Config, *, ready: Callable[[], bool] | None = None) -> None:
+        """``ready``: asked on each request instead of the flag `set_ready` sets (the supervisor of several
+        workers answers for all of them)."""
         self._config = config
+        self._ready_check = ready
         self._log = settings.logger
         self._key = f"extensions::{settings.id}::endpoint"
         self.ready = False
@@ -36,7 +40,7 @@ class HealthCheck:
         self.ready = ready
 
     async def _handle(self, request: web.Request) -> web.Response:
-        if self.ready:
+        if self._ready_check() if self._ready_check is not None else self.ready:
             body = {"status": "Server available", "ready": True}
             return web.Response(text=json.dumps(body), content_type="application/json")
         body = {"status": "Server not available", "ready": False}

@@ -9,8 +9,10 @@ from typing import Any
 
 import orjson
 from google.protobuf.descriptor import FieldDescriptor
+from opentelemetry.proto.common.v1.common_pb2 import KeyValue
 
-from collector.pdata import Batch
+from collector.otlpjson._lean import LEAN_LOGS, LEAN_TRACES
+from collector.pdata import Batch, Signal
 
 __all__ = ["encode", "encode_message"]
 
@@ -23,6 +25,7 @@ _KEY_VALUE = "opentelemetry.proto.common.v1.KeyValue"
 _ANY_VALUE = "opentelemetry.proto.common.v1.AnyValue"
 _SPAN = "opentelemetry.proto.trace.v1.Span"
 _SPAN_FIELDS = 16  # the fields `_span` knows; a newer Span with more goes through the generic path
+_LEAN_ATTRIBUTES = frozenset({"attributes"})  # the lean types' `repeated bytes` attribute lists
 
 # The encoder is on the file exporter's hot path: per message type, a plan maps each field to its JSON name and
 # a converter chosen once (None: the value is already JSON); attributes (KeyValue lists) have their own path.
@@ -53,13 +56,40 @@ def _any_value(value: Any) -> dict[str, Any]:
     return _message(value)
 
 
+def _key_value(kv: Any) -> dict[str, Any]:
+    return {"key": kv.key, "value": _any_value(kv.value)} if kv.HasField("value") else {"key": kv.key}
+
+
 def _attributes(values: Any) -> list[dict[str, Any]]:
-    return [{"key": kv.key, "value": _any_value(kv.value)} if kv.HasField("value") else {"key": kv.key}
-            for kv in values]
+    if values and isinstance(values[0], bytes):
+        return _serialized_attributes(values)
+    return [_key_value(kv) for kv in values]
+
+
+_PAIRS_MAX = 8192  # distinct serialized pairs remembered (cleared when full)
+_PAIRS_BYTES_MAX = 600  # longer pairs are not remembered
+_pairs: dict[bytes, dict[str, Any]] = {}
+
+
+def _serialized_attributes(values: Any) -> list[dict[str, Any]]:
+    """Attributes as serialized ``KeyValue``s (`collector.otlpjson._lean`): each distinct pair is turned into
+    JSON once, and its object reused (the encoder only reads them)."""
+    out: list[dict[str, Any]] = []
+    pairs = _pairs
+    for kv in values:
+        obj = pairs.get(kv)
+        if obj is None:
+            obj = _key_value(KeyValue.FromString(kv))
+            if len(kv) <= _PAIRS_BYTES_MAX:
+                if len(pairs) >= _PAIRS_MAX:
+                    pairs.clear()
+                pairs[kv] = obj
+        out.append(obj)
+    return out
 
 
 _Converter = Callable[[Any], Any] | None
-_PLANS: dict[str, dict[str, tuple[str, _Converter, bool]]] = {}
+_PLANS: dict[Any, dict[str, tuple[str, _Converter, bool]]] = {}  # by descriptor: the lean types share names
 
 
 def _converter(fd: FieldDescriptor) -> _Converter:
@@ -85,15 +115,17 @@ def _plan(descriptor: Any) -> dict[str, tuple[str, _Converter, bool]]:
             plan[fd.name] = (fd.json_name, _span, bool(fd.is_repeated))
         elif fd.is_repeated and fd.type == FieldDescriptor.TYPE_MESSAGE and fd.message_type.full_name == _KEY_VALUE:
             plan[fd.name] = (fd.json_name, _attributes, False)  # the whole list at once
+        elif fd.is_repeated and fd.type == FieldDescriptor.TYPE_BYTES and fd.name in _LEAN_ATTRIBUTES:
+            plan[fd.name] = (fd.json_name, _serialized_attributes, False)
         else:
             plan[fd.name] = (fd.json_name, convert, bool(fd.is_repeated))
-    _PLANS[descriptor.full_name] = plan
+    _PLANS[descriptor] = plan
     return plan
 
 
 def _message(message: Any) -> dict[str, Any]:
     descriptor = message.DESCRIPTOR
-    plan = _PLANS.get(descriptor.full_name) or _plan(descriptor)
+    plan = _PLANS.get(descriptor) or _plan(descriptor)
     out: dict[str, Any] = {}
     for fd, value in message.ListFields():
         json_name, convert, repeated = plan[fd.name]
@@ -152,5 +184,11 @@ def encode_message(message: Any) -> dict[str, Any]:
 
 
 def encode(batch: Batch) -> bytes:
-    """One export request as compact OTLP/JSON (no newline inside, so it fits on one line)."""
-    return orjson.dumps(_message(batch.request))
+    """One export request as compact OTLP/JSON (no newline inside, so it fits on one line).
+
+    Spans and log records that are still serialized (as received, or as a processor left them) are read with the
+    lean types of `collector.otlpjson._lean`: the same JSON, each distinct attribute pair encoded once."""
+    if batch.has_bytes and batch.signal is not Signal.METRICS:
+        lean = LEAN_TRACES if batch.signal is Signal.TRACES else LEAN_LOGS
+        return orjson.dumps(_message(lean.FromString(batch.to_bytes())))
+    return orjson.dumps(_message(batch.view))

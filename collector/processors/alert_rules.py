@@ -71,6 +71,7 @@ __all__ = ["SIGNALS", "TYPE", "AlertRulesProcessor", "Config", "RuleConfig", "cr
 
 TYPE = "alert_rules"
 SIGNALS = frozenset({Signal.LOGS, Signal.TRACES})
+MULTI_PROCESS = False  # alert state (counts, windows) must see all of the data: one process
 
 RuleType = Literal["frequency", "spike", "flatline", "new_term", "threshold"]
 _NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -310,7 +311,8 @@ class AlertRulesProcessor:
         changed: dict[int, tuple[_Rule, Group]] = {}  # each group checked once per batch
         items_field = "spans" if self._is_span else "log_records"
         scopes_field = "scope_spans" if self._is_span else "scope_logs"
-        for res in batch.resources:
+        request: Any = batch.view  # read only: the batch keeps the bytes it arrived as
+        for res in request.resource_spans if self._is_span else request.resource_logs:
             rattrs = {kv.key: any_value(kv.value) for kv in res.resource.attributes}
             service = str(rattrs.get("service.name", "unknown_service"))
             rules = [r for r in self._rules if r.matcher.service_ok(service)]

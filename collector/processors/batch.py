@@ -90,19 +90,20 @@ class BatchProcessor:
             return
         self._telemetry.add(f"otelcol_processor_batch_{trigger}_trigger_send", 1, self._attrs,
                             description=f"Batches sent because of the {trigger}")
-        try:
-            merged = [pending[0] if len(pending) == 1 else Batch.merge(pending[0].signal, pending)]
-        except Exception as exc:  # one bad request must not take the others' data with it: send them one by one
-            self._log.error("batch_merge_failed", error=str(exc), batches=len(pending))
-            merged = pending
-        for batch in merged:
+        for group in _groups(pending, self._config.send_batch_max_size):
             try:
-                parts = split(batch, self._config.send_batch_max_size)
-            except Exception as exc:
-                self._dropped(batch, exc)
-                continue
-            for part in parts:
-                await self._send(part)
+                merged = [group[0] if len(group) == 1 else Batch.merge(group[0].signal, group)]
+            except Exception as exc:  # one bad request must not take the others' data with it: one by one
+                self._log.error("batch_merge_failed", error=str(exc), batches=len(group))
+                merged = group
+            for batch in merged:
+                try:
+                    parts = split(batch, self._config.send_batch_max_size)
+                except Exception as exc:
+                    self._dropped(batch, exc)
+                    continue
+                for part in parts:
+                    await self._send(part)
 
     async def _send(self, batch: Batch) -> None:
         if self._next is None:
@@ -123,6 +124,26 @@ class BatchProcessor:
         await self._flush("shutdown")
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
+
+
+def _groups(pending: list[Batch], max_items: int) -> list[list[Batch]]:
+    """Consecutive runs of whole batches of at most ``max_items`` items together (0: one run): merged as
+    bytes, only a batch bigger than ``max_items`` on its own has to be decoded and cut."""
+    if not max_items:
+        return [pending]
+    groups: list[list[Batch]] = []
+    current: list[Batch] = []
+    room = max_items
+    for batch in pending:
+        n = batch.item_count()
+        if current and n > room:
+            groups.append(current)
+            current, room = [], max_items
+        current.append(batch)
+        room -= n
+    if current:
+        groups.append(current)
+    return groups
 
 
 def create(settings: CreateSettings, config: Config) -> BatchProcessor:

@@ -35,10 +35,22 @@ import re
 from collections import Counter
 from typing import Any, Literal, Self
 
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+from opentelemetry.proto.trace.v1.trace_pb2 import Status
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from collector.component import CreateSettings, Telemetry
 from collector.pdata import Batch, Signal
+from collector.processors._pii_wire import (
+    LEAN_EVENT,
+    LEAN_LINK,
+    LEAN_LOGS,
+    LEAN_TRACES,
+    any_string,
+    encode_any_string,
+    encode_key_value,
+    split_key_value,
+)
 from otel_distro.scrubbing import COUNT_KEY, KEYED_KINDS, KINDS_KEY, Rule, Scrubber, default_rules
 
 __all__ = ["SIGNALS", "TYPE", "Config", "PiiProcessor", "RuleConfig", "create"]
@@ -195,8 +207,26 @@ def build_scrubber(config: Config, hmac_key: bytes | None = None) -> Scrubber:
     )
 
 
+_CACHE_MAX = 8192  # entries of each processor cache (cleared when full)
+_CLEAN_TEXT_MAX = 512  # longer texts are not remembered
+_UNSEEN = "?"  # not a kind: a key not classified yet
+_CLEAN_KV_MAX = 600  # longer serialized pairs are not remembered
+_SCALAR_TAGS = frozenset({b"", b"\x10", b"\x18", b"\x21", b"\x3a"})  # no value, bool, int, double, bytes
+_COUNT_KEY_B = COUNT_KEY.encode()
+_INT64_MAX = 2**63 - 1
+_KINDS_KEY_B = KINDS_KEY.encode()
+_SCALARS = frozenset({None, "int_value", "double_value", "bool_value", "bytes_value"})
+
+
 class PiiProcessor:
-    """Edits the batch in place and returns it; counts redactions by kind."""
+    """Edits the batch in place and returns it; counts redactions by kind.
+
+    The walk reads the request without taking it for editing (`Batch.view`): a batch in which nothing was
+    redacted keeps the bytes it arrived as, and is not serialized again. Two caches keep the per-attribute cost
+    at a dict lookup or two: the kind of each key seen (``never``: skipped without reading the value), and
+    texts recently found clean — route names, methods, user agents, status messages repeat on every request.
+    Only clean values are remembered; a value that held something to redact is never kept.
+    """
 
     def __init__(self, scrubber: Scrubber, config: Config, telemetry: Telemetry, component: str) -> None:
         self._scrubber = scrubber
@@ -206,70 +236,316 @@ class PiiProcessor:
         self._allowed: frozenset[str] | None = None
         if not config.allow_all_keys:
             self._allowed = frozenset(config.allowed_keys) | frozenset(config.ignored_keys)
+        self._kinds: dict[str, str | None] = {}
+        self._clean: dict[str, None] = {}
+        self._kinds_b: dict[bytes, str | None] = {}
+        self._clean_kv: dict[bytes, None] = {}  # serialized KeyValues found clean
+        self._counts: Counter[str] = Counter()
 
     def __call__(self, batch: Batch) -> Batch:
+        if self._allowed is None and batch.signal is not Signal.METRICS and not batch.message_held:
+            return self._lean(batch)  # the pipeline's case: a batch as received
         total: Counter[str] = Counter()
+        request: Any = batch.view
         if batch.signal is Signal.TRACES:
-            for rs in batch.resources:
+            for rs in request.resource_spans:
                 self._attributes(rs.resource.attributes, total)
                 for ss in rs.scope_spans:
                     self._attributes(ss.scope.attributes, total)
                     for span in ss.spans:
                         self._span(span, total)
         elif batch.signal is Signal.LOGS:
-            for rl in batch.resources:
+            for rl in request.resource_logs:
                 self._attributes(rl.resource.attributes, total)
                 for sl in rl.scope_logs:
                     self._attributes(sl.scope.attributes, total)
                     for record in sl.log_records:
                         self._log_record(record, total)
         else:
-            for rm in batch.resources:
+            for rm in request.resource_metrics:
                 self._attributes(rm.resource.attributes, total)
                 for sm in rm.scope_metrics:
                     self._attributes(sm.scope.attributes, total)
                     for metric in sm.metrics:
                         self._metric(metric, total)
+        if total:  # something was redacted or removed: the bytes the batch came with are stale
+            batch.request  # noqa: B018 - taking the message for editing drops them
         for kind, n in total.items():
             self._telemetry.add(_REDACTIONS_METRIC, n, {"processor": self._component, "kind": kind},
                                 description="Values redacted by the pii processor, by kind")
         return batch
 
+    # --- traces and logs, on their serialized attributes (`_pii_wire`) ----------------------------------------
+
+    def _lean(self, batch: Batch) -> Batch:
+        total: Counter[str] = Counter()
+        request: Any
+        if batch.signal is Signal.TRACES:
+            request = LEAN_TRACES.FromString(batch.to_bytes())
+            for rs in request.resource_spans:
+                self._kvs(rs.resource.attributes, total)
+                for ss in rs.scope_spans:
+                    self._kvs(ss.scope.attributes, total)
+                    for span in ss.spans:
+                        self._lean_span(span, total)
+        else:
+            request = LEAN_LOGS.FromString(batch.to_bytes())
+            for rl in request.resource_logs:
+                self._kvs(rl.resource.attributes, total)
+                for sl in rl.scope_logs:
+                    self._kvs(sl.scope.attributes, total)
+                    for record in sl.log_records:
+                        self._lean_record(record, total)
+        if total:  # something was redacted: the batch is what the lean messages hold now
+            batch.replace_bytes(request.SerializeToString())
+        for kind, n in total.items():
+            self._telemetry.add(_REDACTIONS_METRIC, n, {"processor": self._component, "kind": kind},
+                                description="Values redacted by the pii processor, by kind")
+        return batch
+
+    def _lean_span(self, span: Any, total: Counter[str]) -> None:
+        counts = self._counts
+        name = span.name
+        if name and name not in self._clean:
+            new = self._text(name, counts)
+            if new is not name:
+                span.name = new
+        self._kvs(span.attributes, counts)
+        events = span.events
+        if events:
+            for i, data in enumerate(events):
+                event = LEAN_EVENT.FromString(data)
+                before = counts.total()
+                ev_name = event.name
+                if ev_name and ev_name not in self._clean:
+                    new = self._text(ev_name, counts)
+                    if new is not ev_name:
+                        event.name = new
+                self._kvs(event.attributes, counts)
+                if counts.total() != before:
+                    events[i] = event.SerializeToString()
+        links = span.links
+        if links:
+            for i, data in enumerate(links):
+                link = LEAN_LINK.FromString(data)
+                before = counts.total()
+                self._kvs(link.attributes, counts)
+                if counts.total() != before:
+                    links[i] = link.SerializeToString()
+        status = span.status
+        if status and b"\x12" in status:  # it may have a message (field 2): a bare code never does
+            self._lean_status(span, status, counts)
+        if counts:
+            self._summarise_lean(span.attributes, counts)
+            total.update(counts)
+            counts.clear()
+
+    def _lean_status(self, span: Any, data: bytes, counts: Counter[str]) -> None:
+        status = Status.FromString(data)
+        message = status.message
+        if message and message not in self._clean:
+            new = self._text(message, counts)
+            if new is not message:
+                status.message = new
+                span.status = status.SerializeToString()
+
+    def _lean_record(self, record: Any, total: Counter[str]) -> None:
+        counts = self._counts
+        if record.HasField("body"):
+            body = record.body
+            text = any_string(body)
+            if text is not None:
+                new = self._scrub(text, counts)
+                if new is not None:
+                    record.body = encode_any_string(new)
+            else:
+                value = AnyValue.FromString(body)
+                before = counts.total()
+                self._value(value, None, counts)
+                if counts.total() != before:
+                    record.body = value.SerializeToString()
+        self._kvs(record.attributes, counts)
+        if counts:
+            self._summarise_lean(record.attributes, counts)
+            total.update(counts)
+            counts.clear()
+
+    def _scrub(self, text: bytes, counts: Counter[str]) -> bytes | None:
+        """`Scrubber.scrub_text` on UTF-8: the new bytes, or None when nothing was redacted."""
+        if len(text) < 5 or (not text.isascii() and len(text.decode("utf-8", "surrogatepass")) < 5):
+            return None  # what scrub_text returns untouched
+        return self._scrubber.scrub_bytes(text, counts)
+
+    def _kvs(self, attributes: Any, counts: Counter[str]) -> None:
+        """Serialized ``KeyValue``s: a pair seen clean is one lookup; a short string pair is read inline; the
+        rest are split, or read whole."""
+        if not attributes:
+            return
+        clean, kinds = self._clean_kv, self._kinds_b
+        for i, kv in enumerate(attributes):
+            if kv in clean:
+                continue
+            # the usual shape, every length under 128: 0A klen key 12 vlen 0A slen text
+            n = len(kv)
+            if n > 5 and kv[0] == 0x0A and kv[1] < 0x80:
+                end = 2 + kv[1]
+                key = kv[2:end]
+                kind = kinds.get(key, _UNSEEN)
+                if kind == "never":
+                    continue
+                if (kind is None and end + 4 <= n and kv[end] == 0x12 and kv[end + 1] == n - end - 2
+                        and kv[end + 2] == 0x0A and kv[end + 3] == n - end - 4):
+                    new = self._scrub(kv[end + 4 :], counts)
+                    if new is None:
+                        if n <= _CLEAN_KV_MAX:
+                            if len(clean) >= _CACHE_MAX:
+                                clean.clear()
+                            clean[kv] = None
+                    else:
+                        attributes[i] = encode_key_value(key, new)
+                    continue
+            self._kv(attributes, i, kv, counts)
+
+    def _kv(self, attributes: Any, i: int, kv: bytes, counts: Counter[str]) -> None:
+        """Any other serialized ``KeyValue``."""
+        parts = split_key_value(kv)
+        if parts is None:
+            self._kv_message(attributes, i, kv, counts)
+            return
+        key, value = parts
+        kind = self._kinds_b.get(key, _UNSEEN)
+        if kind == _UNSEEN:
+            kind = self._kind_b(key)
+        if kind == "never":
+            return
+        if kind is not None:
+            self._kv_message(attributes, i, kv, counts)
+            return
+        text = any_string(value)
+        if text is None:
+            if value[:1] not in _SCALAR_TAGS:  # an array, a kvlist: walked with the full types
+                self._kv_message(attributes, i, kv, counts)
+                return
+            new = None
+        else:
+            new = self._scrub(text, counts)
+        if new is None:
+            if len(kv) <= _CLEAN_KV_MAX:
+                clean = self._clean_kv
+                if len(clean) >= _CACHE_MAX:
+                    clean.clear()
+                clean[kv] = None
+        else:
+            attributes[i] = encode_key_value(key, new)
+
+    def _kind_b(self, key: bytes) -> str | None:
+        kinds = self._kinds_b
+        if len(kinds) >= _CACHE_MAX:
+            kinds.clear()
+        kind = kinds[key] = self._scrubber.classify_key(key.decode("utf-8", "surrogatepass"))
+        return kind
+
+    def _kv_message(self, attributes: Any, i: int, kv: bytes, counts: Counter[str]) -> None:
+        """One attribute read with the full types (a key that names a kind, a structured value, an unusual
+        encoding); written back only when something in it was redacted."""
+        message = KeyValue.FromString(kv)
+        key = message.key
+        key_kind = self._kinds[key] if key in self._kinds else self._kind(key)
+        if key_kind == "never":
+            return
+        before = counts.total()
+        self._value(message.value, key_kind, counts, key)
+        if counts.total() != before:
+            attributes[i] = message.SerializeToString()
+
+    def _summarise_lean(self, attributes: Any, counts: Counter[str]) -> None:
+        """`_summarise` on serialized attributes."""
+        if not self._summary:
+            return
+        total, kinds = sum(counts.values()), set(counts)
+        kept: list[bytes] = []
+        for kv in attributes:
+            if _COUNT_KEY_B not in kv and _KINDS_KEY_B not in kv:  # cannot be either: no need to read its key
+                kept.append(kv)
+                continue
+            parts = split_key_value(kv)
+            key = parts[0] if parts is not None else KeyValue.FromString(kv).key.encode()
+            if key == _COUNT_KEY_B:
+                total += KeyValue.FromString(kv).value.int_value
+            elif key == _KINDS_KEY_B:
+                kinds.update(v.string_value for v in KeyValue.FromString(kv).value.array_value.values)
+            else:
+                kept.append(kv)
+        count = KeyValue(key=COUNT_KEY)
+        count.value.int_value = min(total, _INT64_MAX)
+        summary = KeyValue(key=KINDS_KEY)
+        values = summary.value.array_value.values
+        for kind in sorted(kinds):
+            values.add().string_value = kind
+        kept += [count.SerializeToString(), summary.SerializeToString()]
+        del attributes[:]
+        attributes.extend(kept)
+
     # --- records ---------------------------------------------------------------------------------------------
 
+    def _text(self, text: str, counts: Counter[str]) -> str:
+        """`Scrubber.scrub_text`, remembering texts found clean (the same object back means nothing changed)."""
+        new = self._scrubber.scrub_text(text, counts)
+        if new is text and len(text) <= _CLEAN_TEXT_MAX:
+            clean = self._clean
+            if len(clean) >= _CACHE_MAX:
+                clean.clear()
+            clean[text] = None
+        return new
+
     def _span(self, span: Any, total: Counter[str]) -> None:
-        counts: Counter[str] = Counter()
-        scrub_text = self._scrubber.scrub_text
+        counts = self._counts  # one Counter, emptied after each span that used it
+        clean = self._clean
         name = span.name
-        new = scrub_text(name, counts)
-        if new is not name:
-            span.name = new
+        if name not in clean:
+            new = self._text(name, counts)
+            if new is not name:
+                span.name = new
         self._attributes(span.attributes, counts)
-        for event in span.events:
-            ev_name = event.name
-            new = scrub_text(ev_name, counts)
-            if new is not ev_name:
-                event.name = new
-            self._attributes(event.attributes, counts)
-        for link in span.links:
-            self._attributes(link.attributes, counts)
+        events = span.events
+        if events:
+            for event in events:
+                ev_name = event.name
+                if ev_name not in clean:
+                    new = self._text(ev_name, counts)
+                    if new is not ev_name:
+                        event.name = new
+                self._attributes(event.attributes, counts)
+        links = span.links
+        if links:
+            for link in links:
+                self._attributes(link.attributes, counts)
         message = span.status.message
-        if message:
-            new = scrub_text(message, counts)
+        if message and message not in clean:
+            new = self._text(message, counts)
             if new is not message:
                 span.status.message = new
         if counts:
             self._summarise(span.attributes, counts)
             total.update(counts)
+            counts.clear()
 
     def _log_record(self, record: Any, total: Counter[str]) -> None:
-        counts: Counter[str] = Counter()
-        if record.HasField("body"):
-            self._value(record.body, None, counts)
+        counts = self._counts
+        body = record.body
+        text = body.string_value
+        if text:  # the common body: a string (a non-empty string value is the string case of the oneof)
+            if text not in self._clean:
+                new = self._text(text, counts)
+                if new is not text:
+                    body.string_value = new
+        elif record.HasField("body"):
+            self._value(body, None, counts)
         self._attributes(record.attributes, counts)
         if counts:
             self._summarise(record.attributes, counts)
             total.update(counts)
+            counts.clear()
 
     def _metric(self, metric: Any, total: Counter[str]) -> None:
         kind = metric.WhichOneof("data")
@@ -293,15 +569,22 @@ class PiiProcessor:
             elif kv.key == KINDS_KEY:
                 kinds.update(v.string_value for v in kv.value.array_value.values)
                 attributes.remove(kv)
-        attributes.add(key=COUNT_KEY).value.int_value = total
+        attributes.add(key=COUNT_KEY).value.int_value = min(total, _INT64_MAX)  # a hostile count cannot overflow
         values = attributes.add(key=KINDS_KEY).value.array_value.values
         for kind in sorted(kinds):
             values.add().string_value = kind
 
     # --- values ----------------------------------------------------------------------------------------------
 
+    def _kind(self, key: str) -> str | None:
+        kinds = self._kinds
+        if len(kinds) >= _CACHE_MAX:
+            kinds.clear()
+        kind = kinds[key] = self._scrubber.classify_key(key)
+        return kind
+
     def _attributes(self, attributes: Any, counts: Counter[str]) -> None:
-        if not len(attributes):
+        if not attributes:
             return
         if self._allowed is not None:
             kept = [kv for kv in attributes if kv.key in self._allowed]
@@ -313,19 +596,30 @@ class PiiProcessor:
                     dst.CopyFrom(src)
                 del attributes[:]
                 attributes.extend(survivors)
-        classify, scrub_text = self._scrubber.classify_key, self._scrubber.scrub_text
+        kinds, clean = self._kinds, self._clean
         for kv in attributes:
-            key_kind = classify(kv.key)
-            if key_kind == "never":
-                continue
-            value = kv.value
-            if key_kind is None and value.WhichOneof("value") == "string_value":  # the common case, inline
+            key = kv.key
+            key_kind = kinds.get(key, _UNSEEN)
+            if key_kind is None:  # the common case, inline: a key that says nothing, a string value
+                value = kv.value
                 text = value.string_value
-                new = scrub_text(text, counts)
-                if new is not text:
-                    value.string_value = new
-            else:
-                self._value(value, key_kind, counts, kv.key)
+                if text:
+                    if text not in clean:
+                        new = self._text(text, counts)
+                        if new is not text:
+                            value.string_value = new
+                    continue
+                if value.WhichOneof("value") in _SCALARS:
+                    continue
+                self._value(value, None, counts, key)
+                continue
+            if key_kind == _UNSEEN:
+                key_kind = self._kind(key)
+                if key_kind is None:
+                    self._value(kv.value, None, counts, key)
+                    continue
+            if key_kind != "never":
+                self._value(kv.value, key_kind, counts, key)
 
     def _value(self, value: Any, key_kind: str | None, counts: Counter[str], parent: str | None = None) -> None:
         which = value.WhichOneof("value")

@@ -32,10 +32,10 @@ class Cors:
         return origin is not None and (self._any or origin.rstrip("/") in self._origins)
 
     def headers(self, request: Request) -> dict[str, str]:
-        """The CORS headers for an actual request's answer (none for an origin that is not allowed)."""
+        """The CORS headers for an actual request's answer (only ``Vary`` for an origin that is not allowed)."""
         origin = request.headers.get("origin")
         if origin is None or not self.allows(origin):
-            return {}
+            return {"Vary": "Origin"}  # this answer too depends on the Origin: caches must keep them apart
         return {"Access-Control-Allow-Origin": origin, "Access-Control-Expose-Headers": self._expose,
                 "Vary": "Origin"}
 

@@ -10,7 +10,8 @@
   does (``user.id`` pseudonymised, ``user.ip_address`` removed), other JSON items (sessions, logs, spans, ...)
   value by value, a session's distinct id pseudonymised; items that are not JSON (attachments, replay
   recordings) cannot be scrubbed and are dropped.
-* Scrubbing and forwarding run on a worker thread (the upstream call with a timeout); Sentry's answer is passed
+* Scrubbing and forwarding run on a worker thread (the upstream call with a timeout), at most ``max_in_flight``
+  envelopes at once (more get 429 with ``Retry-After``: never a queue of them); Sentry's answer is passed
   on (429 with its ``Retry-After`` / ``X-Sentry-Rate-Limits``, so the SDK backs off), 502/504 when it cannot be
   reached.
 """
@@ -18,6 +19,7 @@
 from __future__ import annotations
 
 import asyncio
+import http.client
 import logging
 import threading
 import time
@@ -36,13 +38,15 @@ from otel_distro._internal.body import BodyTooLarge, read_body
 from otel_distro._internal.cors import Cors
 from otel_distro._internal.envelope import Envelope, EnvelopeError, Item, parse_envelope
 from otel_distro.scrubbing import Scrubber
+from otel_distro.scrubbing._keys import scrub_keys
 from otel_distro.scrubbing._sentry import scrub_event
 
 __all__ = ["Dsn", "Tunnel"]
 
 _log = logging.getLogger("otel_distro.sentry_tunnel")
 _METHODS = ("POST",)
-_EVENT_TYPES = frozenset({"event", "transaction", "feedback"})
+_EVENT_TYPES = frozenset({"event", "transaction", "feedback", "replay_event"})  # the ones with the scope's user
+_ATTRIBUTE_ITEMS = frozenset({"log", "trace_metric", "span"})  # {"items": [{"attributes": {"user.id": {...}}}]}
 _PASSED_HEADERS = ("retry-after", "x-sentry-rate-limits")
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
@@ -86,7 +90,7 @@ class Tunnel:
     """The endpoint. ``dsns``: the configured DSNs (texts); ``scrubber``: the engine the envelopes go through."""
 
     def __init__(self, dsns: Iterable[str], *, scrubber: Scrubber, cors: Cors, max_bytes: int = 1 << 20,
-                 timeout: float = 10.0) -> None:
+                 timeout: float = 10.0, max_in_flight: int = 4) -> None:
         self._allowed: dict[tuple[str, str], Dsn] = {}
         for text in dsns:
             dsn = Dsn.parse(text)
@@ -97,6 +101,9 @@ class Tunnel:
         self.max_bytes = max_bytes
         self._timeout = timeout
         self._refusals = _Throttle(10.0)
+        # Envelopes scrubbed or forwarded at once. The worker threads are the loop's default executor (the app's
+        # too: 5 on 1 core), and a slow Sentry holds each for up to ``timeout``: the rest are refused, not queued.
+        self._slots = threading.BoundedSemaphore(max_in_flight)
 
     async def __call__(self, request: Request) -> Response:
         if request.method == "OPTIONS":
@@ -130,7 +137,14 @@ class Tunnel:
             return refuse(403, "this DSN is not served by this tunnel", "dsn_not_allowed",
                           dsn_host=dsn.host[:100], dsn_project=dsn.project_id[:20])
         # Scrubbing (up to max_bytes of text) and the upstream call both run on a worker thread, off the loop.
-        status, answer_headers, answer = await asyncio.to_thread(self._scrub_and_forward, envelope, upstream)
+        if not self._slots.acquire(blocking=False):
+            busy = refuse(429, "the tunnel is busy forwarding other envelopes; retry shortly", "busy")
+            busy.headers["Retry-After"] = "1"
+            return busy
+        try:
+            status, answer_headers, answer = await asyncio.to_thread(self._scrub_and_forward, envelope, upstream)
+        finally:
+            self._slots.release()
         return Response(answer, status_code=status, media_type="application/json",
                         headers={**headers, **answer_headers})
 
@@ -157,11 +171,38 @@ class Tunnel:
                 # The client's address is personal data, and a pseudonym there is not an address to Sentry.
                 payload["user"] = {k: v for k, v in user.items() if k != "ip_address"}
             payload = scrub_event(self._scrubber, payload)
+        elif item.type == "user_report" and isinstance(payload, dict):  # v7 user feedback: the name typed in
+            payload = self._scrubber.scrub_value(payload) | (
+                {"name": self._scrubber.redact_as("person", payload["name"])} if "name" in payload else {})
         elif item.type == "session" and isinstance(payload, dict):
             payload = self._scrub_session(payload)
+        elif item.type in _ATTRIBUTE_ITEMS and isinstance(payload, dict) and isinstance(payload.get("items"), list):
+            payload = {**self._scrubber.scrub_value({k: v for k, v in payload.items() if k != "items"}),
+                       "items": [self._scrub_log(record) for record in payload["items"]]}
         else:
             payload = self._scrubber.scrub_value(payload)
-        return Item(dict(item.headers), orjson.dumps(payload))
+        return Item(dict(item.headers), orjson.dumps(scrub_keys(self._scrubber, payload)))
+
+    def _scrub_log(self, record: Any) -> Any:
+        """A log record: its ``attributes`` (``{"user.id": {"value": ..., "type": "string"}, ...}``, the scope's
+        user among them) value by value, the user as in events, each attribute keeping a valid ``type``."""
+        attributes = record.get("attributes") if isinstance(record, dict) else None
+        if not isinstance(attributes, dict):
+            return self._scrubber.scrub_value(record)
+        out: dict[str, Any] = self._scrubber.scrub_value({k: v for k, v in record.items() if k != "attributes"})
+        out["attributes"] = scrubbed = {}
+        for key, attribute in attributes.items():
+            if not isinstance(attribute, dict) or "value" not in attribute:
+                scrubbed[key] = self._scrubber.scrub_value(attribute, key)
+                continue
+            value = attribute["value"]
+            if key in ("user.id", "user.username") and value not in (None, ""):
+                scrubbed[key] = {"value": self._scrubber.pseudonymize("user", str(value)), "type": "string"}
+            elif key == "user.name":
+                scrubbed[key] = {"value": self._scrubber.redact_as("person", value), "type": "string"}
+            else:
+                scrubbed[key] = {**attribute, "value": self._scrubber.scrub_value(value, key)}
+        return out
 
     def _scrub_session(self, session: dict[str, Any]) -> dict[str, Any]:
         did = session.get("did")
@@ -198,7 +239,7 @@ class Tunnel:
         except TimeoutError:
             _log.warning("sentry_tunnel_upstream_error", extra={"error_type": "timeout"})
             return 504, {}, b'{"error": "Sentry did not answer in time"}'
-        except (urllib.error.URLError, OSError) as error:
+        except (urllib.error.URLError, OSError, http.client.HTTPException) as error:  # not HTTP: BadStatusLine
             reason = getattr(error, "reason", error)
             if isinstance(reason, TimeoutError):
                 return 504, {}, b'{"error": "Sentry did not answer in time"}'

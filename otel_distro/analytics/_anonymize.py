@@ -22,6 +22,7 @@ from typing import Any
 
 from otel_distro.analytics._event import SESSION_ID, AnalyticsEvent, jsonable
 from otel_distro.scrubbing import Scrubber, default_scrubber
+from otel_distro.scrubbing._keys import scrub_keys
 
 __all__ = ["Anonymizer", "install_key"]
 
@@ -97,7 +98,7 @@ class Anonymizer:
 
     def row(self, event: AnalyticsEvent) -> dict[str, Any]:
         """The stored row: nothing of ``event``'s raw user id or personal data in its properties."""
-        properties = self._scrubber.scrub_value(jsonable(dict(event.properties)))
+        properties = scrub_keys(self._scrubber, self._scrubber.scrub_value(jsonable(dict(event.properties))))
         session_id = event.session_id
         if session_id is not None and (not SESSION_ID.fullmatch(session_id)
                                        or self._scrubber.scrub_text(session_id) != session_id):

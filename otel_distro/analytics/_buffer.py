@@ -161,13 +161,15 @@ class EventBuffer:
             time.sleep(min(1.0, remaining))  # the database is away: try again until the budget is spent
         with self._cond:
             self._closing = True
-            lost = list(self._pending)
-            self._pending.clear()
-            self._done += len(lost)
             thread, self._thread = self._thread, None
             self._cond.notify_all()
         if thread is not None and thread is not threading.current_thread():
+            # A write in progress ends first: its events are stored, not lost.
             thread.join(timeout=max(0.1, min(timeout, 5.0)))
+        with self._cond:
+            lost = list(self._pending)
+            self._pending.clear()
+            self._done += len(lost)
         if lost:
             self._hooks.dropped(lost, "shutdown")
             _log.error("analytics_events_lost", extra={"count": len(lost), "reason": "shutdown",
@@ -256,9 +258,10 @@ class EventBuffer:
     def _finished(self, batch: list[AnalyticsEvent], stored: list[AnalyticsEvent],
                   refused: list[AnalyticsEvent]) -> None:
         with self._cond:
-            for _ in batch:
+            written = min(len(batch), len(self._pending))  # fewer when close gave up waiting for this write
+            for _ in range(written):
                 self._pending.popleft()
-            self._done += len(batch)
+            self._done += written
             recovered = self._failures > 0
             self._failures = 0
             self._retry_at = 0.0

@@ -7,6 +7,7 @@ suppressed: writing analytics makes no spans and no ``db.client.operation.durati
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Sequence
 from typing import Any
@@ -83,12 +84,18 @@ class EventStore:
         self.url = url
         self._connect_timeout = connect_timeout
         self._engine: Engine | None = None
+        self._pid = os.getpid()
         self._table_ready = False
         self._lock = threading.Lock()
 
     @property
     def engine(self) -> Engine:
         with self._lock:
+            if self._engine is not None and self._pid != os.getpid():
+                # A forked child: the pooled connections are the parent's (a socket used by two processes
+                # interleaves their statements). A new pool for this process; the parent's stay open for it.
+                self._engine.dispose(close=False)
+            self._pid = os.getpid()
             if self._engine is None:
                 url = _engine_url(self.url)
                 connect_args: dict[str, Any] = {}

@@ -171,7 +171,8 @@ class Analytics:
 
 
 _current: Analytics | None = None
-_lock = threading.Lock()
+# Reentrant: the SIGTERM handler runs `shutdown` on the main thread, maybe while that thread is in `current`.
+_lock = threading.RLock()
 _atexit_registered = False
 
 

@@ -15,9 +15,10 @@ _log = logging.getLogger(__name__)
 # Event fields that identify the event, its code location and its trace: never personal data.
 _KEEP = frozenset({
     "event_id", "timestamp", "start_timestamp", "level", "platform", "sdk", "release", "environment", "dist",
-    "server_name", "fingerprint", "modules", "logger", "type", "transaction_info", "measurements",
+    "server_name", "modules", "logger", "type", "transaction_info", "measurements",
 })
 _USER_PSEUDONYMIZED = ("id", "username")
+_PERSON_NAME = "name"  # `user.name` and `contexts.feedback.name`: a person's name, whatever it looks like
 
 Event = dict[str, Any]
 BeforeSend = Callable[[Event, dict[str, Any]], Event | None]
@@ -55,7 +56,14 @@ def scrub_event(scrubber: Scrubber, event: Event) -> Event:
             for field in _USER_PSEUDONYMIZED:
                 if user.get(field) not in (None, ""):
                     user[field] = scrubber.pseudonymize("user", str(user[field]))
-            out[key] = {k: v if k in _USER_PSEUDONYMIZED else scrubber.scrub_value(v, k) for k, v in user.items()}
+            out[key] = {k: v if k in _USER_PSEUDONYMIZED else scrubber.redact_as("person", v) if k == _PERSON_NAME
+                        else scrubber.scrub_value(v, k) for k, v in user.items()}
+        elif key == "contexts" and isinstance(value, dict) and isinstance(value.get("feedback"), dict):
+            feedback = value["feedback"]
+            out[key] = scrubber.scrub_value({**value, "feedback": {k: v for k, v in feedback.items()
+                                                                   if k != _PERSON_NAME}}, key)
+            if _PERSON_NAME in feedback:
+                out[key]["feedback"][_PERSON_NAME] = scrubber.redact_as("person", feedback[_PERSON_NAME])
         else:
             out[key] = scrubber.scrub_value(value, key)
     return out

@@ -43,8 +43,10 @@ def retry_info_metadata(code: int, message: str, retry_after: float) -> tuple[tu
 
 
 class GrpcServer:
-    def __init__(self, config: GrpcConfig, consumers: Mapping[Signal, Consumer], logger: Any) -> None:
+    def __init__(self, config: GrpcConfig, consumers: Mapping[Signal, Consumer], logger: Any, *,
+                 reuse_port: bool = False) -> None:
         self._config = config
+        self._reuse_port = reuse_port
         self._consumers = consumers
         self._log = logger
         self._server: grpc.aio.Server | None = None
@@ -83,7 +85,10 @@ class GrpcServer:
 
     async def start(self) -> None:
         max_len = self._config.max_recv_msg_size_mib * 1024 * 1024
-        server = grpc.aio.server(options=[("grpc.max_receive_message_length", max_len)])
+        options: list[tuple[str, int]] = [("grpc.max_receive_message_length", max_len)]
+        if self._reuse_port:
+            options.append(("grpc.so_reuseport", 1))
+        server = grpc.aio.server(options=options)
         for signal, consumer in self._consumers.items():
             handler = grpc.unary_unary_rpc_method_handler(self._method(signal, consumer))  # raw bytes in and out
             server.add_generic_rpc_handlers(

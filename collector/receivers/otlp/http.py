@@ -44,8 +44,10 @@ _CODE_FOR_STATUS = {400: 3, 401: 16, 405: 12, 413: 8, 415: 3, 500: 13, 503: 14}
 
 
 class HttpServer:
-    def __init__(self, config: HttpConfig, consumers: Mapping[Signal, Consumer], logger: Any) -> None:
+    def __init__(self, config: HttpConfig, consumers: Mapping[Signal, Consumer], logger: Any, *,
+                 reuse_port: bool = False) -> None:
         self._config = config
+        self._reuse_port = reuse_port
         self._consumers = consumers
         self._log = logger
         self._runner: web.AppRunner | None = None
@@ -73,7 +75,8 @@ class HttpServer:
         await self._runner.setup()
         host, port = split_endpoint(self._config.endpoint)
         tls = self._config.tls.ssl_context() if self._config.tls is not None else None
-        site = web.TCPSite(self._runner, host, port, backlog=1024, ssl_context=tls)
+        site = web.TCPSite(self._runner, host, port, backlog=1024, ssl_context=tls,
+                           reuse_port=self._reuse_port or None)
         await site.start()
         server = getattr(site, "_server", None)
         sockets = getattr(server, "sockets", None) or []

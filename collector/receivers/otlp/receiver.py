@@ -19,8 +19,11 @@ class OtlpReceiver:
         self._log = settings.logger
         self._key = f"receivers::{settings.id}::protocols"
         p = config.protocols
-        self.grpc = GrpcServer(p.grpc, for_transport(consumers, "grpc"), self._log) if p.grpc is not None else None
-        self.http = HttpServer(p.http, for_transport(consumers, "http"), self._log) if p.http is not None else None
+        shared = getattr(settings.host, "worker", None) is not None  # workers share the ports (SO_REUSEPORT)
+        self.grpc = (GrpcServer(p.grpc, for_transport(consumers, "grpc"), self._log, reuse_port=shared)
+                     if p.grpc is not None else None)
+        self.http = (HttpServer(p.http, for_transport(consumers, "http"), self._log, reuse_port=shared)
+                     if p.http is not None else None)
 
     async def start(self) -> None:
         if self.grpc is not None:

@@ -237,3 +237,158 @@ def test_a_sentry_that_does_not_answer_in_time_is_504(sentry: SentryReceiver) ->
         answer = tunnel(client, envelope(sentry.dsn, sentry_event()))
     assert answer.status_code == 504
     assert answer.json() == {"error": "Sentry did not answer in time"}
+
+
+def test_the_users_name_and_a_feedback_name_do_not_reach_sentry(
+        sentry: SentryReceiver, make_client: Callable[..., TestClient]) -> None:
+    # The Sentry user interface's `name` is the person's name; user feedback carries the name typed in the form.
+    client = make_client(sentry_dsn=sentry.dsn)
+    event = sentry_event(user={"id": "user-42", "name": "Jane Doe"})
+    feedback = Item(payload=PayloadRef(json={
+        "event_id": uuid.uuid4().hex, "timestamp": time.time(), "platform": "javascript",
+        "contexts": {"feedback": {"name": "John Smith", "contact_email": EMAIL, "message": "the page hangs"}},
+    }), type="feedback")
+    assert tunnel(client, envelope(sentry.dsn, event, items=(feedback,))).status_code == 200
+    [request] = sentry.received
+    forwarded = [json.loads(item.get_bytes()) for item in request.envelope.items]
+    text = json.dumps(forwarded)
+    assert "Jane Doe" not in text and "John Smith" not in text and EMAIL not in text
+    assert forwarded[1]["contexts"]["feedback"]["message"] == "the page hangs"
+
+
+def test_an_upstream_that_answers_garbage_is_502_not_500() -> None:
+    # Something at Sentry's address that does not speak HTTP (a wrong port, a broken proxy).
+    import socket  # noqa: PLC0415
+    import threading  # noqa: PLC0415
+
+    server = socket.create_server(("127.0.0.1", 0))
+    port = server.getsockname()[1]
+
+    def answer_garbage() -> None:
+        with server:
+            conn, _ = server.accept()
+            with conn:
+                conn.recv(65536)
+                conn.sendall(b"SSH-2.0-OpenSSH_9.6\r\n")
+
+    thread = threading.Thread(target=answer_garbage, daemon=True)
+    thread.start()
+    dsn = f"http://abc@127.0.0.1:{port}/1"
+    tunnel_route = Tunnel([dsn], scrubber=default_scrubber(), cors=Cors(()), timeout=5.0)
+    app = Starlette(routes=[Route("/monitoring/tunnel", tunnel_route.__call__, methods=["POST"])])
+    with TestClient(app, raise_server_exceptions=False) as client:
+        answer = tunnel(client, envelope(dsn, sentry_event()))
+    thread.join(10)
+    assert answer.status_code == 502
+    assert answer.json() == {"error": "Sentry cannot be reached"}
+
+
+def test_personal_data_used_as_a_key_does_not_reach_sentry(
+        sentry: SentryReceiver, make_client: Callable[..., TestClient]) -> None:
+    client = make_client(sentry_dsn=sentry.dsn)
+    event = sentry_event(extra={EMAIL: "vip"}, contexts={"cart": {CARD: 1}},
+                         breadcrumbs={"values": [{"category": "ui", "data": {EMAIL: "clicked"}}]})
+    client_report = Item(payload=PayloadRef(json={"discarded_events": [], EMAIL: 1}), type="client_report")
+    assert tunnel(client, envelope(sentry.dsn, event, items=(client_report,))).status_code == 200
+    [request] = sentry.received
+    text = json.dumps([json.loads(item.get_bytes()) for item in request.envelope.items])
+    assert EMAIL not in text and "4111" not in text
+    assert "vip" in text and "clicked" in text
+
+
+def test_a_fingerprint_the_page_built_from_personal_data_is_scrubbed(
+        sentry: SentryReceiver, make_client: Callable[..., TestClient]) -> None:
+    # Sentry.captureException(error, {fingerprint: ["checkout", user.email]}): the page chooses the fingerprint.
+    client = make_client(sentry_dsn=sentry.dsn)
+    event = sentry_event(fingerprint=["{{ default }}", "checkout", EMAIL])
+    assert tunnel(client, envelope(sentry.dsn, event)).status_code == 200
+    [received] = sentry.wait_for_events(1)
+    assert received["fingerprint"][:2] == ["{{ default }}", "checkout"]
+    assert EMAIL not in json.dumps(received["fingerprint"])
+
+
+def test_replay_events_and_user_reports_lose_the_users_identity(
+        sentry: SentryReceiver, make_client: Callable[..., TestClient]) -> None:
+    # A replay event carries the scope's user like an error does; a (v7) user report the name typed in the form.
+    client = make_client(sentry_dsn=sentry.dsn, scrub_key="k" * 32)
+    replay = Item(payload=PayloadRef(json={
+        "type": "replay_event", "replay_id": uuid.uuid4().hex, "segment_id": 0, "timestamp": time.time(),
+        "user": {"id": "user-42", "name": "Jane Doe", "ip_address": "203.0.113.9"}, "urls": ["https://app.example/"],
+    }), type="replay_event")
+    report = Item(payload=PayloadRef(json={"event_id": uuid.uuid4().hex, "name": "John Smith", "email": EMAIL,
+                                           "comments": "the page hangs"}), type="user_report")
+    assert tunnel(client, envelope(sentry.dsn, items=(replay, report))).status_code == 200
+    [request] = sentry.received
+    forwarded = {item.type: json.loads(item.get_bytes()) for item in request.envelope.items}
+    text = json.dumps(forwarded)
+    for raw in ("user-42", "Jane Doe", "203.0.113.9", "John Smith", EMAIL):
+        assert raw not in text, raw
+    assert forwarded["replay_event"]["user"]["id"].startswith("[user:")
+    assert forwarded["user_report"]["comments"] == "the page hangs"
+
+
+def test_envelopes_beyond_the_in_flight_limit_are_refused_not_queued(sentry: SentryReceiver) -> None:
+    # A slow Sentry holds a worker thread per envelope, and those threads are the app's asyncio.to_thread pool.
+    import threading  # noqa: PLC0415
+
+    tunnel_route = Tunnel([sentry.dsn], scrubber=default_scrubber(), cors=Cors(()), max_in_flight=1)
+    entered, release = threading.Event(), threading.Event()
+    forward = tunnel_route._forward
+
+    def slow_forward(upstream: Any, body: bytes) -> Any:
+        entered.set()
+        release.wait(10)
+        return forward(upstream, body)
+
+    tunnel_route._forward = slow_forward  # type: ignore[method-assign]
+    app = Starlette(routes=[Route("/monitoring/tunnel", tunnel_route.__call__, methods=["POST"])])
+    answers: list[Any] = []
+    with TestClient(app) as client:
+        first = threading.Thread(target=lambda: answers.append(tunnel(client, envelope(sentry.dsn, sentry_event()))))
+        first.start()
+        assert entered.wait(10)
+        busy = tunnel(client, envelope(sentry.dsn, sentry_event()))
+        release.set()
+        first.join(10)
+    assert busy.status_code == 429 and busy.headers["retry-after"] == "1"
+    assert "busy" in busy.json()["error"]
+    assert [a.status_code for a in answers] == [200] and len(sentry.received) == 1
+
+
+CONTENT_TYPES = {"log": "application/vnd.sentry.items.log+json",
+                 "trace_metric": "application/vnd.sentry.items.trace-metric+json",
+                 "span": "application/vnd.sentry.items.span.v2+json"}
+
+
+@pytest.mark.parametrize("item_type", sorted(CONTENT_TYPES))
+def test_logs_and_metrics_lose_the_users_identity_and_keep_valid_attributes(
+        sentry: SentryReceiver, make_client: Callable[..., TestClient], item_type: str) -> None:
+    # Sentry.logger.info(...) or Sentry.metrics.count(...) after Sentry.setUser(...): the SDK puts the user in
+    # each record's attributes.
+    client = make_client(sentry_dsn=sentry.dsn, scrub_key="k" * 32)
+    log = Item(payload=PayloadRef(json={"items": [{
+        "timestamp": time.time(), "level": "info", "body": f"cart saved for {EMAIL}", "trace_id": "a" * 32,
+        "attributes": {"user.id": {"value": "user-42", "type": "string"},
+                       "user.name": {"value": "Jane Doe", "type": "string"},
+                       "user.email": {"value": EMAIL, "type": "string"},
+                       "sentry.release": {"value": "1.2.3", "type": "string"}},
+    }]}), type=item_type, content_type=CONTENT_TYPES[item_type])
+    assert tunnel(client, envelope(sentry.dsn, items=(log,))).status_code == 200
+    [request] = sentry.received
+    [record] = json.loads(request.envelope.items[0].get_bytes())["items"]
+    text = json.dumps(record)
+    for raw in ("user-42", "Jane Doe", EMAIL):
+        assert raw not in text, raw
+    attributes = record["attributes"]
+    assert attributes["user.id"]["value"].startswith("[user:")
+    assert {attr["type"] for attr in attributes.values()} == {"string"}
+    assert attributes["sentry.release"] == {"value": "1.2.3", "type": "string"}
+
+
+def test_every_config_answer_varies_by_origin(make_client: Callable[..., TestClient]) -> None:
+    # The allow-origin header depends on the Origin: an answer without it, cached, must not be served to a page
+    # of an allowed origin (its browser would then hide the config).
+    client = make_client(cors_origins=("https://app.example",))
+    for origin in ("https://app.example", "https://other.example", None):
+        answer = client.get("/monitoring/config", headers={"origin": origin} if origin else {})
+        assert answer.headers.get("vary") == "Origin", origin

@@ -188,3 +188,29 @@ def test_events_a_failed_flush_kept_are_retried_on_their_own_before_the_interval
     store.down = False
     wait_until(lambda: store.stored == ["e0", "e1"])  # no second flush asked for
     buf.close()
+
+
+def test_a_write_still_running_when_close_gives_up_flushing_is_counted_stored_not_lost(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # A slow database: the write in progress when close's flush budget runs out ends while close waits for the
+    # thread. Its events are stored: close must not report them lost, and the thread must not crash on them.
+    crashes: list[BaseException | None] = []
+    monkeypatch.setattr(threading, "excepthook", lambda args: crashes.append(args.exc_value))
+    stored: list[str] = []
+    dropped: list[tuple[int, str]] = []
+    started = threading.Event()
+    holder: list[EventBuffer] = []
+
+    def slow_write(batch: Sequence[AnalyticsEvent]) -> None:
+        started.set()
+        wait_until(lambda: holder[0].room() == 0)  # ends once close has stopped taking events
+        stored.extend(e.name for e in batch)
+
+    buf = EventBuffer(slow_write, batch_size=3, hooks=BufferHooks(
+        stored=lambda evs: None, dropped=lambda evs, reason: dropped.append((len(evs), reason))))
+    holder.append(buf)
+    assert buf.add_all(events(3))
+    assert started.wait(10)
+    lost = buf.close(timeout=1.0)
+    assert stored == ["e0", "e1", "e2"]
+    assert (lost, dropped, crashes) == (0, [], [])

@@ -291,3 +291,16 @@ def test_a_full_buffer_answers_503_so_the_browser_resends_later(
     finally:
         proxy.stop()
     assert len(pg_rows(pg_schema)) == 100
+
+
+def test_personal_data_used_as_a_nested_property_key_never_reaches_the_database(
+        client: TestClient, pg_schema: str) -> None:
+    # Only top-level property names are restricted; deeper keys are whatever the page sent.
+    answer = post(client, [event("invite_sent", properties={
+        "invited": {"jane.doe@example.org": True, "+33 6 12 34 56 78": "sms"}, "count": 2})])
+    assert answer.status_code == 202, answer.text
+    assert flush(10)
+    [row] = pg_rows(pg_schema)
+    text = json.dumps(row, default=str)
+    assert "jane.doe" not in text and "12 34 56" not in text
+    assert row["properties"]["count"] == 2 and len(row["properties"]["invited"]) == 2

@@ -106,3 +106,35 @@ def test_sigterm_in_a_plain_process_writes_the_buffer(tmp_path: Path) -> None:
                             cwd=tmp_path, capture_output=True, timeout=60)
     assert result.returncode == -signal.SIGTERM, result.stderr.decode()[-3000:]
     assert sorted(json.loads(p)["prompt_length"] for _, p, _ in _rows(tmp_path)) == [0, 1, 2]
+
+
+SIGTERM_WHILE_MAKING = '''
+import os, signal, time
+from otel_distro import analytics
+from otel_distro.analytics import _tracker, track_event
+
+assert track_event("first_event")
+analytics.shutdown()  # a job's checkpoint: the next event makes the service afresh
+made = _tracker.Analytics.__init__
+
+
+def init(self, *args, **kwargs):
+    os.kill(os.getpid(), signal.SIGTERM)  # the SIGTERM arrives while the service is being made
+    made(self, *args, **kwargs)
+
+
+_tracker.Analytics.__init__ = init
+track_event("second_event")
+time.sleep(30)
+'''
+
+
+def test_a_sigterm_while_the_service_is_being_made_still_ends_the_process(tmp_path: Path) -> None:
+    (tmp_path / "job.py").write_text(SIGTERM_WHILE_MAKING)
+    try:
+        result = subprocess.run([str(BIN / "opentelemetry-instrument"), sys.executable, "job.py"],
+                                env=_env(tmp_path), cwd=tmp_path, capture_output=True, timeout=25)
+    except subprocess.TimeoutExpired:
+        pytest.fail("the process hung in its SIGTERM handler (it waited for a lock its own thread held)")
+    assert result.returncode == -signal.SIGTERM, result.stderr.decode()[-3000:]
+    assert [name for name, _, _ in _rows(tmp_path)] == ["first_event"]

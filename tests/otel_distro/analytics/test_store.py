@@ -135,3 +135,36 @@ def test_the_analytics_database_is_not_a_health_check_of_the_app(tmp_path: Path)
     finally:
         analytics.close()
     assert not [name for name in checks if "analytics.db" in name]
+
+
+def test_a_forked_child_never_writes_on_the_connections_it_inherited(pg_schema: str) -> None:
+    # gunicorn --preload: a master that wrote events forks workers; a pooled socket used by two processes
+    # interleaves their statements.
+    import os  # noqa: PLC0415
+    import select  # noqa: PLC0415
+
+    from otel_distro.analytics._store import EventStore  # noqa: PLC0415
+
+    store = EventStore(pg_url(pg_schema))
+    backend_pid = "SELECT pg_backend_pid()"
+    with store.engine.connect() as connection:  # back in the pool afterwards
+        parent = connection.execute(text(backend_pid)).scalar()
+    read, write = os.pipe()
+    child = os.fork()
+    if child == 0:  # pragma: no cover - the child reports through the pipe
+        try:
+            with store.engine.connect() as connection:
+                os.write(write, str(connection.execute(text(backend_pid)).scalar()).encode())
+        finally:
+            os._exit(0)
+    os.close(write)
+    try:
+        assert select.select([read], [], [], 30)[0], "the child did not answer"
+        answer = os.read(read, 64)
+    finally:
+        os.close(read)
+        os.waitpid(child, 0)
+    with store.engine.connect() as connection:  # the parent's own connection still works
+        assert connection.execute(text(backend_pid)).scalar() == parent
+    store.dispose()
+    assert answer and int(answer) != parent
