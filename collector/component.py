@@ -42,6 +42,7 @@ import structlog
 from collector.pdata import Batch, Signal
 
 __all__ = [
+    "OFF_LOOP_BYTES",
     "ComponentID",
     "Consumer",
     "CreateSettings",
@@ -148,7 +149,14 @@ class CreateSettings:
 
 Processor = Callable[[Batch], Batch]
 """A processor: takes a batch, returns it (edited in place or new). No I/O, never calls the next stage.
-Drops with `collector.errors.DropBatch`; refuses (back-pressure) with `collector.errors.Refused`."""
+Drops with `collector.errors.DropBatch`; refuses (back-pressure) with `collector.errors.Refused`.
+
+A processor whose instance has ``thread_safe = True`` may be called from a worker thread while the event loop
+calls it for other batches (its own state stays consistent): a batch above `OFF_LOOP_BYTES` is processed in a
+thread when every processor of its run says so, so that it does not stall every other client's request."""
+
+#: Requests and batches above this many bytes are decoded and processed off the event loop (in a worker thread).
+OFF_LOOP_BYTES = 256 * 1024
 
 
 @runtime_checkable

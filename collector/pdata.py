@@ -146,6 +146,12 @@ class Batch:
             self._raw = self.view.SerializeToString()
         return self._raw
 
+    def byte_size(self) -> int:
+        """Bytes of the serialized request: the length of the bytes it holds, else computed (not serialized)."""
+        if self._raw is not None:
+            return len(self._raw)
+        return int(self.view.ByteSize())
+
     @property
     def has_bytes(self) -> bool:
         """Whether the serialized request is at hand (`to_bytes` costs nothing)."""

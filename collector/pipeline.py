@@ -22,6 +22,7 @@ from typing import Any
 import structlog
 
 from collector.component import (
+    OFF_LOOP_BYTES,
     ComponentID,
     Consumer,
     CreateSettings,
@@ -48,7 +49,9 @@ _log = structlog.get_logger("collector.pipeline")
 
 
 class ProcessorChain:
-    """Runs consecutive plain processors, then hands the result to ``next``."""
+    """Runs consecutive plain processors, then hands the result to ``next``. A batch above `OFF_LOOP_BYTES`
+    goes through the leading ``thread_safe`` ones in a worker thread (the event loop serves other requests
+    meanwhile), through the rest on the loop."""
 
     def __init__(self, pipeline: str, processors: Sequence[tuple[ComponentID, Processor]], next: Consumer,
                  telemetry: Telemetry) -> None:
@@ -56,22 +59,39 @@ class ProcessorChain:
         self._processors = list(processors)
         self._next = next
         self._telemetry = telemetry
+        self._off_loop = 0  # how many leading processors may run in a worker thread
+        while (self._off_loop < len(self._processors)
+               and getattr(self._processors[self._off_loop][1], "thread_safe", False)):
+            self._off_loop += 1
 
     async def consume(self, batch: Batch) -> None:
-        for pid, proc in self._processors:
+        out: Batch | None = batch
+        start = 0
+        if self._off_loop and batch.byte_size() > OFF_LOOP_BYTES:
+            out = await asyncio.to_thread(self._process, batch, 0, self._off_loop)
+            start = self._off_loop
+        if out is not None and start < len(self._processors):
+            out = self._process(out, start, len(self._processors))
+        if out is not None:
+            await self._next.consume(out)
+
+    def _process(self, batch: Batch, start: int, stop: int) -> Batch | None:
+        """The batch after processors ``start`` to ``stop``, or None when one dropped it."""
+        procs = self._processors if start == 0 and stop == len(self._processors) else self._processors[start:stop]
+        for pid, proc in procs:
             try:
                 batch = proc(batch)
             except DropBatch:
                 self._telemetry.add(f"otelcol_processor_dropped_{ITEM_UNITS[batch.signal]}", batch.item_count(),
                                     {"processor": str(pid), "pipeline": self._pipeline},
                                     description="Items dropped by a processor on purpose")
-                return
+                return None
             except Refused:
                 self._telemetry.add(f"otelcol_processor_refused_{ITEM_UNITS[batch.signal]}", batch.item_count(),
                                     {"processor": str(pid), "pipeline": self._pipeline},
                                     description="Items refused by a processor (back-pressure)")
                 raise
-        await self._next.consume(batch)
+        return batch
 
 
 class FanOut:

@@ -21,6 +21,7 @@ class Config(BaseModel):
 
 
 class AttributesProcessor:
+    thread_safe = True  # its state is read only
     def __init__(self, config: Config) -> None:
         self._actions = prepared(config.actions)
 

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from collector.component import Consumer, CreateSettings
 from collector.config_types import Duration
+from collector.memory import LEDGER
 from collector.pdata import Batch, Signal, split
 from collector.sending.sender import ITEM_UNITS
 
@@ -51,6 +52,8 @@ class BatchProcessor:
         self._next: Consumer | None = None
         self._pending: list[Batch] = []
         self._pending_items = 0
+        self._component = f"processor/{settings.id}"
+        self._held = 0  # bytes of the pending batches, reported to `collector.memory`
         self._timer: asyncio.TimerHandle | None = None
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -68,6 +71,7 @@ class BatchProcessor:
             return
         self._pending.append(batch)
         self._pending_items += n
+        self._held += LEDGER.hold(self._component, batch.byte_size())
         size = self._config.send_batch_size
         if size and self._pending_items >= size:
             await self._flush("size")
@@ -86,6 +90,13 @@ class BatchProcessor:
             self._timer.cancel()
             self._timer = None
         pending, self._pending, self._pending_items = self._pending, [], 0
+        held, self._held = self._held, 0
+        try:
+            await self._send_pending(pending, trigger)
+        finally:  # handed on (the next stage counts what it keeps), or dropped
+            LEDGER.release(self._component, held)
+
+    async def _send_pending(self, pending: list[Batch], trigger: str) -> None:
         if not pending:
             return
         self._telemetry.add(f"otelcol_processor_batch_{trigger}_trigger_send", 1, self._attrs,

@@ -1,15 +1,24 @@
-"""``memory_limiter``: refuses data (back-pressure, never a crash) while the process uses too much memory.
+"""``memory_limiter``: refuses data (back-pressure, never a crash) while the collector holds too much of it.
 
-Memory is measured at most every ``check_interval`` (RSS, by psutil); percentages are of the container's
-memory limit (cgroup v1 or v2) when there is one, else of the machine's. Above the soft limit (``limit -
-spike_limit``) every batch is refused with `collector.errors.Refused`: receivers answer 503 + Retry-After (gRPC
-UNAVAILABLE + RetryInfo) and clients retry later. Above the hard limit a garbage collection is forced too.
-Put it first in every pipeline.
+What counts is the OTLP data the collector holds (`collector.memory`): requests being received, ``batch``'s
+pending batches, in-memory sending queues and the batches their consumers are sending — not the process's RSS,
+which CPython does not give back to the system once an overload is over. Above the soft limit (``limit -
+spike_limit``) every batch is refused with `collector.errors.Refused`: receivers answer 503 + Retry-After
+(gRPC UNAVAILABLE + RetryInfo) and clients retry later. The decision is taken on every batch from the current
+count, so the collector accepts again the moment the data is sent on. While a limiter runs, the receivers
+also refuse a request before reading its body when the data held is over the soft limit, or when the request
+would take it past the hard limit.
+
+The limits count bytes of serialized OTLP data. The process needs more than that (decoded messages while a
+batch is processed, the interpreter itself: count two to three times the limit), so size ``limit_mib`` to
+about a third of the memory the collector may use; percentages are of the container's memory limit (cgroup
+v1 or v2) when there is one, else of the machine's. The count is per process: with ``--workers N`` each worker
+holds up to the limit. Every ``check_interval`` (while data flows) the count is published as the gauge
+``otelcol_memory_limiter_held_bytes``, and it paces the log lines while refusing. Put it first in every pipeline.
 """
 
 from __future__ import annotations
 
-import gc
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -21,6 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from collector.component import CreateSettings
 from collector.config_types import Duration
 from collector.errors import Refused
+from collector.memory import LEDGER, Ledger, Limits
 from collector.pdata import Batch, Signal
 
 __all__ = ["SIGNALS", "TYPE", "Config", "MemoryLimiter", "create", "total_memory"]
@@ -65,10 +75,6 @@ class Config(BaseModel):
         return hard, hard - spike
 
 
-def _rss() -> int:
-    return int(psutil.Process().memory_info().rss)
-
-
 _CGROUP_LIMITS = ("fs/cgroup/memory.max", "fs/cgroup/memory/memory.limit_in_bytes")  # cgroup v2, v1
 
 
@@ -87,39 +93,45 @@ def total_memory(sys_root: Path = Path("/sys")) -> int:
 
 
 class MemoryLimiter:
-    def __init__(self, settings: CreateSettings, config: Config, *, usage: Callable[[], int] = _rss,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    thread_safe = True  # reads the ledger (locked); its flags only pace log lines
+    def __init__(self, settings: CreateSettings, config: Config, *, ledger: Ledger = LEDGER,
+                 total: int | None = None, clock: Callable[[], float] = time.monotonic) -> None:
         self._interval = config.check_interval
-        self.hard, self.soft = config.limits_bytes(total_memory())
-        self._usage = usage
+        self.hard, self.soft = config.limits_bytes(total_memory() if total is None else total)
+        self._ledger = ledger
         self._clock = clock
         self._log = settings.logger
-        self._next_check = 0.0
+        self._telemetry = settings.telemetry
+        self._attrs = {"processor": str(settings.id)}
+        self._next_log = 0.0
+        self._next_gauge = 0.0
         self.refusing = False
 
-    def _check(self) -> None:
-        try:
-            used = self._usage()
-            if used >= self.hard:
-                gc.collect()
-                used = self._usage()
-        except Exception as exc:  # cannot measure: keep the last decision, never fail the pipeline
-            self._log.warning("memory_limiter_measure_failed", error=str(exc))
-            return
-        refusing = used >= self.soft
-        if refusing != self.refusing:
-            event = "memory_limiter_refusing" if refusing else "memory_limiter_accepting"
-            self._log.warning(event, used_mib=used // MIB, soft_limit_mib=self.soft // MIB,
-                              hard_limit_mib=self.hard // MIB)
-        self.refusing = refusing
+    async def start(self) -> None:
+        """The receivers refuse early, before reading a body, under these limits too."""
+        self._ledger.limit(self, Limits(self.hard, self.soft))
+
+    async def shutdown(self) -> None:
+        self._ledger.limit(self, None)
 
     def __call__(self, batch: Batch) -> Batch:
+        held = self._ledger.held()  # this batch included: its receiver holds it
         now = self._clock()
-        if now >= self._next_check:
-            self._next_check = now + self._interval
-            self._check()
+        if now >= self._next_gauge:
+            self._next_gauge = now + self._interval
+            self._telemetry.set("otelcol_memory_limiter_held_bytes", held, self._attrs,
+                                description="Bytes of data the collector held, as the memory limiter last saw them")
+        if held > self.soft:
+            if not self.refusing or now >= self._next_log:
+                self._next_log = now + self._interval
+                self._log.warning("memory_limiter_refusing", held_bytes=held, soft_limit_bytes=self.soft,
+                                  hard_limit_bytes=self.hard)
+            self.refusing = True
+            raise Refused(f"the collector holds {held} bytes of data, above the memory limiter's soft limit "
+                          f"({self.soft} bytes)", retry_after=1.0)
         if self.refusing:
-            raise Refused("memory usage is above the soft limit", retry_after=max(1.0, self._interval))
+            self.refusing = False
+            self._log.warning("memory_limiter_accepting", held_bytes=held, soft_limit_bytes=self.soft)
         return batch
 
 

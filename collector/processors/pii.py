@@ -226,7 +226,12 @@ class PiiProcessor:
     at a dict lookup or two: the kind of each key seen (``never``: skipped without reading the value), and
     texts recently found clean — route names, methods, user agents, status messages repeat on every request.
     Only clean values are remembered; a value that held something to redact is never kept.
+
+    Thread safe (a big batch is processed in a worker thread while the event loop runs others): per-call state
+    stays in the call; the caches only ever hold entries that are true, so a lost insertion costs a lookup.
     """
+
+    thread_safe = True
 
     def __init__(self, scrubber: Scrubber, config: Config, telemetry: Telemetry, component: str) -> None:
         self._scrubber = scrubber
@@ -240,12 +245,12 @@ class PiiProcessor:
         self._clean: dict[str, None] = {}
         self._kinds_b: dict[bytes, str | None] = {}
         self._clean_kv: dict[bytes, None] = {}  # serialized KeyValues found clean
-        self._counts: Counter[str] = Counter()
 
     def __call__(self, batch: Batch) -> Batch:
         if self._allowed is None and batch.signal is not Signal.METRICS and not batch.message_held:
             return self._lean(batch)  # the pipeline's case: a batch as received
         total: Counter[str] = Counter()
+        counts: Counter[str] = Counter()  # per call, emptied after each item that used it (thread safe)
         request: Any = batch.view
         if batch.signal is Signal.TRACES:
             for rs in request.resource_spans:
@@ -253,14 +258,14 @@ class PiiProcessor:
                 for ss in rs.scope_spans:
                     self._attributes(ss.scope.attributes, total)
                     for span in ss.spans:
-                        self._span(span, total)
+                        self._span(span, total, counts)
         elif batch.signal is Signal.LOGS:
             for rl in request.resource_logs:
                 self._attributes(rl.resource.attributes, total)
                 for sl in rl.scope_logs:
                     self._attributes(sl.scope.attributes, total)
                     for record in sl.log_records:
-                        self._log_record(record, total)
+                        self._log_record(record, total, counts)
         else:
             for rm in request.resource_metrics:
                 self._attributes(rm.resource.attributes, total)
@@ -279,6 +284,7 @@ class PiiProcessor:
 
     def _lean(self, batch: Batch) -> Batch:
         total: Counter[str] = Counter()
+        counts: Counter[str] = Counter()  # per call, emptied after each item that used it (thread safe)
         request: Any
         if batch.signal is Signal.TRACES:
             request = LEAN_TRACES.FromString(batch.to_bytes())
@@ -287,7 +293,7 @@ class PiiProcessor:
                 for ss in rs.scope_spans:
                     self._kvs(ss.scope.attributes, total)
                     for span in ss.spans:
-                        self._lean_span(span, total)
+                        self._lean_span(span, total, counts)
         else:
             request = LEAN_LOGS.FromString(batch.to_bytes())
             for rl in request.resource_logs:
@@ -295,7 +301,7 @@ class PiiProcessor:
                 for sl in rl.scope_logs:
                     self._kvs(sl.scope.attributes, total)
                     for record in sl.log_records:
-                        self._lean_record(record, total)
+                        self._lean_record(record, total, counts)
         if total:  # something was redacted: the batch is what the lean messages hold now
             batch.replace_bytes(request.SerializeToString())
         for kind, n in total.items():
@@ -303,8 +309,7 @@ class PiiProcessor:
                                 description="Values redacted by the pii processor, by kind")
         return batch
 
-    def _lean_span(self, span: Any, total: Counter[str]) -> None:
-        counts = self._counts
+    def _lean_span(self, span: Any, total: Counter[str], counts: Counter[str]) -> None:
         name = span.name
         if name and name not in self._clean:
             new = self._text(name, counts)
@@ -349,8 +354,7 @@ class PiiProcessor:
                 status.message = new
                 span.status = status.SerializeToString()
 
-    def _lean_record(self, record: Any, total: Counter[str]) -> None:
-        counts = self._counts
+    def _lean_record(self, record: Any, total: Counter[str], counts: Counter[str]) -> None:
         if record.HasField("body"):
             body = record.body
             text = any_string(body)
@@ -498,8 +502,7 @@ class PiiProcessor:
             clean[text] = None
         return new
 
-    def _span(self, span: Any, total: Counter[str]) -> None:
-        counts = self._counts  # one Counter, emptied after each span that used it
+    def _span(self, span: Any, total: Counter[str], counts: Counter[str]) -> None:
         clean = self._clean
         name = span.name
         if name not in clean:
@@ -530,8 +533,7 @@ class PiiProcessor:
             total.update(counts)
             counts.clear()
 
-    def _log_record(self, record: Any, total: Counter[str]) -> None:
-        counts = self._counts
+    def _log_record(self, record: Any, total: Counter[str], counts: Counter[str]) -> None:
         body = record.body
         text = body.string_value
         if text:  # the common body: a string (a non-empty string value is the string case of the oneof)

@@ -11,6 +11,7 @@ import asyncio
 from dataclasses import dataclass
 from typing import Protocol
 
+from collector.memory import LEDGER
 from collector.pdata import Batch
 
 __all__ = ["Item", "MemoryQueue", "Queue", "QueueClosed", "QueueFull"]
@@ -28,6 +29,7 @@ class QueueClosed(Exception):
 class Item:
     batch: Batch
     key: object = None  # the persistent queue's handle on the stored copy
+    held: int = 0  # the memory queue: bytes reported to `collector.memory` until the item is settled
 
 
 class Queue(Protocol):
@@ -63,11 +65,13 @@ class Queue(Protocol):
 
 
 class MemoryQueue:
-    """A bounded FIFO in memory: lost on a crash, drained on a clean shutdown."""
+    """A bounded FIFO in memory: lost on a crash, drained on a clean shutdown. Its batches count as held
+    (`collector.memory`) from ``put`` until their consumer settles them (``ack``, ``nack``) or `discard`."""
 
-    def __init__(self, capacity: int) -> None:
+    def __init__(self, capacity: int, name: str = "sending_queue") -> None:
         self._capacity = capacity
-        self._queue: asyncio.Queue[Batch] = asyncio.Queue(maxsize=capacity)
+        self._name = name
+        self._queue: asyncio.Queue[Item] = asyncio.Queue(maxsize=capacity)
         self._closed = False
         self._drain = True
         self._closed_event = asyncio.Event()
@@ -85,9 +89,11 @@ class MemoryQueue:
     def put_nowait(self, batch: Batch) -> None:
         if self._closed:
             raise QueueClosed("the sending queue is shut down")
+        item = self._item(batch)
         try:
-            self._queue.put_nowait(batch)
+            self._queue.put_nowait(item)
         except asyncio.QueueFull:
+            self._settle(item)
             raise QueueFull(f"sending queue is full ({self._capacity} batches)") from None
 
     async def put(self, batch: Batch, *, block: bool = True) -> None:
@@ -96,41 +102,60 @@ class MemoryQueue:
             return
         if self._closed:
             raise QueueClosed("the sending queue is shut down")
-        await self._queue.put(batch)
+        item = self._item(batch)
+        try:
+            await self._queue.put(item)
+        except BaseException:
+            self._settle(item)
+            raise
+
+    def _item(self, batch: Batch) -> Item:
+        return Item(batch, held=LEDGER.hold(self._name, batch.byte_size()))
+
+    def _settle(self, item: Item) -> None:
+        held, item.held = item.held, 0
+        LEDGER.release(self._name, held)
 
     async def get(self) -> Item:
         while True:
             if self._closed and (not self._drain or self._queue.empty()):
                 raise QueueClosed
             if not self._queue.empty():
-                return Item(self._queue.get_nowait())
+                return self._queue.get_nowait()
             getter = asyncio.ensure_future(self._queue.get())
             closed = asyncio.ensure_future(self._closed_event.wait())
             try:
                 done, _ = await asyncio.wait({getter, closed}, return_when=asyncio.FIRST_COMPLETED)
+            except asyncio.CancelledError:  # the consumer is cancelled: its getter must not take an item later
+                if getter.done() and not getter.cancelled():
+                    self._settle(getter.result())  # taken in the same instant: lost with the consumer
+                getter.cancel()
+                raise
             finally:
                 closed.cancel()
             if getter in done:
-                return Item(getter.result())
+                return getter.result()
             getter.cancel()
             try:
                 await getter
             except asyncio.CancelledError:
                 pass
             else:  # the getter won the race after all: put the item back at the front is not possible; keep it
-                return Item(getter.result())
+                return getter.result()
 
     def ack(self, item: Item) -> None:
-        return None
+        self._settle(item)
 
     def nack(self, item: Item, batch: Batch | None = None) -> None:
-        return None
+        self._settle(item)
 
     def discard(self) -> int:
         """Empty the queue (its consumers are gone); returns the items it held."""
         items = 0
         while not self._queue.empty():
-            items += self._queue.get_nowait().item_count()
+            item = self._queue.get_nowait()
+            self._settle(item)
+            items += item.batch.item_count()
         return items
 
     async def close(self, *, drain: bool) -> None:

@@ -82,7 +82,8 @@ class Sender:
         self._queue_attrs = {**self._attrs, "data_type": signal.value}
         q = settings.sending_queue
         self._persistent = queue is not None
-        self.queue: Queue | None = queue if queue is not None else (MemoryQueue(q.queue_size) if q.enabled else None)
+        memory = MemoryQueue(q.queue_size, f"exporter/{id}/{signal.value}") if q.enabled else None
+        self.queue: Queue | None = queue if queue is not None else memory
         self._workers: list[asyncio.Task[None]] = []
         self._stopping = asyncio.Event()
         self._draining = False
@@ -208,7 +209,8 @@ class Sender:
         while True:
             attempt = time.monotonic()
             try:
-                await asyncio.wait_for(self.exporter.export(batch), timeout)
+                async with asyncio.timeout(timeout):  # not wait_for: on 3.11 it can swallow a cancellation
+                    await self.exporter.export(batch)
             except PermanentError as exc:
                 n = exc.rejected_items if exc.rejected_items is not None else batch.item_count()
                 self._failed(batch, n, "permanent", exc)

@@ -117,6 +117,30 @@ def _without_groups(pattern: str) -> str:
     return "".join(out)
 
 
+# The key of a keyed_value-style pattern: a run of letters, digits and `_.-` around a keyword alternation. It can
+# hold none of the bytes the value tail starts with (`\\ " '`, spaces, `:` `=`), so on a match it ends at the
+# first of them: the same key group, found by a much smaller program (RE2's bit-state search instead of its NFA).
+_KEY_RUN = r"[\p{L}\p{N}_.-]*"
+_KEY_WORDS = re.compile(r"\(\?:(?:[^\W\d_]+|\[_\.-\]\?|\||\(\?:|\)|\?)*\)")
+_KEY_UP_TO_TAIL = r"""([^\\"'\t\n\f\r :=]*)"""
+
+
+def _group_finder(pattern: str, regex: Any) -> Any:
+    """What finds `pattern`'s groups on one of its whole matches (anchored at both ends): `regex` itself, or, for
+    a ``(?i)(<key run>)<keyed value tail>`` pattern, an equivalent with the key found as "up to the tail"."""
+    prefix = f"(?i)({_KEY_RUN}"
+    suffix = f"{_KEY_RUN}){_KEYED_VALUE_TAIL}"
+    if not (pattern.startswith(prefix) and pattern.endswith(suffix)):
+        return regex
+    words = pattern[len(prefix) : len(pattern) - len(suffix)]
+    if _KEY_WORDS.fullmatch(words) is None:  # letters, `[_.-]?` and non-capturing groups only
+        return regex
+    relaxed = _re2.RE2(f"(?i){_KEY_UP_TO_TAIL}{_KEYED_VALUE_TAIL}".encode(), _options())
+    if not relaxed.ok() or relaxed.NumberOfCapturingGroups() != regex.NumberOfCapturingGroups():
+        return regex
+    return relaxed
+
+
 def _options(max_mem: int = 8 << 20) -> Any:
     """RE2 options. A rule's regex keeps RE2's default memory budget (past it, RE2 falls back from the DFA to the
     NFA: slower, still linear, still right); the trigger set gets more, as it must answer in one DFA pass."""
@@ -216,7 +240,7 @@ class Scrubber:
             if regex.NumberOfCapturingGroups() > 0:
                 locator = _re2.RE2(_without_groups(rule.pattern).encode("utf-8"), _options())
                 if locator.ok() and locator.NumberOfCapturingGroups() == 0:
-                    locate, match = locator.Match, regex.Match
+                    locate, match = locator.Match, _group_finder(rule.pattern, regex).Match
             self._rules.append(rule)
             self._plan.append((locate, match, validator, rule.group, rule.kind, rule.validator == "keyed_value",
                                rule.budget))

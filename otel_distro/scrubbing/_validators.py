@@ -168,8 +168,13 @@ def iban_ok(compact: str) -> bool:
     if length is None or len(compact) != length or not compact[2:4].isdigit():
         return False
     moved = compact[4:] + compact[:4]
+    if moved.isascii() and moved.isalnum():  # the common case: one translation, letters to their base-36 values
+        return int(moved.translate(_BASE36)) % 97 == 1
     number = "".join(str(int(ch, 36)) for ch in moved)
     return int(number) % 97 == 1
+
+
+_BASE36 = str.maketrans({ch: str(int(ch, 36)) for ch in "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"})
 
 
 def iban(buf: bytes, spans: Spans, group: int, kind: str, scrubber: Scrubber) -> list[Hit]:
@@ -178,11 +183,17 @@ def iban(buf: bytes, spans: Spans, group: int, kind: str, scrubber: Scrubber) ->
     length = _IBAN_LENGTHS.get(cand[:2].decode("ascii", "replace"))
     if length is None:
         return []
-    pos = [i for i, c in enumerate(cand) if c != 0x20]
-    if len(pos) < length:
-        return []
-    compact = bytes(cand[i] for i in pos[:length]).decode("ascii")
-    stop = pos[length - 1] + 1
+    if b" " not in cand:  # one group of characters
+        if len(cand) < length:
+            return []
+        compact = cand[:length].decode("ascii")
+        stop = length
+    else:
+        pos = [i for i, c in enumerate(cand) if c != 0x20]
+        if len(pos) < length:
+            return []
+        compact = bytes(cand[i] for i in pos[:length]).decode("ascii")
+        stop = pos[length - 1] + 1
     if stop < len(cand) and cand[stop] != 0x20:  # the country length ends inside a group
         return []
     return [(start, start + stop, kind)] if iban_ok(compact) else []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import zlib
 from typing import Any
@@ -10,6 +11,8 @@ from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsSer
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceResponse
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 
+from collector import otlpjson
+from collector.component import OFF_LOOP_BYTES
 from collector.pdata import Batch, Signal
 
 __all__ = [
@@ -17,6 +20,7 @@ __all__ = [
     "BodyTooLarge",
     "UnsupportedEncoding",
     "bearer_ok",
+    "decode",
     "decompress",
     "make_response",
     "reject_invalid_spans",
@@ -131,3 +135,19 @@ def make_response(signal: Signal, rejected: int = 0, message: str = "") -> (
             response.partial_success.rejected_log_records = rejected
         ps.error_message = message
     return response
+
+
+
+def _decode(signal: Signal, body: bytes, json: bool) -> tuple[Batch, int, str]:
+    batch = otlpjson.decode(signal, body) if json else Batch.from_bytes(signal, body)
+    rejected, message = reject_invalid_spans(batch)
+    return batch, rejected, message
+
+
+async def decode(signal: Signal, body: bytes, *, json: bool = False) -> tuple[Batch, int, str]:
+    """Decode an export request (OTLP/JSON or protobuf) and drop its invalid spans: (batch, rejected count,
+    message). Above `OFF_LOOP_BYTES` in a worker thread, so that the event loop serves other requests meanwhile;
+    small ones inline (a thread hop costs more than their decode). Raises what the decoders raise."""
+    if len(body) > OFF_LOOP_BYTES:
+        return await asyncio.to_thread(_decode, signal, body, json)
+    return _decode(signal, body, json)

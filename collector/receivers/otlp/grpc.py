@@ -18,9 +18,10 @@ from google.rpc import code_pb2, error_details_pb2, status_pb2  # type: ignore[i
 
 from collector.component import Consumer
 from collector.errors import Refused
+from collector.memory import LEDGER
 from collector.net import split_endpoint
-from collector.pdata import Batch, Signal
-from collector.receivers.otlp.common import bearer_ok, make_response, reject_invalid_spans
+from collector.pdata import Signal
+from collector.receivers.otlp.common import bearer_ok, decode, make_response
 from collector.receivers.otlp.config import GrpcConfig
 
 __all__ = ["GrpcServer", "retry_info_metadata"]
@@ -60,15 +61,22 @@ class GrpcServer:
         token = self._config.auth.bearer_token if self._config.auth is not None else None
 
         async def export(request: bytes, context: grpc.aio.ServicerContext[Any, Any]) -> bytes:
+            with LEDGER.holding("receiver", len(request)):  # until the pipeline returned
+                return await receive(request, context)
+
+        async def receive(request: bytes, context: grpc.aio.ServicerContext[Any, Any]) -> bytes:
             if token is not None:
                 md = dict(context.invocation_metadata() or ())
                 if not bearer_ok(str(md.get("authorization", "")), token):
                     await context.abort(grpc.StatusCode.UNAUTHENTICATED, "missing or invalid bearer token")
+            refusal = LEDGER.refusal()  # this request is counted already
+            if refusal is not None:  # before decoding it
+                await context.abort(grpc.StatusCode.UNAVAILABLE, refusal,
+                                    trailing_metadata=retry_info_metadata(code_pb2.UNAVAILABLE, refusal, 1.0))
             try:
-                batch = Batch.from_bytes(signal, request)
+                batch, rejected, message = await decode(signal, request)
             except DecodeError as exc:
                 await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"cannot decode {signal.value} request: {exc}")
-            rejected, message = reject_invalid_spans(batch)
             if not batch.is_empty():
                 try:
                     await consumer.consume(batch)

@@ -22,15 +22,16 @@ from google.rpc import status_pb2  # type: ignore[import-untyped]
 from collector import otlpjson
 from collector.component import Consumer
 from collector.errors import Refused
+from collector.memory import LEDGER, Holding
 from collector.net import split_endpoint
-from collector.pdata import Batch, Signal
+from collector.pdata import Signal
 from collector.receivers.otlp.common import (
     BodyTooLarge,
     UnsupportedEncoding,
     bearer_ok,
+    decode,
     decompress,
     make_response,
-    reject_invalid_spans,
 )
 from collector.receivers.otlp.config import HttpConfig
 
@@ -126,6 +127,10 @@ class HttpServer:
         auth_token = config.auth.bearer_token if config.auth is not None else None
 
         async def handle(request: web.Request) -> web.StreamResponse:
+            with LEDGER.holding("receiver") as held:  # the body, from read until the pipeline returned
+                return await receive(request, held)
+
+        async def receive(request: web.Request, held: Holding) -> web.StreamResponse:
             if request.method == "OPTIONS" and config.cors is not None:
                 return self._preflight(request)
             cors = self._cors_headers(request) if config.cors is not None else {}
@@ -144,6 +149,9 @@ class HttpServer:
             if length is not None and length > config.max_request_body_size:
                 return self._status(413, f"body of {length} bytes exceeds {config.max_request_body_size}",
                                     reply_type, {**cors, "Connection": "close"})
+            refusal = LEDGER.refusal(length or 0)
+            if refusal is not None:  # before reading the body: an overloaded collector does not take it in
+                return self._status(503, refusal, reply_type, {"Retry-After": "1", **cors})
             try:
                 raw = await request.read()
             except web.HTTPRequestEntityTooLarge:
@@ -151,6 +159,7 @@ class HttpServer:
                                     {**cors, "Connection": "close"})
             if len(raw) > config.max_request_body_size:
                 return self._status(413, f"body exceeds {config.max_request_body_size} bytes", reply_type, cors)
+            held.add(len(raw))
             try:
                 body = decompress(raw, request.headers.get("Content-Encoding", ""),
                                   config.max_decompressed_body_size)
@@ -160,11 +169,12 @@ class HttpServer:
                 return self._status(413, str(exc), reply_type, cors)
             except ValueError as exc:
                 return self._status(400, f"cannot decompress body: {exc}", reply_type, cors)
+            if body is not raw:
+                held.add(len(body))
             try:
-                batch = otlpjson.decode(signal, body) if ctype == JSON else Batch.from_bytes(signal, body)
+                batch, rejected, message = await decode(signal, body, json=ctype == JSON)
             except (DecodeError, otlpjson.JSONDecodeError) as exc:
                 return self._status(400, f"cannot decode {signal.value} request: {exc}", reply_type, cors)
-            rejected, message = reject_invalid_spans(batch)
             if not batch.is_empty():
                 try:
                     await consumer.consume(batch)

@@ -9,6 +9,7 @@ from pydantic import ValidationError
 
 from collector.component import ComponentID, CreateSettings
 from collector.errors import Refused
+from collector.memory import LEDGER
 from collector.pdata import Batch
 from collector.processors.batch import BatchProcessor, Config
 from collector.testing import RecordingTelemetry
@@ -130,3 +131,20 @@ def test_a_batch_that_cannot_be_cut_is_counted_as_dropped(monkeypatch: pytest.Mo
     asyncio.run(scenario())
     assert sink.got == []
     assert tel.value("otelcol_processor_dropped_spans") == 4
+
+
+def test_pending_batches_count_as_held_until_handed_on_even_when_refused() -> None:
+    sink = Sink(refuse=True)
+    proc, tel = make(sink, send_batch_size=100, timeout="1h")
+    b1, b2 = traces(2), traces(3)
+
+    async def scenario() -> None:
+        await proc.start()
+        await proc.consume(b1)
+        await proc.consume(b2)
+        assert LEDGER.by_component() == {"processor/batch": b1.byte_size() + b2.byte_size()}
+        await proc.shutdown()  # the next stage refuses: dropped and counted, no longer held
+
+    asyncio.run(scenario())
+    assert LEDGER.by_component() == {}
+    assert tel.value("otelcol_processor_dropped_spans") == 5

@@ -133,9 +133,7 @@ def test_a_full_queue_refuses_with_back_pressure() -> None:
             await sender.consume(traces(1))
         assert tel.value("otelcol_exporter_enqueue_failed_spans") == 1
         assert tel.value("otelcol_exporter_queue_capacity") == 1
-        for task in sender._workers:
-            task.cancel()
-        await asyncio.gather(*sender._workers, return_exceptions=True)
+        await sender.abandon(grace=0)
 
     asyncio.run(scenario())
 
@@ -334,14 +332,12 @@ def test_queue_gauges_of_one_exporter_are_kept_apart_per_signal() -> None:
         for _ in range(3):
             await traces_sender.consume(traces(1))  # the first hangs in export, two wait in the queue
         await logs_sender.shutdown()
-        for task in traces_sender._workers:
-            task.cancel()
-        await asyncio.gather(*traces_sender._workers, return_exceptions=True)
+        assert tel.value("otelcol_exporter_queue_size", exporter="es", data_type="traces") == 2
+        await traces_sender.abandon(grace=0)
 
     asyncio.run(scenario())
     assert tel.value("otelcol_exporter_queue_capacity", exporter="es", data_type="traces") == 7
     assert tel.value("otelcol_exporter_queue_capacity", exporter="es", data_type="logs") == 9
-    assert tel.value("otelcol_exporter_queue_size", exporter="es", data_type="traces") == 2
     assert tel.value("otelcol_exporter_queue_size", exporter="es", data_type="logs") == 0
 
 

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from otel_distro.scrubbing import Scrubber
 from otel_distro.scrubbing._corpus import KEEP, SENSITIVE
+from otel_distro.scrubbing._engine import _ANCHOR_BOTH, _UNANCHORED, default_scrubber
 
 _SETTINGS = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -87,3 +88,32 @@ def test_a_clean_line_comes_back_unchanged(scrubber: Scrubber, text: str) -> Non
 def test_structured_scrubbing_never_raises_and_is_idempotent(scrubber: Scrubber, value: object) -> None:
     once = scrubber.scrub_value(value)
     assert scrubber.scrub_value(once) == once
+
+
+_KEYED_PIECES = st.one_of(
+    _pieces,
+    st.sampled_from(["password", "api_key", "Full-Name", "şifre", "x.pwd", "PGPASSWORD", "cookie", "ssn", "telefon",
+                     "\\\"", "\\'", " => ", ":", "\\n", "\\t", "{", "}", "[", "]", "(", ")", "|", "<", ">"]),
+)
+
+
+@_SETTINGS
+@given(text=st.lists(_KEYED_PIECES, max_size=16).map("".join))
+def test_keyed_value_groups_are_the_full_patterns_groups(text: str) -> None:
+    """The keyed_value rule's groups are read by a smaller program on each of the pattern's matches (the key
+    runs up to the value tail); on any text they are the groups the rule's own pattern gives."""
+    scrubber = default_scrubber()
+    names = [rule.name for rule in scrubber.rules]
+    rule = scrubber.rules[names.index("keyed_value")]
+    locate, match = scrubber._plan[names.index("keyed_value")][:2]
+    full = Scrubber._compile("keyed_value", rule.pattern)
+    assert match is not None and match.__self__.ProgramSize() < full.ProgramSize() // 4
+    buf = text.encode("utf-8", "surrogatepass")
+    pos, n = 0, len(buf)
+    while pos <= n:
+        start, end = locate(_UNANCHORED, buf, pos, n)[0]
+        if start < 0:
+            break
+        assert match(_ANCHOR_BOTH, buf, start, end) == full.Match(_ANCHOR_BOTH, buf, start, end)
+        assert full.Match(_UNANCHORED, buf, pos, n)[0] == (start, end)
+        pos = end if end > start else end + 1

@@ -113,6 +113,9 @@ export class ApiClient {
     const traceId = newTraceId();
     const maxRetries = IDEMPOTENT_METHODS.has(method) ? Math.max(0, options.retries ?? this.options.retries) : 0;
     const propagate = this.propagates(url);
+    // Serialised once, before any attempt: a body that cannot be (a cycle, a BigInt) is the caller's bug, thrown
+    // as it is, not a network failure to retry and report.
+    const payload = options.body !== undefined ? JSON.stringify(options.body) : undefined;
     let context: RequestContext = { endpoint: path, method, requestId: "", traceId, spanId: "", attempts: 0 };
 
     for (let attempt = 0; ; attempt++) {
@@ -124,12 +127,13 @@ export class ApiClient {
         headers["X-Request-ID"] = context.requestId;
       }
       let response: Response;
+      let body: unknown;
       try {
-        response = await this.fetchWithTimeout(url, {
+        ({ response, body } = await this.fetchWithTimeout(url, {
           method,
           headers,
-          ...(options.body !== undefined ? { body: JSON.stringify(options.body) } : {}),
-        }, options.timeoutMs ?? this.options.timeoutMs, options.signal);
+          ...(payload !== undefined ? { body: payload } : {}),
+        }, options.timeoutMs ?? this.options.timeoutMs, options.signal));
       } catch (cause) {
         if (options.signal?.aborted) throw cause; // the caller cancelled: not a failure to report
         const timedOut = cause instanceof DOMException && cause.name === "TimeoutError";
@@ -146,7 +150,7 @@ export class ApiClient {
       const answered = response.headers.get("X-Request-ID");
       if (answered) context = { ...context, requestId: answered };
       if (response.ok) {
-        const data = (await readBody(response)) as T;
+        const data = body as T;
         this.finish(context, response.status, true);
         return { data, status: response.status, context };
       }
@@ -154,7 +158,7 @@ export class ApiClient {
         await this.options.sleep(this.backoff(attempt, response.headers.get("Retry-After")));
         continue;
       }
-      const error = new ApiError(response.status, await readBody(response), context);
+      const error = new ApiError(response.status, body, context);
       this.finish(context, response.status, false);
       this.options.reporter.apiError(error);
       throw error;
@@ -173,14 +177,18 @@ export class ApiClient {
     return Math.round(ceiling / 2 + (this.options.random() * ceiling) / 2);
   }
 
-  private async fetchWithTimeout(url: string, init: RequestInit, timeoutMs: number, outer?: AbortSignal): Promise<Response> {
+  /** The answer and its body: the timeout covers the body too (headers sent, then a stalled body). */
+  private async fetchWithTimeout(
+    url: string, init: RequestInit, timeoutMs: number, outer?: AbortSignal,
+  ): Promise<{ response: Response; body: unknown }> {
     const controller = new AbortController();
     const timer = setTimeout(() => controller.abort(new DOMException("timed out", "TimeoutError")), timeoutMs);
     const cancel = (): void => controller.abort(outer?.reason);
     if (outer?.aborted) cancel();
     outer?.addEventListener("abort", cancel, { once: true });
     try {
-      return await this.options.fetch(url, { ...init, signal: controller.signal });
+      const response = await this.options.fetch(url, { ...init, signal: controller.signal });
+      return { response, body: await readBody(response, controller.signal) };
     } catch (error) {
       // fetch rejects with the abort reason; make sure a timeout is recognisable whatever the runtime threw.
       if (controller.signal.aborted && !outer?.aborted) throw new DOMException("timed out", "TimeoutError");
@@ -217,9 +225,12 @@ export class ApiClient {
   }
 }
 
-async function readBody(response: Response): Promise<unknown> {
+async function readBody(response: Response, signal: AbortSignal): Promise<unknown> {
   if (response.status === 204) return null;
-  const text = await response.text().catch(() => "");
+  const text = await response.text().catch((error: unknown) => {
+    if (signal.aborted) throw error; // timed out or cancelled while the body came in
+    return "";
+  });
   if (!text) return null;
   try {
     return JSON.parse(text) as unknown;

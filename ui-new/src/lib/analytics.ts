@@ -70,6 +70,9 @@ export interface AnalyticsStats {
 const NAME = /^[a-z][a-z0-9_]{0,63}$/;
 const MAX_PROPERTIES = 50;
 const MAX_STRING = 500;
+// The backend's limits (otel_distro/analytics/_validate.py): beyond them it rejects the whole event.
+const MAX_PROPERTIES_BYTES = 8 * 1024;
+const PROPERTY_KEY = /^[A-Za-z_][A-Za-z0-9_.-]{0,63}$/;
 
 export class Analytics {
   private readonly endpoint: string;
@@ -276,19 +279,28 @@ export class Analytics {
 
 /**
  * Properties safe to send: flat JSON values only, at most 50, strings scrubbed and cut to 500 characters, and
- * nothing under a key that names personal data or a secret (`email`, `username`, `password`, `token`, ...).
+ * nothing under a key that names personal data or a secret (`email`, `username`, `password`, `token`, ...); only
+ * what the backend accepts: keys of its syntax, at most 8 KB of JSON (a property that would go over is left out).
  */
 export function cleanProperties(properties: Record<string, unknown>): Properties {
   const out: Properties = {};
   let count = 0;
+  let bytes = 2; // {}
   for (const [key, value] of Object.entries(properties)) {
     if (count >= MAX_PROPERTIES) break;
-    if (isSecretKey(key) || isPersonalKey(key)) continue;
-    if (typeof value === "string") out[key] = scrubText(value).slice(0, MAX_STRING);
-    else if (typeof value === "number") out[key] = Number.isFinite(value) ? value : null;
-    else if (typeof value === "boolean" || value === null) out[key] = value;
+    if (!PROPERTY_KEY.test(key) || isSecretKey(key) || isPersonalKey(key)) continue;
+    let clean: PropertyValue;
+    if (typeof value === "string") clean = scrubText(value).slice(0, MAX_STRING);
+    else if (typeof value === "number") clean = Number.isFinite(value) ? value : null;
+    else if (typeof value === "boolean" || value === null) clean = value;
     else continue; // nested objects, functions, undefined: not part of the event schema
+    const size = utf8Length(JSON.stringify(key)) + utf8Length(JSON.stringify(clean)) + 2; // "key":value,
+    if (bytes + size > MAX_PROPERTIES_BYTES) continue; // would make the backend reject the whole event
+    out[key] = clean;
+    bytes += size;
     count++;
   }
   return out;
 }
+
+const utf8Length = (text: string): number => new TextEncoder().encode(text).length;

@@ -192,8 +192,11 @@ export function isNoise(event: ErrorEvent): boolean {
   const messages = [event.message ?? "", ...(event.exception?.values ?? []).map((v) => `${v.type ?? ""}: ${v.value ?? ""}`)];
   if (messages.some((m) => IGNORED_ERRORS.some((re) => re.test(m)))) return true;
   for (const value of event.exception?.values ?? []) {
-    const frames = value.stacktrace?.frames ?? [];
-    if (frames.some((frame) => EXTENSION_URL.test(frame.filename ?? "") || EXTENSION_URL.test(frame.abs_path ?? ""))) {
+    // The frame that threw (Sentry lists frames outermost first). An extension frame further out is only a
+    // wrapper our own code was called through (extensions patch addEventListener, fetch, timers): a real bug.
+    const frames = (value.stacktrace?.frames ?? []).filter((frame) => frame.filename || frame.abs_path);
+    const thrower = frames[frames.length - 1];
+    if (thrower && (EXTENSION_URL.test(thrower.filename ?? "") || EXTENSION_URL.test(thrower.abs_path ?? ""))) {
       return true;
     }
   }
@@ -224,6 +227,7 @@ export function scrubEvent(event: ErrorEvent): ErrorEvent {
   }
   if (event.user) event.user = event.user.id !== undefined ? { id: event.user.id } : {};
   if (event.transaction) event.transaction = scrubText(event.transaction);
+  if (event.fingerprint) event.fingerprint = event.fingerprint.map(scrubText); // built from the endpoint's path
   return event;
 }
 

@@ -20,8 +20,11 @@ interface Rule {
 /** Words that make a key a secret's (`password`, `api_key`, `refreshToken`, `X-Auth-Token`, ...). */
 const SECRET_WORDS = /(^|_)(password|passwd|passphrase|pwd|secret|token|api_?key|apikey|authorization|cookie|set_cookie|cvv|cvc|ssn|private_key|access_key|card_number|credit_card|pan)(_|$)/;
 
-/** Keys that name personal data: replaced whole in analytics properties and error events. */
-const PERSONAL_WORDS = /^(e_?mail|email_address|phone|phone_number|mobile|username|user_name|full_name|first_name|last_name|address|street|ip|ip_address)$/;
+/**
+ * Keys that name personal data, qualified or not (`email`, `customer_email`, `billingAddress`): replaced whole in
+ * analytics properties and error events.
+ */
+const PERSONAL_WORDS = /(^|_)(e_?mail|email_address|phone|phone_number|mobile|username|user_name|full_name|first_name|last_name|address|street|ip|ip_address)(_|$)/;
 
 /** `refreshToken`, `X-Auth-Token`, `api-key` -> `refresh_token`, `x_auth_token`, `api_key`. */
 function normaliseKey(key: string): string {
@@ -34,6 +37,9 @@ const KEPT_KEYS = new Set([
   "session_id", "sessionId", "id", "timestamp", "start_timestamp",
 ]);
 
+/** What an id or a timestamp looks like; anything else under a kept key (an e-mail used as an id) is scrubbed. */
+const ID_SHAPE = /^[A-Za-z0-9._:+-]{1,128}$/;
+
 // The query-string / form parameters that carry secrets: `?token=...&password=...`.
 const SECRET_PARAM = "(?:pass(?:word|wd)?|pwd|secret|token|access_token|refresh_token|id_token|api_?key|apikey|auth|code|session|sig|signature|key)";
 
@@ -45,17 +51,20 @@ const RULES: readonly Rule[] = [
   // "password": "..." / password: ... / password=... inside free text or serialised JSON
   {
     kind: "password",
-    pattern: /(?<=["']?(?:pass(?:word|wd)?|pwd|secret|token|api[_-]?key)["']?\s*[:=]\s*["']?)(?!\[REDACTED:)([^"'\s,&}]+)/gi,
+    // (whitespace bounded: an unbounded \s* inside a lookbehind rescans a long blank run at every position)
+    pattern: /(?<=["']?(?:pass(?:word|wd)?|pwd|secret|token|api[_-]?key)["']?\s{0,16}[:=]\s{0,16}["']?)(?!\[REDACTED:)([^"'\s,&}]+)/gi,
     group: 1,
   },
   { kind: "jwt", pattern: /\beyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*/g },
-  { kind: "bearer", pattern: /(?<=\b(?:Bearer|Basic|Token)\s+)([A-Za-z0-9._~+/=-]{8,})/gi, group: 1 },
+  { kind: "bearer", pattern: /(?<=\b(?:Bearer|Basic|Token)\s{1,16})([A-Za-z0-9._~+/=-]{8,})/gi, group: 1 },
   // Well-known token shapes: GitHub, Slack, Stripe, AWS access keys, Google API keys, OpenAI.
   {
     kind: "token",
     pattern: /\b(?:gh[pousr]_[A-Za-z0-9]{20,}|xox[abposr]-[A-Za-z0-9-]{10,}|[sr]k_(?:live|test)_[A-Za-z0-9]{10,}|AKIA[0-9A-Z]{16}|AIza[0-9A-Za-z_-]{35}|sk-[A-Za-z0-9_-]{20,})\b/g,
   },
-  { kind: "email", pattern: /[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}/g },
+  // Starts only where a run of local-part characters starts: from every position of a long run it is quadratic.
+  // `%40` is the @ of a URL-encoded address (`?email=ada%40example.com`).
+  { kind: "email", pattern: /(?<![A-Za-z0-9._%+-])[A-Za-z0-9._%+-]+(?:@|%40)[A-Za-z0-9.-]+\.[A-Za-z]{2,}/g },
   // 13-19 digits, optionally grouped by spaces or dashes, not part of a longer alphanumeric run, Luhn-valid.
   { kind: "card", pattern: /(?<![A-Za-z0-9])(?:\d[ -]?){12,18}\d(?![A-Za-z0-9])/g, accept: luhnValid },
 ];
@@ -107,7 +116,7 @@ export function scrubValue<T>(value: T, seen: WeakSet<object> = new WeakSet()): 
 }
 
 function scrubInner(value: unknown, key: string | undefined, seen: WeakSet<object>): unknown {
-  if (key !== undefined && KEPT_KEYS.has(key) && typeof value === "string") return value;
+  if (key !== undefined && KEPT_KEYS.has(key) && typeof value === "string" && ID_SHAPE.test(value)) return value;
   if (key !== undefined && (isSecretKey(key) || isPersonalKey(key)) && value !== null && value !== undefined) {
     if (typeof value === "string" || typeof value === "number") return marker(isSecretKey(key) ? "secret" : "personal");
     if (typeof value === "object") return marker("secret");

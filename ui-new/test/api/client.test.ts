@@ -142,6 +142,32 @@ describe("ApiClient", () => {
     expect(reporter.networkError).toHaveBeenCalledTimes(1);
   });
 
+  it("times out a server that sends its headers and then stalls the body", async () => {
+    // Like fetch: the promise resolves with the headers; aborting the signal errors the body stream.
+    const stall = async (init: RequestInit) => new Response(new ReadableStream<Uint8Array>({
+      start(stream) {
+        stream.enqueue(new TextEncoder().encode('{"partial": '));
+        init.signal!.addEventListener("abort", () => stream.error(init.signal!.reason));
+      },
+    }), { status: 200, headers: { "Content-Type": "application/json" } });
+    const { client, reporter } = harness([stall]);
+    const error = await client.request("/slow-body", { method: "POST", body: {}, timeoutMs: 20 }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(NetworkError);
+    expect((error as NetworkError).timedOut).toBe(true);
+    expect(reporter.networkError).toHaveBeenCalledTimes(1);
+  });
+
+  it("throws a body that cannot be serialised at once: not a network error, not retried, nothing sent", async () => {
+    const { client, calls, reporter, sleeps } = harness([json(200, {}), json(200, {}), json(200, {})]);
+    const circular: Record<string, unknown> = {};
+    circular["self"] = circular;
+    const error = await client.request("/items/1", { method: "PUT", body: circular }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(TypeError);
+    expect(calls).toHaveLength(0);
+    expect(sleeps).toEqual([]);
+    expect(reporter.networkError).not.toHaveBeenCalled();
+  });
+
   it("does not report a call the caller cancelled", async () => {
     const hang = (init: RequestInit) => new Promise<Response>((_resolve, reject) => {
       init.signal!.addEventListener("abort", () => reject(new DOMException("aborted", "AbortError")));

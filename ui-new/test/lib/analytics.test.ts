@@ -216,9 +216,20 @@ describe("cleanProperties", () => {
   });
 
   it("cuts long strings and keeps at most 50 properties", () => {
-    const many = Object.fromEntries(Array.from({ length: 80 }, (_, i) => [`p${i}`, "y".repeat(1000)]));
+    const many = Object.fromEntries(Array.from({ length: 80 }, (_, i) => [`p${i}`, "y".repeat(10)]));
     const cleaned = cleanProperties(many);
     expect(Object.keys(cleaned)).toHaveLength(50);
-    expect((cleaned["p0"] as string).length).toBe(500);
+    expect((cleanProperties({ long: "y".repeat(1000) })["long"] as string).length).toBe(500);
+  });
+
+  // The backend (otel_distro/analytics/_validate.py) rejects the whole event for properties over 8 KB of JSON or
+  // a key outside [A-Za-z_][A-Za-z0-9_.-]{0,63}: cleaning must give what it accepts, or the event is lost.
+  it("keeps what the backend accepts: at most 8 KB of JSON and its key syntax", () => {
+    const many = Object.fromEntries(Array.from({ length: 80 }, (_, i) => [`p${i}`, "é".repeat(1000)]));
+    const cleaned = cleanProperties(many);
+    expect(new TextEncoder().encode(JSON.stringify(cleaned)).length).toBeLessThanOrEqual(8 * 1024);
+    expect(Object.keys(cleaned).length).toBeGreaterThan(0);
+    expect(cleanProperties({ "has space": 1, "9lives": 2, ["k".repeat(65)]: 3, "page.path": 4, _ok: 5 }))
+      .toEqual({ "page.path": 4, _ok: 5 });
   });
 });

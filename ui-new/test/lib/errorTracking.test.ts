@@ -132,8 +132,12 @@ describe("global handlers", () => {
     browserReportsError(new Error("a real bug")); // the control: this one must arrive
     await settled();
     expect(events().map((e) => (e["exception"] as { values: Array<{ value: string }> }).values[0]!.value)).toEqual(["a real bug"]);
+    // Sentry lists frames outermost first: the last one is where the error was thrown.
     expect(isNoise({ type: undefined, exception: { values: [{ type: "TypeError", value: "x",
-      stacktrace: { frames: [{ filename: "chrome-extension://abcdef/content.js" }, { filename: "http://localhost/app.js" }] } }] } })).toBe(true);
+      stacktrace: { frames: [{ filename: "http://localhost/app.js" }, { filename: "chrome-extension://abcdef/content.js" }] } }] } })).toBe(true);
+    // Thrown by our code, called through an extension's wrapper (of addEventListener, fetch, ...): a real bug.
+    expect(isNoise({ type: undefined, exception: { values: [{ type: "TypeError", value: "x",
+      stacktrace: { frames: [{ filename: "chrome-extension://abcdef/content.js" }, { filename: "http://localhost/app.js" }] } }] } })).toBe(false);
     expect(isNoise({ type: undefined, exception: { values: [{ type: "TypeError", value: "x",
       stacktrace: { frames: [{ filename: "http://localhost/app.js" }] } }] } })).toBe(false);
   });
@@ -211,6 +215,14 @@ describe("scrubbing before send", () => {
     // the ids needed to look the failure up survive
     expect(all).toContain(context().traceId);
     expect(all).toContain(context().requestId);
+  });
+
+  it("removes an e-mail in the endpoint's path from every field, the fingerprint included", async () => {
+    captureApiError(new ApiError(404, null, context({ endpoint: "/users/ada@example.com/items" })));
+    await settled();
+    const [event] = events();
+    expect(event!["fingerprint"]).toEqual(["api-error", "GET", "/users/[REDACTED:email]/items", "404"]);
+    expect(posted.map((p) => p.raw).join("\n")).not.toContain("ada@example.com");
   });
 
   it("identifies the user by a pseudonym only", async () => {

@@ -15,6 +15,8 @@ describe("scrubText", () => {
     ["jwt eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0In0.sig-nature_1", "jwt [REDACTED:jwt]"],
     ["key ghp_0123456789abcdefghijABCDEFGHIJ012345", "key [REDACTED:token]"],
     ["aws AKIAIOSFODNN7EXAMPLE", "aws [REDACTED:token]"],
+    ["/users?email=ada.lovelace%40example.com&x=1", "/users?email=[REDACTED:email]&x=1"],
+    ["/users/ada%40example.com/items", "/users/[REDACTED:email]/items"],
   ])("redacts %j", (input, expected) => {
     expect(scrubText(input)).toBe(expected);
   });
@@ -61,6 +63,11 @@ describe("scrubValue", () => {
     expect(input.password).toBe("hunter2"); // a copy, the input is untouched
   });
 
+  it("keeps only id-shaped values under id keys: an e-mail used as an id is still redacted", () => {
+    expect(scrubValue({ id: "ada@example.com", request_id: "req for ada@example.com", trace_id: "4bf92f3577b34da6a3ce929d0e0e4736" }))
+      .toEqual({ id: "[REDACTED:email]", request_id: "req for [REDACTED:email]", trace_id: "4bf92f3577b34da6a3ce929d0e0e4736" });
+  });
+
   it("cuts cycles", () => {
     const a: Record<string, unknown> = { x: "a@b.io" };
     a["self"] = a;
@@ -72,8 +79,34 @@ describe("scrubValue", () => {
       expect(isSecretKey(key), key).toBe(true);
     }
     for (const key of ["email", "E-Mail", "username", "userName", "phone_number"]) expect(isPersonalKey(key), key).toBe(true);
-    for (const key of ["length", "size", "method", "success", "duration_ms", "session_id", "tokens_used_total"]) {
+    // with a qualifier in front or behind: the value is still the person's
+    for (const key of ["customer_email", "billingAddress", "contact-phone", "client_ip", "customerFullName", "email_address_2"]) {
+      expect(isPersonalKey(key), key).toBe(true);
+    }
+    for (const key of ["length", "size", "method", "success", "duration_ms", "session_id", "tokens_used_total", "zip_code", "tooltip_shown", "emails_sent"]) {
       expect(isSecretKey(key) || isPersonalKey(key), key).toBe(false);
     }
+  });
+});
+
+describe("scrubText on long input", () => {
+  // Each of these took seconds at 20 000 characters and grew with the square of the length (a regex restarting
+  // a greedy scan at every position): 200 000 characters would freeze the page in beforeSend for minutes. They
+  // are linear now; the generous test timeout is the guard, not a measured speed.
+  it.each([
+    ["a run of local-part characters with no @", "a".repeat(200_000)],
+    ["a run of % signs", "%".repeat(200_000)],
+    ["a long domain with no top-level label", "a@" + "a.".repeat(100_000)],
+    ["blanks after a password key", "password" + " ".repeat(200_000) + "x"],
+    ["tabs after a token key", "token" + "\t".repeat(200_000) + "x"],
+    ["blanks after Bearer", "Bearer" + " ".repeat(200_000) + "x"],
+  ])("is linear: %s", (_label, input) => {
+    expect(scrubText(input).length).toBeGreaterThan(0);
+  }, 30_000);
+
+  it("still redacts what the bounded patterns are for", () => {
+    expect(scrubText("x ada@example.com y")).toBe("x [REDACTED:email] y");
+    expect(scrubText('"password" :  "hunter2"')).toBe('"password" :  "[REDACTED:password]"');
+    expect(scrubText("Authorization: Bearer   abcdef0123456789")).toBe("Authorization: Bearer   [REDACTED:bearer]");
   });
 });

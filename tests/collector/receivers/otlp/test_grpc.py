@@ -20,6 +20,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 
 from collector.exporters.otlp import retry_delay
+from collector.memory import LEDGER
 from collector.testing import running_collector
 from tests.collector.receivers.otlp._collector import collector_config, read_lines
 from tests.support import free_port
@@ -82,15 +83,20 @@ def test_undecodable_message_is_invalid_argument(tmp_path: Path) -> None:
     assert info.value.code() is grpc.StatusCode.INVALID_ARGUMENT
 
 
-def test_back_pressure_is_unavailable_with_retry_info(tmp_path: Path) -> None:
+def test_a_request_that_would_exceed_the_memory_limit_is_unavailable_with_retry_info(tmp_path: Path) -> None:
     port = free_port()
     req = ExportTraceServiceRequest()
-    req.resource_spans.add().scope_spans.add().spans.add(name="x", trace_id=b"\x01" * 16, span_id=b"\x02" * 8)
+    spans = req.resource_spans.add().scope_spans.add().spans
+    for i in range(40_000):
+        spans.add(name=f"x{i}", trace_id=b"\x01" * 16, span_id=b"\x02" * 8)
+    assert req.ByteSize() > 1024 * 1024
     with running_collector(config(tmp_path, port, processors=["memory_limiter"])), \
-            pytest.raises(grpc.RpcError) as info:
+            pytest.raises(grpc.RpcError) as info:  # limit 1 MiB of data held
         call(port, req.SerializeToString())
+    assert LEDGER.held() == 0  # the collector is stopped: every handler has returned
     err: Any = info.value
     assert err.code() is grpc.StatusCode.UNAVAILABLE
+    assert "memory limiter" in err.details()
     assert retry_delay(err.trailing_metadata()) == pytest.approx(1.0)
 
 

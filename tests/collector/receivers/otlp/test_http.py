@@ -28,6 +28,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 
 from collector import otlpjson
+from collector.memory import LEDGER
 from collector.pdata import Signal
 from collector.testing import RunningCollector, running_collector
 from tests.collector.receivers.otlp._collector import collector_config, read_lines
@@ -208,14 +209,19 @@ def test_an_empty_request_is_200_and_exports_nothing(collector: Collector) -> No
     assert read_lines(collector.out) == []
 
 
-def test_back_pressure_is_503_with_retry_after(tmp_path: Path) -> None:
+def test_a_request_that_would_exceed_the_memory_limit_is_503_with_retry_after(tmp_path: Path) -> None:
     port = free_port()
-    with running_collector(config(tmp_path, port, processors=["memory_limiter"])):  # limit 1 MiB: always over
-        r = httpx.post(f"http://127.0.0.1:{port}/v1/traces", content=spans().SerializeToString(), headers=PB)
+    body = spans(40_000).SerializeToString()
+    assert len(body) > 1024 * 1024
+    with running_collector(config(tmp_path, port, processors=["memory_limiter"])):  # limit 1 MiB of data held
+        small = httpx.post(f"http://127.0.0.1:{port}/v1/traces", content=spans().SerializeToString(), headers=PB)
+        r = httpx.post(f"http://127.0.0.1:{port}/v1/traces", content=body, headers=PB)
+    assert LEDGER.held() == 0  # the collector is stopped: every handler has returned
+    assert small.status_code == 200  # whatever the process's RSS: it holds next to nothing
     assert r.status_code == 503
     assert int(r.headers["Retry-After"]) >= 1
-    assert "memory" in status_pb2.Status.FromString(r.content).message
-    assert read_lines(tmp_path / "out.jsonl") == []
+    assert "memory limiter's hard limit" in status_pb2.Status.FromString(r.content).message
+    assert len(read_lines(tmp_path / "out.jsonl")) == 1
 
 
 def test_bearer_token_auth(tmp_path: Path) -> None:
