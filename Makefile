@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck system-deps venv bench clean
+.PHONY: run test test-matrix lint typecheck system-deps venv bench clean
 .PHONY: ui-test ui-build
 
 $(STAMP): pyproject.toml
@@ -38,6 +38,38 @@ lint: $(STAMP)
 
 test: system-deps $(STAMP) lint ui-test
 	$(PY) -m pytest
+	$(MAKE) --no-print-directory test-matrix
+
+# The distro's tests again on the oldest OpenTelemetry releases pyproject.toml allows (their own venv,
+# .venv-oldest, everything else at its newest) and once with the fast path off (OTEL_DISTRO_FAST_PATH=false: the plain
+# SDK path); the run above is on the newest releases allowed (what a fresh install resolves). Widening the bounds means
+# moving these pins too.
+VENV_OLDEST ?= .venv-oldest
+OTEL_OLDEST := 1.45.0
+OTEL_CONTRIB_OLDEST := 0.66b0
+OLDEST_PINS := $(foreach p,api sdk proto exporter-otlp-proto-common exporter-otlp-proto-http exporter-otlp-proto-grpc,\
+	opentelemetry-$(p)==$(OTEL_OLDEST)) \
+	$(foreach p,instrumentation exporter-prometheus instrumentation-asgi instrumentation-fastapi \
+	instrumentation-sqlalchemy instrumentation-system-metrics instrumentation-logging semantic-conventions,\
+	opentelemetry-$(p)==$(OTEL_CONTRIB_OLDEST))
+# The tests of what meets OpenTelemetry and FastAPI: the fast path, the request middleware and server spans, the
+# log chain, the pytest plugin, the distro's entry points, and the end-to-end runs under opentelemetry-instrument.
+MATRIX_TESTS := $(addprefix tests/otel_distro/,_internal/fastpath _internal/test_fastpath.py \
+	_internal/test_middleware.py _internal/test_middleware_properties.py _internal/test_logs.py \
+	_internal/test_logs_properties.py _internal/test_context.py test_distro.py test_pytest_plugin.py \
+	test_end_to_end.py test_workers_e2e.py) --timeout 120
+
+$(VENV_OLDEST)/.installed: pyproject.toml Makefile
+	test -x $(VENV_OLDEST)/bin/python || $(PYTHON) -m venv $(VENV_OLDEST)
+	$(VENV_OLDEST)/bin/python -m pip install -q -U pip wheel setuptools
+	$(VENV_OLDEST)/bin/python -m pip install -q -U --upgrade-strategy eager -e '.[dev]' $(OLDEST_PINS)
+	touch $@
+
+test-matrix: $(STAMP) $(VENV_OLDEST)/.installed
+	@echo "== distro tests, oldest releases allowed: $$($(VENV_OLDEST)/bin/python -m pip list 2>/dev/null | grep -E '^(opentelemetry-sdk|opentelemetry-instrumentation-fastapi|fastapi) ' | tr -s ' ' | paste -sd ',')"
+	$(VENV_OLDEST)/bin/python -m pytest -q $(MATRIX_TESTS)
+	@echo "== distro tests, fast path off (OTEL_DISTRO_FAST_PATH=false)"
+	OTEL_DISTRO_FAST_PATH=false $(PY) -m pytest -q $(MATRIX_TESTS)
 
 run: $(STAMP) ui-build
 	$(VENV)/bin/otel-distro demo
@@ -51,7 +83,7 @@ bench: $(STAMP)
 	@for b in bench/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache build *.egg-info
+	rm -rf $(VENV) $(VENV_OLDEST) .mypy_cache .ruff_cache build *.egg-info
 
 # ui-new/ (Vite + React + TypeScript, Node 20.19+): install from the lockfile, type check, unit tests. The
 # browser end-to-end test (tests/ui_new/, pytest) drives Debian's chromium with playwright-core from these packages.

@@ -11,7 +11,7 @@ from typing import Any
 
 from opentelemetry.instrumentation.distro import BaseDistro  # type: ignore[attr-defined]
 
-from otel_distro._internal import guard, state
+from otel_distro._internal import guard, state, workers
 from otel_distro.settings import load_settings, uses_upstream_http_instrumentation
 
 __all__ = ["BATCH_DEFAULTS", "STANDARD_DEFAULTS", "SYSTEM_METRICS", "OtelDistro"]
@@ -78,8 +78,8 @@ class OtelDistro(BaseDistro):  # type: ignore[misc]
             super().load_instrumentor(entry_point, **kwargs)
             return
         name = entry_point.name
-        if name in _REPLACED:
-            return
+        if name in _REPLACED or workers.process_role() != "app":
+            return  # a supervisor or helper process runs no app code: nothing to instrument, no host metrics
         try:
             if name in _HTTP_SERVER and not uses_upstream_http_instrumentation(settings):
                 from otel_distro._internal.fastapi_app import patch_fastapi  # noqa: PLC0415

@@ -94,6 +94,7 @@ class Settings:
     alerts_database_url: str = "sqlite:///data/alert-history.db"
     alerts_escalate_after: float = 900.0
     alerts_escalate_again_after: float = 900.0
+    fast_path: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -406,6 +407,8 @@ SETTINGS_TABLE: tuple[Setting, ...] = (
             "a critical alert firing and not acknowledged this long is escalated (escalation_level=1)"),
     Setting("OTEL_DISTRO_ALERTS_ESCALATE_AGAIN_AFTER", "alerts_escalate_again_after", _positive_duration,
             _DURATION_TEXT, "still not acknowledged this long after level 1: escalation_level=2"),
+    Setting("OTEL_DISTRO_FAST_PATH", "fast_path", _bool, _BOOL,
+            "use OpenTelemetry internals for speed on the releases known to work (else the plain SDK path)"),
 )
 
 

@@ -21,7 +21,6 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from opentelemetry import _logs, metrics, trace
 from opentelemetry.sdk._logs import LoggerProvider, ReadableLogRecord
 from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter, SimpleLogRecordProcessor
 from opentelemetry.sdk.metrics import (
@@ -43,6 +42,7 @@ from structlog.typing import EventDict, WrappedLogger
 
 from otel_distro._internal import logs, state
 from otel_distro._internal.db_metrics import DbDurationSpanProcessor
+from otel_distro._internal.fastpath import sdk
 from otel_distro._internal.scrub import install_client_id_check, scrubbing_hooks
 from otel_distro.settings import Settings, load_settings
 
@@ -84,24 +84,6 @@ class MetricPoint:
     sum: float | None = None
 
 
-def _force_global_providers(
-    tracer_provider: TracerProvider, meter_provider: MeterProvider, logger_provider: LoggerProvider
-) -> None:
-    """The API sets each global provider once per process; tests need theirs, whatever ran before."""
-    from opentelemetry._logs import _internal as logs_internal  # noqa: PLC0415
-    from opentelemetry.metrics import _internal as metrics_internal  # noqa: PLC0415
-
-    trace._TRACER_PROVIDER_SET_ONCE._done = False
-    trace._TRACER_PROVIDER = None
-    metrics_internal._METER_PROVIDER_SET_ONCE._done = False
-    metrics_internal._METER_PROVIDER = None
-    logs_internal._LOGGER_PROVIDER_SET_ONCE._done = False
-    logs_internal._LOGGER_PROVIDER = None
-    trace.set_tracer_provider(tracer_provider)
-    metrics.set_meter_provider(meter_provider)
-    _logs.set_logger_provider(logger_provider)
-
-
 def _nothing() -> None:
     return None
 
@@ -126,7 +108,7 @@ class TelemetrySession:
         for log_processor in self.scrub.log_record_processors:
             self.logger_provider.add_log_record_processor(log_processor)
         self.logger_provider.add_log_record_processor(SimpleLogRecordProcessor(self.log_exporter))
-        _force_global_providers(self.tracer_provider, self.meter_provider, self.logger_provider)
+        sdk.force_global_providers(self.tracer_provider, self.meter_provider, self.logger_provider)
 
 
 _session: TelemetrySession | None = None

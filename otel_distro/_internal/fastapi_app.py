@@ -21,7 +21,6 @@ from __future__ import annotations
 import functools
 import os
 import re
-import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -32,6 +31,7 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.types import ASGIApp
 
 from otel_distro._internal import guard, health, health_routes, setup, state, workers
+from otel_distro._internal.fastpath.fastapi_routes import cache_span_details
 from otel_distro._internal.meters import DroppingMeterProvider
 from otel_distro._internal.middleware import RequestContextMiddleware
 from otel_distro.settings import uses_upstream_http_instrumentation
@@ -120,45 +120,12 @@ def _quiet_native_telemetry(app: Any) -> None:
         config.update(tracing=False, metrics=False, logs=False)
 
 
-_ROUTE_CACHE_SIZE = 4096
-_route_cache: weakref.WeakKeyDictionary[Any, dict[tuple[str, str, str, str], Any]] = weakref.WeakKeyDictionary()
-
-
-def _cache_span_details() -> None:
-    """The FastAPI instrumentation finds each request's route by matching every route of the app, per request;
-    the answer depends only on the app and the request line, so remember it (per app, bounded)."""
-    from opentelemetry.instrumentation import fastapi as instrumentation  # noqa: PLC0415
-
-    original = instrumentation._get_default_span_details
-    if getattr(original, "__otel_distro__", False):
-        return
-
-    def span_details(scope: Any) -> Any:
-        app = scope.get("app")
-        try:
-            per_app = _route_cache.get(app)
-            if per_app is None:
-                per_app = _route_cache[app] = {}
-        except TypeError:  # not weak-referenceable: no cache
-            return original(scope)
-        key = (scope.get("type", ""), scope.get("method", ""), scope.get("root_path", ""), scope.get("path", ""))
-        details = per_app.get(key)
-        if details is None:
-            details = original(scope)
-            if len(per_app) < _ROUTE_CACHE_SIZE:
-                per_app[key] = details
-        return details
-
-    span_details.__otel_distro__ = True  # type: ignore[attr-defined]
-    instrumentation._get_default_span_details = span_details
-
-
 def patch_fastapi() -> None:
     """Make every FastAPI app built from now on carry the middleware and routes (idempotent)."""
     import fastapi  # noqa: PLC0415
 
     try:
-        _cache_span_details()
+        cache_span_details()
     except Exception as exc:
         guard.internal_error("cache_span_details", exc)
     try:

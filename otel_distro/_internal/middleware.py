@@ -28,15 +28,16 @@ import structlog
 from opentelemetry import context as otel_context
 from opentelemetry import metrics, propagate, trace
 from opentelemetry.trace import Status, StatusCode, get_current_span
+from starlette.responses import PlainTextResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from otel_distro._internal import guard, helpers, logs
 from otel_distro._internal.context import REQUEST_ID
+from otel_distro._internal.fastpath.request_duration import duration_recorder
+from otel_distro._internal.fastpath.server_span import ServerSpan, start_server_span
 from otel_distro._internal.meters import request_counters
-from otel_distro._internal.request_duration import duration_recorder
 from otel_distro._internal.request_stats import request_stats
 from otel_distro._internal.scrub import client_id_is_clean
-from otel_distro._internal.server_span import ServerSpan, start_server_span
 from otel_distro.settings import Settings
 
 __all__ = ["RequestContextMiddleware", "is_sane_request_id", "new_request_id"]
@@ -46,6 +47,8 @@ _STATUS_CLASS = {1: "1xx", 2: "2xx", 3: "3xx", 4: "4xx", 5: "5xx"}
 _KNOWN_METHODS = frozenset({"CONNECT", "DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT", "TRACE", "QUERY"})
 _SPAN_NAMES_MAX = 1024  # routes are templates, so few; the bound is for apps that build routes on the fly
 _HTTP_VERSIONS = {"1.1": "1.1", "1.0": "1.0", "2": "2", "2.0": "2", "3": "3"}
+#: What Starlette's ServerErrorMiddleware answers an unhandled exception with (outside debug mode).
+_ERROR_RESPONSE = PlainTextResponse("Internal Server Error", status_code=500)
 
 
 def is_sane_request_id(value: str) -> bool:
@@ -74,10 +77,30 @@ def new_request_id() -> str:
     return "%032x" % random.getrandbits(128)  # noqa: UP031 - the fastest formatting here
 
 
+def _matched_template(scope: Scope) -> str | None:
+    """The whole template of the route the router matched, ``include_router`` prefixes included.
+
+    Older FastAPI releases (0.115 among them) put the prefixed route itself in ``scope["route"]``; newer ones
+    (0.165) include routers lazily and put the router's own route there (``/items/{id}`` for
+    ``/api/v1/items/{id}``), with the whole template in the routing context FastAPI keeps in ``scope["fastapi"]``
+    for that same route (its own telemetry reads it).
+    """
+    matched = scope.get("route")
+    fastapi_scope = scope.get("fastapi")
+    if fastapi_scope is not None and type(fastapi_scope) is dict:
+        context = fastapi_scope.get("effective_route_context")
+        if context is not None and getattr(context, "original_route", None) is matched:
+            template = getattr(context, "path_format", None)
+            if isinstance(template, str) and template:
+                return template
+    path = getattr(matched, "path", None)
+    return path if isinstance(path, str) and path else None
+
+
 def _route(scope: Scope, span: Any) -> str | None:
     """The matched route template: from the routing result (``scope["route"]``), the server span, or a search."""
-    matched = getattr(scope.get("route"), "path", None)
-    if isinstance(matched, str) and matched:
+    matched = _matched_template(scope)
+    if matched is not None:
         return matched
     attributes = getattr(span, "attributes", None)
     if attributes:
@@ -190,10 +213,11 @@ class RequestContextMiddleware:
         except Exception as exc:
             done(500, exc)
             if self._respond_on_error and "status" not in response:
+                # The answer Starlette's ServerErrorMiddleware would give (same type, charset and length), with the id.
                 await send_with_request_id(
-                    {"type": "http.response.start", "status": 500, "headers": [(b"content-type", b"text/plain")]}
+                    {"type": "http.response.start", "status": 500, "headers": list(_ERROR_RESPONSE.raw_headers)}
                 )
-                await send({"type": "http.response.body", "body": b"Internal Server Error"})
+                await send({"type": "http.response.body", "body": _ERROR_RESPONSE.body})
             raise
         else:
             done(response.get("status", 500), None)

@@ -18,7 +18,7 @@ from collections import deque
 from dataclasses import dataclass
 
 from otel_distro._internal import state
-from otel_distro._internal.request_duration import DURATION_BUCKETS
+from otel_distro._internal.fastpath.request_duration import DURATION_BUCKETS
 
 __all__ = ["RequestStats", "Totals", "Window", "WindowStats", "request_stats"]
 

@@ -19,20 +19,21 @@ from typing import Any
 
 from opentelemetry import metrics, trace
 from opentelemetry._logs import set_logger_provider
-from opentelemetry.sdk._configuration import _get_exporter_names, _import_exporters
 from opentelemetry.sdk._logs import LoggerProvider
 from opentelemetry.sdk._logs.export import BatchLogRecordProcessor, LogRecordExporter
-from opentelemetry.sdk.metrics import AlwaysOffExemplarFilter, MeterProvider
+from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import MetricExporter, MetricReader
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 
-from otel_distro._internal import exporters as exporter_bounds
-from otel_distro._internal import guard, logs
-from otel_distro._internal import prometheus as shared_prometheus
+from otel_distro._internal import fastpath, guard, logs
 from otel_distro._internal.db_metrics import DbDurationSpanProcessor
-from otel_distro._internal.request_duration import PreAggregatedReader, RequestDurationHistogram
+from otel_distro._internal.fastpath import exporters as exporter_bounds
+from otel_distro._internal.fastpath import prometheus as shared_prometheus
+from otel_distro._internal.fastpath import sdk
+from otel_distro._internal.fastpath.log_records import direct_queues
+from otel_distro._internal.fastpath.request_duration import RequestDurationHistogram, periodic_reader, pre_aggregate
 from otel_distro._internal.resource import build_resource, process_resource
 from otel_distro._internal.scrub import install_client_id_check, scrubbing_hooks
 from otel_distro.settings import Settings
@@ -80,9 +81,7 @@ def configure(settings: Settings, *, auto_instrumentation_version: str | None = 
     resource = build_resource(settings)
     if auto_instrumentation_version:
         resource = resource.merge(Resource({"telemetry.auto.version": auto_instrumentation_version}))
-    span_exporters, metric_exporters, log_exporters = _import_exporters(
-        _get_exporter_names("traces"), _get_exporter_names("metrics"), _get_exporter_names("logs")
-    )
+    span_exporters, metric_exporters, log_exporters = sdk.exporter_classes()
     scrub = scrubbing_hooks(settings)
     install_client_id_check(scrub)
     exporters: list[Any] = []
@@ -100,14 +99,14 @@ def configure(settings: Settings, *, auto_instrumentation_version: str | None = 
                 prometheus = shared_prometheus.SharedPrometheusReader(metric_exporter)
                 readers.append(prometheus)
             else:
-                readers.append(PreAggregatedReader(metric_exporter))
+                readers.append(periodic_reader(metric_exporter))
     if prometheus is None:
         prometheus = _prometheus_reader(settings)
         if prometheus is not None:
             readers.append(prometheus)
     meter_provider = MeterProvider(resource=resource, metric_readers=readers)
     metrics.set_meter_provider(meter_provider)
-    request_duration = _request_duration(meter_provider, readers)
+    request_duration = pre_aggregate(meter_provider, readers)
 
     tracer_provider = TracerProvider(resource=resource)
     for span_processor in scrub.span_processors:
@@ -135,15 +134,10 @@ def configure(settings: Settings, *, auto_instrumentation_version: str | None = 
     pre_scrubbed = scrub.structlog is not None
     # The log chain hands its records straight to the batch processors when their exporters read plain fields
     # (the distro's OTLP/HTTP ones) and nothing else would have run in between (the scrubber already did).
-    # (Their queue is the SDK's `BatchProcessor` inside; the processor's own on_emit would copy each record.)
-    queues = [getattr(p, "_batch_processor", None) for p in batch_log_processors]
-    direct = (
-        queues
-        if queues
-        and all(callable(getattr(q, "emit", None)) for q in queues)
-        and all_fast
-        and (pre_scrubbed or not scrub.log_record_processors)
-        else []
+    direct = direct_queues(
+        batch_log_processors,
+        exporters_read_plain_fields=all_fast,
+        nothing_between=pre_scrubbed or not scrub.log_record_processors,
     )
     emitter = (
         logs.OtelLogEmitter(logger_provider, pre_scrubbed=pre_scrubbed, direct=direct)
@@ -164,6 +158,7 @@ def configure(settings: Settings, *, auto_instrumentation_version: str | None = 
     atexit.register(_mark_exiting)
     _flush_on_sigterm()
     _flush_after_uvicorn_shutdown()
+    fastpath.report()
     _logger.info(
         "telemetry_configured",
         extra={
@@ -173,29 +168,10 @@ def configure(settings: Settings, *, auto_instrumentation_version: str | None = 
             "logs_exporters": sorted(log_exporters),
             "prometheus": prometheus is not None,
             "scrubbing": scrub.structlog is not None,
+            "fast_path": fastpath.active(),
         },
     )
     return _runtime
-
-
-def _request_duration(meter_provider: MeterProvider, readers: list[MetricReader]) -> RequestDurationHistogram | None:
-    """The pre-aggregated request histogram when it reports what the SDK would: every reader is the distro's,
-    its exporter wants cumulative explicit-bucket histograms (the OTLP default), and exemplars are off; else the
-    middleware records into an SDK histogram, which honours delta temporality, exponential buckets, exemplars."""
-    if not readers or not all(
-        isinstance(reader, PreAggregatedReader)
-        and getattr(reader, "_exporter", None) is not None
-        and shared_prometheus.can_share(reader._exporter)
-        for reader in readers
-    ):
-        return None
-    config = getattr(meter_provider, "_sdk_config", None)
-    if not isinstance(getattr(config, "exemplar_filter", None), AlwaysOffExemplarFilter):
-        return None
-    histogram = RequestDurationHistogram()
-    for reader in readers:
-        reader.add_source(histogram, meter_provider)  # type: ignore[attr-defined]
-    return histogram
 
 
 def _make_exporter(cls: type[Any]) -> Any:
@@ -318,40 +294,11 @@ def _after_fork_in_child() -> None:
     try:
         pid = process_resource()
         for provider in (current.tracer_provider, current.meter_provider, current.logger_provider):
-            provider._update_resource(pid)
+            sdk.update_resource(provider, pid)
         for exporter in current.exporters:
-            _drop_inherited_connections(exporter)
+            sdk.drop_inherited_connections(exporter)
         if current.request_duration is not None:
             current.request_duration.after_fork()
-        _renew_system_metrics_process()
+        sdk.renew_system_metrics_process()
     except Exception as exc:
         guard.internal_error("after_fork", exc)
-
-
-def _drop_inherited_connections(exporter: object) -> None:
-    """Close the pooled HTTP connections an exporter inherited; a closed requests session reconnects on use."""
-    import requests  # noqa: PLC0415
-
-    objects: list[object] = [exporter]
-    for _ in range(3):
-        found: list[object] = []
-        for obj in objects:
-            for name in ("_client", "_transport", "_session"):
-                child = getattr(obj, name, None)
-                if isinstance(child, requests.Session):
-                    child.close()
-                elif child is not None:
-                    found.append(child)
-        objects = found
-
-
-def _renew_system_metrics_process() -> None:
-    try:
-        from opentelemetry.instrumentation.system_metrics import SystemMetricsInstrumentor  # noqa: PLC0415
-    except ImportError:
-        return
-    instance = SystemMetricsInstrumentor._instance
-    if instance is not None and hasattr(instance, "_proc"):
-        import psutil  # noqa: PLC0415
-
-        instance._proc = psutil.Process(os.getpid())

@@ -62,7 +62,9 @@ _CLEAN_PAIRS_MAX = 4096
 _UNKNOWN = object()
 _WALKED = (str, dict, list, tuple, set, frozenset)  # what `scrub_value` looks inside; it returns the rest as is
 _WORD = frozenset(b"0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_")
-_MAX_ROUNDS = 3  # passes over a value whose redactions touched a word character
+_DIGIT = frozenset(b"0123456789")
+_NUMBER_GAP = frozenset(b" -./")  # what separates the groups of one written number
+_MAX_ROUNDS = 3  # passes over a value whose redactions touched a word character or a neighbouring number
 
 
 def _percent_decode(raw: bytes) -> tuple[bytes, list[int]]:
@@ -332,8 +334,13 @@ class Scrubber:
             placeholder = placeholders.get(kind) if placeholders is not None else None
             pieces.append(placeholder if placeholder is not None else self._replacement(kind, buf[start:end]))
             local[kind] = local.get(kind, 0) + 1
-            if not glued and ((start > 0 and buf[start - 1] in _WORD) or (end < n and buf[end] in _WORD)):
-                glued = True
+            if not glued and (
+                (start > 0 and (buf[start - 1] in _WORD or (start > 1 and buf[start - 1] in _NUMBER_GAP
+                                                             and buf[start - 2] in _DIGIT)))
+                or (end < n and (buf[end] in _WORD or (end + 1 < n and buf[end] in _NUMBER_GAP
+                                                        and buf[end + 1] in _DIGIT)))
+            ):
+                glued = True  # next to a word, or to more digits a number rule may now read on their own
             pos = end
         pieces.append(buf[pos:])
         return b"".join(pieces), glued

@@ -21,6 +21,7 @@ from typing import Any
 import httpx
 import pytest
 
+from otel_distro._internal import fastpath
 from otel_distro._internal.otlp_sink import OtlpHttpSink
 from tests.support import ROOT, free_port
 
@@ -127,8 +128,12 @@ def _attrs(item: Any) -> dict[str, Any]:
     return out
 
 
-def test_demo_app_telemetry_arrives_over_otlp_and_correlates(tmp_path: Path, sink: OtlpHttpSink) -> None:
-    app = _start(tmp_path, sink.endpoint)
+@pytest.mark.parametrize("fast_path", ["true", "false"])
+def test_demo_app_telemetry_arrives_over_otlp_and_correlates(
+    tmp_path: Path, sink: OtlpHttpSink, fast_path: str
+) -> None:
+    """The same with the fast path off (the plain SDK path, as on an OpenTelemetry release it does not know)."""
+    app = _start(tmp_path, sink.endpoint, OTEL_DISTRO_FAST_PATH=fast_path)
     try:
         login = httpx.post(
             app.base_url + "/auth/login",
@@ -184,6 +189,14 @@ def test_demo_app_telemetry_arrives_over_otlp_and_correlates(tmp_path: Path, sin
     names = _metric_names(sink)
     assert {"http.server.request.duration", "http.server.request.count", "http.server.error.count"} <= names
     assert {"system.cpu.utilization", "system.memory.usage", "process.memory.usage"} <= names
+
+    # -- which path served it, said once --------------------------------------------------------------
+    # (with the variable on, on the releases installed here: the fast path's own check, as the app took it)
+    expected = fastpath._check_versions() if fast_path == "true" else fastpath.Status(False, "switched_off")
+    [configured] = [line for line in printed if line["message"] == "telemetry_configured"]
+    assert configured["fast_path"] is expected.active
+    disabled = [line for line in printed if line["message"] == "fast_path_disabled"]
+    assert [line["reason"] for line in disabled] == ([] if expected.active else [expected.reason])
 
 
 def test_metrics_route_serves_prometheus_text(tmp_path: Path, sink: OtlpHttpSink) -> None:

@@ -6,6 +6,7 @@ Every worker exports with its own pid and instance id, nothing buffered is lost 
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -96,6 +97,18 @@ def _check(sink: OtlpHttpSink, server_pid_check: bool = True) -> None:
     assert len(instances) == len(pids), "each worker has its own service.instance.id"
 
 
+def _host_metric_pids(sink: OtlpHttpSink) -> set[int]:
+    """The ``process.pid`` of every resource that exported a ``system.*`` (host) metric."""
+    pids = set()
+    for request in sink.requests["metrics"]:
+        for resource_metrics in request.resource_metrics:
+            resource = {kv.key: kv.value for kv in resource_metrics.resource.attributes}
+            names = {m.name for scope in resource_metrics.scope_metrics for m in scope.metrics}
+            if any(name.startswith("system.") for name in names):
+                pids.add(resource["process.pid"].int_value)
+    return pids
+
+
 def test_uvicorn_workers(tmp_path: Path) -> None:
     port = free_port()
     with OtlpHttpSink() as sink:
@@ -105,8 +118,22 @@ def test_uvicorn_workers(tmp_path: Path) -> None:
         ]
         status, body = _serve_and_stop(command, _env(tmp_path, sink), port, tmp_path)
         _check(sink)
+        serving = {resource["process.pid"].int_value for resource, _ in _request_spans(sink)}
+        assert sink.wait_for(lambda s: len(_host_metric_pids(s)) >= 2 and _host_metric_pids(s) >= serving, timeout=20)
+        time.sleep(1)  # the supervisor and multiprocessing's resource tracker exit last: anything of theirs is in
+        # Only the two workers measure the host (the supervisor and the resource tracker would make it four).
+        assert len(_host_metric_pids(sink)) == 2
     assert status == 503
     assert "2 workers" in body
+    # Every line any of the processes printed is one JSON object, the supervisor's own ones included (uvicorn's
+    # "Started parent process [pid]").
+    printed = (tmp_path / "server.log").read_text().splitlines()
+    not_json = [line for line in printed if not line.startswith("{")]
+    assert not_json == []
+    assert all(isinstance(json.loads(line), dict) for line in printed)
+    started = [line for line in printed if "Started parent process" in line]
+    assert len(started) == 1
+    assert json.loads(started[0])["logger"] == "uvicorn.error"
 
 
 def test_gunicorn_with_uvicorn_workers(tmp_path: Path) -> None:
@@ -124,3 +151,8 @@ def test_gunicorn_with_uvicorn_workers(tmp_path: Path) -> None:
         worker_pids = {resource["process.pid"].int_value for resource, _ in spans}
         assert not master_pids & worker_pids, "forked workers report their own pid, not the master's"
     assert status == 503
+    printed = (tmp_path / "server.log").read_text()
+    # gunicorn's own log keeps its handler (UvicornWorker shares it with uvicorn.error, which the distro adopts).
+    assert printed.count("Booting worker with pid") == 2
+    assert "Handling signal: term" in printed and "Shutting down: Master" in printed
+    assert "Cannot call collect" not in printed

@@ -62,3 +62,24 @@ def test_detailed_health_reports_each_check(otel: OtelCapture) -> None:
 )
 def test_worker_count_from_the_command_line(argv: list[str], expected: int) -> None:
     assert workers.workers_from_command_line(argv) == expected
+
+
+@pytest.mark.parametrize(
+    ("argv", "environ", "role"),
+    [
+        (["/venv/bin/python", "/venv/bin/uvicorn", "app:app"], {}, "app"),
+        (["/venv/bin/python", "/venv/bin/uvicorn", "app:app", "--workers", "2"], {}, "supervisor"),
+        (["python3", "-m", "uvicorn", "app:app", "--workers=4"], {}, "supervisor"),
+        (["python3", "-X", "dev", "-m", "uvicorn", "app:app", "--reload"], {}, "supervisor"),
+        (["/venv/bin/python", "/venv/bin/uvicorn", "app:app"], {"WEB_CONCURRENCY": "3"}, "supervisor"),
+        (["/venv/bin/python", "/venv/bin/uvicorn", "app:app", "--workers", "1"], {"WEB_CONCURRENCY": "3"}, "app"),
+        (["python", "-c", "from multiprocessing.spawn import spawn_main; spawn_main(tracker_fd=5, pipe_handle=7)",
+          "--multiprocessing-fork"], {}, "app"),
+        (["python", "-c", "from multiprocessing.resource_tracker import main;main(5)"], {}, "helper"),
+        (["/venv/bin/python", "/venv/bin/gunicorn", "-w", "2", "-k", "uvicorn.workers.UvicornWorker", "app:app"], {},
+         "app"),
+        (["python", "manage.py", "--workers", "2"], {}, "app"),
+    ],
+)
+def test_process_role_from_the_original_command_line(argv: list[str], environ: dict[str, str], role: str) -> None:
+    assert workers.process_role(argv, environ) == role

@@ -16,6 +16,7 @@ from opentelemetry.sdk.trace import TracerProvider
 
 from otel_distro._internal import guard, logs, state
 from otel_distro._internal.context import REQUEST_ID
+from otel_distro._internal.logs import pipeline
 from otel_distro.settings import Settings
 
 
@@ -196,12 +197,33 @@ def test_uvicorn_loggers_are_routed_to_the_root_handler(out: io.BytesIO) -> None
     uvicorn_error = logging.getLogger("uvicorn.error")
     uvicorn_error.addHandler(logging.StreamHandler(io.StringIO()))
     uvicorn_error.propagate = False
-    logs._adopt_server_loggers(access_log=False)
+    pipeline._adopt_server_loggers(access_log=False)
 
     uvicorn_error.info("Application startup complete.")
     logging.getLogger("uvicorn.access").info("GET / 200")
 
     assert [line["logger"] for line in lines(out)] == ["uvicorn.error"]
+
+
+def test_gunicorns_own_log_keeps_its_handler_when_uvicorn_error_shares_it(out: io.BytesIO) -> None:
+    """gunicorn's UvicornWorker gives ``uvicorn.error`` the handler list of gunicorn's error log itself."""
+    gunicorn_error = logging.getLogger("test.gunicorn.error")
+    gunicorn_output = io.StringIO()
+    gunicorn_error.addHandler(logging.StreamHandler(gunicorn_output))
+    gunicorn_error.propagate = False
+    gunicorn_error.setLevel(logging.INFO)
+    uvicorn_error = logging.getLogger("uvicorn.error")
+    uvicorn_error.handlers = gunicorn_error.handlers  # as UvicornWorker.__init__ does
+    try:
+        pipeline._adopt_server_loggers(access_log=False)
+
+        gunicorn_error.info("Booting worker with pid: 42")
+        uvicorn_error.info("Application startup complete.")
+    finally:
+        gunicorn_error.handlers = []
+
+    assert gunicorn_output.getvalue() == "Booting worker with pid: 42\n"
+    assert [line["message"] for line in lines(out)] == ["Application startup complete."]
 
 
 def test_a_failing_exporter_never_breaks_the_apps_logging_call(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -229,7 +251,7 @@ def test_records_queued_directly_encode_as_the_sdks_own() -> None:
     from opentelemetry.sdk._logs.export import BatchLogRecordProcessor  # noqa: PLC0415
     from opentelemetry.sdk.resources import Resource  # noqa: PLC0415
 
-    from otel_distro._internal import otlp_encode  # noqa: PLC0415
+    from otel_distro._internal.fastpath import otlp_encode  # noqa: PLC0415
 
     def emitted(direct: bool) -> Any:
         exporter = InMemoryLogRecordExporter()  # type: ignore[no-untyped-call]
@@ -246,7 +268,7 @@ def test_records_queued_directly_encode_as_the_sdks_own() -> None:
         return record
 
     sdk, direct = emitted(False), emitted(True)
-    assert type(direct).__name__ == "_DirectRecord"
+    assert type(direct).__name__ == "DirectRecord"
     ours = ExportLogsServiceRequest.FromString(otlp_encode.encode_logs([direct]))
     theirs = encode_logs([sdk])
     for message in (ours, theirs):

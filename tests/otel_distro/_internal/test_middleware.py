@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 from fastapi.responses import JSONResponse
 from opentelemetry.trace import SpanKind, StatusCode
+from starlette.applications import Starlette
 from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
 from starlette.testclient import TestClient
 
 from otel_distro._internal.middleware import is_sane_request_id, new_request_id
@@ -292,3 +298,77 @@ def test_other_request_ids_are_always_checked(value: str, monkeypatch: pytest.Mo
     seen: list[str] = []
     monkeypatch.setattr(middleware, "client_id_is_clean", lambda text: seen.append(text) or True)
     assert middleware._keeps(value) and seen == [value]
+
+
+def test_the_route_keeps_the_include_router_prefixes(otel: OtelCapture) -> None:
+    """FastAPI 0.165 includes routers lazily and routes with the router's own route: the reported route is the
+    whole template, as the app declares it (span name, ``http.route``, metrics and the log line)."""
+    items = APIRouter(prefix="/items")
+    nested = APIRouter()
+
+    @items.get("/{item_id}")
+    async def item(item_id: int) -> dict[str, int]:
+        return {"id": item_id}
+
+    @nested.get("/tags/{tag}")
+    async def tag(tag: str) -> dict[str, str]:
+        return {"tag": tag}
+
+    items.include_router(nested, prefix="/nested")
+    app = FastAPI()
+    app.include_router(items, prefix="/api/v1")
+    otel.instrument(app)
+    client = TestClient(app)
+
+    assert client.get("/api/v1/items/7").json() == {"id": 7}
+    assert client.get("/api/v1/items/nested/tags/red").json() == {"tag": "red"}
+
+    for route in ("/api/v1/items/{item_id}", "/api/v1/items/nested/tags/{tag}"):
+        span = otel.span(f"GET {route}")
+        assert (span.attributes or {})["http.route"] == route
+        [line] = [e for e in otel.logs if e["message"] == "request_finished" and e["route"] == route]
+        assert line["trace_id"] == otel.trace_id(span)
+        assert otel.metric_total("http.server.request.count", {"http.route": route}) == 1
+        assert otel.metric_total("http.server.request.duration", {"http.route": route}) == 1
+
+
+async def _raw_answer(app: Any, path: str) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+    """What the app sends for one GET of ``path`` (status, raw headers, body), as a server would receive it."""
+    messages: list[dict[str, Any]] = []
+    scope = {
+        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET", "scheme": "http",
+        "path": path, "raw_path": path.encode(), "root_path": "", "query_string": b"",
+        "headers": [(b"host", b"testserver")], "client": ("127.0.0.1", 1), "server": ("testserver", 80),
+    }
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        messages.append(message)
+
+    with contextlib.suppress(RuntimeError):
+        await app(scope, receive, send)
+    [start] = [m for m in messages if m["type"] == "http.response.start"]
+    body = b"".join(m.get("body", b"") for m in messages if m["type"] == "http.response.body")
+    return start["status"], list(start["headers"]), body
+
+
+def test_an_unhandled_error_keeps_the_apps_own_answer(otel: OtelCapture) -> None:
+    """Same status, content type, length (not chunked) and body as without the distro; only the request id is added."""
+
+
+    async def boom(_: Request) -> Response:
+        raise RuntimeError("boom")
+
+    app = FastAPI()
+    app.add_route("/boom", boom)
+    plain = asyncio.run(_raw_answer(Starlette(routes=[Route("/boom", boom)]), "/boom"))  # Starlette's, not patched
+    instrumented = asyncio.run(_raw_answer(otel.instrument(app), "/boom"))
+
+    status, headers, body = instrumented
+    assert (status, body) == (plain[0], plain[2]) == (500, b"Internal Server Error")
+    assert [h for h in headers if h[0] != b"x-request-id"] == plain[1]
+    assert dict(headers)[b"content-type"] == b"text/plain; charset=utf-8"
+    assert dict(headers)[b"content-length"] == b"21"
+    assert b"x-request-id" in dict(headers)

@@ -518,3 +518,12 @@ def test_a_version_marker_is_a_whole_word(line: str, expected: str) -> None:
     scrubber = default_scrubber()
     assert scrubber.scrub_value(line) == expected
     assert scrubber.scrub_value(expected) == expected
+
+
+def test_digits_next_to_a_redacted_number_are_read_again() -> None:
+    # found by the idempotence property: once "0201 0000 0000" is a phone, the "0201000" after it stands alone and
+    # is a phone too; scrubbing the output again must find nothing more
+    scrubber = default_scrubber()
+    once = scrubber.scrub_value("ES72 1000 0201 0000 0000 0201000")
+    assert once == "ES72 1000 [REDACTED:phone] [REDACTED:phone]"
+    assert scrubber.scrub_value(once) == once

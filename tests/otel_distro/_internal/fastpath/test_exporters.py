@@ -9,7 +9,7 @@ from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExport
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SpanExportResult
 
-from otel_distro._internal import exporters
+from otel_distro._internal.fastpath import exporters
 
 
 class _Result:
@@ -106,20 +106,21 @@ def test_the_faster_exporter_sends_what_upstream_would(monkeypatch: pytest.Monke
 
 def test_a_batch_the_fast_encoder_refuses_is_sent_as_upstream_encodes_it(monkeypatch: pytest.MonkeyPatch) -> None:
     """An int beyond int64 on one record: upstream drops that attribute; the batch still goes, once."""
+    from opentelemetry._logs import SeverityNumber  # noqa: PLC0415
     from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter  # noqa: PLC0415
     from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest  # noqa: PLC0415
     from opentelemetry.sdk._logs.export import LogRecordExportResult  # noqa: PLC0415
     from opentelemetry.sdk.resources import Resource  # noqa: PLC0415
 
-    from otel_distro._internal import logs  # noqa: PLC0415
+    from otel_distro._internal.fastpath import log_records as logs  # noqa: PLC0415
 
     fast = exporters.fast_exporter_class(OTLPLogExporter)(endpoint="http://127.0.0.1:9/v1/logs")
     sent = _sent_bodies(monkeypatch, fast)
     resource = Resource({"service.name": "s"})
     batch = [
-        logs._DirectRecord(1, logs._SEVERITY["info"], "INFO", "paid", {"order": 1 << 64, "ok": 1}, 0, 0, 0, resource,
+        logs.DirectRecord(1, SeverityNumber.INFO, "INFO", "paid", {"order": 1 << 64, "ok": 1}, 0, 0, 0, resource,
                            None),
-        logs._DirectRecord(2, logs._SEVERITY["info"], "INFO", "shipped", {"ok": 2}, 0, 0, 0, resource, None),
+        logs.DirectRecord(2, SeverityNumber.INFO, "INFO", "shipped", {"ok": 2}, 0, 0, 0, resource, None),
     ]
     assert fast.export(batch) is LogRecordExportResult.SUCCESS
     (request_body,) = sent

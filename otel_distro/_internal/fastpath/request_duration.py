@@ -20,29 +20,37 @@ from __future__ import annotations
 
 import threading
 import time
+import weakref
 from bisect import bisect_left
 from collections.abc import Sequence
 from typing import Any
 
+from opentelemetry.sdk.metrics import AlwaysOffExemplarFilter
+from opentelemetry.sdk.metrics import Histogram as SdkHistogram
 from opentelemetry.sdk.metrics.export import (
     AggregationTemporality,
     Histogram,
     HistogramDataPoint,
     Metric,
+    MetricExporter,
     MetricsData,
     PeriodicExportingMetricReader,
     ResourceMetrics,
     ScopeMetrics,
 )
+from opentelemetry.sdk.metrics.view import DefaultAggregation, ExplicitBucketHistogramAggregation
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
-from otel_distro._internal import guard
+from otel_distro._internal import fastpath, guard
 
 __all__ = [
     "DURATION_BUCKETS",
     "PreAggregatedReader",
     "RequestDurationHistogram",
+    "can_share",
     "duration_recorder",
+    "periodic_reader",
+    "pre_aggregate",
 ]
 
 #: Semantic-convention buckets of ``http.server.request.duration`` (seconds).
@@ -215,12 +223,52 @@ class _SdkRecorder:
         self._histogram.record(seconds, _attributes(key))
 
 
+#: The pre-aggregated histogram of each meter provider the distro set up (see `pre_aggregate`).
+_installed: weakref.WeakKeyDictionary[Any, RequestDurationHistogram] = weakref.WeakKeyDictionary()
+
+
+def can_share(exporter: MetricExporter) -> bool:
+    """Whether ``exporter``'s reader collects what the SDK would give Prometheus text and this histogram alike
+    (cumulative temporality, explicit-bucket histograms: the OTLP default)."""
+    if not fastpath.active():
+        return False
+    temporality = getattr(exporter, "_preferred_temporality", None) or {}
+    aggregation = getattr(exporter, "_preferred_aggregation", None) or {}
+    if any(value is not AggregationTemporality.CUMULATIVE for value in temporality.values()):
+        return False
+    histogram = aggregation.get(SdkHistogram, DefaultAggregation())
+    return isinstance(histogram, (DefaultAggregation, ExplicitBucketHistogramAggregation))
+
+
+def pre_aggregate(meter_provider: Any, readers: Sequence[Any]) -> RequestDurationHistogram | None:
+    """The pre-aggregated request histogram of ``meter_provider`` when it reports what the SDK would: every reader
+    is the distro's, its exporter wants cumulative explicit-bucket histograms (the OTLP default), and exemplars are
+    off; else None, and the middleware records into an SDK histogram, which honours delta temporality, exponential
+    buckets, exemplars."""
+    if not fastpath.active() or not readers or not all(
+        isinstance(reader, PreAggregatedReader)
+        and getattr(reader, "_exporter", None) is not None
+        and can_share(reader._exporter)
+        for reader in readers
+    ):
+        return None
+    config = getattr(meter_provider, "_sdk_config", None)
+    if not isinstance(getattr(config, "exemplar_filter", None), AlwaysOffExemplarFilter):
+        return None
+    histogram = RequestDurationHistogram()
+    for reader in readers:
+        reader.add_source(histogram, meter_provider)
+    _installed[meter_provider] = histogram
+    return histogram
+
+
+def periodic_reader(exporter: MetricExporter) -> PeriodicExportingMetricReader:
+    """The distro's periodic OTLP reader for ``exporter``: one that can carry the pre-aggregated histogram, or the
+    SDK's own with the fast path off."""
+    return PreAggregatedReader(exporter) if fastpath.active() else PeriodicExportingMetricReader(exporter)
+
+
 def duration_recorder(meter_provider: Any) -> RequestDurationHistogram | _SdkRecorder:
     """Where the middleware records request durations for ``meter_provider`` (see the module docstring)."""
-    from otel_distro._internal import setup  # noqa: PLC0415 - setup imports the middleware's modules
-
-    current = setup.runtime()
-    histogram = getattr(current, "request_duration", None)
-    if histogram is not None and getattr(current, "meter_provider", None) is meter_provider:
-        return histogram  # type: ignore[no-any-return]
-    return _SdkRecorder(meter_provider)
+    histogram = _installed.get(meter_provider)
+    return histogram if histogram is not None else _SdkRecorder(meter_provider)

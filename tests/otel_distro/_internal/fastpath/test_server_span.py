@@ -18,7 +18,7 @@ from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ParentBased, TraceIdRat
 from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, StatusCode, TraceFlags
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
-from otel_distro._internal.server_span import ServerSpan, start_server_span
+from otel_distro._internal.fastpath.server_span import ServerSpan, start_server_span
 
 
 class _Recording(SpanProcessor):
@@ -224,7 +224,7 @@ def test_processors_added_later_see_start_and_ending_too() -> None:
 
 
 def test_only_empty_hooks_are_skipped() -> None:
-    from otel_distro._internal.server_span import _does_nothing  # noqa: PLC0415 - the detail under test
+    from otel_distro._internal.fastpath.server_span import _does_nothing  # noqa: PLC0415 - the detail under test
 
     def documented(self: Any, span: Any) -> None:
         """Does nothing, but says so."""

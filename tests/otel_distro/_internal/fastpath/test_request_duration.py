@@ -14,7 +14,7 @@ from opentelemetry.sdk.metrics.export import (
 )
 from opentelemetry.sdk.resources import Resource
 
-from otel_distro._internal.request_duration import (
+from otel_distro._internal.fastpath.request_duration import (
     DURATION_BUCKETS,
     PreAggregatedReader,
     RequestDurationHistogram,
@@ -139,12 +139,12 @@ def test_outside_the_distros_own_set_up_the_sdk_histogram_is_used() -> None:
 def _configured(exemplar_filter: Any = None, **exporter_kwargs: Any) -> Any:
     from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter  # noqa: PLC0415
 
-    from otel_distro._internal.setup import _request_duration  # noqa: PLC0415 - the decision under test
+    from otel_distro._internal.fastpath.request_duration import pre_aggregate  # noqa: PLC0415 - the decision under test
 
     reader = PreAggregatedReader(OTLPMetricExporter(**exporter_kwargs), export_interval_millis=3_600_000)
     provider = MeterProvider(metric_readers=[reader], exemplar_filter=exemplar_filter or AlwaysOffExemplarFilter())
     try:
-        return _request_duration(provider, [reader])
+        return pre_aggregate(provider, [reader])
     finally:
         provider.shutdown()
 

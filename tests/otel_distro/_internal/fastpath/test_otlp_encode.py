@@ -19,7 +19,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import Link, SpanContext, SpanKind, Status, StatusCode, TraceFlags, TraceState
 
-from otel_distro._internal import otlp_encode
+from otel_distro._internal.fastpath import otlp_encode
 
 ATTRIBUTES: dict[str, Any] = {
     "http.request.method": "GET",
@@ -115,9 +115,9 @@ def test_an_unencodable_value_fails_loudly() -> None:
 @pytest.mark.parametrize("value", [1 << 63, (1 << 64) + 5, -(1 << 63) - 1, [1, 1 << 70]])
 def test_an_int_outside_int64_is_refused_so_upstream_encodes_the_batch_without_it(value: Any) -> None:
     """A wrong varint would corrupt the whole request; upstream drops just that attribute."""
-    from otel_distro._internal import logs  # noqa: PLC0415
+    from otel_distro._internal.fastpath import log_records as logs  # noqa: PLC0415
 
-    record = logs._DirectRecord(1, SeverityNumber.INFO, "INFO", "order placed", {"order": value, "ok": 1}, 0, 0, 0,
+    record = logs.DirectRecord(1, SeverityNumber.INFO, "INFO", "order placed", {"order": value, "ok": 1}, 0, 0, 0,
                                 Resource({"service.name": "s"}), None)
     with pytest.raises(ValueError, match="int64"):
         otlp_encode.encode_logs([record])
@@ -129,9 +129,9 @@ def test_an_int_outside_int64_is_refused_so_upstream_encodes_the_batch_without_i
 def test_the_int64_bounds_themselves_are_encoded() -> None:
     for value in (-(1 << 63), (1 << 63) - 1, -1, 0):
         decoded = ExportLogsServiceRequest()
-        from otel_distro._internal import logs  # noqa: PLC0415
+        from otel_distro._internal.fastpath import log_records as logs  # noqa: PLC0415
 
-        record = logs._DirectRecord(1, SeverityNumber.INFO, "INFO", "x", {"n": value}, 0, 0, 0,
+        record = logs.DirectRecord(1, SeverityNumber.INFO, "INFO", "x", {"n": value}, 0, 0, 0,
                                     Resource({"service.name": "s"}), None)
         decoded.ParseFromString(otlp_encode.encode_logs([record]))
         assert decoded.resource_logs[0].scope_logs[0].log_records[0].attributes[0].value.int_value == value
@@ -139,7 +139,7 @@ def test_the_int64_bounds_themselves_are_encoded() -> None:
 
 def _server_spans() -> list[Any]:
     """`ServerSpan`s as the middleware makes them, one changed by the app after start, and SDK spans between."""
-    from otel_distro._internal.server_span import start_server_span  # noqa: PLC0415
+    from otel_distro._internal.fastpath.server_span import start_server_span  # noqa: PLC0415
 
     exporter = InMemorySpanExporter()
     provider = TracerProvider(resource=Resource({"service.name": "server"}))

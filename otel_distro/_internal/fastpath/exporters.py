@@ -22,7 +22,8 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from otel_distro._internal import otlp_encode
+from otel_distro._internal import fastpath
+from otel_distro._internal.fastpath import otlp_encode
 
 __all__ = ["EXIT_FLUSH_SECONDS", "bound_at_exit", "exit_budget", "fast_exporter_class", "is_fast_exporter"]
 
@@ -76,6 +77,8 @@ def _remaining() -> float | None:
 
 def bound_at_exit(exporter: Any) -> Any:
     """Make ``exporter`` respect `exit_budget` (upstream OTLP/HTTP and OTLP/gRPC exporters; others as they are)."""
+    if not fastpath.active():
+        return exporter
     client = getattr(exporter, "_client", None)
     if client is not None and hasattr(client, "_timeout") and callable(getattr(client, "export", None)):
         _bound_http_client(client)
@@ -226,7 +229,7 @@ def fast_exporter_class(cls: type[Any]) -> type[Any]:
     self-metrics); any other exporter, or another upstream shape, is left as it is.
     """
     make = _FAST.get(f"{cls.__module__}.{cls.__qualname__}")
-    if make is None:
+    if make is None or not fastpath.active():
         return cls
     try:
         fast = make()

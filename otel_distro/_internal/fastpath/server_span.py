@@ -33,6 +33,7 @@ from opentelemetry.trace import SpanContext, SpanKind, TraceFlags
 from opentelemetry.trace.status import Status, StatusCode
 from opentelemetry.util import types
 
+from otel_distro._internal import fastpath
 from otel_distro._internal.context import current_span_context
 
 __all__ = ["ServerSpan", "start_server_span"]
@@ -269,7 +270,7 @@ def _sdk_parts(tracer: Any) -> tuple[Any, ...] | None:
 
 
 def _lookup_parts(tracer: Any) -> tuple[Any, ...] | None:
-    if not isinstance(tracer, sdk_trace.Tracer):
+    if not fastpath.active() or not isinstance(tracer, sdk_trace.Tracer):
         return None
     try:
         parts = (

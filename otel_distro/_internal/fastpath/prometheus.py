@@ -14,23 +14,11 @@ import contextlib
 import threading
 from typing import Any
 
-from opentelemetry.sdk.metrics import Histogram
-from opentelemetry.sdk.metrics.export import AggregationTemporality, MetricExporter, MetricsData
-from opentelemetry.sdk.metrics.view import DefaultAggregation, ExplicitBucketHistogramAggregation
+from opentelemetry.sdk.metrics.export import MetricExporter, MetricsData
 
-from otel_distro._internal.request_duration import PreAggregatedReader
+from otel_distro._internal.fastpath.request_duration import PreAggregatedReader, can_share
 
 __all__ = ["SharedPrometheusReader", "can_share"]
-
-
-def can_share(exporter: MetricExporter) -> bool:
-    """Whether ``exporter``'s reader collects what Prometheus text needs (cumulative, explicit-bucket histograms)."""
-    temporality = getattr(exporter, "_preferred_temporality", None) or {}
-    aggregation = getattr(exporter, "_preferred_aggregation", None) or {}
-    if any(value is not AggregationTemporality.CUMULATIVE for value in temporality.values()):
-        return False
-    histogram = aggregation.get(Histogram, DefaultAggregation())
-    return isinstance(histogram, (DefaultAggregation, ExplicitBucketHistogramAggregation))
 
 
 class SharedPrometheusReader(PreAggregatedReader):
@@ -43,9 +31,12 @@ class SharedPrometheusReader(PreAggregatedReader):
 
         self._scrape = threading.local()
         self._collector = _CustomCollector()
-        self._collector._callback = self._collect_for_scrape  # type: ignore[assignment]
         self._registry = registry if registry is not None else REGISTRY
+        # Registering collects once (to learn the names); the reader has no provider yet, and collecting would
+        # print the SDK's "Cannot call collect on a MetricReader until it is registered", so the callback
+        # comes after (as upstream's PrometheusMetricReader orders it).
         self._registry.register(self._collector)
+        self._collector._callback = self._collect_for_scrape  # type: ignore[assignment]
 
     def _collect_for_scrape(self) -> None:
         self._scrape.active = True

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
+import pytest
 from opentelemetry.sdk.metrics import Counter, Histogram, MeterProvider
 from opentelemetry.sdk.metrics.export import AggregationTemporality, MetricExporter, MetricExportResult, MetricsData
 from opentelemetry.sdk.metrics.view import ExponentialBucketHistogramAggregation
 from prometheus_client import CollectorRegistry, generate_latest
 
-from otel_distro._internal.prometheus import SharedPrometheusReader, can_share
+from otel_distro._internal.fastpath.prometheus import SharedPrometheusReader, can_share
 
 
 class RecordingExporter(MetricExporter):
@@ -63,6 +65,21 @@ def test_each_scrape_shows_the_current_totals_and_is_not_exported_over_otlp() ->
     finally:
         provider.shutdown()
     assert "http_server_request_duration" not in generate_latest(registry).decode()
+
+
+def test_creating_the_reader_logs_nothing(caplog: pytest.LogCaptureFixture) -> None:
+    """The registry collects once on registration, before the reader has a provider: that collection must not
+    reach the reader (the SDK would print "Cannot call collect on a MetricReader until it is registered")."""
+    caplog.set_level(logging.DEBUG)
+    registry = CollectorRegistry(auto_describe=True)  # as prometheus_client's global REGISTRY
+    reader = SharedPrometheusReader(RecordingExporter(), registry=registry)
+    provider = MeterProvider(metric_readers=[reader])
+    try:
+        provider.get_meter("t").create_counter("requests").add(2)
+        assert "} 2.0" in generate_latest(registry).decode().split("requests_total{")[1]
+    finally:
+        provider.shutdown()
+    assert [r.getMessage() for r in caplog.records if r.name.startswith("opentelemetry")] == []
 
 
 def test_only_cumulative_explicit_bucket_readers_are_shared() -> None:
