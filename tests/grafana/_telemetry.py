@@ -1,7 +1,8 @@
 """Real metrics for the dashboard tests: the OpenTelemetry SDK records what the app records (the instrument
-names, units and attributes of the distro's contracts), the real system-metrics instrumentation reads this
-machine, and the OTLP exporter sends it all to a real collector, whose ``prometheus`` exporter a real Prometheus
-scrapes. The collector's own ``otelcol_*`` metrics come from its telemetry endpoint."""
+names, units and attributes of the distro's contracts), the real system-metrics instrumentation and the distro's
+host metrics (filesystems, process memory) read this machine, and the OTLP exporter sends it all to a real
+collector, whose ``prometheus`` exporter a real Prometheus scrapes. The collector's own ``otelcol_*`` metrics come
+from its telemetry endpoint."""
 
 from __future__ import annotations
 
@@ -12,7 +13,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-import psutil
 from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
 from opentelemetry.instrumentation.system_metrics import SystemMetricsInstrumentor
 from opentelemetry.metrics import CallbackOptions, Observation
@@ -20,6 +20,7 @@ from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
 from opentelemetry.sdk.resources import Resource
 
+from otel_distro._internal import host_metrics
 from otel_distro.distro import SYSTEM_METRICS
 from tests.servers.processes import ServerProcess
 from tests.support import ROOT, free_port
@@ -71,28 +72,6 @@ service:
         yield Collector(f"http://127.0.0.1:{http}", f"127.0.0.1:{prom}", f"127.0.0.1:{telemetry}")
 
 
-def _filesystems(_: CallbackOptions) -> Iterable[Observation]:
-    # as otel_distro's host metrics report them (system.filesystem.utilization, unit 1)
-    for part in psutil.disk_partitions(all=False)[:3]:
-        usage = psutil.disk_usage(part.mountpoint)
-        base = {"system.filesystem.mountpoint": part.mountpoint, "system.device": part.device,
-                "system.filesystem.type": part.fstype}
-        yield Observation(usage.percent / 100, base)
-
-
-def _filesystem_bytes(_: CallbackOptions) -> Iterable[Observation]:
-    for part in psutil.disk_partitions(all=False)[:3]:
-        usage = psutil.disk_usage(part.mountpoint)
-        base = {"system.filesystem.mountpoint": part.mountpoint, "system.device": part.device,
-                "system.filesystem.type": part.fstype}
-        yield Observation(usage.used, {**base, "system.filesystem.state": "used"})
-        yield Observation(usage.free, {**base, "system.filesystem.state": "free"})
-
-
-def _process_memory(_: CallbackOptions) -> Iterable[Observation]:
-    yield Observation(psutil.Process().memory_info().rss / psutil.virtual_memory().total)
-
-
 def _health(_: CallbackOptions) -> Iterable[Observation]:
     yield Observation(1, {"check": "database"})
     yield Observation(0, {"check": "redis"})
@@ -116,9 +95,7 @@ def emit(target: Collector, *, interval_ms: int = 500) -> Iterator[MeterProvider
     db = app.create_histogram("db.client.operation.duration", unit="s")
     check_duration = app.create_histogram("app.health.check.duration", unit="s")
     app.create_observable_gauge("app.health.check.status", [_health], unit="1")
-    app.create_observable_gauge("system.filesystem.utilization", [_filesystems], unit="1")
-    app.create_observable_up_down_counter("system.filesystem.usage", [_filesystem_bytes], unit="By")
-    app.create_observable_gauge("process.memory.utilization", [_process_memory], unit="1")
+    host_metrics.install(provider)  # the distro's own: system.filesystem.*, process.memory.utilization
     events = app.create_counter("app.analytics.events", unit="{event}")
     dropped = app.create_counter("app.analytics.dropped", unit="{event}")
     careless = app.create_counter("test.logins", unit="{login}")
