@@ -7,7 +7,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 
@@ -15,7 +14,7 @@ import pytest
 
 from collector.cli import main
 from otel_distro.cli import main as otel_distro
-from tests.support import ROOT, free_port
+from tests.support import ROOT, free_port, wait_healthy
 
 
 def test_validate_accepts_the_shipped_config(capsys: pytest.CaptureFixture[str]) -> None:
@@ -61,16 +60,7 @@ service:
     proc = subprocess.Popen([sys.executable, "-m", "otel_distro.cli", "collector", "run", "--config", str(cfg)],
                             stderr=subprocess.PIPE, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{health}/") as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.1)
+        wait_healthy(health)
         body = b'{"resourceLogs":[{"scopeLogs":[{"logRecords":[{"body":{"stringValue":"held by batch"}}]}]}]}'
         req = urllib.request.Request(f"http://127.0.0.1:{http}/v1/logs", data=body,
                                      headers={"Content-Type": "application/json"})

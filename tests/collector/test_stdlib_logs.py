@@ -12,8 +12,6 @@ import socket
 import struct
 import subprocess
 import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -23,7 +21,7 @@ import structlog
 from aiohttp.http_exceptions import BadHttpMessage, BadStatusLine, InvalidHeader, LineTooLong
 
 from collector.stdlib_logs import StdlibBridge, is_client_fault
-from tests.support import ROOT, free_port
+from tests.support import ROOT, free_port, wait_healthy
 
 
 class _Clock:
@@ -105,19 +103,6 @@ def test_other_records_keep_their_level_and_a_single_line_message(logger: tuple[
     assert logs[1]["exc_info"][0] is ValueError  # rendered as one JSON string field by the collector's renderer
 
 
-def _wait_healthy(port: int) -> None:
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/") as r:
-                if r.status == 200:
-                    return
-        except OSError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.1)
-
-
 def _hostile(port: int, rounds: int) -> None:
     payloads = [b"GARBAGE\r\n\r\n", b"POST /v1/traces HTTP/1.1\r\nContent-Length: abc\r\n\r\n",
                 b"POST /v1/logs HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
@@ -150,7 +135,7 @@ service:
     proc = subprocess.Popen([sys.executable, "-m", "otel_distro.cli", "collector", "run", "--config", str(cfg)],
                             stderr=subprocess.PIPE, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
     try:
-        _wait_healthy(health)
+        wait_healthy(health)
         _hostile(http, 100)
         proc.send_signal(signal.SIGTERM)
         _, err = proc.communicate(timeout=30)

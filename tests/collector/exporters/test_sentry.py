@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -18,7 +17,7 @@ from collector.exporters.sentry._transport import EnvelopeClient
 from collector.pdata import Batch, Signal
 from collector.sending.settings import SenderSettings
 from otel_distro.scrubbing import Scrubber
-from tests.collector.exporters._sentry_data import Sdk, failing_request, sdk
+from tests.collector.exporters._sentry_data import Sdk, failing_request
 from tests.servers.sentry import SentryReceiver, check_event
 
 # -- config --------------------------------------------------------------------------------------------
@@ -137,16 +136,6 @@ def test_classify_reads_a_retry_after_date() -> None:
 # -- sending -------------------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def receiver() -> Iterator[SentryReceiver]:
-    with SentryReceiver() as r:
-        yield r
-
-
-@pytest.fixture
-def s() -> Iterator[Sdk]:
-    with sdk() as s:
-        yield s
 
 
 def _export(dsn: str, *batches: Batch, **config: Any) -> None:

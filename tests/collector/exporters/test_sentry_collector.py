@@ -4,14 +4,13 @@ sender — including a Sentry outage, after which every record still arrives."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import structlog
 
 from collector.testing import running_collector
-from tests.collector.exporters._sentry_data import Sdk, failing_request, sdk
+from tests.collector.exporters._sentry_data import Sdk, failing_request
 from tests.collector.exporters._through_collector import collector_config, send_with_sdk, wait_for_log
 from tests.servers.sentry import SentryReceiver, relay_errors
 from tests.support import free_port
@@ -26,11 +25,6 @@ def _config(port: int, dsn: str, **sentry: Any) -> dict[str, Any]:
 def _send(s: Sdk, port: int) -> None:
     send_with_sdk(port, s.spans.get_finished_spans(), s.logs.get_finished_logs())
 
-
-@pytest.fixture
-def s() -> Iterator[Sdk]:
-    with sdk() as s:
-        yield s
 
 
 def test_errors_flow_from_otlp_to_sentry(s: Sdk) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -35,16 +34,6 @@ class _Counts(NoopTelemetry):
         self.counts[name] = self.counts.get(name, 0) + value
 
 
-@pytest.fixture
-def receiver() -> Iterator[SentryReceiver]:
-    with SentryReceiver() as r:
-        yield r
-
-
-@pytest.fixture
-def s() -> Iterator[Sdk]:
-    with sdk() as s:
-        yield s
 
 
 def _pair(dsn: str, telemetry: Telemetry | None = None, **dedupe: Any) -> tuple[Any, Any]:
