@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 from collector.testing import running_collector
+from tests.collector._backend import backend_config, received_names
 from tests.support import ROOT, free_port
 
 pytestmark = pytest.mark.slow
@@ -70,22 +69,6 @@ def span_request(i: int) -> bytes:
     req.resource_spans.add().scope_spans.add().spans.add(
         name=f"span-{i}", trace_id=(i + 1).to_bytes(16, "big"), span_id=(i + 1).to_bytes(8, "big"))
     return req.SerializeToString()
-
-
-def received_names(out: Path) -> list[str]:
-    if not out.exists():
-        return []
-    return [s["name"] for line in out.read_text().splitlines() for rs in json.loads(line)["resourceSpans"]
-            for ss in rs["scopeSpans"] for s in ss["spans"]]
-
-
-def backend_config(port: int, out: Path) -> dict[str, Any]:
-    return {
-        "receivers": {"otlp": {"protocols": {"http": {"endpoint": f"127.0.0.1:{port}"}}}},
-        "exporters": {"file": {"path": str(out), "flush_interval": 0}},
-        "service": {"pipelines": {"traces": {"receivers": ["otlp"], "exporters": ["file"]}},
-                    "telemetry": {"metrics": {"level": "none"}}},
-    }
 
 
 def test_data_accepted_during_an_outage_survives_kill_9_and_is_sent_after_restart(tmp_path: Path) -> None:

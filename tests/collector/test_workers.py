@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import signal
@@ -10,7 +9,6 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 import httpx
 import psutil
@@ -20,6 +18,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from collector.config import load
 from collector.testing import running_collector
 from collector.workers import default_workers, single_process_components
+from tests.collector._backend import backend_config, received_names
 from tests.support import ROOT, free_port
 
 pytestmark = pytest.mark.slow
@@ -122,22 +121,6 @@ def send(port: int, first: int, requests: int, deadline: float = 60) -> None:
 def metric(port: int, name: str) -> float:
     text = httpx.get(f"http://127.0.0.1:{port}/metrics").text
     return sum(float(m.group(1)) for m in re.finditer(rf"^{name}(?:{{[^}}]*}})? (\S+)$", text, re.MULTILINE))
-
-
-def received_names(out: Path) -> list[str]:
-    if not out.exists():
-        return []
-    return [s["name"] for line in out.read_text().splitlines() for rs in json.loads(line)["resourceSpans"]
-            for ss in rs["scopeSpans"] for s in ss["spans"]]
-
-
-def backend_config(port: int, out: Path) -> dict[str, Any]:
-    return {
-        "receivers": {"otlp": {"protocols": {"http": {"endpoint": f"127.0.0.1:{port}"}}}},
-        "exporters": {"file": {"path": str(out), "flush_interval": 0}},
-        "service": {"pipelines": {"traces": {"receivers": ["otlp"], "exporters": ["file"]}},
-                    "telemetry": {"metrics": {"level": "none"}}},
-    }
 
 
 def listening_ports(process: psutil.Process) -> set[int]:
