@@ -341,6 +341,11 @@ class HealthMonitor:
                     guard.internal_error("health_monitor_run", exc)
                 finally:
                     first_run.set()
+                task = asyncio.current_task()
+                if task is not None and task.cancelling():
+                    # cancelled while an inner `wait_for` finished: Python 3.11 can swallow the CancelledError
+                    # there, and this loop would then outlive the loop's shutdown (which waits for it for ever)
+                    raise asyncio.CancelledError
                 next_run = max(next_run + self.interval, loop.time())
                 await asyncio.sleep(next_run - loop.time())
 
