@@ -15,11 +15,18 @@ Cases (each in its own collector, one after another, in the same run):
 * logs with pii -> otlphttp, 1 worker
 * traces with pii -> otlphttp, ``--workers N`` (default: the cores available)
 * rotel (the Rust collector from PyPI, `pip install rotel`), otlp -> blackhole, the same load: the ratio's base
+* traces and logs with pii -> otlphttp, 1 worker and ``--workers N``, the load from ``wrk`` (``bench/wrk_otlp.lua``,
+  the same 256 bodies): how far wall-clock throughput grows with N. The Python clients above take a good part of
+  the 2 cores themselves; wrk sends a 256-span request for a few microseconds of CPU, so the collector's workers
+  get the cores. These cases print the growth (N workers / 1 worker, spans accepted per wall second), wrk's and
+  the sink's CPU share, the load average, and check that the sink received every span accepted (skipped, with
+  one line, where wrk is not installed: ``apt-get install wrk``)
 
-The otlphttp exporter sends to a sink process that reads each request and answers 200 (its CPU is not counted).
+The otlphttp exporter sends to a sink process that reads each request and answers 200 (its CPU is not counted;
+in the wrk cases it also counts the spans it receives, its CPU printed).
 
     .venv/bin/python bench/bench_collector.py [--seconds 5] [--concurrency 6] [--client-processes 2] [--workers N]
-                                               [--only NAME]
+                                               [--wrk-seconds 20] [--wrk-connections 8] [--only NAME]
 """
 
 from __future__ import annotations
@@ -28,11 +35,14 @@ import argparse
 import asyncio
 import multiprocessing
 import os
+import re
+import resource
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -44,21 +54,30 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from workload import log_request, span_request  # noqa: E402
+from workload import count_items, log_request, span_request  # noqa: E402
 
 from tests.support import free_port  # noqa: E402
 
 ITEMS_PER_REQUEST = 256
 DISTINCT_BODIES = 256
 TARGET = 50_000
+WRK_SCRIPT = ROOT / "bench" / "wrk_otlp.lua"
 
-# A sink for the otlphttp exporter: reads each request (Content-Length bodies) and answers 200, empty body.
+# A sink for the otlphttp exporter: reads each request (Content-Length bodies) and answers 200, empty body. Given
+# the bench directory as a second argument, it also counts the spans / log records it receives (gunzipping what
+# came gzipped; `workload.count_items`) and answers ``GET /count`` with the total.
 SINK = r"""
-import asyncio, sys
+import asyncio, sys, zlib
+
+COUNTING = len(sys.argv) > 2
+if COUNTING:
+    sys.path.insert(0, sys.argv[2])
+    from workload import count_items
+received = [0]
 
 class Sink(asyncio.Protocol):
     def connection_made(self, transport):
-        self.t, self.buf, self.need = transport, b"", None
+        self.t, self.buf, self.need, self.head, self.start = transport, b"", None, b"", 0
     def data_received(self, data):
         self.buf += data
         while True:
@@ -66,12 +85,22 @@ class Sink(asyncio.Protocol):
                 end = self.buf.find(b"\r\n\r\n")
                 if end < 0:
                     return
-                head = self.buf[:end].lower()
+                head = self.head = self.buf[:end].lower()
                 i = head.find(b"content-length:")
+                self.start = end + 4
                 self.need = end + 4 + (int(head[i + 15:].split(b"\r\n", 1)[0]) if i >= 0 else 0)
             if len(self.buf) < self.need:
                 return
+            body, head = self.buf[self.start:self.need], self.head
             self.buf, self.need = self.buf[self.need:], None
+            if head.startswith(b"get /count"):
+                text = str(received[0]).encode()
+                self.t.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(text), text))
+                continue
+            if COUNTING:
+                if b"content-encoding: gzip" in head:
+                    body = zlib.decompress(body, 31)
+                received[0] += count_items(body)
             self.t.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/x-protobuf\r\nContent-Length: 0\r\n\r\n")
 
 async def main():
@@ -104,6 +133,7 @@ class Case:
     pii: bool
     exporter: str  # otlphttp | file
     workers: int = 1
+    wrk: bool = False  # the load from wrk (run_wrk_case), not the Python clients
 
 
 @dataclass
@@ -111,6 +141,15 @@ class Result:
     items_per_s: float
     items_per_cpu_s: float
     cpu_share: float  # CPU-seconds per wall second (1.0 = one core busy)
+
+
+@dataclass
+class WrkResult(Result):
+    exported_per_s: float  # items the sink received per wall second, same window as items_per_s (accepted)
+    wrk_share: float  # wrk's CPU-seconds per wall second
+    sink_share: float
+    load: tuple[float, float]  # the 1-minute load average before and after the measured run
+    check: str  # whether the sink received every item accepted
 
 
 def cpu_seconds(pid: int) -> float:
@@ -229,16 +268,120 @@ def rotel_binary() -> tuple[str | None, str]:
     return str(path), ""
 
 
-def run_case(case: Case, bodies: dict[str, list[bytes]], args: argparse.Namespace, tmp: Path, sink: int) -> Result:
-    port = free_port()
+def collector_command(case: Case, tmp: Path, port: int, sink: int) -> list[str]:
     processors = ", ".join(["memory_limiter", *(["pii"] if case.pii else []), "batch"])
     cfg = tmp / f"{case.name}.yaml"
     cfg.write_text(CONFIG.format(port=port, sink=sink, out=tmp / f"{case.name}.jsonl", signal=case.signal,
                                  processors=processors, exporter=case.exporter))
-    cmd = [sys.executable, "-m", "otel_distro.cli", "collector", "run", "--config", str(cfg),
-           "--workers", str(case.workers)]
+    return [sys.executable, "-m", "otel_distro.cli", "collector", "run", "--config", str(cfg),
+            "--workers", str(case.workers)]
+
+
+def run_case(case: Case, bodies: dict[str, list[bytes]], args: argparse.Namespace, tmp: Path, sink: int) -> Result:
+    port = free_port()
+    cmd = collector_command(case, tmp, port, sink)
     url = f"http://127.0.0.1:{port}/v1/{case.signal}"
     return run_server(cmd, url, bodies[case.signal], args)
+
+
+def sink_count(port: int) -> int:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/count", timeout=10) as r:
+        return int(r.read())
+
+
+def start_counting_sink(port: int) -> subprocess.Popen[bytes]:
+    sink = subprocess.Popen([sys.executable, "-c", SINK, str(port), str(ROOT / "bench")])
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            sink_count(port)
+            return sink
+        except OSError:
+            if time.monotonic() > deadline or sink.poll() is not None:
+                sink.kill()
+                raise RuntimeError("the counting sink did not come up") from None
+            time.sleep(0.1)
+
+
+def run_wrk(wrk: str, url: str, body_dir: Path, seconds: float, connections: int) -> tuple[int, float]:
+    """Requests answered 2xx and wrk's own duration in seconds; any other answer, socket error or timeout
+    is an error (the collector refused or lost load it should have taken)."""
+    out = subprocess.run([wrk, "-t1", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--timeout", "30s",
+                          "-s", str(WRK_SCRIPT), url, "--", str(body_dir)],
+                         capture_output=True, text=True, check=False)
+    found = re.search(r"otlp-result requests=(\d+) duration_us=(\d+) non2xx=(\d+) connect=(\d+) read=(\d+) "
+                      r"write=(\d+) timeout=(\d+)", out.stdout)
+    if out.returncode != 0 or found is None:
+        raise RuntimeError(f"wrk failed (exit {out.returncode}):\n{out.stdout}{out.stderr}")
+    requests, duration_us, non2xx, *errors = (int(g) for g in found.groups())
+    if non2xx or any(errors):
+        raise RuntimeError(f"wrk saw {non2xx} answers other than 2xx and socket errors connect/read/write/timeout "
+                           f"{errors} of {requests} requests:\n{out.stdout}")
+    return requests, duration_us / 1e6
+
+
+def children_cpu_seconds() -> float:
+    """CPU time of this process's children that have ended (wrk, once it has exited)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def run_wrk_case(case: Case, bodies: dict[str, list[bytes]], args: argparse.Namespace, tmp: Path,
+                 wrk: str) -> WrkResult:
+    """One collector under wrk's load: a warm-up, then ``--wrk-seconds`` measured; then waits until the sink has
+    received everything accepted. Accepted: the readiness probe's request and every request wrk saw answered 2xx.
+    wrk abandons the requests in flight when its time is up (one per connection at most), which the collector may
+    still have taken: the sink may hold up to that many requests more, never fewer."""
+    body_dir = tmp / f"bodies-{case.signal}"
+    if not body_dir.exists():
+        body_dir.mkdir()
+        for i, body in enumerate(bodies[case.signal]):
+            (body_dir / f"body-{i}.bin").write_bytes(body)
+    per_request = count_items(bodies[case.signal][0])
+    sink_port, port = free_port(), free_port()
+    sink = start_counting_sink(sink_port)
+    url = f"http://127.0.0.1:{port}/v1/{case.signal}"
+    proc = subprocess.Popen(collector_command(case, tmp, port, sink_port), cwd=ROOT,
+                            env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE)
+    try:
+        asyncio.run(wait_ready(url, bodies[case.signal][0]))
+        warm, _ = run_wrk(wrk, url, body_dir, 3, args.wrk_connections)
+        load0 = os.getloadavg()[0]
+        exported0, cpu0, sink_cpu0 = sink_count(sink_port), cpu_seconds(proc.pid), cpu_seconds(sink.pid)
+        wrk_cpu0, wall = children_cpu_seconds(), time.monotonic()
+        answered, duration = run_wrk(wrk, url, body_dir, args.wrk_seconds, args.wrk_connections)
+        wall = time.monotonic() - wall
+        wrk_cpu = children_cpu_seconds() - wrk_cpu0
+        exported1, cpu = sink_count(sink_port), cpu_seconds(proc.pid) - cpu0
+        sink_cpu = cpu_seconds(sink.pid) - sink_cpu0
+        load1 = os.getloadavg()[0]
+        accepted = (1 + warm + answered) * per_request
+        deadline, exported, last_change = time.monotonic() + 60, sink_count(sink_port), time.monotonic()
+        while time.monotonic() < deadline and time.monotonic() - last_change < 2:  # until 2 s without news
+            time.sleep(0.2)
+            now = sink_count(sink_port)
+            if now != exported:
+                exported, last_change = now, time.monotonic()
+        extra = exported - accepted
+        if extra == 0:
+            check = f"exported == accepted ({exported:,})"
+        elif 0 < extra <= 2 * args.wrk_connections * per_request and extra % per_request == 0:
+            check = (f"exported == accepted ({accepted:,}) + {extra // per_request} requests wrk abandoned in flight "
+                     "at its deadline")
+        else:
+            check = f"MISMATCH: the sink received {exported:,} of {accepted:,} accepted"
+        items = answered * per_request
+        return WrkResult(items / duration, items / max(cpu, 1e-9), cpu / wall, (exported1 - exported0) / wall,
+                         wrk_cpu / wall, sink_cpu / wall, (load0, load1), check)
+    finally:
+        for p in (proc, sink):
+            p.terminate()
+            try:
+                p.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
 
 
 def main() -> int:
@@ -249,6 +392,8 @@ def main() -> int:
                         help="load-generator processes the clients are spread over (one Python process is the limit "
                              "before a collector with several workers is)")
     parser.add_argument("--workers", type=int, default=len(os.sched_getaffinity(0)))
+    parser.add_argument("--wrk-seconds", type=float, default=20.0, help="measured seconds of the wrk cases")
+    parser.add_argument("--wrk-connections", type=int, default=8, help="wrk's connections (one thread)")
     parser.add_argument("--only", help="run only the cases whose name contains this")
     args = parser.parse_args()
     bodies = {"traces": [span_request(ITEMS_PER_REQUEST, seed) for seed in range(DISTINCT_BODIES)],
@@ -259,6 +404,9 @@ def main() -> int:
         Case("traces pii -> file, 1 worker", "traces", True, "file"),
         Case("logs pii -> otlphttp, 1 worker", "logs", True, "otlphttp"),
         Case(f"traces pii -> otlphttp, {args.workers} workers", "traces", True, "otlphttp", args.workers),
+        *(Case(f"{signal} pii -> otlphttp, {n} worker{'s' if n > 1 else ''}, wrk load", signal, True, "otlphttp",
+               n, wrk=True)
+          for signal in ("traces", "logs") for n in dict.fromkeys([1, args.workers])),
     ]
     if args.only:
         cases = [c for c in cases if args.only in c.name]
@@ -267,15 +415,28 @@ def main() -> int:
           f"processes, {args.seconds:g} s per case; {os.cpu_count()} CPUs")
     print(f"{'case':44} {'items/s (wall)':>15} {'items per CPU-s':>16} {'cores busy':>11}")
     results: dict[str, Result] = {}
+    wrk = shutil.which("wrk")
+    if wrk is None and any(c.wrk for c in cases):
+        print("wrk cases: skipped: wrk is not installed (apt-get install wrk; `make bench` installs it as root)")
+        cases = [c for c in cases if not c.wrk]
     with tempfile.TemporaryDirectory() as tmp_dir:
         tmp = Path(tmp_dir)
         sink_port = free_port()
         sink = subprocess.Popen([sys.executable, "-c", SINK, str(sink_port)])
         try:
             for case in cases:
-                r = results[case.name] = run_case(case, bodies, args, tmp, sink_port)
+                r: Result
+                if case.wrk:
+                    assert wrk is not None
+                    r = results[case.name] = run_wrk_case(case, bodies, args, tmp, wrk)
+                else:
+                    r = results[case.name] = run_case(case, bodies, args, tmp, sink_port)
                 print(f"{case.name:44} {r.items_per_s:>15,.0f} {r.items_per_cpu_s:>16,.0f} {r.cpu_share:>11.2f}",
                       flush=True)
+                if isinstance(r, WrkResult):
+                    print(f"    exported {r.exported_per_s:,.0f}/s (wall); CPU share: wrk {r.wrk_share:.3f}, sink "
+                          f"{r.sink_share:.2f} cores; load average {r.load[0]:.1f} -> {r.load[1]:.1f}; {r.check}",
+                          flush=True)
                 for f in tmp.glob("*.jsonl"):
                     f.unlink()
         finally:
@@ -299,6 +460,13 @@ def main() -> int:
         print("ratio to rotel's pass-through, per CPU-second:")
         for name, r in results.items():
             print(f"  {name:42} {r.items_per_cpu_s / rotel.items_per_cpu_s:>8.3f}")
+    for signal in ("traces", "logs"):
+        one = results.get(f"{signal} pii -> otlphttp, 1 worker, wrk load")
+        many = results.get(f"{signal} pii -> otlphttp, {args.workers} workers, wrk load")
+        if isinstance(one, WrkResult) and isinstance(many, WrkResult):
+            print(f"{signal}, wrk load: {args.workers} workers / 1 worker on the wall clock: "
+                  f"{many.items_per_s / one.items_per_s:.2f}x ({one.items_per_s:,.0f} -> {many.items_per_s:,.0f} per "
+                  f"second; {os.cpu_count()} CPUs, wrk took {one.wrk_share:.1%} / {many.wrk_share:.1%} of a core)")
     main_case = results.get(cases[0].name) if cases else None
     if main_case is not None and cases[0].name.startswith("traces pii -> otlphttp, 1"):
         met = "met" if main_case.items_per_cpu_s >= TARGET else "NOT met"

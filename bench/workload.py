@@ -13,7 +13,7 @@ import random
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
-__all__ = ["log_request", "span_request"]
+__all__ = ["count_items", "log_request", "span_request"]
 
 _ROUTES = [
     ("POST", "/api/chat/messages", "/api/chat/messages"),
@@ -104,3 +104,51 @@ def log_request(records: int, seed: int = 0) -> bytes:
         record.attributes.add(key="code.function").value.string_value = "create_message"
         record.attributes.add(key="request_id").value.string_value = rnd.randbytes(16).hex()
     return req.SerializeToString()
+
+
+def _varint(buf: bytes, pos: int) -> tuple[int, int]:
+    result = shift = 0
+    while True:
+        byte = buf[pos]
+        pos += 1
+        result |= (byte & 0x7F) << shift
+        if byte < 0x80:
+            return result, pos
+        shift += 7
+
+
+def _len_fields(buf: bytes, start: int, end: int, number: int) -> list[tuple[int, int]]:
+    """Where the length-delimited fields numbered ``number`` lie in ``buf[start:end]`` (a protobuf message):
+    (start, end) pairs; fields of other numbers and wire types are skipped."""
+    found: list[tuple[int, int]] = []
+    pos = start
+    while pos < end:
+        key, pos = _varint(buf, pos)
+        wire = key & 7
+        if wire == 0:
+            _, pos = _varint(buf, pos)
+        elif wire == 1:
+            pos += 8
+        elif wire == 5:
+            pos += 4
+        elif wire == 2:
+            size, pos = _varint(buf, pos)
+            if key >> 3 == number:
+                found.append((pos, pos + size))
+            pos += size
+        else:
+            raise ValueError(f"protobuf wire type {wire} at byte {pos} is not one OTLP uses")
+    if pos != end:
+        raise ValueError(f"protobuf message ends at byte {pos}, past its length ({end})")
+    return found
+
+
+def count_items(body: bytes) -> int:
+    """Spans in an OTLP ExportTraceServiceRequest, or log records in an ExportLogsServiceRequest (protobuf bytes),
+    counted from the wire format without decoding them: both are field 1 (resource_*) -> field 2 (scope_*) ->
+    field 2 (spans / log_records). Cheap enough for a benchmark's sink to count what it receives."""
+    count = 0
+    for rs_start, rs_end in _len_fields(body, 0, len(body), 1):
+        for ss_start, ss_end in _len_fields(body, rs_start, rs_end, 2):
+            count += len(_len_fields(body, ss_start, ss_end, 2))
+    return count
