@@ -56,7 +56,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from workload import count_items, log_request, span_request  # noqa: E402
 
-from tests.support import free_port  # noqa: E402
+from tests.support import free_port, wait_healthy  # noqa: E402
 
 ITEMS_PER_REQUEST = 256
 DISTINCT_BODIES = 256
@@ -120,7 +120,10 @@ processors:
 exporters:
   otlphttp: {{endpoint: "http://127.0.0.1:{sink}"}}
   file: {{path: "{out}"}}
+extensions:
+  health_check: {{endpoint: "127.0.0.1:{health}"}}
 service:
+  extensions: [health_check]
   telemetry: {{metrics: {{level: none}}, logs: {{level: warn}}}}
   pipelines: {{{signal}: {{receivers: [otlp], processors: [{processors}], exporters: [{exporter}]}}}}
 """
@@ -237,11 +240,16 @@ def load(url: str, bodies: list[bytes], seconds: float, concurrency: int, proces
     return Result(items / wall, items / max(cpu, 1e-9), cpu / wall)
 
 
-def run_server(cmd: list[str], url: str, bodies: list[bytes], args: argparse.Namespace) -> Result:
+def run_server(cmd: list[str], url: str, bodies: list[bytes], args: argparse.Namespace,
+               health: int | None = None) -> Result:
+    """``health``: the collector's health_check port, 200 once every worker is ready (a worker that is still
+    starting would not get its share of the connections the load opens)."""
     proc = subprocess.Popen(cmd, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         asyncio.run(wait_ready(url, bodies[0]))
+        if health is not None:
+            wait_healthy(health, timeout=120)
         return load(url, bodies, args.seconds, args.concurrency, args.client_processes, proc.pid)
     finally:
         proc.terminate()
@@ -268,20 +276,20 @@ def rotel_binary() -> tuple[str | None, str]:
     return str(path), ""
 
 
-def collector_command(case: Case, tmp: Path, port: int, sink: int) -> list[str]:
+def collector_command(case: Case, tmp: Path, port: int, sink: int, health: int) -> list[str]:
     processors = ", ".join(["memory_limiter", *(["pii"] if case.pii else []), "batch"])
     cfg = tmp / f"{case.name}.yaml"
     cfg.write_text(CONFIG.format(port=port, sink=sink, out=tmp / f"{case.name}.jsonl", signal=case.signal,
-                                 processors=processors, exporter=case.exporter))
+                                 processors=processors, exporter=case.exporter, health=health))
     return [sys.executable, "-m", "otel_distro.cli", "collector", "run", "--config", str(cfg),
             "--workers", str(case.workers)]
 
 
 def run_case(case: Case, bodies: dict[str, list[bytes]], args: argparse.Namespace, tmp: Path, sink: int) -> Result:
-    port = free_port()
-    cmd = collector_command(case, tmp, port, sink)
+    port, health = free_port(), free_port()
+    cmd = collector_command(case, tmp, port, sink, health)
     url = f"http://127.0.0.1:{port}/v1/{case.signal}"
-    return run_server(cmd, url, bodies[case.signal], args)
+    return run_server(cmd, url, bodies[case.signal], args, health)
 
 
 def sink_count(port: int) -> int:
@@ -338,14 +346,15 @@ def run_wrk_case(case: Case, bodies: dict[str, list[bytes]], args: argparse.Name
         for i, body in enumerate(bodies[case.signal]):
             (body_dir / f"body-{i}.bin").write_bytes(body)
     per_request = count_items(bodies[case.signal][0])
-    sink_port, port = free_port(), free_port()
+    sink_port, port, health = free_port(), free_port(), free_port()
     sink = start_counting_sink(sink_port)
     url = f"http://127.0.0.1:{port}/v1/{case.signal}"
-    proc = subprocess.Popen(collector_command(case, tmp, port, sink_port), cwd=ROOT,
+    proc = subprocess.Popen(collector_command(case, tmp, port, sink_port, health), cwd=ROOT,
                             env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE)
     try:
         asyncio.run(wait_ready(url, bodies[case.signal][0]))
+        wait_healthy(health, timeout=120)  # every worker up: each gets its share of wrk's connections
         warm, _ = run_wrk(wrk, url, body_dir, 3, args.wrk_connections)
         load0 = os.getloadavg()[0]
         exported0, cpu0, sink_cpu0 = sink_count(sink_port), cpu_seconds(proc.pid), cpu_seconds(sink.pid)
