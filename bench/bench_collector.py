@@ -21,6 +21,10 @@ Cases (each in its own collector, one after another, in the same run):
   get the cores. These cases print the growth (N workers / 1 worker, spans accepted per wall second), wrk's and
   the sink's CPU share, the load average, and check that the sink received every span accepted (skipped, with
   one line, where wrk is not installed: ``apt-get install wrk``)
+* traces the same, N worker processes started by the bench, each in its own session (the same worker processes
+  ``--workers N`` runs, sharing the port, without their supervisor): where the kernel shares CPU time between
+  sessions (Linux autogroup) and other sessions keep the cores busy, ``--workers N`` gets one session's share
+  whatever N; this case shows what the workers reach when each gets a share, as separate services would
 
 The otlphttp exporter sends to a sink process that reads each request and answers 200 (its CPU is not counted;
 in the wrk cases it also counts the spans it receives, its CPU printed).
@@ -137,6 +141,7 @@ class Case:
     exporter: str  # otlphttp | file
     workers: int = 1
     wrk: bool = False  # the load from wrk (run_wrk_case), not the Python clients
+    sessions: bool = False  # wrk cases: the workers started one by one, each in its own session, no supervisor
 
 
 @dataclass
@@ -171,6 +176,10 @@ def process_cpu_seconds(pid: int) -> dict[int, float]:
             continue
         found[p.pid] = t.user + t.system
     return found
+
+
+def all_cpu_seconds(procs: list[subprocess.Popen[bytes]]) -> dict[int, float]:
+    return {pid: t for p in procs for pid, t in process_cpu_seconds(p.pid).items()}
 
 
 def cpu_seconds(pid: int) -> float:
@@ -376,20 +385,31 @@ def run_wrk_case(case: Case, bodies: dict[str, list[bytes]], args: argparse.Name
     url = f"http://127.0.0.1:{port}/v1/{case.signal}"
     # its own session: where the kernel groups CPU time by session (autogroup), the collector does not share one
     # group's time with the load generator and the sink, as a collector on its own host would not
-    proc = subprocess.Popen(collector_command(case, tmp, port, sink_port, health), cwd=ROOT,
-                            env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, start_new_session=True)
+    cmd = collector_command(case, tmp, port, sink_port, health)
+    run_dir = tmp / f"run-{case.name}"
+    commands = ([[*cmd[:-1], "1", "--worker-index", str(i), "--worker-run-dir", str(run_dir)]
+                 for i in range(case.workers)] if case.sessions else [cmd])
+    run_dir.mkdir()
+    procs = [subprocess.Popen(c, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL, start_new_session=True) for c in commands]
     try:
         asyncio.run(wait_ready(url, bodies[case.signal][0]))
-        wait_healthy(health, timeout=120)  # every worker up: each gets its share of wrk's connections
+        if case.sessions:  # every worker up: each gets its share of wrk's connections
+            deadline = time.monotonic() + 120
+            while not all((run_dir / f"ready-{i}").exists() for i in range(case.workers)):
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"{case.name}: not every worker became ready")
+                time.sleep(0.1)
+        else:
+            wait_healthy(health, timeout=120)
         warm, _ = run_wrk(wrk, url, body_dir, 3, args.wrk_connections)
         load0 = os.getloadavg()[0]
-        exported0, cpu0, sink_cpu0 = sink_count(sink_port), process_cpu_seconds(proc.pid), cpu_seconds(sink.pid)
+        exported0, cpu0, sink_cpu0 = sink_count(sink_port), all_cpu_seconds(procs), cpu_seconds(sink.pid)
         wrk_cpu0, wall = children_cpu_seconds(), time.monotonic()
         answered, duration = run_wrk(wrk, url, body_dir, args.wrk_seconds, args.wrk_connections)
         wall = time.monotonic() - wall
         wrk_cpu = children_cpu_seconds() - wrk_cpu0
-        exported1, cpu1 = sink_count(sink_port), process_cpu_seconds(proc.pid)
+        exported1, cpu1 = sink_count(sink_port), all_cpu_seconds(procs)
         per_process = [(cpu1[pid] - cpu0.get(pid, 0.0)) / wall for pid in cpu1]
         cpu = sum(per_process) * wall
         sink_cpu = cpu_seconds(sink.pid) - sink_cpu0
@@ -413,7 +433,7 @@ def run_wrk_case(case: Case, bodies: dict[str, list[bytes]], args: argparse.Name
         return WrkResult(items / duration, items / max(cpu, 1e-9), cpu / wall, (exported1 - exported0) / wall,
                          wrk_cpu / wall, sink_cpu / wall, (load0, load1), per_process, check)
     finally:
-        for p in (proc, sink):
+        for p in (*procs, sink):
             p.terminate()
             try:
                 p.wait(timeout=60)
@@ -445,13 +465,16 @@ def main() -> int:
         *(Case(f"{signal} pii -> otlphttp, {n} worker{'s' if n > 1 else ''}, wrk load", signal, True, "otlphttp",
                n, wrk=True)
           for signal in ("traces", "logs") for n in dict.fromkeys([1, args.workers])),
+        *([Case(f"traces pii -> otlphttp, {args.workers} workers, {args.workers} sessions, wrk", "traces", True,
+                "otlphttp", args.workers, wrk=True, sessions=True)] if args.workers > 1 else []),
     ]
     if args.only:
         cases = [c for c in cases if args.only in c.name]
     print(f"load: {ITEMS_PER_REQUEST} items per request ({len(bodies['traces'][0]):,} bytes of spans, "
           f"{len(bodies['logs'][0]):,} bytes of logs), {args.concurrency} clients in {args.client_processes} "
           f"processes, {args.seconds:g} s per case; {os.cpu_count()} CPUs")
-    print(f"{'case':44} {'items/s (wall)':>15} {'items per CPU-s':>16} {'cores busy':>11}")
+    w = max(44, *(len(c.name) for c in cases))
+    print(f"{'case':{w}} {'items/s (wall)':>15} {'items per CPU-s':>16} {'cores busy':>11}")
     results: dict[str, Result] = {}
     wrk = shutil.which("wrk")
     if wrk is None and any(c.wrk for c in cases):
@@ -469,7 +492,7 @@ def main() -> int:
                     r = results[case.name] = run_wrk_case(case, bodies, args, tmp, wrk)
                 else:
                     r = results[case.name] = run_case(case, bodies, args, tmp, sink_port)
-                print(f"{case.name:44} {r.items_per_s:>15,.0f} {r.items_per_cpu_s:>16,.0f} {r.cpu_share:>11.2f}",
+                print(f"{case.name:{w}} {r.items_per_s:>15,.0f} {r.items_per_cpu_s:>16,.0f} {r.cpu_share:>11.2f}",
                       flush=True)
                 if isinstance(r, WrkResult):
                     print(f"    exported {r.exported_per_s:,.0f}/s (wall); cores busy, collector processes: "
@@ -492,24 +515,27 @@ def main() -> int:
                    "--pid-file", str(tmp / "rotel.pid")]
             rotel = run_server(cmd, f"http://127.0.0.1:{port}/v1/traces", bodies["traces"], args)
             name = "rotel otlp -> blackhole (pass-through)"
-            print(f"{name:44} {rotel.items_per_s:>15,.0f} {rotel.items_per_cpu_s:>16,.0f} "
+            print(f"{name:{w}} {rotel.items_per_s:>15,.0f} {rotel.items_per_cpu_s:>16,.0f} "
                   f"{rotel.cpu_share:>11.2f}")
         shutil.rmtree(tmp, ignore_errors=True)
     if rotel is not None:
         print("ratio to rotel's pass-through, per CPU-second:")
         for name, r in results.items():
-            print(f"  {name:42} {r.items_per_cpu_s / rotel.items_per_cpu_s:>8.3f}")
-    for signal in ("traces", "logs"):
+            print(f"  {name:{w - 2}} {r.items_per_cpu_s / rotel.items_per_cpu_s:>8.3f}")
+    many_names = [f"{args.workers} workers, wrk load", f"{args.workers} workers, {args.workers} sessions, wrk"]
+    for signal, many_name in (("traces", many_names[0]), ("logs", many_names[0]), ("traces", many_names[1])):
         one = results.get(f"{signal} pii -> otlphttp, 1 worker, wrk load")
-        many = results.get(f"{signal} pii -> otlphttp, {args.workers} workers, wrk load")
+        many = results.get(f"{signal} pii -> otlphttp, {many_name}")
         if isinstance(one, WrkResult) and isinstance(many, WrkResult):
-            print(f"{signal}, wrk load: {args.workers} workers / 1 worker on the wall clock: "
-                  f"{many.items_per_s / one.items_per_s:.2f}x ({one.items_per_s:,.0f} -> {many.items_per_s:,.0f} per "
-                  f"second; {os.cpu_count()} CPUs, wrk took {one.wrk_share:.1%} / {many.wrk_share:.1%} of a core)")
+            print(f"{signal}, wrk load: {many_name.removesuffix(', wrk load').removesuffix(', wrk')} / 1 worker on "
+                  f"the wall clock: {many.items_per_s / one.items_per_s:.2f}x ({one.items_per_s:,.0f} -> "
+                  f"{many.items_per_s:,.0f} per second; {os.cpu_count()} CPUs, wrk took {one.wrk_share:.1%} / "
+                  f"{many.wrk_share:.1%} of a core)")
     if any(isinstance(r, WrkResult) for r in results.values()) and autogroup():
         print("note: this kernel shares CPU time between sessions (sched_autogroup_enabled = 1): the collector's "
               "workers, one session, get one session's share when other sessions keep the cores busy (the load "
-              "average above); the growth is capped there, not by wrk")
+              "average above); the growth is capped there, not by wrk (the case with a session per worker shows "
+              "what they reach when each gets a share)")
     main_case = results.get(cases[0].name) if cases else None
     if main_case is not None and cases[0].name.startswith("traces pii -> otlphttp, 1"):
         met = "met" if main_case.items_per_cpu_s >= TARGET else "NOT met"
