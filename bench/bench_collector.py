@@ -470,16 +470,16 @@ def main() -> int:
     ]
     if args.only:
         cases = [c for c in cases if args.only in c.name]
+    wrk = shutil.which("wrk")
+    if wrk is None and any(c.wrk for c in cases):
+        print("wrk cases: skipped: wrk is not installed (apt-get install wrk; `make bench` installs it as root)")
+        cases = [c for c in cases if not c.wrk]
     print(f"load: {ITEMS_PER_REQUEST} items per request ({len(bodies['traces'][0]):,} bytes of spans, "
           f"{len(bodies['logs'][0]):,} bytes of logs), {args.concurrency} clients in {args.client_processes} "
           f"processes, {args.seconds:g} s per case; {os.cpu_count()} CPUs")
     w = max(44, *(len(c.name) for c in cases))
     print(f"{'case':{w}} {'items/s (wall)':>15} {'items per CPU-s':>16} {'cores busy':>11}")
     results: dict[str, Result] = {}
-    wrk = shutil.which("wrk")
-    if wrk is None and any(c.wrk for c in cases):
-        print("wrk cases: skipped: wrk is not installed (apt-get install wrk; `make bench` installs it as root)")
-        cases = [c for c in cases if not c.wrk]
     with tempfile.TemporaryDirectory() as tmp_dir:
         tmp = Path(tmp_dir)
         sink_port = free_port()
