@@ -477,7 +477,7 @@ def main() -> int:
     print(f"load: {ITEMS_PER_REQUEST} items per request ({len(bodies['traces'][0]):,} bytes of spans, "
           f"{len(bodies['logs'][0]):,} bytes of logs), {args.concurrency} clients in {args.client_processes} "
           f"processes, {args.seconds:g} s per case; {os.cpu_count()} CPUs")
-    w = max(44, *(len(c.name) for c in cases))
+    w = max([44, *(len(c.name) for c in cases)])
     print(f"{'case':{w}} {'items/s (wall)':>15} {'items per CPU-s':>16} {'cores busy':>11}")
     results: dict[str, Result] = {}
     with tempfile.TemporaryDirectory() as tmp_dir:
