@@ -80,12 +80,15 @@ class _Tables:
             flags |= _ALWAYS
         kind, subtype = fd.type, -1
         if fd.type == FieldDescriptor.TYPE_MESSAGE:
+            if fd.message_type is None:
+                raise ValueError(f"{fd.full_name}: a message field without its type")
             list_item = bool(fd.is_repeated) and fd.message_type.full_name == _KEY_VALUE
             subtype = self.type_index(fd.message_type, list_item)
         elif fd.type == FieldDescriptor.TYPE_BYTES and fd.name in _ID_FIELDS:
             kind = _KIND_HEX
         oneof = fd.containing_oneof
-        oneof_index = -1 if oneof is None else list(fd.containing_type.oneofs).index(oneof)
+        oneof_index = -1 if oneof is None or fd.containing_type is None \
+            else list(fd.containing_type.oneofs).index(oneof)
         return (fd.number, orjson.dumps(fd.json_name) + b":", kind, flags, oneof_index, subtype)
 
 
