@@ -406,10 +406,7 @@ static int scalar(Out *o, const Field *f, const uint8_t **p, const uint8_t *end,
             v = w;
             d = (double)x;
         }
-        if (skip_default && d == 0.0) {
-            if (v != 0) return FALLBACK;  /* -0.0 without presence: protobuf's handling differs by path */
-            return OK;
-        }
+        if (skip_default && v == 0) return OK;  /* +0.0; -0.0 is a value (protobuf compares the bits) */
         NAME();
         if (put_double(o, d)) return ERROR;
         break;

@@ -235,11 +235,16 @@ def test_two_members_of_a_oneof_are_handed_back() -> None:
     assert c_encode(Signal.TRACES, traces_with_span(field(9, 2, kv))) is None
 
 
-def test_negative_zero_without_presence_is_handed_back() -> None:
-    point = ExponentialHistogramDataPoint.FromString(field(11, 1, struct.pack("<d", -0.0)))
-    assert point.ListFields() == []  # protobuf drops it when parsing (but keeps one set in Python)
-    metrics = field(1, 2, field(2, 2, field(2, 2, field(10, 2, field(1, 2, field(11, 1, struct.pack("<d", -0.0)))))))
-    assert c_encode(Signal.METRICS, metrics) is None
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), float("-inf"), 1.5, 0.0, -0.0, 1e-300])
+def test_doubles_without_presence_as_protobuf_reads_them(value: float) -> None:
+    # ExponentialHistogramDataPoint.zero_threshold, on the wire even when 0.0 (a serializer would leave it out);
+    # protobuf keeps -0.0 (its bits are not zero)
+    point = field(14, 1, struct.pack("<d", value))
+    assert bool(ExponentialHistogramDataPoint.FromString(point).ListFields()) == (struct.pack("<d", value) != bytes(8))
+    metrics = field(1, 2, field(2, 2, field(2, 2, field(10, 2, field(1, 2, point)))))
+    out = c_encode(Signal.METRICS, metrics)
+    assert out is not None
+    assert out == python_encode(Signal.METRICS, metrics)
 
 
 def _nested_logs(levels: int) -> bytes:
