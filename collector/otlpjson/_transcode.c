@@ -693,7 +693,8 @@ static PyObject *transcode(PyObject *self, PyObject *args) {
         return NULL;
     }
     Out o = {NULL, 0, 0};
-    Py_ssize_t cap = data.len > (PY_SSIZE_T_MAX - 256) / 2 ? data.len : data.len * 2 + 256;
+    /* OTLP/JSON is about twice the protobuf size (hex ids, names, quotes): room for a bit more than that */
+    Py_ssize_t cap = data.len > (PY_SSIZE_T_MAX - 256) / 3 ? data.len : data.len / 2 * 5 + 256;
     o.buf = PyMem_Malloc((size_t)cap);
     if (o.buf == NULL) {
         PyBuffer_Release(&data);
