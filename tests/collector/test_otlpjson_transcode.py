@@ -8,10 +8,12 @@ import sys
 from collections.abc import Callable, Iterator
 
 import pytest
+from google.protobuf.descriptor_pool import Default
 from google.protobuf.message import DecodeError
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
+from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 from opentelemetry.proto.metrics.v1.metrics_pb2 import ExponentialHistogramDataPoint
@@ -305,3 +307,16 @@ def test_any_bytes_are_written_as_python_does_or_handed_back_never_a_crash(data:
 def test_encode_writes_what_the_c_code_hands_back_with_the_python_encoder() -> None:
     data = traces_with_span(SPAN + field(5, 2, b"again"))
     assert otlpjson.encode(Batch.from_bytes(Signal.TRACES, data)) == python_encode(Signal.TRACES, data)
+
+
+def test_the_tables_hold_every_field_the_descriptors_know() -> None:
+    # a field added to OTLP is written by the C code as by the Python encoder, not dropped
+    tables = _transcode._Tables()
+    for request in (ExportTraceServiceRequest, ExportLogsServiceRequest, ExportMetricsServiceRequest):
+        tables.type_index(request.DESCRIPTOR)
+    assert len(tables.index) > 20
+    for (name, list_item), index in tables.index.items():
+        descriptor = Default().FindMessageTypeByName(name)
+        numbers = {f[0] for f in tables.types[index]}
+        expected = {1, 2} if list_item else {fd.number for fd in descriptor.fields}  # a listed KeyValue: key, value
+        assert numbers == expected, name
