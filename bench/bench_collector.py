@@ -157,7 +157,7 @@ class WrkResult(Result):
     wrk_share: float  # wrk's CPU-seconds per wall second
     sink_share: float
     load: tuple[float, float]  # the 1-minute load average before and after the measured run
-    processes: list[float]  # cores busy, the collector's processes one by one (supervisor first, then workers)
+    processes: list[float]  # cores busy, the collector's processes one by one (its supervisor first, if any)
     check: str  # whether the sink received every item accepted
 
 
@@ -540,6 +540,10 @@ def main() -> int:
     if main_case is not None and cases[0].name.startswith("traces pii -> otlphttp, 1"):
         met = "met" if main_case.items_per_cpu_s >= TARGET else "NOT met"
         print(f"target {TARGET:,} spans per CPU-second with pii (1 worker): {met}")
+    lost = [name for name, r in results.items() if isinstance(r, WrkResult) and r.check.startswith("MISMATCH")]
+    if lost:
+        print(f"the sink did not receive what was accepted in: {', '.join(lost)}")
+        return 1
     return 0
 
 
