@@ -30,7 +30,8 @@ The otlphttp exporter sends to a sink process that reads each request and answer
 in the wrk cases it also counts the spans it receives, its CPU printed).
 
     .venv/bin/python bench/bench_collector.py [--seconds 5] [--concurrency 6] [--client-processes 2] [--workers N]
-                                               [--wrk-seconds 20] [--wrk-connections 8] [--only NAME]
+                                               [--wrk-seconds 20] [--wrk-connections 8] [--wrk-rounds 1]
+                                               [--only NAME]
 """
 
 from __future__ import annotations
@@ -381,18 +382,19 @@ def run_wrk_case(case: Case, bodies: dict[str, list[bytes]], args: argparse.Name
             (body_dir / f"body-{i}.bin").write_bytes(body)
     per_request = count_items(bodies[case.signal][0])
     sink_port, port, health = free_port(), free_port(), free_port()
-    sink = start_counting_sink(sink_port)
     url = f"http://127.0.0.1:{port}/v1/{case.signal}"
-    # its own session: where the kernel groups CPU time by session (autogroup), the collector does not share one
-    # group's time with the load generator and the sink, as a collector on its own host would not
     cmd = collector_command(case, tmp, port, sink_port, health)
-    run_dir = tmp / f"run-{case.name}"
+    run_dir = Path(tempfile.mkdtemp(prefix="run-", dir=tmp))  # the workers' ready files (sessions case)
     commands = ([[*cmd[:-1], "1", "--worker-index", str(i), "--worker-run-dir", str(run_dir)]
                  for i in range(case.workers)] if case.sessions else [cmd])
-    run_dir.mkdir()
-    procs = [subprocess.Popen(c, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL, start_new_session=True) for c in commands]
+    procs: list[subprocess.Popen[bytes]] = []
+    sink = start_counting_sink(sink_port)
     try:
+        # its own session: where the kernel groups CPU time by session (autogroup), the collector does not share
+        # one group's time with the load generator and the sink, as a collector on its own host would not
+        procs.extend(subprocess.Popen(c, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
+                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+                     for c in commands)
         asyncio.run(wait_ready(url, bodies[case.signal][0]))
         if case.sessions:  # every worker up: each gets its share of wrk's connections
             deadline = time.monotonic() + 120
@@ -452,6 +454,8 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=len(os.sched_getaffinity(0)))
     parser.add_argument("--wrk-seconds", type=float, default=20.0, help="measured seconds of the wrk cases")
     parser.add_argument("--wrk-connections", type=int, default=8, help="wrk's connections (one thread)")
+    parser.add_argument("--wrk-rounds", type=int, default=1,
+                        help="rounds of the wrk cases (alternating; the ratios printed are the median round's)")
     parser.add_argument("--only", help="run only the cases whose name contains this")
     args = parser.parse_args()
     bodies = {"traces": [span_request(ITEMS_PER_REQUEST, seed) for seed in range(DISTINCT_BODIES)],
@@ -480,27 +484,38 @@ def main() -> int:
     w = max([44, *(len(c.name) for c in cases)])
     print(f"{'case':{w}} {'items/s (wall)':>15} {'items per CPU-s':>16} {'cores busy':>11}")
     results: dict[str, Result] = {}
+    wrk_rounds: list[dict[str, WrkResult]] = []
     with tempfile.TemporaryDirectory() as tmp_dir:
         tmp = Path(tmp_dir)
         sink_port = free_port()
         sink = subprocess.Popen([sys.executable, "-c", SINK, str(sink_port)])
         try:
             for case in cases:
-                r: Result
                 if case.wrk:
-                    assert wrk is not None
-                    r = results[case.name] = run_wrk_case(case, bodies, args, tmp, wrk)
-                else:
-                    r = results[case.name] = run_case(case, bodies, args, tmp, sink_port)
+                    continue
+                r = results[case.name] = run_case(case, bodies, args, tmp, sink_port)
                 print(f"{case.name:{w}} {r.items_per_s:>15,.0f} {r.items_per_cpu_s:>16,.0f} {r.cpu_share:>11.2f}",
                       flush=True)
-                if isinstance(r, WrkResult):
-                    print(f"    exported {r.exported_per_s:,.0f}/s (wall); cores busy, collector processes: "
-                          f"{' + '.join(f'{c:.2f}' for c in r.processes)}; wrk {r.wrk_share:.3f}, sink "
-                          f"{r.sink_share:.2f}; load average {r.load[0]:.1f} -> {r.load[1]:.1f}; {r.check}",
-                          flush=True)
                 for f in tmp.glob("*.jsonl"):
                     f.unlink()
+            # the wrk cases in rounds, one case after the other, the order reversed every other round: on a
+            # machine whose other work comes and goes, the cases compared are measured close in time
+            wrk_cases = [c for c in cases if c.wrk]
+            for k in range(args.wrk_rounds if wrk_cases else 0):
+                got: dict[str, WrkResult] = {}
+                for case in wrk_cases if k % 2 == 0 else wrk_cases[::-1]:
+                    assert wrk is not None
+                    wr = got[case.name] = run_wrk_case(case, bodies, args, tmp, wrk)
+                    print(f"{case.name:{w}} {wr.items_per_s:>15,.0f} {wr.items_per_cpu_s:>16,.0f} "
+                          f"{wr.cpu_share:>11.2f}", flush=True)
+                    print(f"    exported {wr.exported_per_s:,.0f}/s (wall); cores busy, collector processes: "
+                          f"{' + '.join(f'{c:.2f}' for c in wr.processes)}; wrk {wr.wrk_share:.3f}, sink "
+                          f"{wr.sink_share:.2f}; load average {wr.load[0]:.1f} -> {wr.load[1]:.1f}; {wr.check}"
+                          + (f" (round {k + 1})" if args.wrk_rounds > 1 else ""), flush=True)
+                wrk_rounds.append(got)
+            for case in wrk_cases:  # the median round of each, for the ratios to rotel
+                runs = sorted((got[case.name] for got in wrk_rounds), key=lambda r: r.items_per_s)
+                results[case.name] = runs[len(runs) // 2]
         finally:
             sink.terminate()
             sink.wait()
@@ -522,15 +537,23 @@ def main() -> int:
         print("ratio to rotel's pass-through, per CPU-second:")
         for name, r in results.items():
             print(f"  {name:{w - 2}} {r.items_per_cpu_s / rotel.items_per_cpu_s:>8.3f}")
-    many_names = [f"{args.workers} workers, wrk load", f"{args.workers} workers, {args.workers} sessions, wrk"]
-    for signal, many_name in (("traces", many_names[0]), ("logs", many_names[0]), ("traces", many_names[1])):
-        one = results.get(f"{signal} pii -> otlphttp, 1 worker, wrk load")
-        many = results.get(f"{signal} pii -> otlphttp, {many_name}")
-        if isinstance(one, WrkResult) and isinstance(many, WrkResult):
-            print(f"{signal}, wrk load: {many_name.removesuffix(', wrk load').removesuffix(', wrk')} / 1 worker on "
-                  f"the wall clock: {many.items_per_s / one.items_per_s:.2f}x ({one.items_per_s:,.0f} -> "
-                  f"{many.items_per_s:,.0f} per second; {os.cpu_count()} CPUs, wrk took {one.wrk_share:.1%} / "
-                  f"{many.wrk_share:.1%} of a core)")
+    n = args.workers
+    growth = [("traces", f"{n} workers", f"{n} workers, wrk load"), ("logs", f"{n} workers", f"{n} workers, wrk load"),
+              ("traces", f"{n} workers, {n} sessions", f"{n} workers, {n} sessions, wrk")]
+    for signal, label, case_name in growth:
+        one_name = f"{signal} pii -> otlphttp, 1 worker, wrk load"
+        many_name = f"{signal} pii -> otlphttp, {case_name}"
+        pairs = [(got[one_name], got[many_name]) for got in wrk_rounds if one_name in got and many_name in got]
+        if not pairs:
+            continue
+        ratios = sorted(many.items_per_s / one.items_per_s for one, many in pairs)
+        ones, manys = sorted(one.items_per_s for one, _ in pairs), sorted(many.items_per_s for _, many in pairs)
+        shares = [r.wrk_share for pair in pairs for r in pair]
+        spread = (f" (median of {len(pairs)} rounds; ratios {ratios[0]:.2f}-{ratios[-1]:.2f}, per second "
+                  f"{ones[0]:,.0f}-{ones[-1]:,.0f} -> {manys[0]:,.0f}-{manys[-1]:,.0f})" if len(pairs) > 1 else "")
+        print(f"{signal}, wrk load: {label} / 1 worker on the wall clock: {ratios[len(ratios) // 2]:.2f}x "
+              f"({ones[len(ones) // 2]:,.0f} -> {manys[len(manys) // 2]:,.0f} per second){spread}; "
+              f"{os.cpu_count()} CPUs, wrk took {min(shares):.1%}-{max(shares):.1%} of a core")
     if any(isinstance(r, WrkResult) for r in results.values()) and autogroup():
         print("note: this kernel shares CPU time between sessions (sched_autogroup_enabled = 1): the collector's "
               "workers, one session, get one session's share when other sessions keep the cores busy (the load "
