@@ -30,7 +30,7 @@ The otlphttp exporter sends to a sink process that reads each request and answer
 in the wrk cases it also counts the spans it receives, its CPU printed).
 
     .venv/bin/python bench/bench_collector.py [--seconds 5] [--concurrency 6] [--client-processes 2] [--workers N]
-                                               [--wrk-seconds 20] [--wrk-connections 8] [--wrk-rounds 1]
+                                               [--wrk-seconds 20] [--wrk-connections 16] [--wrk-rounds 1]
                                                [--only NAME]
 """
 
@@ -453,7 +453,9 @@ def main() -> int:
                              "before a collector with several workers is)")
     parser.add_argument("--workers", type=int, default=len(os.sched_getaffinity(0)))
     parser.add_argument("--wrk-seconds", type=float, default=20.0, help="measured seconds of the wrk cases")
-    parser.add_argument("--wrk-connections", type=int, default=8, help="wrk's connections (one thread)")
+    parser.add_argument("--wrk-connections", type=int, default=16,
+                        help="wrk's connections (one thread); the kernel hashes each to one worker, so with few of "
+                             "them a worker may get none")
     parser.add_argument("--wrk-rounds", type=int, default=1,
                         help="rounds of the wrk cases (alternating; the ratios printed are the median round's)")
     parser.add_argument("--only", help="run only the cases whose name contains this")
@@ -511,7 +513,9 @@ def main() -> int:
                     print(f"    exported {wr.exported_per_s:,.0f}/s (wall); cores busy, collector processes: "
                           f"{' + '.join(f'{c:.2f}' for c in wr.processes)}; wrk {wr.wrk_share:.3f}, sink "
                           f"{wr.sink_share:.2f}; load average {wr.load[0]:.1f} -> {wr.load[1]:.1f}; {wr.check}"
-                          + (f" (round {k + 1})" if args.wrk_rounds > 1 else ""), flush=True)
+                          + (f" (round {k + 1})" if args.wrk_rounds > 1 else "")
+                          + ("; a worker got no connection" if case.workers > 1
+                             and sorted(wr.processes)[-case.workers] < 0.05 * wr.cpu_share else ""), flush=True)
                 wrk_rounds.append(got)
             for case in wrk_cases:  # the median round of each, for the ratios to rotel
                 runs = sorted((got[case.name] for got in wrk_rounds), key=lambda r: r.items_per_s)
