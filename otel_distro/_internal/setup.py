@@ -24,7 +24,7 @@ from opentelemetry.sdk._logs.export import BatchLogRecordProcessor, LogRecordExp
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import MetricExporter, MetricReader
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 
 from otel_distro._internal import fastpath, guard, logs
@@ -109,13 +109,13 @@ def configure(settings: Settings, *, auto_instrumentation_version: str | None = 
     request_duration = pre_aggregate(meter_provider, readers)
 
     tracer_provider = TracerProvider(resource=resource)
-    for span_processor in scrub.span_processors:
-        tracer_provider.add_span_processor(span_processor)
-    tracer_provider.add_span_processor(DbDurationSpanProcessor(meter_provider))
+    span_processors: list[SpanProcessor] = [DbDurationSpanProcessor(meter_provider)]
     for span_exporter_cls in span_exporters.values():
         span_exporter: SpanExporter = _make_exporter(span_exporter_cls)
         exporters.append(span_exporter)
-        tracer_provider.add_span_processor(BatchSpanProcessor(span_exporter))
+        span_processors.append(BatchSpanProcessor(span_exporter))
+    for span_processor in scrub.span_chain(span_processors):
+        tracer_provider.add_span_processor(span_processor)
     trace.set_tracer_provider(tracer_provider)
 
     logger_provider = LoggerProvider(resource=resource)
