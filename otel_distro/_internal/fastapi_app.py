@@ -31,6 +31,7 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.types import ASGIApp
 
 from otel_distro._internal import guard, health, health_routes, setup, state, workers
+from otel_distro._internal.fastpath import uvicorn_server
 from otel_distro._internal.fastpath.fastapi_routes import cache_span_details
 from otel_distro._internal.meters import DroppingMeterProvider
 from otel_distro._internal.middleware import RequestContextMiddleware
@@ -141,6 +142,7 @@ def patch_fastapi() -> None:
     def build_middleware_stack(self: Any) -> ASGIApp:
         stack = original(self)
         try:
+            uvicorn_server.app_starting()
             add_routes(self)
             health.track_sqlalchemy_engines()
             return _with_health_monitor(wrap_stack(self, stack))

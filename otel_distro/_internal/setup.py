@@ -31,7 +31,7 @@ from otel_distro._internal import fastpath, guard, logs
 from otel_distro._internal.db_metrics import DbDurationSpanProcessor
 from otel_distro._internal.fastpath import exporters as exporter_bounds
 from otel_distro._internal.fastpath import prometheus as shared_prometheus
-from otel_distro._internal.fastpath import sdk
+from otel_distro._internal.fastpath import sdk, uvicorn_server
 from otel_distro._internal.fastpath.log_records import direct_queues
 from otel_distro._internal.fastpath.request_duration import RequestDurationHistogram, periodic_reader, pre_aggregate
 from otel_distro._internal.resource import build_resource, process_resource
@@ -236,25 +236,15 @@ def _flush_after_uvicorn_shutdown() -> None:
     """Flush when a uvicorn server (alone, a ``--workers`` child, or gunicorn's UvicornWorker) has shut down.
 
     Covers the servers that reset SIGTERM to the default before re-raising it (gunicorn's uvicorn worker
-    does), where `_flush_on_sigterm` cannot help.
+    does), where `_flush_on_sigterm` cannot help (`fastpath.uvicorn_server`; off its known releases, when the
+    app's lifespan ends).
     """
-    try:
-        from uvicorn.server import Server  # noqa: PLC0415
-    except ImportError:
-        return
-    original = Server.shutdown
-    if getattr(original, "__otel_distro__", False):
-        return
+    uvicorn_server.after_shutdown(_flush_at_exit)
 
-    async def shutdown(self: Server, sockets: Any = None) -> None:
-        try:
-            await original(self, sockets=sockets)
-        finally:
-            with exporter_bounds.exit_budget():
-                flush()
 
-    shutdown.__otel_distro__ = True  # type: ignore[attr-defined]
-    Server.shutdown = shutdown  # type: ignore[method-assign]
+def _flush_at_exit() -> None:
+    with exporter_bounds.exit_budget():
+        flush()
 
 
 _shutdown_hooks: list[Callable[[], object]] = []

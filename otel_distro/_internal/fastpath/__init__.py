@@ -34,7 +34,7 @@ from importlib import metadata
 
 from otel_distro._internal import state
 
-__all__ = ["SUPPORTED", "Status", "active", "report", "status"]
+__all__ = ["LIBRARIES", "SUPPORTED", "Status", "active", "library_active", "library_status", "report", "status"]
 
 #: Releases the fast path is known to work with, by distribution: (oldest, newest), both included, compared on as
 #: many numbers as each gives (``(1, 45)`` is any 1.45.x). Widen the newest only after the CI matrix passed on it
@@ -48,6 +48,14 @@ SUPPORTED: dict[str, tuple[tuple[int, ...], tuple[int, ...]]] = {
     "opentelemetry-exporter-otlp-proto-http": ((1, 45), (1, 45)),
     "opentelemetry-exporter-prometheus": ((0, 66), (0, 66)),
     "opentelemetry-instrumentation-fastapi": ((0, 66), (0, 66)),
+}
+
+#: Other libraries whose internals a part of the room uses, each checked on its own: outside its range only that part
+#: takes the public path (a new uvicorn does not cost the OpenTelemetry fast path). Same form as `SUPPORTED`; widen the
+#: newest once the tests passed on it. The oldest are the floors pyproject.toml allows (uvicorn: its dev extra).
+LIBRARIES: dict[str, tuple[tuple[int, ...], tuple[int, ...]]] = {
+    "structlog": ((24, 1), (26,)),
+    "uvicorn": ((0, 29), (0, 55)),
 }
 
 _logger = logging.getLogger("otel_distro")
@@ -77,8 +85,8 @@ def _shown(bound: tuple[int, ...]) -> str:
     return ".".join(map(str, bound))
 
 
-def _check_versions() -> Status:
-    for distribution, (oldest, newest) in SUPPORTED.items():
+def _check_versions(ranges: dict[str, tuple[tuple[int, ...], tuple[int, ...]]]) -> Status:
+    for distribution, (oldest, newest) in ranges.items():
         try:
             version = metadata.version(distribution)
         except metadata.PackageNotFoundError:
@@ -97,21 +105,41 @@ def _check_versions() -> Status:
     return Status(True)
 
 
-@functools.cache
-def status() -> Status:
-    """The decision for this process, taken once (the setting, then the installed versions)."""
+def _switched_on() -> Status:
     try:
         switched_on = state.settings().fast_path
     except Exception:  # invalid settings stop start-up elsewhere, with the variable named; stay plain meanwhile
         return Status(False, "invalid_settings")
     if not switched_on:
         return Status(False, "switched_off", {"setting": "OTEL_DISTRO_FAST_PATH=false"})
-    return _check_versions()
+    return Status(True)
+
+
+@functools.cache
+def status() -> Status:
+    """The decision for this process, taken once (the setting, then the installed versions)."""
+    switch = _switched_on()
+    return switch if not switch.active else _check_versions(SUPPORTED)
 
 
 def active() -> bool:
     """Whether the distro may use OpenTelemetry internals (see the module docstring)."""
     return status().active
+
+
+@functools.cache
+def library_status(distribution: str) -> Status:
+    """Whether the installed release of one of `LIBRARIES` is in its range (absent counts as in range)."""
+    return _check_versions({distribution: LIBRARIES[distribution]})
+
+
+def library_active(distribution: str) -> bool:
+    """Whether a fast-path part may use ``distribution``'s internals: the switch is on and its release is known.
+    (Parts every path needs, such as `uvicorn_server`'s, ask `library_status` alone: the switch is about speed.)"""
+    return status().reason not in _SWITCHED_OFF and library_status(distribution).active
+
+
+_SWITCHED_OFF = frozenset({"switched_off", "invalid_settings"})
 
 
 _reported = False
@@ -120,9 +148,14 @@ _reported = False
 def report() -> None:
     """Log ``fast_path_disabled`` once per process when the fast path is off (called once logging is installed)."""
     global _reported  # noqa: PLW0603
-    current = status()
-    if current.active or _reported:
+    if _reported:
         return
     _reported = True
-    level = logging.INFO if current.reason == "switched_off" else logging.WARNING
-    _logger.log(level, "fast_path_disabled", extra={"reason": current.reason, **current.details})
+    current = status()
+    if not current.active:
+        level = logging.INFO if current.reason == "switched_off" else logging.WARNING
+        _logger.log(level, "fast_path_disabled", extra={"reason": current.reason, **current.details})
+    for distribution in LIBRARIES:
+        part = library_status(distribution)
+        if not part.active:
+            _logger.warning("fast_path_disabled", extra={"reason": part.reason, "part": distribution, **part.details})
