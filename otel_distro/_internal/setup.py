@@ -111,7 +111,7 @@ def configure(settings: Settings, *, auto_instrumentation_version: str | None = 
     tracer_provider = TracerProvider(resource=resource)
     span_processors: list[SpanProcessor] = [DbDurationSpanProcessor(meter_provider)]
     for span_exporter_cls in span_exporters.values():
-        span_exporter: SpanExporter = _make_exporter(span_exporter_cls)
+        span_exporter: SpanExporter = exporter_bounds.make_exporter(span_exporter_cls)
         exporters.append(span_exporter)
         span_processors.append(BatchSpanProcessor(span_exporter))
     for span_processor in scrub.span_chain(span_processors):
@@ -124,7 +124,7 @@ def configure(settings: Settings, *, auto_instrumentation_version: str | None = 
     batch_log_processors: list[BatchLogRecordProcessor] = []
     all_fast = True
     for log_exporter_cls in log_exporters.values():
-        log_exporter: LogRecordExporter = _make_exporter(log_exporter_cls)
+        log_exporter: LogRecordExporter = exporter_bounds.make_exporter(log_exporter_cls)
         all_fast = all_fast and exporter_bounds.is_fast_exporter(log_exporter)
         exporters.append(log_exporter)
         batch_log_processors.append(BatchLogRecordProcessor(log_exporter))
@@ -172,21 +172,6 @@ def configure(settings: Settings, *, auto_instrumentation_version: str | None = 
         },
     )
     return _runtime
-
-
-def _make_exporter(cls: type[Any]) -> Any:
-    """An instance of ``cls`` (upstream's OTLP/HTTP span and log exporters get the faster encoder), bounded at
-    exit; when the faster one cannot be built on this upstream, upstream's own."""
-    fast = exporter_bounds.fast_exporter_class(cls)
-    try:
-        exporter = fast()
-        if fast is not cls and not (hasattr(exporter, "_client") and hasattr(exporter, "_metrics")):
-            exporter = cls()
-    except Exception:
-        if fast is cls:
-            raise
-        exporter = cls()
-    return exporter_bounds.bound_at_exit(exporter)
 
 
 _exiting = False
