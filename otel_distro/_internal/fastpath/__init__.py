@@ -13,15 +13,32 @@ otel_distro/README.md, "Overhead"). Private names can change in any release, so 
 - `span_context`: the current span read with one context-variable lookup (the API's private runtime context);
 - `log_records`: log records queued straight to the batch processors (their private queue);
 - `fastapi_routes`: the FastAPI instrumentation's per-request route search, remembered (its private helper);
+- `ended_span`: the span scrubber's changes to an ended span, in place (its private fields; the plain path hands
+  the export processors a copy built with the public constructor), and the shortcuts reading an ended span's and a
+  log record's attributes (``BoundedAttributes._dict``, ``_immutable``) and empty event and link lists;
+- `structlog_context`: structlog's bound context read from structlog's private registry (``_CONTEXT_VARS``);
 - `sdk`: the few internals every path needs, having no public form (exporter loading by name, the configurator's
-  base class, a provider's resource after fork, the globals' set-once guards for the pytest plugin); each is
-  used defensively and does nothing when absent.
+  base class, a provider's resource after fork, the globals' set-once guards for the pytest plugin, the FastAPI
+  instrumentation's "already instrumented" marker); each is used defensively and does nothing when absent;
+- `fastapi_native`: FastAPI's own telemetry (0.165+) switched off per app in its private config (every path: it
+  would double the distro's spans);
+- `uvicorn_server`: uvicorn's ``Config.configure_logging`` and ``Server.shutdown`` replaced, to re-adopt its loggers
+  and to flush at shutdown (every path; outside uvicorn's range the same steps run at the app's lifespan).
 
-All but `sdk` are used only while `active()`: ``OTEL_DISTRO_FAST_PATH`` is on (the default) and every package it
-reaches into is at a release it is known to work with (`SUPPORTED`, the same range as the upper bounds in
-pyproject.toml; the CI matrix runs the distro's tests on the oldest and newest of it and once with the fast path
-off). Otherwise the distro takes the plain SDK path everywhere — same telemetry, upstream's speed — and says so
-once (``fast_path_disabled``, with the reason).
+The OpenTelemetry parts but `sdk` are used only while `active()`: ``OTEL_DISTRO_FAST_PATH`` is on (the default) and
+every package it reaches into is at a release it is known to work with (`SUPPORTED`, the same range as the upper
+bounds in pyproject.toml; the CI matrix runs the distro's tests on the oldest and newest of it and once with the
+fast path off). Otherwise the distro takes the plain SDK path everywhere — same telemetry, upstream's speed — and
+says so once (``fast_path_disabled``, with the reason). structlog and uvicorn, which the app picks, are checked each
+on its own (`LIBRARIES`, `library_status`): outside its range only that part falls back, and
+``fast_path_disabled`` names it (``part``); `library_active` adds the switch, for the parts that are about speed.
+
+What stays outside the room, checked by ``tests/otel_distro/_internal/test_fastpath_boundary.py``: the distro's own
+private names (any name starting with ``_`` that ``otel_distro`` defines itself); the logs API's modules
+(``opentelemetry._logs``, ``opentelemetry.sdk._logs``: the only names it is published under); google-re2's ``_re2``
+(the scrubbing engine's matcher; the engine must import without the distro's `_internal`, as the collector loads
+it); and two replaced methods with public names, ``FastAPI.build_middleware_stack`` (Starlette's hook for the app's
+stack, where the distro adds its middleware) and SQLAlchemy's ``Dialect.engine_created`` hook (to learn of engines).
 """
 
 from __future__ import annotations
@@ -146,7 +163,8 @@ _reported = False
 
 
 def report() -> None:
-    """Log ``fast_path_disabled`` once per process when the fast path is off (called once logging is installed)."""
+    """Log ``fast_path_disabled`` once per process when the fast path, or a library's part of it, is off (called once
+    logging is installed): one line for the OpenTelemetry parts, one per library outside its range."""
     global _reported  # noqa: PLW0603
     if _reported:
         return
