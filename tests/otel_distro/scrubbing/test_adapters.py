@@ -174,7 +174,7 @@ def test_span_summary_counts_hold_when_clean_fields_are_cached() -> None:
 
 
 @pytest.fixture(params=["fast", "plain"])
-def span_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+def fast_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
     """The distro's fast path on (the scrubber changes the ended span in place) or off (it hands on a copy)."""
     on = request.param == "fast"
     monkeypatch.setattr(fastpath, "status", lambda: fastpath.Status(on, "" if on else "switched_off"))
@@ -222,12 +222,12 @@ def _dirty_span(provider: TracerProvider) -> None:
         span.set_status(Status(StatusCode.ERROR, "failed for +90 532 123 45 67"))
 
 
-def test_both_paths_hand_the_exporters_the_same_scrubbed_span(span_path: str) -> None:
+def test_both_paths_hand_the_exporters_the_same_scrubbed_span(fast_path: str) -> None:
     """The distro wires the scrubber through `ScrubbingHooks.span_chain`: first on the provider on the fast path,
     in front of the export processors off it; either way they get the same span."""
     exported, later = Spy(), Spy()
     provider = TracerProvider()
-    if span_path == "fast":
+    if fast_path == "fast":
         provider.add_span_processor(ScrubbingSpanProcessor())
         provider.add_span_processor(exported)
     else:
@@ -253,14 +253,14 @@ def test_both_paths_hand_the_exporters_the_same_scrubbed_span(span_path: str) ->
     }
     assert child.context == later.ended[0].context and child.instrumentation_scope is not None
     assert _exported(parent)["name"] == "parent"
-    if span_path == "fast":  # changed in place: every processor after the scrubber sees it scrubbed
+    if fast_path == "fast":  # changed in place: every processor after the scrubber sees it scrubbed
         assert later.ended[0] is child
     else:  # a copy through the public constructor: the SDK's own span is left as it was
         assert later.ended[0] is not child
         assert later.ended[0].name == "lookup jane@example.com"
 
 
-def test_a_clean_span_is_handed_on_as_it_is(span_path: str) -> None:
+def test_a_clean_span_is_handed_on_as_it_is(fast_path: str) -> None:
     exported = Spy()
     provider = TracerProvider()
     provider.add_span_processor(ScrubbingSpanProcessor(then=[exported]))
@@ -271,7 +271,7 @@ def test_a_clean_span_is_handed_on_as_it_is(span_path: str) -> None:
     assert dict(out.attributes or {}) == {"http.status_code": 200}
 
 
-def test_the_front_passes_start_flush_and_shutdown_on(span_path: str) -> None:
+def test_the_front_passes_start_flush_and_shutdown_on(fast_path: str) -> None:
     calls: list[str] = []
 
     class Recorder(SpanProcessor):
@@ -294,7 +294,8 @@ def test_the_front_passes_start_flush_and_shutdown_on(span_path: str) -> None:
     assert calls == ["start", "flush", "shutdown"]
 
 
-def test_log_processor_cleans_body_and_attributes() -> None:
+def test_log_processor_cleans_body_and_attributes(fast_path: str) -> None:
+    """In place on the fast path; through the record's public ``attributes`` (a new mapping) off it."""
     exporter = InMemoryLogRecordExporter()
     provider = LoggerProvider()
     provider.add_log_record_processor(ScrubbingLogRecordProcessor())
@@ -310,7 +311,7 @@ def test_log_processor_cleans_body_and_attributes() -> None:
     assert second.body == {"msg": "ok", "token": "[REDACTED:secret]"}
 
 
-def test_log_processor_counts_hold_when_the_body_is_known_clean() -> None:
+def test_log_processor_counts_hold_when_the_body_is_known_clean(fast_path: str) -> None:
     exporter = InMemoryLogRecordExporter()
     provider = LoggerProvider()
     provider.add_log_record_processor(ScrubbingLogRecordProcessor(Scrubber()))
