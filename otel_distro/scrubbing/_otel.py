@@ -56,6 +56,7 @@ class ScrubbingSpanProcessor(SpanProcessor):
     With ``then`` (the processors registered after it, export ones included, given to it instead of the provider)
     it hands each the scrubbed span: the span itself, changed in place, on the distro's fast path; a copy built
     through the SDK's public constructor otherwise. Alone, registered first, it can only change the span in place.
+    (It passes on ``on_start``, ``on_end``, ``force_flush`` and ``shutdown``; not the SDK's private ``_on_ending``.)
     """
 
     def __init__(self, scrubber: Scrubber | None = None, *, summary: bool = True,
@@ -92,10 +93,11 @@ class ScrubbingSpanProcessor(SpanProcessor):
         if not scrubber.known_clean(name):
             counts = Counter()
             name = scrubber.scrub_text(name, counts)
-        attributes, counts = _scrub_attributes(scrubber, ended_span.attributes(span), counts)
+        span_attributes, span_events, span_links = ended_span.parts(span)
+        attributes, counts = _scrub_attributes(scrubber, span_attributes, counts)
         events = []
         events_changed = False
-        for event in ended_span.events(span):
+        for event in span_events:
             ev_name = event.name
             if not scrubber.known_clean(ev_name):
                 counts = counts if counts is not None else Counter()
@@ -109,7 +111,7 @@ class ScrubbingSpanProcessor(SpanProcessor):
                 events.append(event)
         links = []
         links_changed = False
-        for link in ended_span.links(span):
+        for link in span_links:
             link_attrs, counts = _scrub_attributes(scrubber, link.attributes, counts)
             if link_attrs is not None:
                 links_changed = True

@@ -22,44 +22,32 @@ from opentelemetry.trace import Link, Status
 
 from otel_distro._internal import fastpath
 
-__all__ = ["attributes", "events", "frozen", "links", "replace"]
+__all__ = ["frozen", "parts", "plain", "replace"]
 
 
-def attributes(span: ReadableSpan) -> Any:
-    """An ended span's attributes, as cheaply as this path can read them."""
-    if fastpath.active():
-        raw = getattr(span, "_attributes", None)
-        if raw is not None:
-            inner = getattr(raw, "_dict", None)
-            return inner if isinstance(inner, dict) else raw
-    return span.attributes
+def parts(span: ReadableSpan) -> tuple[Any, Sequence[Event], Sequence[Link]]:
+    """An ended span's attributes, events and links, as cheaply as this path can read them (one check for all)."""
+    if not fastpath.active():
+        return span.attributes, span.events, span.links
+    raw = getattr(span, "_attributes", None)
+    attributes = getattr(raw, "_dict", raw) if raw is not None else span.attributes
+    if not isinstance(attributes, dict):
+        attributes = span.attributes
+    events = getattr(span, "_events", None)
+    links = getattr(span, "_links", None)
+    return (
+        attributes,
+        () if events is not None and not events else span.events,
+        () if links is not None and not links else span.links,
+    )
 
 
 def plain(mapping: Any) -> Any:
-    """The dict inside an SDK `BoundedAttributes` on the fast path, else ``mapping`` itself (an event's, a link's)."""
-    if fastpath.active():
-        inner = getattr(mapping, "_dict", None)
-        if isinstance(inner, dict):
-            return inner
-    return mapping
-
-
-def events(span: ReadableSpan) -> Sequence[Event]:
-    """``span.events``; on the fast path nothing when the private list is empty (no copy under the span's lock)."""
-    if fastpath.active():
-        raw = getattr(span, "_events", None)
-        if raw is not None and not raw:
-            return ()
-    return span.events
-
-
-def links(span: ReadableSpan) -> Sequence[Link]:
-    """``span.links``; on the fast path nothing when the private list is empty."""
-    if fastpath.active():
-        raw = getattr(span, "_links", None)
-        if raw is not None and not raw:
-            return ()
-    return span.links
+    """The dict inside an SDK `BoundedAttributes` on the fast path (an event's, a log record's), else ``mapping``."""
+    if type(mapping) is dict or not fastpath.active():
+        return mapping
+    inner = getattr(mapping, "_dict", None)
+    return inner if isinstance(inner, dict) else mapping
 
 
 def frozen(mapping: object) -> bool:
