@@ -102,8 +102,9 @@ def _shown(bound: tuple[int, ...]) -> str:
     return ".".join(map(str, bound))
 
 
-def _check_versions(ranges: dict[str, tuple[tuple[int, ...], tuple[int, ...]]]) -> Status:
-    for distribution, (oldest, newest) in ranges.items():
+def _check_versions(ranges: dict[str, tuple[tuple[int, ...], tuple[int, ...]]] | None = None) -> Status:
+    """Whether every installed distribution of ``ranges`` (`SUPPORTED` when not given) is in its range."""
+    for distribution, (oldest, newest) in (SUPPORTED if ranges is None else ranges).items():
         try:
             version = metadata.version(distribution)
         except metadata.PackageNotFoundError:
@@ -136,7 +137,7 @@ def _switched_on() -> Status:
 def status() -> Status:
     """The decision for this process, taken once (the setting, then the installed versions)."""
     switch = _switched_on()
-    return switch if not switch.active else _check_versions(SUPPORTED)
+    return switch if not switch.active else _check_versions()
 
 
 def active() -> bool:
