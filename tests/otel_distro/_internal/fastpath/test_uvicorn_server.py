@@ -115,3 +115,40 @@ def test_the_switch_does_not_turn_them_off(monkeypatch: pytest.MonkeyPatch) -> N
         assert uvicorn_server._patchable() == fastpath.library_status("uvicorn").active
     finally:
         fastpath.library_status.cache_clear()
+
+
+@pytest.mark.parametrize("known", [True, False], ids=["known", "unknown"])
+def test_under_a_real_uvicorn_its_lines_become_the_distros_and_the_telemetry_is_flushed(
+    restored: list[str], monkeypatch: pytest.MonkeyPatch, otel: OtelCapture, known: bool
+) -> None:
+    """A uvicorn server run in a thread: its loggers are adopted from the moment the step runs (at once on a
+    known release; once the app starts otherwise), and the shutdown step runs in both cases."""
+    import threading  # noqa: PLC0415
+    import time  # noqa: PLC0415
+
+    from otel_distro._internal.logs import pipeline  # noqa: PLC0415
+
+    _known(monkeypatch, known)
+    # The `otel` fixture installed the log chain on this process's real uvicorn release: start from uvicorn's own.
+    original = getattr(Config.configure_logging, "__otel_distro_original__", Config.configure_logging)
+    monkeypatch.setattr(Config, "configure_logging", original)
+    pipeline._patch_uvicorn_logging(access_log=False)
+    uvicorn_server.after_shutdown(lambda: restored.append("flush"))
+    app = FastAPI()
+    otel.instrument(app)
+    server = Server(Config(app, host="127.0.0.1", port=0, log_config=LOGGING_CONFIG, lifespan="on"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started and thread.is_alive() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert server.started
+    server.should_exit = True
+    thread.join(30)
+    assert not thread.is_alive()
+
+    adopted = [line["message"] for line in otel.logs if line.get("logger") == "uvicorn.error"]
+    assert "Application startup complete." in adopted
+    assert "Shutting down" in adopted
+    assert ("Waiting for application startup." in adopted) is known  # before the app starts: only the hook sees it
+    assert restored == ["flush"]
