@@ -34,11 +34,13 @@ on its own (`LIBRARIES`, `library_status`): outside its range only that part fal
 ``fast_path_disabled`` names it (``part``); `library_active` adds the switch, for the parts that are about speed.
 
 What stays outside the room, checked by ``tests/otel_distro/_internal/test_fastpath_boundary.py``: the distro's own
-private names (any name starting with ``_`` that ``otel_distro`` defines itself); the logs API's modules
-(``opentelemetry._logs``, ``opentelemetry.sdk._logs``: the only names it is published under); google-re2's ``_re2``
-(the scrubbing engine's matcher; the engine must import without the distro's `_internal`, as the collector loads
-it); and two replaced methods with public names, ``FastAPI.build_middleware_stack`` (Starlette's hook for the app's
-stack, where the distro adds its middleware) and SQLAlchemy's ``Dialect.engine_created`` hook (to learn of engines).
+private names (on ``self``/``cls``, on its modules, and a listed few members of its classes used across objects: a
+private name on any other object is taken for another package's, even where the distro has a name alike); the logs
+API's modules (``opentelemetry._logs``, ``opentelemetry.sdk._logs``: the only names it is published under);
+google-re2's ``_re2`` (the scrubbing engine's matcher; the engine must import without the distro's `_internal`, as
+the collector loads it); and two replaced methods with public names, ``FastAPI.build_middleware_stack``
+(Starlette's hook for the app's stack, where the distro adds its middleware) and SQLAlchemy's
+``Dialect.engine_created`` hook (to learn of engines).
 """
 
 from __future__ import annotations
