@@ -69,8 +69,17 @@ def replace(
     in_place: bool = False,
 ) -> ReadableSpan:
     """``span`` with the given parts (``None``: unchanged): itself, changed, on the fast path (or when ``in_place``,
-    for a scrubber registered without processors to hand on to, whose only way is the span itself); else a copy."""
-    if (in_place or fastpath.active()) and _has_private_fields(span):
+    for a scrubber registered without processors to hand on to, whose only way is the span itself); else a copy.
+
+    Raises `TypeError` when ``in_place`` is asked of a span without the fields it writes (an SDK release that renamed
+    them): a copy would reach no one, and the processors after the scrubber would export the span as it was."""
+    writable = _has_private_fields(span)
+    if in_place and not writable:
+        raise TypeError(
+            f"cannot scrub a {type(span).__qualname__} in place (it has not the SDK span's private fields); "
+            "give ScrubbingSpanProcessor the processors to hand the scrubbed span to (then=...)"
+        )
+    if (in_place or fastpath.active()) and writable:
         if name != span.name:
             span._name = name
         span._attributes = dict(attributes)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any
 
 import pytest
@@ -15,6 +16,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import Link, SpanContext, Status, StatusCode, TraceFlags
 
 from otel_distro._internal import fastpath
+from otel_distro._internal.fastpath import ended_span
 from otel_distro.scrubbing import (
     COUNT_KEY,
     KINDS_KEY,
@@ -258,6 +260,23 @@ def test_both_paths_hand_the_exporters_the_same_scrubbed_span(fast_path: str) ->
     else:  # a copy through the public constructor: the SDK's own span is left as it was
         assert later.ended[0] is not child
         assert later.ended[0].name == "lookup jane@example.com"
+
+
+def test_alone_on_a_span_it_cannot_change_it_says_so_once(
+    fast_path: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Registered alone (no ``then``), changing the span in place is its only way: on an SDK whose span has not the
+    fields it writes, the exporters get the span unscrubbed, and that must not pass in silence."""
+    monkeypatch.setattr(ended_span, "_has_private_fields", lambda span: False)
+    exported = Spy()
+    provider = TracerProvider()
+    provider.add_span_processor(ScrubbingSpanProcessor())
+    provider.add_span_processor(exported)
+    with caplog.at_level(logging.ERROR, logger="otel_distro.scrubbing"):
+        _dirty_span(provider)
+        _dirty_span(provider)
+    assert [r.getMessage() for r in caplog.records] == ["scrubbing_span_failed"]
+    assert "in place" in caplog.text
 
 
 def test_a_clean_span_is_handed_on_as_it_is(fast_path: str) -> None:
