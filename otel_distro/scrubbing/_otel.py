@@ -57,6 +57,8 @@ class ScrubbingSpanProcessor(SpanProcessor):
     it hands each the scrubbed span: the span itself, changed in place, on the distro's fast path; a copy built
     through the SDK's public constructor otherwise. Alone, registered first, it can only change the span in place.
     (It passes on ``on_start``, ``on_end``, ``force_flush`` and ``shutdown``; not the SDK's private ``_on_ending``.)
+    A span it fails to scrub is not handed on (as the Sentry hook drops an event rather than send it unscrubbed);
+    alone, it cannot hold a span back.
     """
 
     def __init__(self, scrubber: Scrubber | None = None, *, summary: bool = True,
@@ -76,13 +78,13 @@ class ScrubbingSpanProcessor(SpanProcessor):
             processor.on_start(span, parent_context=parent_context)
 
     def on_end(self, span: ReadableSpan) -> None:
-        scrubbed = span
         try:
             scrubbed = self._scrub(span)
         except Exception:
             if not self._failed:  # never break the host app; say it once
                 self._failed = True
-                _log.exception("scrubbing_span_failed")
+                _log.exception("scrubbing_span_failed", extra={"span_withheld": bool(self._then)})
+            return  # in front of processors: they get nothing rather than the span unscrubbed
         for processor in self._then:
             processor.on_end(scrubbed)
 

@@ -279,6 +279,27 @@ def test_alone_on_a_span_it_cannot_change_it_says_so_once(
     assert "in place" in caplog.text
 
 
+def test_the_front_withholds_a_span_it_failed_to_scrub(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Off the fast path the scrubber hands the processors it fronts a copy; when it cannot (here: an SDK whose
+    `ReadableSpan` takes other arguments), they get nothing rather than the span as it was, and it says so once."""
+    monkeypatch.setattr(fastpath, "status", lambda: fastpath.Status(False, "unsupported_version"))
+
+    def new_constructor(**_: Any) -> ReadableSpan:
+        raise TypeError("ReadableSpan.__init__() got an unexpected keyword argument 'parent'")
+
+    monkeypatch.setattr(ended_span, "ReadableSpan", new_constructor)
+    exported = Spy()
+    provider = TracerProvider()
+    provider.add_span_processor(ScrubbingSpanProcessor(then=[exported]))
+    with caplog.at_level(logging.ERROR, logger="otel_distro.scrubbing"):
+        _dirty_span(provider)
+        _dirty_span(provider)
+    assert [span.name for span in exported.ended] == ["parent", "parent"]  # clean: handed on as they were
+    assert [r.getMessage() for r in caplog.records] == ["scrubbing_span_failed"]
+
+
 def test_a_clean_span_is_handed_on_as_it_is(fast_path: str) -> None:
     exported = Spy()
     provider = TracerProvider()
