@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from otel_distro._internal import fastpath
+from otel_distro._internal import fastpath, guard
 
 __all__ = ["after_configure_logging", "after_shutdown", "app_starting", "lifespan_ended"]
 
@@ -48,7 +48,7 @@ def after_configure_logging(step: Callable[[], None]) -> None:
 
     def configure_logging(self: Config) -> None:
         original(self)
-        step()
+        _run("uvicorn_configure_logging", step)
 
     configure_logging.__otel_distro_original__ = original  # type: ignore[attr-defined]
     Config.configure_logging = configure_logging  # type: ignore[method-assign]
@@ -72,10 +72,18 @@ def after_shutdown(step: Callable[[], None]) -> None:
         try:
             await original(self, sockets=sockets)
         finally:
-            step()
+            _run("uvicorn_shutdown", step)
 
     shutdown.__otel_distro__ = True  # type: ignore[attr-defined]
     Server.shutdown = shutdown  # type: ignore[method-assign]
+
+
+def _run(where: str, step: Callable[[], None]) -> None:
+    """``step`` inside uvicorn's own method: a failure is the distro's (`guard`), never uvicorn's."""
+    try:
+        step()
+    except Exception as exc:
+        guard.internal_error(where, exc)
 
 
 def app_starting() -> None:

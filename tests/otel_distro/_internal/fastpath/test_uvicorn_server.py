@@ -152,3 +152,48 @@ def test_under_a_real_uvicorn_its_lines_become_the_distros_and_the_telemetry_is_
     assert "Shutting down" in adopted
     assert ("Waiting for application startup." in adopted) is known  # before the app starts: only the hook sees it
     assert restored == ["flush"]
+
+
+@pytest.fixture
+def production() -> Iterator[None]:
+    """Internal failures swallowed and logged once, as in an app (under pytest they are raised)."""
+    from otel_distro._internal import guard, state  # noqa: PLC0415
+    from otel_distro.settings import Settings  # noqa: PLC0415
+
+    previous = state.settings() if state.is_loaded() else None
+    state.set_settings(Settings(raise_internal_errors="false"))
+    guard._reported.clear()
+    yield
+    state.set_settings(previous)
+    guard._reported.clear()
+
+
+def test_a_failing_step_never_breaks_uvicorn(
+    restored: list[str], monkeypatch: pytest.MonkeyPatch, production: None, caplog: pytest.LogCaptureFixture
+) -> None:
+    """On a known uvicorn the steps run inside uvicorn's own methods: a failure there would stop the server from
+    starting, or make its shutdown raise. It is logged once per step instead."""
+    _known(monkeypatch, True)
+
+    def broken() -> None:
+        restored.append("step")
+        raise RuntimeError("step failed")
+
+    async def shutdown(self: Server, sockets: Any = None) -> None:
+        restored.append("uvicorn shut down")
+
+    monkeypatch.setattr(Server, "shutdown", shutdown)
+    uvicorn_server.after_configure_logging(broken)
+    uvicorn_server.after_shutdown(broken)
+
+    import asyncio  # noqa: PLC0415
+
+    with caplog.at_level(logging.ERROR, logger="otel_distro"):
+        config = Config(app="app:app", log_config=LOGGING_CONFIG)  # configures logging
+        Config(app="app:app", log_config=LOGGING_CONFIG)
+        asyncio.run(Server(config).shutdown())
+        asyncio.run(Server(config).shutdown())
+
+    assert restored == ["step", "step", "uvicorn shut down", "step", "uvicorn shut down", "step"]
+    places = [getattr(r, "where", None) for r in caplog.records if r.getMessage() == "otel_distro_internal_error"]
+    assert places == ["uvicorn_configure_logging", "uvicorn_shutdown"]
