@@ -11,7 +11,7 @@ from __future__ import annotations
 import structlog
 from structlog.typing import EventDict, Processor, WrappedLogger
 
-from otel_distro._internal import fastpath
+from otel_distro._internal import fastpath, guard
 
 __all__ = ["merger"]
 
@@ -27,12 +27,16 @@ def merger() -> Processor:
         return public
     cut = len(prefix)
 
-    def merge_contextvars(_: WrappedLogger, __: str, event_dict: EventDict) -> EventDict:
+    def merge_contextvars(logger: WrappedLogger, method_name: str, event_dict: EventDict) -> EventDict:
         if registry:
-            for name, var in list(registry.items()):
-                value = var.get(Ellipsis)
-                if value is not Ellipsis:
-                    event_dict.setdefault(name[cut:], value)
+            try:
+                for name, var in list(registry.items()):
+                    value = var.get(Ellipsis)
+                    if value is not Ellipsis:
+                        event_dict.setdefault(name[cut:], value)
+            except Exception as exc:  # the registry holds something else: structlog's own merge (keys already set
+                guard.internal_error("structlog_context", exc)  # hold the same values), said once
+                return structlog.contextvars.merge_contextvars(logger, method_name, event_dict)
         return event_dict
 
     return merge_contextvars

@@ -4,6 +4,7 @@ releases, through its public processor otherwise, with the same result either wa
 from __future__ import annotations
 
 import contextvars
+import logging
 from typing import Any
 
 import pytest
@@ -61,3 +62,25 @@ def test_the_public_processor_when_the_registry_is_not_where_expected(monkeypatc
     monkeypatch.setattr(fastpath, "library_active", lambda distribution: True)
     monkeypatch.delattr(structlog.contextvars, "_CONTEXT_VARS")
     assert structlog_context.merger() is structlog.contextvars.merge_contextvars
+
+
+def test_a_registry_it_cannot_read_falls_back_to_the_public_processor_once(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A structlog release inside the range that keeps something else in the registry: the app's log call goes on,
+    with structlog's own merge, and the distro says so once (the app's logging is never broken)."""
+    from otel_distro._internal import guard  # noqa: PLC0415
+
+    monkeypatch.setattr(fastpath, "library_active", lambda distribution: True)
+    monkeypatch.setattr(guard, "should_raise", lambda: False)
+    monkeypatch.setattr(guard, "_reported", set())
+    structlog.contextvars.clear_contextvars()
+    structlog.contextvars.bind_contextvars(user_id=7)
+    monkeypatch.setitem(structlog.contextvars._CONTEXT_VARS, "structlog_odd", object())
+    merge = structlog_context.merger()
+    with caplog.at_level(logging.ERROR, logger="otel_distro"):
+        first = merge(None, "info", {"event": "x"})
+        second = merge(None, "info", {"event": "y"})
+    structlog.contextvars.clear_contextvars()
+    assert (first, second) == ({"event": "x", "user_id": 7}, {"event": "y", "user_id": 7})
+    assert [getattr(r, "where", None) for r in caplog.records] == ["structlog_context"]
