@@ -9,15 +9,30 @@ middleware stack is built. Needed on every path (not a speed matter); on a FastA
 
 from __future__ import annotations
 
+import importlib.util
+import logging
 from typing import Any
 
 __all__ = ["quiet"]
 
+_logger = logging.getLogger("otel_distro")
+_warned = False
+
 
 def quiet(app: Any) -> bool:
-    """Switch FastAPI's own tracing, metrics and logs off for ``app``; whether there was anything to switch off."""
+    """Switch FastAPI's own tracing, metrics and logs off for ``app``; whether there was anything to switch off.
+
+    A FastAPI that has telemetry of its own (``fastapi.telemetry``) but not the config where it is looked for would
+    double every span: ``fastapi_telemetry_not_switched_off`` says so, once per process."""
+    global _warned  # noqa: PLW0603
     config = getattr(app, "_telemetry", None)
     if not isinstance(config, dict):
+        if not _warned and importlib.util.find_spec("fastapi.telemetry") is not None:
+            _warned = True
+            _logger.warning(
+                "fastapi_telemetry_not_switched_off",
+                extra={"fix": "FastAPI(telemetry={'tracing': False, 'metrics': False, 'logs': False})"},
+            )
         return False
     config.update(tracing=False, metrics=False, logs=False)
     return True
