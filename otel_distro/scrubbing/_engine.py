@@ -30,7 +30,7 @@ from otel_distro.scrubbing._rules import (
     normalize_key,
     split_key,
 )
-from otel_distro.scrubbing._validators import VALIDATORS, Hit, Validator, is_placeholder
+from otel_distro.scrubbing._validators import VALIDATORS, Hit, Validator, accept, is_placeholder
 
 __all__ = ["CORRELATION_KEYS", "IDENTITY_KINDS", "KEYED_KINDS", "Scrubber", "default_scrubber"]
 
@@ -218,8 +218,9 @@ class Scrubber:
             raise ValueError(f"duplicate rule names: {', '.join(dupes)}")
 
         self._rules: list[Rule] = []
-        # per rule, what the hot loop needs: (locate, match or None, validator, group, kind, is_keyed, budget)
-        self._plan: list[tuple[Any, Any, Validator, int, str, bool, int]] = []
+        # per rule, what the hot loop needs: (locate, match or None, validator or None when it accepts every
+        # match, group, kind, is_keyed, budget)
+        self._plan: list[tuple[Any, Any, Validator | None, int, str, bool, int]] = []
         self._set = _re2.Set(_UNANCHORED, _options(64 << 20))
         for rule in all_rules:
             if rule.kind in self._disabled and rule.validator != "keyed_value":
@@ -242,8 +243,8 @@ class Scrubber:
                 if locator.ok() and locator.NumberOfCapturingGroups() == 0:
                     locate, match = locator.Match, _group_finder(rule.pattern, regex).Match
             self._rules.append(rule)
-            self._plan.append((locate, match, validator, rule.group, rule.kind, rule.validator == "keyed_value",
-                               rule.budget))
+            self._plan.append((locate, match, None if validator is accept else validator, rule.group, rule.kind,
+                               rule.validator == "keyed_value", rule.budget))
         if self._rules and not self._set.Compile():
             raise ValueError("the rule set is too large to compile")
 
@@ -326,11 +327,12 @@ class Scrubber:
         pos = 0
         glued = False
         n = len(buf)
-        placeholders = None if self._hmac_key is not None else self._placeholders
+        placeholders = self._placeholders if self._hmac_key is None else {}
+        append = pieces.append
         for start, end, kind in hits:
-            pieces.append(buf[pos:start])
-            placeholder = placeholders.get(kind) if placeholders is not None else None
-            pieces.append(placeholder if placeholder is not None else self._replacement(kind, buf[start:end]))
+            append(buf[pos:start])
+            placeholder = placeholders.get(kind)
+            append(placeholder if placeholder is not None else self._replacement(kind, buf[start:end]))
             local[kind] = local.get(kind, 0) + 1
             if not glued:  # next to a word, or to more digits a number rule may now read on their own
                 if start > 0:
@@ -435,7 +437,11 @@ class Scrubber:
                     break
                 if match is not None:  # the rule's capture groups, found on the match alone
                     spans = match(anchor_both, buf, start, end)
-                if budget > 0:
+                if validate is None:  # `accept`, without the call (its hits need no budget)
+                    g_start, g_end = spans[group]
+                    if g_start >= 0:
+                        hits.append((g_start, g_end, kind))
+                elif budget > 0:
                     hits += validate(buf, spans, group, kind, self)
                     budget -= 1
                 else:

@@ -220,8 +220,8 @@ def tckn_ok(digits: str) -> bool:
 
 def tckn(buf: bytes, spans: Spans, group: int, kind: str, scrubber: Scrubber) -> list[Hit]:
     start, end = spans[group]
-    d = [c - 48 for c in buf[start:end]]
-    if ((d[0] + d[2] + d[4] + d[6] + d[8]) * 7 - (d[1] + d[3] + d[5] + d[7])) % 10 != d[9] or sum(d[:10]) % 10 != d[10]:
+    b = buf[start:end]  # digit values are byte values - 48: the sums are taken over the bytes, in C
+    if ((sum(b[0:9:2]) - 240) * 7 - (sum(b[1:8:2]) - 192)) % 10 != b[9] - 48 or (sum(b[:10]) - 480) % 10 != b[10] - 48:
         return []  # the checksum first: it rejects 99 of 100 ids
     if _glued(buf, start, end, b"-.,+") or _before(buf, start) == ord("+"):
         return []
