@@ -385,13 +385,16 @@ class Scrubber:
             return hits
         hits.sort(key=lambda h: (h[0], -h[1], h[2] == "secret"))  # on a tie the specific kind names the span
         merged: list[Hit] = [hits[0]]
+        last_end = hits[0][1]
         for start, end, kind in hits[1:]:
-            last_start, last_end, last_kind = merged[-1]
             if start < last_end:
                 if end > last_end:
-                    merged[-1] = (last_start, end, last_kind)
+                    last = merged[-1]
+                    merged[-1] = (last[0], end, last[2])
+                    last_end = end
             else:
                 merged.append((start, end, kind))
+                last_end = end
         return merged
 
     def _allowed_value(self, value: bytes) -> bool:
