@@ -15,7 +15,12 @@ COPY otel_distro ./otel_distro
 COPY collector ./collector
 COPY examples ./examples
 COPY --from=ui /ui/dist ./ui-new/dist
-RUN pip install --no-cache-dir '.[demo]' 'psycopg[binary]>=3.1'
+COPY setup.py ./
+# gcc only while installing: it builds the collector's C OTLP/JSON transcoder (setup.py; optional, the file exporter
+# falls back to its Python encoder without it), then leaves the image.
+RUN apt-get update && apt-get install -y --no-install-recommends gcc libc6-dev \
+    && pip install --no-cache-dir '.[demo]' 'psycopg[binary]>=3.1' \
+    && apt-get purge -y --auto-remove gcc libc6-dev && rm -rf /var/lib/apt/lists/*
 COPY otel-collector.yaml ./
 ENV PYTHONUNBUFFERED=1
 CMD ["otel-distro", "collector", "run", "--config", "/srv/otel-collector.yaml"]

@@ -8,7 +8,8 @@ STAMP := $(VENV)/.installed
 .PHONY: run test test-matrix lint typecheck system-deps venv bench clean
 .PHONY: ui-test ui-build
 
-$(STAMP): pyproject.toml
+# setup.py and the C source too: the install builds the collector's C extension in place
+$(STAMP): pyproject.toml setup.py collector/otlpjson/_transcode.c
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q -U pip wheel setuptools
 	$(PY) -m pip install -q -e '.[dev]'
@@ -83,7 +84,7 @@ bench: $(STAMP)
 	@for b in bench/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
 
 clean:
-	rm -rf $(VENV) $(VENV_OLDEST) .mypy_cache .ruff_cache build *.egg-info
+	rm -rf $(VENV) $(VENV_OLDEST) .mypy_cache .ruff_cache build *.egg-info collector/otlpjson/*.so
 
 # ui-new/ (Vite + React + TypeScript, Node 20.19+): install from the lockfile, type check, unit tests. The
 # browser end-to-end test (tests/ui_new/, pytest) drives Debian's chromium with playwright-core from these packages.

@@ -17,7 +17,8 @@ N children, each a whole collector (`collector.service.Service` in worker mode):
 
 Components that keep state one process cannot share say so (``MULTI_PROCESS = False`` in their module: the
 ``prometheus`` pull exporter, the ``file`` exporter writing one file, ``alert_rules`` and its windows): the
-default worker count is then 1, and an explicit ``--workers`` above 1 is refused with their names.
+default worker count is then 1, and an explicit ``--workers`` above 1 is refused with their names. So is a
+receiver listening on port 0: each worker would be given a different free port, and clients could reach only one.
 """
 
 from __future__ import annotations
@@ -35,11 +36,13 @@ from pathlib import Path
 from typing import Any
 
 import structlog
+from pydantic import BaseModel
 
 from collector.component import ComponentID, CreateSettings, Kind
 from collector.config import ServiceConfig
+from collector.net import split_endpoint
 
-__all__ = ["WorkerInfo", "default_workers", "run_supervisor", "single_process_components"]
+__all__ = ["WorkerInfo", "default_workers", "port_zero_endpoints", "run_supervisor", "single_process_components"]
 
 _log = structlog.get_logger("collector.workers")
 
@@ -81,11 +84,38 @@ def single_process_components(config: ServiceConfig) -> list[str]:
     return names
 
 
+def _endpoints(model: BaseModel, path: str) -> Iterable[tuple[str, str]]:
+    """``(key path, endpoint)`` of every ``endpoint`` string in a config model and the models inside it."""
+    for name in type(model).model_fields:
+        value = getattr(model, name)
+        if name == "endpoint" and isinstance(value, str):
+            yield f"{path}::{name}", value
+        elif isinstance(value, BaseModel):
+            yield from _endpoints(value, f"{path}::{name}")
+
+
+def port_zero_endpoints(config: ServiceConfig) -> list[str]:
+    """Key paths of the receivers' endpoints that ask for port 0 (any free port): with several workers each would
+    listen on a port of its own, and a client would reach only the worker it happened to find."""
+    keys: list[str] = []
+    used = {cid for pipe in config.pipelines.values() for cid in pipe.receivers}
+    for cid in sorted(used, key=str):
+        component = config.component(Kind.RECEIVER, cid)
+        for key, endpoint in _endpoints(component.config, f"receivers::{cid}"):
+            with contextlib.suppress(ValueError):  # the receiver's own validation names a bad endpoint
+                if split_endpoint(endpoint)[1] == 0:
+                    keys.append(key)
+    return keys
+
+
 def default_workers(config: ServiceConfig) -> tuple[int, str | None]:
     """The cores this process may run on, or 1 (and why) when a component cannot be split over processes."""
     blockers = single_process_components(config)
     if blockers:
         return 1, f"{', '.join(blockers)} keep state one process cannot share"
+    zero = port_zero_endpoints(config)
+    if zero:
+        return 1, f"{', '.join(zero)} ask for port 0, which would give each worker a port of its own"
     return max(1, len(os.sched_getaffinity(0))), None
 
 

@@ -10,6 +10,10 @@ them all as one stream), and ``max_megabytes`` counts compressed bytes. A file l
 make the whole file unreadable — and ``zcat`` still reads it up to the last flush. Without compression, a last
 line a crash cut short is ended at the next start, so that only that line is lost.
 
+The lines are written from the request's serialized bytes by a C transcoder (`collector.otlpjson._transcode`,
+built when the package is installed with a compiler at hand; ~1.2 µs per realistic span against ~11 µs in Python)
+that writes exactly what the Python encoder would, and hands anything unusual back to it.
+
 Writes stay on the event loop, deliberately: a line goes into the file object's buffer (a memory copy), and
 the system call happens once per ``flush_interval``. Handing writes to threads would buy little and cost the
 guarantee that lines of concurrent exports never interleave. On a slow disk, keep ``flush_interval`` above 0.

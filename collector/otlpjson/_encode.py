@@ -11,6 +11,7 @@ import orjson
 from google.protobuf.descriptor import FieldDescriptor
 from opentelemetry.proto.common.v1.common_pb2 import KeyValue
 
+from collector.otlpjson import _transcode
 from collector.otlpjson._lean import LEAN_LOGS, LEAN_TRACES
 from collector.pdata import Batch, Signal
 
@@ -187,7 +188,14 @@ def encode(batch: Batch) -> bytes:
     """One export request as compact OTLP/JSON (no newline inside, so it fits on one line).
 
     Spans and log records that are still serialized (as received, or as a processor left them) are read with the
-    lean types of `collector.otlpjson._lean`: the same JSON, each distinct attribute pair encoded once."""
+    lean types of `collector.otlpjson._lean`: the same JSON, each distinct attribute pair encoded once. The C
+    transcoder (`collector.otlpjson._transcode`), when built, writes the same bytes from the serialized request
+    first; what it hands back comes here."""
+    if _transcode.enabled:
+        data = batch.to_bytes() if batch.has_bytes else batch.view.SerializeToString()  # the batch is left as it is
+        out = _transcode.transcode(batch.signal, data)
+        if out is not None:
+            return out
     if batch.has_bytes and batch.signal is not Signal.METRICS:
         lean = LEAN_TRACES if batch.signal is Signal.TRACES else LEAN_LOGS
         return orjson.dumps(_message(lean.FromString(batch.to_bytes())))

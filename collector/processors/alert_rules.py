@@ -8,7 +8,10 @@ The processor passes every batch on unchanged; it only looks. Rule types (elasta
 * ``flatline``: a group (by default a service) that sent matching records stops sending for ``window``;
 * ``new_term``: a value of ``term`` (an attribute such as ``exception.type``, or ``fingerprint``: the message
   with numbers, ids and quoted values masked) not seen in the last ``lookback``; the seen-set is kept in the
-  ``file_storage`` extension named by ``storage`` and survives restarts. The alert fires for ``window``;
+  ``file_storage`` extension named by ``storage`` and survives restarts. The alert fires for ``window``. A rule
+  that starts with nothing remembered (first start, or no ``storage``) learns for ``learning_period`` first: the
+  values it sees then are what the service already sends, remembered without an alert (elastalert reads them from
+  past data; here there is none), so a first deployment is not a burst of alerts for every known exception;
 * ``threshold``: spans (or log records) whose ``field`` (``duration`` in seconds, or a numeric attribute) is above
   ``above``, at least ``threshold`` of them in ``window`` — e.g. a route's server spans slower than 5 s.
 
@@ -118,6 +121,8 @@ class RuleConfig(BaseModel):
     min_count: int = Field(default=10, ge=1, description="spike: records needed in the current window")
     term: str | None = Field(default=None, description="new_term: the field tracked, or 'fingerprint'")
     lookback: LongDuration = Field(default=30 * 86400.0, gt=0, description="new_term: seen within this is not new")
+    learning_period: LongDuration = Field(default=3600.0, ge=0, description="new_term: with nothing remembered at "
+                                          "start, values seen this long are learnt without an alert (0: none)")
     max_terms: int = Field(default=10000, ge=1, description="new_term: values remembered (least recently seen "
                                                              "are forgotten first)")
     field: str = Field(default="duration", description="threshold: 'duration' (spans, s) or a numeric attribute")
@@ -178,6 +183,7 @@ class _Rule:
         self.matcher: Matcher = config.match.compile()
         self.groups: dict[tuple[str, ...], Group] = {}
         self.terms: dict[str, float] = {}  # new_term: term -> last seen (epoch)
+        self.learning_until = since + config.learning_period  # new_term: until then, terms are learnt silently
         self.terms_dirty = False
         self.overflowed = False
         self._keys = list(config.group_by)
@@ -217,7 +223,7 @@ class _Rule:
             self.terms_dirty = True
             if len(terms) > cfg.max_terms:
                 del terms[next(iter(terms))]
-            if seen is not None and now - seen < cfg.lookback:
+            if (seen is not None and now - seen < cfg.lookback) or now < self.learning_until:
                 return None
             return self._term_group(record, term, now)
         group = self.group(record, now)
@@ -469,6 +475,7 @@ class AlertRulesProcessor:
             return
         for rule, terms in loaded.items():
             rule.terms = terms
+            rule.learning_until = rule.since  # what it learnt before is remembered: no new learning period
 
     async def _save_terms(self) -> None:
         if self._state_file is None or not any(r.terms_dirty for r in self._rules):

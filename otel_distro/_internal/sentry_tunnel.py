@@ -8,8 +8,9 @@
 * Bodies are size-limited (``OTEL_DISTRO_SENTRY_TUNNEL_MAX_BYTES``, 413) and must parse (400).
 * Before forwarding, items are scrubbed with the engine: events and transactions as the Sentry ``before_send``
   does (``user.id`` pseudonymised, ``user.ip_address`` removed), other JSON items (sessions, logs, spans, ...)
-  value by value, a session's distinct id pseudonymised; items that are not JSON (attachments, replay
-  recordings) cannot be scrubbed and are dropped.
+  value by value, a session's distinct id pseudonymised, and in items of any other type a ``user`` object at any
+  depth treated as an event's, ``user.id`` / ``user_id`` / ``user.username`` fields pseudonymised; items that
+  are not JSON (attachments, replay recordings) cannot be scrubbed and are dropped.
 * Scrubbing and forwarding run on a worker thread (the upstream call with a timeout), at most ``max_in_flight``
   envelopes at once (more get 429 with ``Retry-After``: never a queue of them); Sentry's answer is passed
   on (429 with its ``Retry-After`` / ``X-Sentry-Rate-Limits``, so the SDK backs off), 502/504 when it cannot be
@@ -47,6 +48,8 @@ _log = logging.getLogger("otel_distro.sentry_tunnel")
 _METHODS = ("POST",)
 _EVENT_TYPES = frozenset({"event", "transaction", "feedback", "replay_event"})  # the ones with the scope's user
 _ATTRIBUTE_ITEMS = frozenset({"log", "trace_metric", "span"})  # {"items": [{"attributes": {"user.id": {...}}}]}
+_USER_ID_FIELDS = frozenset({"user.id", "user_id", "user.username"})  # flat forms of the scope's user, pseudonymised
+_USER_WALK_DEPTH = 64  # how deep an item of another type is searched for the user (deeper: scrubbed as values only)
 _PASSED_HEADERS = ("retry-after", "x-sentry-rate-limits")
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
@@ -180,8 +183,26 @@ class Tunnel:
             payload = {**self._scrubber.scrub_value({k: v for k, v in payload.items() if k != "items"}),
                        "items": [self._scrub_log(record) for record in payload["items"]]}
         else:
-            payload = self._scrubber.scrub_value(payload)
+            payload = self._scrub_other(payload)
         return Item(dict(item.headers), orjson.dumps(scrub_keys(self._scrubber, payload)))
+
+    def _scrub_other(self, value: Any, key: str | None = None, depth: int = 0) -> Any:
+        """An item of a type with no rule of its own: value by value, and the scope's user wherever it is, as in
+        events (below ``_USER_WALK_DEPTH``, the rest value by value only)."""
+        if depth > _USER_WALK_DEPTH or not isinstance(value, dict | list):
+            return self._scrubber.scrub_value(value, key)
+        if isinstance(value, list):
+            return [self._scrub_other(v, key, depth + 1) for v in value]
+        out: dict[str, Any] = {}
+        for k, v in value.items():
+            if k == "user" and isinstance(v, dict):
+                out[k] = scrub_event(self._scrubber, {"user": {f: x for f, x in v.items() if f != "ip_address"}})[
+                    "user"]
+            elif k in _USER_ID_FIELDS and isinstance(v, str | int) and not isinstance(v, bool) and v != "":
+                out[k] = self._scrubber.pseudonymize("user", str(v))
+            else:
+                out[k] = self._scrub_other(v, k, depth + 1)
+        return out
 
     def _scrub_log(self, record: Any) -> Any:
         """A log record: its ``attributes`` (``{"user.id": {"value": ..., "type": "string"}, ...}``, the scope's

@@ -17,7 +17,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 
 from collector.config import load
 from collector.testing import running_collector
-from collector.workers import default_workers, single_process_components
+from collector.workers import default_workers, port_zero_endpoints, single_process_components
 from tests.collector._backend import backend_config, received_names
 from tests.support import ROOT, free_port
 
@@ -247,3 +247,44 @@ service:
                           env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=60, check=False)
     assert proc.returncode == 1
     assert "--workers 2: exporters::prometheus keep state one process cannot share" in proc.stderr.decode()
+
+
+def test_a_receiver_on_port_0_keeps_the_collector_to_one_worker_and_an_explicit_count_is_refused(
+        tmp_path: Path) -> None:
+    # each worker would be handed a free port of its own: a client would reach one worker, the others idle
+    config = tmp_path / "c.yaml"
+    config.write_text("""
+receivers:
+  otlp: {protocols: {http: {endpoint: "127.0.0.1:0"}, grpc: {endpoint: "127.0.0.1:4317"}}}
+exporters:
+  otlphttp: {endpoint: "http://127.0.0.1:1"}
+service:
+  pipelines:
+    traces: {receivers: [otlp], exporters: [otlphttp]}
+""")
+    loaded = load(config)
+    assert port_zero_endpoints(loaded) == ["receivers::otlp::protocols::http::endpoint"]
+    workers, why = default_workers(loaded)
+    assert workers == 1
+    assert why is not None and "receivers::otlp::protocols::http::endpoint ask for port 0" in why
+    proc = subprocess.run([sys.executable, "-m", "otel_distro.cli", "collector", "run", "--config", str(config),
+                           "--workers", "2"], capture_output=True, cwd=ROOT,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=60, check=False)
+    assert proc.returncode == 1
+    assert "--workers 2: receivers::otlp::protocols::http::endpoint ask for port 0" in proc.stderr.decode()
+
+
+def test_fixed_ports_leave_the_worker_count_to_the_cores(tmp_path: Path) -> None:
+    config = tmp_path / "c.yaml"
+    config.write_text("""
+receivers:
+  otlp: {protocols: {http: {endpoint: "127.0.0.1:4318"}}}
+exporters:
+  otlphttp: {endpoint: "http://127.0.0.1:1"}
+service:
+  pipelines:
+    traces: {receivers: [otlp], exporters: [otlphttp]}
+""")
+    loaded = load(config)
+    assert port_zero_endpoints(loaded) == []
+    assert default_workers(loaded) == (max(1, len(os.sched_getaffinity(0))), None)

@@ -187,8 +187,8 @@ def test_flatline_fires_when_a_service_goes_silent_and_resolves_when_it_is_back(
 
 def test_new_term_fires_once_per_unseen_value_within_the_lookback() -> None:
     clock = Clock()
-    rule = {"name": "NewException", "type": "new_term", "term": "exception.type", "match": {"severity": "error"},
-            "lookback": "1d", "window": "5m"}
+    rule = {"name": "NewException", "type": "new_term", "term": "exception.type", "learning_period": 0,
+            "match": {"severity": "error"}, "lookback": "1d", "window": "5m"}
     proc, sink = processor([rule], clock)
     proc(logs(("error", "x", {"exception.type": "KeyError"}), ("error", "x", {"exception.type": "KeyError"})))
     [alert] = sink.firing()
@@ -206,7 +206,7 @@ def test_new_term_fires_once_per_unseen_value_within_the_lookback() -> None:
 
 def test_a_new_term_is_one_alert_however_often_it_is_evaluated() -> None:
     clock = Clock()
-    rule = {"name": "NewException", "type": "new_term", "term": "exception.type", "window": "5m"}
+    rule = {"name": "NewException", "type": "new_term", "term": "exception.type", "learning_period": 0, "window": "5m"}
     proc, sink = processor([rule], clock)
     proc(logs(("error", "x", {"exception.type": "KeyError"})))
     for second in range(1, 400):
@@ -217,7 +217,8 @@ def test_a_new_term_is_one_alert_however_often_it_is_evaluated() -> None:
 
 def test_new_term_fingerprints_mask_numbers_ids_and_quoted_values() -> None:
     clock = Clock()
-    rule = {"name": "NewMessage", "type": "new_term", "term": "fingerprint", "match": {"severity": "error"}}
+    rule = {"name": "NewMessage", "type": "new_term", "term": "fingerprint", "learning_period": 0,
+            "match": {"severity": "error"}}
     proc, sink = processor([rule], clock)
     proc(logs(("error", "user 42 not found in 'eu-1' (req 0af7651916cd43dd8448)")))
     proc(logs(("error", "user 7 not found in 'us-2' (req 1bf7651916cd43dd8449)")))
@@ -228,7 +229,7 @@ def test_new_term_fingerprints_mask_numbers_ids_and_quoted_values() -> None:
 
 def test_the_seen_set_is_kept_in_file_storage_across_restarts(tmp_path: Path) -> None:
     clock = Clock()
-    rule = {"name": "NewException", "type": "new_term", "term": "exception.type"}
+    rule = {"name": "NewException", "type": "new_term", "term": "exception.type", "learning_period": 0}
     storage = FileStorage(CreateSettings(ComponentID("file_storage")), StorageConfig(directory=tmp_path))
 
     async def run(batch_types: list[str]) -> Sink:
@@ -250,7 +251,7 @@ def test_the_seen_set_is_kept_in_file_storage_across_restarts(tmp_path: Path) ->
 @pytest.mark.parametrize("content", ["[]", "null", '{"NewException": {"KeyError": "yesterday"}}',
                                      '{"NewException": {"KeyError": null}}'])
 def test_a_seen_set_file_of_the_wrong_shape_is_reported_not_fatal(tmp_path: Path, content: str) -> None:
-    rule = {"name": "NewException", "type": "new_term", "term": "exception.type"}
+    rule = {"name": "NewException", "type": "new_term", "term": "exception.type", "learning_period": 0}
     storage = FileStorage(CreateSettings(ComponentID("file_storage")), StorageConfig(directory=tmp_path))
     saved = storage.directory_for(Kind.PROCESSOR, ComponentID("alert_rules"), "logs") / "new_terms.json"
     saved.parent.mkdir(parents=True, exist_ok=True)
@@ -268,8 +269,41 @@ def test_a_seen_set_file_of_the_wrong_shape_is_reported_not_fatal(tmp_path: Path
     assert "OSError" in json.loads(saved.read_text())["NewException"]
 
 
+def test_a_new_term_rule_with_nothing_remembered_learns_for_an_hour_before_it_alerts() -> None:
+    # A first deployment: the exception types the service already raises are not news.
+    clock = Clock()
+    rule = {"name": "NewException", "type": "new_term", "term": "exception.type", "window": "5m"}
+    proc, sink = processor([rule], clock)
+    proc(logs(("error", "x", {"exception.type": "KeyError"})))
+    clock.now += 3599
+    proc(logs(("error", "x", {"exception.type": "TimeoutError"})))
+    assert sink.firing() == []
+    clock.now += 1  # the learning period (1 h by default) is over
+    proc(logs(("error", "x", {"exception.type": "KeyError"}), ("error", "x", {"exception.type": "TimeoutError"}),
+              ("error", "x", {"exception.type": "ValueError"})))
+    assert [a.labels["term"] for a in sink.firing()] == ["ValueError"]
+
+
+def test_a_new_term_rule_that_remembers_terms_from_storage_does_not_learn_again(tmp_path: Path) -> None:
+    clock = Clock()
+    rule = {"name": "NewException", "type": "new_term", "term": "exception.type", "learning_period": "10m"}
+    storage = FileStorage(CreateSettings(ComponentID("file_storage")), StorageConfig(directory=tmp_path))
+
+    async def run(batch_types: list[str]) -> Sink:
+        await storage.start()
+        proc, sink = processor([rule], clock, host=Host(storage), storage="file_storage")
+        await proc.start()
+        proc(logs(*[("error", "x", {"exception.type": t}) for t in batch_types]))
+        await proc.shutdown()
+        return sink
+
+    assert asyncio.run(run(["KeyError"])).firing() == []  # learnt: nothing was remembered
+    restarted = asyncio.run(run(["KeyError", "OSError"]))  # at once: the restart does not start a new period
+    assert [a.labels["term"] for a in restarted.firing()] == ["OSError"]
+
+
 def test_new_term_storage_must_be_a_running_extension() -> None:
-    rule = {"name": "NewException", "type": "new_term", "term": "exception.type"}
+    rule = {"name": "NewException", "type": "new_term", "term": "exception.type", "learning_period": 0}
     proc, _ = processor([rule], Clock(), storage="file_storage/missing")
     with pytest.raises(RuntimeError, match=r"processors::alert_rules::storage: extension 'file_storage/missing'"):
         asyncio.run(proc.start())
@@ -370,7 +404,8 @@ def test_rule_names_are_unique_per_signal() -> None:
 
 def test_the_least_recently_seen_terms_are_forgotten_first_beyond_max_terms() -> None:
     clock = Clock()
-    rule = {"name": "NewException", "type": "new_term", "term": "exception.type", "max_terms": 2}
+    rule = {"name": "NewException", "type": "new_term", "term": "exception.type", "learning_period": 0,
+            "max_terms": 2}
     proc, sink = processor([rule], clock)
     for name in ("A", "B", "A", "C"):  # A seen again after B: B is the least recently seen when C arrives
         clock.now += 1
@@ -382,7 +417,8 @@ def test_the_least_recently_seen_terms_are_forgotten_first_beyond_max_terms() ->
 
 def test_a_flood_of_new_terms_is_bounded_by_max_groups() -> None:
     clock, telemetry = Clock(), RecordingTelemetry()
-    rule = {"name": "NewMessage", "type": "new_term", "term": "fingerprint", "max_groups": 10}
+    rule = {"name": "NewMessage", "type": "new_term", "term": "fingerprint", "learning_period": 0,
+            "max_groups": 10}
     proc, sink = processor([rule], clock, telemetry=telemetry)
     proc(logs(*[("error", f"failure kind {chr(97 + i % 26)}{chr(97 + i // 26)}") for i in range(100)]))
     assert len(sink.firing()) < 10

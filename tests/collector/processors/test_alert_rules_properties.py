@@ -16,7 +16,7 @@ RULES = Config.model_validate({"rules": [
     {"name": "Burst", "type": "frequency", "match": {"severity": "warn", "body": "(?i)time(d )?out|refused"},
      "threshold": 2, "window": "1m", "group_by": ["service.name", "exception.type"]},
     {"name": "Spike", "type": "spike", "window": "1m", "min_count": 1},
-    {"name": "New", "type": "new_term", "term": "fingerprint"},
+    {"name": "New", "type": "new_term", "term": "fingerprint", "learning_period": 0},
     {"name": "Flat", "type": "flatline", "window": "1m"},
     {"name": "Slow", "type": "threshold", "field": "latency", "above": 1.5, "match": {"attributes": {"latency": "."}}},
 ]})

@@ -392,3 +392,26 @@ def test_every_config_answer_varies_by_origin(make_client: Callable[..., TestCli
     for origin in ("https://app.example", "https://other.example", None):
         answer = client.get("/monitoring/config", headers={"origin": origin} if origin else {})
         assert answer.headers.get("vary") == "Origin", origin
+
+
+def test_items_of_other_types_lose_the_users_identity_wherever_it_is(
+        sentry: SentryReceiver, make_client: Callable[..., TestClient]) -> None:
+    # Item types the tunnel has no rule of its own for (profiles, check-ins, client reports, newer SDK items) may
+    # still carry the scope's user: as a `user` object at any depth, or as `user.id` / `user_id` fields.
+    client = make_client(sentry_dsn=sentry.dsn, scrub_key="k" * 32)  # pseudonyms, so the user stays joinable
+    profile = Item(payload=PayloadRef(json={
+        "platform": "javascript", "transaction": {"name": "/checkout"},
+        "context": {"user": {"id": "user-42", "username": "jdoe", "name": "Jane Doe", "ip_address": "203.0.113.9"}},
+        "tags": {"user.id": "user-43", "user_id": 44, "route": "/checkout"},
+    }), type="profile")
+    assert tunnel(client, envelope(sentry.dsn, items=(profile,))).status_code == 200
+    [request] = sentry.received
+    forwarded = json.loads(request.envelope.items[0].get_bytes())
+    text = json.dumps(forwarded)
+    for raw in ("user-42", "jdoe", "Jane Doe", "203.0.113.9", "user-43", '"user_id": 44'):
+        assert raw not in text, raw
+    user = forwarded["context"]["user"]
+    assert user["id"].startswith("[user:") and user["username"].startswith("[user:"), user
+    assert "ip_address" not in user
+    assert forwarded["tags"]["user.id"].startswith("[user:") and forwarded["tags"]["user_id"].startswith("[user:")
+    assert forwarded["tags"]["route"] == "/checkout" and forwarded["transaction"] == {"name": "/checkout"}
