@@ -21,7 +21,8 @@ otel_distro/README.md, "Overhead"). Private names can change in any release, so 
   base class, a provider's resource after fork, the globals' set-once guards for the pytest plugin, the FastAPI
   instrumentation's "already instrumented" marker); each is used defensively and does nothing when absent;
 - `fastapi_native`: FastAPI's own telemetry (0.165+) switched off per app in its private config (every path: it
-  would double the distro's spans);
+  would double the distro's spans), and the whole route template of a lazily included router read from FastAPI's
+  routing context in ``scope["fastapi"]`` (every path: without it routes lose their ``include_router`` prefix);
 - `uvicorn_server`: uvicorn's ``Config.configure_logging`` and ``Server.shutdown`` replaced, to re-adopt its loggers
   and to flush at shutdown (every path; outside uvicorn's range the same steps run at the app's lifespan).
 
