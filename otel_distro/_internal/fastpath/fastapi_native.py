@@ -18,7 +18,9 @@ from typing import Any
 __all__ = ["matched_template", "quiet"]
 
 _logger = logging.getLogger("otel_distro")
+_MISSING = object()
 _warned = False
+_warned_context = False
 
 
 def quiet(app: Any) -> bool:
@@ -47,12 +49,26 @@ def matched_template(scope: Any, matched: Any) -> str | None:
     Newer FastAPI releases (0.165) include routers lazily and put the router's own route in ``scope["route"]``
     (``/items/{id}`` for ``/api/v1/items/{id}``); their own telemetry reads the whole template from this context.
     Older ones (0.115) have no context and put the prefixed route itself in ``scope["route"]``. A FastAPI whose
-    context changed shape gives None: the route is then the router-relative one, never an error."""
+    context changed shape gives None: the route is then the router-relative one, never an error, and
+    ``fastapi_route_context_unknown`` says so once per process (routes may then lack their ``include_router``
+    prefix)."""
+    global _warned_context  # noqa: PLW0603
     fastapi_scope = scope.get("fastapi")
     if fastapi_scope is None or type(fastapi_scope) is not dict:
         return None
     context = fastapi_scope.get("effective_route_context")
-    if context is None or getattr(context, "original_route", None) is not matched:
+    if context is None:
         return None
-    template = getattr(context, "path_format", None)
+    original = getattr(context, "original_route", _MISSING)
+    template = getattr(context, "path_format", _MISSING)
+    if original is _MISSING or template is _MISSING:
+        if not _warned_context:
+            _warned_context = True
+            _logger.warning("fastapi_route_context_unknown", extra={
+                "effect": "routes of included routers may be reported without their prefix",
+                "context_type": type(context).__name__,
+            })
+        return None
+    if original is not matched:
+        return None
     return template if isinstance(template, str) and template else None

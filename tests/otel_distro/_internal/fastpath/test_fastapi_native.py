@@ -58,3 +58,30 @@ def test_a_fastapi_whose_config_it_cannot_find_is_said_once(
         assert [fastapi_native.quiet(app) for app in apps] == [False, False]
     [record] = caplog.records
     assert record.getMessage() == "fastapi_telemetry_not_switched_off"
+
+
+class _Route:
+    path = "/items/{id}"
+
+
+def test_the_whole_template_of_a_lazily_included_route_comes_from_fastapis_routing_context() -> None:
+    route = _Route()
+    context = type("EffectiveRouteContext", (), {"original_route": route, "path_format": "/api/v1/items/{id}"})()
+    scope = {"route": route, "fastapi": {"effective_route_context": context}}
+    assert fastapi_native.matched_template(scope, route) == "/api/v1/items/{id}"
+    assert fastapi_native.matched_template(scope, _Route()) is None  # the context of another route
+    assert fastapi_native.matched_template({"route": route}, route) is None  # FastAPI 0.115: no context
+
+
+def test_a_routing_context_of_another_shape_gives_no_template_and_is_said_once(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A FastAPI release that reshapes the context would drop every included router's prefix: not in silence."""
+    monkeypatch.setattr(fastapi_native, "_warned_context", False)
+    route = _Route()
+    context = type("RouteContext", (), {"route": route, "template": "/api/v1/items/{id}"})()
+    scope = {"route": route, "fastapi": {"effective_route_context": context}}
+    with caplog.at_level(logging.WARNING, logger="otel_distro"):
+        assert [fastapi_native.matched_template(scope, route) for _ in range(3)] == [None, None, None]
+    [record] = caplog.records
+    assert record.getMessage() == "fastapi_route_context_unknown"
