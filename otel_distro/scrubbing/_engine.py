@@ -455,7 +455,8 @@ class Scrubber:
         return hits
 
     def scrub_value(self, value: Any, key: str | None = None, counts: Counter[str] | None = None) -> Any:
-        """Walks dicts, lists, tuples and sets (keys considered) and scrubs strings; other values are kept.
+        """Walks dicts, lists, tuples and sets (keys considered) and scrubs strings, and bytes that are UTF-8 text
+        (an OpenTelemetry attribute may be bytes; they stay bytes); other values are kept.
 
         A value whose key names a secret is replaced whole; a key never to touch keeps its value as is.
         Containers are copied, never mutated."""
@@ -467,6 +468,13 @@ class Scrubber:
                 return self.redact_as(key_kind, value, counts)
         if isinstance(value, str):
             return self.scrub_text(value, counts)
+        if isinstance(value, bytes):
+            try:
+                text = value.decode("utf-8")
+            except UnicodeDecodeError:
+                return value  # binary: nothing to read as text
+            scrubbed = self.scrub_text(text, counts)
+            return value if scrubbed is text else scrubbed.encode("utf-8", "surrogatepass")
         if isinstance(value, dict):
             out: dict[Any, Any] = {}
             for k, v in value.items():

@@ -118,6 +118,17 @@ def test_span_processor_cleans_what_exporters_see() -> None:
     assert out.status.description == "failed for [REDACTED:phone]"
 
 
+def test_bytes_attributes_are_scrubbed_as_the_text_they_hold() -> None:
+    tracer, exporter = _tracer()
+    with tracer.start_as_current_span("upload") as span:
+        span.set_attribute("payload", b"mail ada@example.com")
+        span.set_attribute("blob", b"\x89PNG\x00")
+    (out,) = exporter.get_finished_spans()
+    assert out.attributes is not None
+    assert out.attributes["payload"] == b"mail [REDACTED:email]"
+    assert out.attributes["blob"] == b"\x89PNG\x00"
+
+
 def test_correlation_ids_are_left_alone_on_spans_and_log_records_as_in_log_lines() -> None:
     """``request_id`` is in the default rules' ``never`` keys, with the trace context."""
     tracer, exporter = _tracer()
