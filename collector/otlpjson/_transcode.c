@@ -279,6 +279,25 @@ static inline int read_varint(const uint8_t **p, const uint8_t *end, uint64_t *o
     return FALLBACK;
 }
 
+/* Tags and lengths as protobuf (upb) reads them: 32-bit varints of at most 5 bytes. A longer one, even of a small
+ * value, is malformed there: handed back (read as any varint, the request would be written, not refused). */
+static inline int read_varint32(const uint8_t **p, const uint8_t *end, uint64_t *out) {
+    const uint8_t *q = *p;
+    uint64_t v = 0;
+    for (int i = 0; i < 5; i++) {
+        if (q >= end) return FALLBACK;
+        uint8_t b = *q++;
+        v |= (uint64_t)(b & 0x7F) << (7 * i);
+        if (!(b & 0x80)) {
+            if (v > 0xFFFFFFFFu) return FALLBACK;
+            *p = q;
+            *out = v;
+            return OK;
+        }
+    }
+    return FALLBACK;
+}
+
 static inline uint64_t load64(const uint8_t *p) {
     uint64_t v = 0;
     for (int i = 7; i >= 0; i--) v = (v << 8) | p[i];
@@ -313,7 +332,7 @@ static inline int skip_value(const uint8_t **p, const uint8_t *end, uint32_t wt,
         *p += 4;
         return OK;
     case 2:
-        if (read_varint(p, end, &v)) return FALLBACK;
+        if (read_varint32(p, end, &v)) return FALLBACK;
         if (v > (uint64_t)(end - *p)) return FALLBACK;
         *payload = *p;
         *p += v;
@@ -413,7 +432,7 @@ static int scalar(Out *o, const Field *f, const uint8_t **p, const uint8_t *end,
     }
     default: {  /* length-delimited */
         const uint8_t *payload = NULL;
-        if (read_varint(p, end, &v)) return FALLBACK;
+        if (read_varint32(p, end, &v)) return FALLBACK;
         if (v > (uint64_t)(end - *p)) return FALLBACK;
         payload = *p;
         *p += v;
@@ -445,7 +464,7 @@ static int repeated(Out *o, const MsgType *t, const Field *f, const uint8_t *p, 
     if (put(o, f->name, f->name_len) || putc_(o, '[')) return ERROR;
     while (p < end) {
         uint64_t tag;
-        if (read_varint(&p, end, &tag)) return FALLBACK;
+        if (read_varint32(&p, end, &tag)) return FALLBACK;
         if ((tag >> 3) != f->number) return FALLBACK;  /* cannot happen: the run was checked */
         if (f->kind == K_MESSAGE) {
             const uint8_t *payload = NULL;
@@ -455,7 +474,7 @@ static int repeated(Out *o, const MsgType *t, const Field *f, const uint8_t *p, 
             if (rc) return rc;
         } else if ((tag & 7) == 2 && packable(f->kind)) {
             uint64_t len;
-            if (read_varint(&p, end, &len) || len > (uint64_t)(end - p)) return FALLBACK;
+            if (read_varint32(&p, end, &len) || len > (uint64_t)(end - p)) return FALLBACK;
             const uint8_t *q = p, *qend = p + len;
             p = qend;
             while (q < qend) {
@@ -492,7 +511,7 @@ static int message(Out *o, int type, const uint8_t *p, const uint8_t *end, int d
     while (p < end) {
         const uint8_t *tag_start = p;
         uint64_t tag;
-        if (read_varint(&p, end, &tag)) return FALLBACK;
+        if (read_varint32(&p, end, &tag)) return FALLBACK;
         uint64_t number = tag >> 3;
         uint32_t wt = (uint32_t)(tag & 7);
         if (number == 0 || number > t->max_number) return FALLBACK;

@@ -222,6 +222,9 @@ def test_fields_out_of_order_are_written_in_the_python_encoders_order() -> None:
     ("a surrogate in a string", field(5, 2, b"\xed\xa0\x80")),
     ("an int32 that does not fit (protobuf truncates it)", field(6, 0, varint(1 << 40))),
     ("a group", field(5, 3, b"") + field(5, 4, b"")),
+    # protobuf reads tags and lengths as 32-bit varints: in more than 5 bytes they are malformed
+    ("a tag in 6 bytes (protobuf: malformed)", b"\xaa\x80\x80\x80\x80\x00" + field(5, 2, b"x")[1:]),
+    ("a length in 6 bytes (protobuf: malformed)", b"\x2a\x81\x80\x80\x80\x80\x00x"),
 ])
 def test_unusual_bytes_are_handed_back(case: str, span: bytes) -> None:
     data = traces_with_span(span)
@@ -229,6 +232,15 @@ def test_unusual_bytes_are_handed_back(case: str, span: bytes) -> None:
     # `encode` then does what the Python encoder does (write them, or refuse them)
     assert outcome(lambda: otlpjson.encode(Batch.from_trusted_bytes(Signal.TRACES, data))) == outcome(
         lambda: python_encode(Signal.TRACES, data))
+
+
+def test_a_packed_run_whose_length_takes_6_bytes_is_handed_back() -> None:
+    # HistogramDataPoint.bucket_counts (6, fixed64), packed; protobuf refuses the length as it refuses the request
+    point = b"\x32\x88\x80\x80\x80\x80\x00" + bytes(8)
+    metrics = field(1, 2, field(2, 2, field(2, 2, field(9, 2, field(1, 2, point)))))
+    with pytest.raises(DecodeError):
+        python_encode(Signal.METRICS, metrics)
+    assert c_encode(Signal.METRICS, metrics) is None
 
 
 def test_two_members_of_a_oneof_are_handed_back() -> None:
