@@ -626,10 +626,14 @@ static int load_type(Schema *s, int ti, PyObject *fields) {
     uint32_t max_number = 0;
     for (Py_ssize_t j = 0; j < n; j++) {
         Field *f = &t->fields[j];
-        PyObject *name;
+        PyObject *item = PyTuple_GET_ITEM(fields, j), *name;
         unsigned long number;
-        if (!PyArg_ParseTuple(PyTuple_GET_ITEM(fields, j), "kSiiii;transcoder field", &number, &name, &f->kind,
-                              &f->flags, &f->oneof, &f->subtype))
+        if (!PyTuple_Check(item)) {  /* PyArg_ParseTuple would raise SystemError */
+            PyErr_Format(PyExc_TypeError, "transcoder field: a tuple expected (type %d, field %d)", ti, (int)j);
+            return -1;
+        }
+        if (!PyArg_ParseTuple(item, "kSiiii;transcoder field", &number, &name, &f->kind, &f->flags, &f->oneof,
+                              &f->subtype))
             return -1;
         if (number == 0 || number > MAX_NUMBER) return table_error("field number out of range", ti, (int)j);
         if (f->kind < 1 || f->kind > K_MAX || f->kind == 10) return table_error("unknown kind", ti, (int)j);

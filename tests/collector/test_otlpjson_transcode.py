@@ -7,6 +7,7 @@ import struct
 import sys
 from collections.abc import Callable, Iterator
 
+import orjson
 import pytest
 from google.protobuf.descriptor_pool import Default
 from google.protobuf.message import DecodeError
@@ -20,7 +21,7 @@ from opentelemetry.proto.metrics.v1.metrics_pb2 import ExponentialHistogramDataP
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
 from collector import otlpjson
-from collector.otlpjson import _transcode
+from collector.otlpjson import _ctranscode, _transcode
 from collector.pdata import Batch, Signal
 from tests.collector.test_properties import ANY_VALUE, BATCHES, TEXT
 from tests.support import OTLP_EXAMPLES, ROOT
@@ -332,3 +333,11 @@ def test_the_tables_hold_every_field_the_descriptors_know() -> None:
         numbers = {f[0] for f in tables.types[index]}
         expected = {1, 2} if list_item else {fd.number for fd in descriptor.fields}  # a listed KeyValue: key, value
         assert numbers == expected, name
+
+
+@pytest.mark.parametrize("types", [((1,),), ((b"not a field",),), (((1, b'"a":', 9, 0, -1),),)])
+def test_a_malformed_table_is_refused_with_a_type_error(types: tuple[tuple[object, ...], ...]) -> None:
+    # not a SystemError (a C function that misused the API); the tables in use stay as they were
+    with pytest.raises(TypeError, match="transcoder field"):
+        _ctranscode.configure(types, otlpjson.MAX_DEPTH, orjson.dumps)  # type: ignore[arg-type]
+    assert c_encode(Signal.TRACES, traces_with_span(SPAN)) == python_encode(Signal.TRACES, traces_with_span(SPAN))
