@@ -341,3 +341,13 @@ def test_a_malformed_table_is_refused_with_a_type_error(types: tuple[tuple[objec
     with pytest.raises(TypeError, match="transcoder field"):
         _ctranscode.configure(types, otlpjson.MAX_DEPTH, orjson.dumps)  # type: ignore[arg-type]
     assert c_encode(Signal.TRACES, traces_with_span(SPAN)) == python_encode(Signal.TRACES, traces_with_span(SPAN))
+
+
+def test_tables_the_c_code_refuses_leave_the_python_encoder_to_do_everything(monkeypatch: pytest.MonkeyPatch) -> None:
+    # a newer opentelemetry-proto whose messages exceed the C limits (fields, numbers, oneofs) or hold a group: the
+    # collector still starts, without the C path
+    def refuse(*args: object) -> None:
+        raise ValueError("transcoder table: too many fields (type 3, field -1)")
+
+    monkeypatch.setattr(_ctranscode, "configure", refuse)
+    assert _transcode._configure() is None
