@@ -240,6 +240,13 @@ static int put_base64(Out *o, const uint8_t *s, Py_ssize_t n) {
     return OK;
 }
 
+/* A string or bytes field's payload as the Python encoder writes its kind. */
+static int put_payload(Out *o, int kind, const uint8_t *s, Py_ssize_t n) {
+    if (kind == K_STRING) return put_string(o, s, n);
+    if (kind == K_BYTES_HEX) return put_hex(o, s, n);
+    return put_base64(o, s, n);
+}
+
 /* A double as the Python encoder writes it: finite ones by orjson, the others as the strings of the proto3 JSON
  * mapping. */
 static int put_double(Out *o, double d) {
@@ -440,10 +447,7 @@ static int scalar(Out *o, const Field *f, const uint8_t **p, const uint8_t *end,
         if (f->kind == K_MESSAGE) return FALLBACK;  /* handled by the caller */
         if (skip_default && n == 0) return OK;
         NAME();
-        if (f->kind == K_STRING) rc = put_string(o, payload, n);
-        else if (f->kind == K_BYTES_HEX) rc = put_hex(o, payload, n);
-        else rc = put_base64(o, payload, n);
-        if (rc) return rc;
+        if ((rc = put_payload(o, f->kind, payload, n))) return rc;
     }
     }
 #undef NAME
@@ -456,7 +460,7 @@ static inline int packable(int kind) {
 }
 
 /* A repeated field's run of tags, [start, end): the elements, packed or not, as a JSON list. */
-static int repeated(Out *o, const MsgType *t, const Field *f, const uint8_t *p, const uint8_t *end, int depth,
+static int repeated(Out *o, const Field *f, const uint8_t *p, const uint8_t *end, int depth,
                     int *written) {
     Py_ssize_t mark = o->len;
     int n = 0;
@@ -490,7 +494,6 @@ static int repeated(Out *o, const MsgType *t, const Field *f, const uint8_t *p, 
             if (rc) return rc;
         }
     }
-    (void)t;
     if (n == 0) {  /* only empty packed runs: protobuf holds an empty list, the field is left out */
         o->len = mark;
         return OK;
@@ -558,7 +561,7 @@ static int message(Out *o, int type, const uint8_t *p, const uint8_t *end, int d
         }
         if (!first && putc_(o, ',')) return ERROR;
         if (f->flags & F_REPEATED) {
-            rc = repeated(o, t, f, s->start, s->end, depth, &written);
+            rc = repeated(o, f, s->start, s->end, depth, &written);
         } else if (f->kind == K_MESSAGE) {
             if (put(o, f->name, f->name_len)) return ERROR;
             rc = message(o, f->subtype, s->start, s->end, depth + 1);
@@ -566,18 +569,12 @@ static int message(Out *o, int type, const uint8_t *p, const uint8_t *end, int d
         } else {
             const uint8_t *q = s->start;
             int skip = !(f->flags & (F_PRESENCE | F_ALWAYS));
-            if (wire_type(f->kind) == 2) {  /* re-read from the payload's length */
-                uint64_t n = (uint64_t)(s->end - s->start);
-                if (n == 0 && (f->flags & F_ALWAYS)) {
-                    rc = put(o, f->name, f->name_len) || put(o, "\"\"", 2) ? ERROR : OK;
-                    written = 1;
-                } else if (n == 0 && skip) {
-                    rc = OK;
-                } else {
+            if (wire_type(f->kind) == 2) {  /* the slot holds the payload: its length is known */
+                Py_ssize_t n = s->end - s->start;
+                rc = OK;
+                if (n || !skip) {
                     if (put(o, f->name, f->name_len)) return ERROR;
-                    if (f->kind == K_STRING) rc = put_string(o, q, (Py_ssize_t)n);
-                    else if (f->kind == K_BYTES_HEX) rc = put_hex(o, q, (Py_ssize_t)n);
-                    else rc = put_base64(o, q, (Py_ssize_t)n);
+                    rc = put_payload(o, f->kind, q, n);
                     written = 1;
                 }
             } else {
