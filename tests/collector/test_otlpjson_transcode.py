@@ -6,6 +6,7 @@ from __future__ import annotations
 import struct
 import sys
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import orjson
 import pytest
@@ -351,3 +352,46 @@ def test_tables_the_c_code_refuses_leave_the_python_encoder_to_do_everything(mon
 
     monkeypatch.setattr(_ctranscode, "configure", refuse)
     assert _transcode._configure() is None
+
+
+def _paths_to_every_message_type() -> Iterator[tuple[Signal, Any, tuple[int, ...]]]:
+    """Each signal's message types, each with the field numbers leading to it from the request (the shortest)."""
+    for signal, request in ((Signal.TRACES, ExportTraceServiceRequest), (Signal.LOGS, ExportLogsServiceRequest),
+                            (Signal.METRICS, ExportMetricsServiceRequest)):
+        seen = {request.DESCRIPTOR.full_name}
+        queue: list[tuple[Any, tuple[int, ...]]] = [(request.DESCRIPTOR, ())]
+        while queue:
+            descriptor, path = queue.pop(0)
+            yield signal, descriptor, path
+            for fd in descriptor.fields:
+                if fd.message_type is not None and fd.message_type.full_name not in seen:
+                    seen.add(fd.message_type.full_name)
+                    queue.append((fd.message_type, (*path, fd.number)))
+
+
+_KEY_VALUE = "opentelemetry.proto.common.v1.KeyValue"
+_DEFAULTS = {0: [b"\x00", b"\x80\x00"], 1: [bytes(8)], 5: [bytes(4)]}  # a varint 0 also in 2 bytes
+
+
+def test_every_scalar_field_at_its_default_on_the_wire_is_written_as_protobuf_reads_it() -> None:
+    # left out without presence (ListFields), written with it (oneof members, `optional`); repeated ones as one
+    # element or an empty packed run
+    cases = 0
+    for signal, descriptor, path in _paths_to_every_message_type():
+        for fd in descriptor.fields:
+            if fd.message_type is not None or (descriptor.full_name == _KEY_VALUE and fd.name not in ("key", "value")):
+                continue  # an attribute is written as key and value: a KeyValue's other fields are handed back
+            wire_type = {1: 1, 6: 1, 16: 1, 2: 5, 7: 5, 15: 5, 9: 2, 12: 2}.get(fd.type, 0)
+            values = [field(fd.number, 2, b"")] if wire_type == 2 else \
+                [varint(fd.number << 3 | wire_type) + v for v in _DEFAULTS[wire_type]]
+            if fd.is_repeated and wire_type != 2:
+                values.append(field(fd.number, 2, b""))
+            for value in values:
+                data = value
+                for number in reversed(path):
+                    data = field(number, 2, data)
+                out = c_encode(signal, data)
+                assert out is not None, (descriptor.full_name, fd.name, value)
+                assert out == python_encode(signal, data), (descriptor.full_name, fd.name, value)
+                cases += 1
+    assert cases > 100
