@@ -41,18 +41,25 @@ test: system-deps $(STAMP) lint ui-test
 	$(PY) -m pytest
 	$(MAKE) --no-print-directory test-matrix
 
-# The distro's tests again on the oldest OpenTelemetry releases pyproject.toml allows (their own venv,
+# The distro's tests again on the oldest OpenTelemetry and FastAPI releases pyproject.toml allows (their own venv,
 # .venv-oldest, everything else at its newest) and once with the fast path off (OTEL_DISTRO_FAST_PATH=false: the plain
 # SDK path); the run above is on the newest releases allowed (what a fresh install resolves). Widening the bounds means
 # moving these pins too.
 VENV_OLDEST ?= .venv-oldest
 OTEL_OLDEST := 1.45.0
 OTEL_CONTRIB_OLDEST := 0.66b0
+# FastAPI 0.115.0 with what `pip install fastapi==0.115.0` brought in its day: Starlette 0.38.6 (the newest it
+# allows; 0.37's test client leaves its lifespan streams unclosed), httpx 0.27 (Starlette 0.38's test client is an
+# httpx client), and anyio 4.10.0, the oldest the dev extra allows (httpx2 needs it). From 4.15 anyio deprecates the
+# `anyio.abc.BlockingPortal` alias that Starlette < 0.47's test client reads at import: a warning for an app's tests,
+# an error under this project's pytest settings.
+FASTAPI_OLDEST_PINS := fastapi==0.115.0 starlette==0.38.6 httpx==0.27.2 anyio==4.10.0
 OLDEST_PINS := $(foreach p,api sdk proto exporter-otlp-proto-common exporter-otlp-proto-http exporter-otlp-proto-grpc,\
 	opentelemetry-$(p)==$(OTEL_OLDEST)) \
 	$(foreach p,instrumentation exporter-prometheus instrumentation-asgi instrumentation-fastapi \
 	instrumentation-sqlalchemy instrumentation-system-metrics instrumentation-logging semantic-conventions,\
-	opentelemetry-$(p)==$(OTEL_CONTRIB_OLDEST))
+	opentelemetry-$(p)==$(OTEL_CONTRIB_OLDEST)) \
+	$(FASTAPI_OLDEST_PINS)
 # The tests of what meets OpenTelemetry and FastAPI: the fast path, the request middleware and server spans, the
 # log chain, the pytest plugin, the distro's entry points, and the end-to-end runs under opentelemetry-instrument.
 MATRIX_TESTS := $(addprefix tests/otel_distro/,_internal/fastpath _internal/test_fastpath.py \
@@ -67,9 +74,9 @@ $(VENV_OLDEST)/.installed: pyproject.toml Makefile
 	touch $@
 
 test-matrix: $(STAMP) $(VENV_OLDEST)/.installed
-	@echo "== distro tests, oldest releases allowed: $$($(VENV_OLDEST)/bin/python -m pip list 2>/dev/null | grep -E '^(opentelemetry-sdk|opentelemetry-instrumentation-fastapi|fastapi) ' | tr -s ' ' | paste -sd ',')"
+	@echo "== distro tests, oldest releases allowed: $$($(VENV_OLDEST)/bin/python -m pip list 2>/dev/null | grep -E '^(opentelemetry-sdk|opentelemetry-instrumentation-fastapi|fastapi|starlette|anyio|httpx) ' | tr -s ' ' | paste -sd ',')"
 	$(VENV_OLDEST)/bin/python -m pytest -q $(MATRIX_TESTS)
-	@echo "== distro tests, fast path off (OTEL_DISTRO_FAST_PATH=false)"
+	@echo "== distro tests, fast path off (OTEL_DISTRO_FAST_PATH=false): $$($(PY) -m pip list 2>/dev/null | grep -E '^(opentelemetry-sdk|fastapi|starlette) ' | tr -s ' ' | paste -sd ',')"
 	OTEL_DISTRO_FAST_PATH=false $(PY) -m pytest -q $(MATRIX_TESTS)
 
 run: $(STAMP) ui-build

@@ -100,10 +100,10 @@ class TelemetrySession:
         self.meter_provider = MeterProvider(resource=resource, metric_readers=[self.metric_reader])
         self.tracer_provider = TracerProvider(resource=resource, id_generator=self.id_generator)
         self.scrub = scrubbing_hooks(load_settings())
-        for processor in self.scrub.span_processors:
+        for processor in self.scrub.span_chain(
+            [DbDurationSpanProcessor(self.meter_provider), SimpleSpanProcessor(self.span_exporter)]
+        ):
             self.tracer_provider.add_span_processor(processor)
-        self.tracer_provider.add_span_processor(DbDurationSpanProcessor(self.meter_provider))
-        self.tracer_provider.add_span_processor(SimpleSpanProcessor(self.span_exporter))
         self.logger_provider = LoggerProvider(resource=resource)
         for log_processor in self.scrub.log_record_processors:
             self.logger_provider.add_log_record_processor(log_processor)

@@ -240,6 +240,13 @@ static int put_base64(Out *o, const uint8_t *s, Py_ssize_t n) {
     return OK;
 }
 
+/* A string or bytes field's payload as the Python encoder writes its kind. */
+static int put_payload(Out *o, int kind, const uint8_t *s, Py_ssize_t n) {
+    if (kind == K_STRING) return put_string(o, s, n);
+    if (kind == K_BYTES_HEX) return put_hex(o, s, n);
+    return put_base64(o, s, n);
+}
+
 /* A double as the Python encoder writes it: finite ones by orjson, the others as the strings of the proto3 JSON
  * mapping. */
 static int put_double(Out *o, double d) {
@@ -271,6 +278,25 @@ static inline int read_varint(const uint8_t **p, const uint8_t *end, uint64_t *o
         if (i == 9 && b > 1) return FALLBACK;
         v |= (uint64_t)(b & 0x7F) << (7 * i);
         if (!(b & 0x80)) {
+            *p = q;
+            *out = v;
+            return OK;
+        }
+    }
+    return FALLBACK;
+}
+
+/* Tags and lengths as protobuf (upb) reads them: 32-bit varints of at most 5 bytes. A longer one, even of a small
+ * value, is malformed there: handed back (read as any varint, the request would be written, not refused). */
+static inline int read_varint32(const uint8_t **p, const uint8_t *end, uint64_t *out) {
+    const uint8_t *q = *p;
+    uint64_t v = 0;
+    for (int i = 0; i < 5; i++) {
+        if (q >= end) return FALLBACK;
+        uint8_t b = *q++;
+        v |= (uint64_t)(b & 0x7F) << (7 * i);
+        if (!(b & 0x80)) {
+            if (v > 0xFFFFFFFFu) return FALLBACK;
             *p = q;
             *out = v;
             return OK;
@@ -313,7 +339,7 @@ static inline int skip_value(const uint8_t **p, const uint8_t *end, uint32_t wt,
         *p += 4;
         return OK;
     case 2:
-        if (read_varint(p, end, &v)) return FALLBACK;
+        if (read_varint32(p, end, &v)) return FALLBACK;
         if (v > (uint64_t)(end - *p)) return FALLBACK;
         *payload = *p;
         *p += v;
@@ -413,7 +439,7 @@ static int scalar(Out *o, const Field *f, const uint8_t **p, const uint8_t *end,
     }
     default: {  /* length-delimited */
         const uint8_t *payload = NULL;
-        if (read_varint(p, end, &v)) return FALLBACK;
+        if (read_varint32(p, end, &v)) return FALLBACK;
         if (v > (uint64_t)(end - *p)) return FALLBACK;
         payload = *p;
         *p += v;
@@ -421,10 +447,7 @@ static int scalar(Out *o, const Field *f, const uint8_t **p, const uint8_t *end,
         if (f->kind == K_MESSAGE) return FALLBACK;  /* handled by the caller */
         if (skip_default && n == 0) return OK;
         NAME();
-        if (f->kind == K_STRING) rc = put_string(o, payload, n);
-        else if (f->kind == K_BYTES_HEX) rc = put_hex(o, payload, n);
-        else rc = put_base64(o, payload, n);
-        if (rc) return rc;
+        if ((rc = put_payload(o, f->kind, payload, n))) return rc;
     }
     }
 #undef NAME
@@ -437,7 +460,7 @@ static inline int packable(int kind) {
 }
 
 /* A repeated field's run of tags, [start, end): the elements, packed or not, as a JSON list. */
-static int repeated(Out *o, const MsgType *t, const Field *f, const uint8_t *p, const uint8_t *end, int depth,
+static int repeated(Out *o, const Field *f, const uint8_t *p, const uint8_t *end, int depth,
                     int *written) {
     Py_ssize_t mark = o->len;
     int n = 0;
@@ -445,7 +468,7 @@ static int repeated(Out *o, const MsgType *t, const Field *f, const uint8_t *p, 
     if (put(o, f->name, f->name_len) || putc_(o, '[')) return ERROR;
     while (p < end) {
         uint64_t tag;
-        if (read_varint(&p, end, &tag)) return FALLBACK;
+        if (read_varint32(&p, end, &tag)) return FALLBACK;
         if ((tag >> 3) != f->number) return FALLBACK;  /* cannot happen: the run was checked */
         if (f->kind == K_MESSAGE) {
             const uint8_t *payload = NULL;
@@ -455,7 +478,7 @@ static int repeated(Out *o, const MsgType *t, const Field *f, const uint8_t *p, 
             if (rc) return rc;
         } else if ((tag & 7) == 2 && packable(f->kind)) {
             uint64_t len;
-            if (read_varint(&p, end, &len) || len > (uint64_t)(end - p)) return FALLBACK;
+            if (read_varint32(&p, end, &len) || len > (uint64_t)(end - p)) return FALLBACK;
             const uint8_t *q = p, *qend = p + len;
             p = qend;
             while (q < qend) {
@@ -471,7 +494,6 @@ static int repeated(Out *o, const MsgType *t, const Field *f, const uint8_t *p, 
             if (rc) return rc;
         }
     }
-    (void)t;
     if (n == 0) {  /* only empty packed runs: protobuf holds an empty list, the field is left out */
         o->len = mark;
         return OK;
@@ -492,7 +514,7 @@ static int message(Out *o, int type, const uint8_t *p, const uint8_t *end, int d
     while (p < end) {
         const uint8_t *tag_start = p;
         uint64_t tag;
-        if (read_varint(&p, end, &tag)) return FALLBACK;
+        if (read_varint32(&p, end, &tag)) return FALLBACK;
         uint64_t number = tag >> 3;
         uint32_t wt = (uint32_t)(tag & 7);
         if (number == 0 || number > t->max_number) return FALLBACK;
@@ -539,7 +561,7 @@ static int message(Out *o, int type, const uint8_t *p, const uint8_t *end, int d
         }
         if (!first && putc_(o, ',')) return ERROR;
         if (f->flags & F_REPEATED) {
-            rc = repeated(o, t, f, s->start, s->end, depth, &written);
+            rc = repeated(o, f, s->start, s->end, depth, &written);
         } else if (f->kind == K_MESSAGE) {
             if (put(o, f->name, f->name_len)) return ERROR;
             rc = message(o, f->subtype, s->start, s->end, depth + 1);
@@ -547,18 +569,12 @@ static int message(Out *o, int type, const uint8_t *p, const uint8_t *end, int d
         } else {
             const uint8_t *q = s->start;
             int skip = !(f->flags & (F_PRESENCE | F_ALWAYS));
-            if (wire_type(f->kind) == 2) {  /* re-read from the payload's length */
-                uint64_t n = (uint64_t)(s->end - s->start);
-                if (n == 0 && (f->flags & F_ALWAYS)) {
-                    rc = put(o, f->name, f->name_len) || put(o, "\"\"", 2) ? ERROR : OK;
-                    written = 1;
-                } else if (n == 0 && skip) {
-                    rc = OK;
-                } else {
+            if (wire_type(f->kind) == 2) {  /* the slot holds the payload: its length is known */
+                Py_ssize_t n = s->end - s->start;
+                rc = OK;
+                if (n || !skip) {
                     if (put(o, f->name, f->name_len)) return ERROR;
-                    if (f->kind == K_STRING) rc = put_string(o, q, (Py_ssize_t)n);
-                    else if (f->kind == K_BYTES_HEX) rc = put_hex(o, q, (Py_ssize_t)n);
-                    else rc = put_base64(o, q, (Py_ssize_t)n);
+                    rc = put_payload(o, f->kind, q, n);
                     written = 1;
                 }
             } else {
@@ -607,10 +623,14 @@ static int load_type(Schema *s, int ti, PyObject *fields) {
     uint32_t max_number = 0;
     for (Py_ssize_t j = 0; j < n; j++) {
         Field *f = &t->fields[j];
-        PyObject *name;
+        PyObject *item = PyTuple_GET_ITEM(fields, j), *name;
         unsigned long number;
-        if (!PyArg_ParseTuple(PyTuple_GET_ITEM(fields, j), "kSiiii;transcoder field", &number, &name, &f->kind,
-                              &f->flags, &f->oneof, &f->subtype))
+        if (!PyTuple_Check(item)) {  /* PyArg_ParseTuple would raise SystemError */
+            PyErr_Format(PyExc_TypeError, "transcoder field: a tuple expected (type %d, field %d)", ti, (int)j);
+            return -1;
+        }
+        if (!PyArg_ParseTuple(item, "kSiiii;transcoder field", &number, &name, &f->kind, &f->flags, &f->oneof,
+                              &f->subtype))
             return -1;
         if (number == 0 || number > MAX_NUMBER) return table_error("field number out of range", ti, (int)j);
         if (f->kind < 1 || f->kind > K_MAX || f->kind == 10) return table_error("unknown kind", ti, (int)j);

@@ -5,7 +5,8 @@ Its tables are made here from the protobuf descriptors, following the Python enc
 (JSON names, hex ids, 64-bit integers as strings, presence, the order fields are written in), so a field the
 descriptors gain is written by both or, unknown to both, makes the C code hand the request back. It returns
 None for whatever it is not sure to render as the Python encoder would (see the C file); `encode` then uses the
-Python encoder. Without the extension (no compiler when installing) `transcode` always returns None.
+Python encoder. Without the extension (no compiler when installing), or with tables it refuses, `transcode` always
+returns None.
 
 ``enabled`` switches the C path off (tests compare both paths; not a setting).
 """
@@ -15,6 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
+import structlog
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
@@ -29,9 +31,6 @@ except ImportError:  # built without a compiler: the Python encoder does everyth
     _ctranscode = None  # type: ignore[assignment]
 
 __all__ = ["available", "enabled", "transcode"]
-
-available = _ctranscode is not None
-enabled = available
 
 _ID_FIELDS = frozenset({"trace_id", "span_id", "parent_span_id"})  # as _encode's: lower-case hex
 _KEY_VALUE = "opentelemetry.proto.common.v1.KeyValue"
@@ -92,23 +91,31 @@ class _Tables:
         return (fd.number, orjson.dumps(fd.json_name) + b":", kind, flags, oneof_index, subtype)
 
 
-def _configure() -> dict[Signal, int]:
+def _configure() -> dict[Signal, int] | None:
+    """Each signal's request table, or None when the C code cannot hold the schema (a newer opentelemetry-proto
+    past its limits, or with a group): the Python encoder then does everything, and the collector still starts."""
     tables = _Tables()
-    roots = {
-        Signal.TRACES: tables.type_index(ExportTraceServiceRequest.DESCRIPTOR),
-        Signal.LOGS: tables.type_index(ExportLogsServiceRequest.DESCRIPTOR),
-        Signal.METRICS: tables.type_index(ExportMetricsServiceRequest.DESCRIPTOR),
-    }
-    _ctranscode.configure(tuple(tables.types), MAX_DEPTH, orjson.dumps)
+    try:
+        roots = {
+            Signal.TRACES: tables.type_index(ExportTraceServiceRequest.DESCRIPTOR),
+            Signal.LOGS: tables.type_index(ExportLogsServiceRequest.DESCRIPTOR),
+            Signal.METRICS: tables.type_index(ExportMetricsServiceRequest.DESCRIPTOR),
+        }
+        _ctranscode.configure(tuple(tables.types), MAX_DEPTH, orjson.dumps)
+    except (TypeError, ValueError) as exc:
+        structlog.get_logger("collector").warning("otlpjson_transcoder_off", error=str(exc))
+        return None
     return roots
 
 
-_ROOTS: dict[Signal, int] = _configure() if available else {}
+_ROOTS = _configure() if _ctranscode is not None else None
+available = _ROOTS is not None
+enabled = available
 
 
 def transcode(signal: Signal, data: bytes) -> bytes | None:
     """The serialized request ``data`` as compact OTLP/JSON, or None: the Python encoder must do it."""
-    if not enabled:
+    if not enabled or _ROOTS is None:
         return None
     out: Any = _ctranscode.transcode(_ROOTS[signal], data)
     return out  # type: ignore[no-any-return]

@@ -211,11 +211,11 @@ _CACHE_MAX = 8192  # entries of each processor cache (cleared when full)
 _CLEAN_TEXT_MAX = 512  # longer texts are not remembered
 _UNSEEN = "?"  # not a kind: a key not classified yet
 _CLEAN_KV_MAX = 600  # longer serialized pairs are not remembered
-_SCALAR_TAGS = frozenset({b"", b"\x10", b"\x18", b"\x21", b"\x3a"})  # no value, bool, int, double, bytes
+_SCALAR_TAGS = frozenset({b"", b"\x10", b"\x18", b"\x21"})  # no value, bool, int, double (bytes may hold text)
 _COUNT_KEY_B = COUNT_KEY.encode()
 _INT64_MAX = 2**63 - 1
 _KINDS_KEY_B = KINDS_KEY.encode()
-_SCALARS = frozenset({None, "int_value", "double_value", "bool_value", "bytes_value"})
+_SCALARS = frozenset({None, "int_value", "double_value", "bool_value"})
 
 
 class PiiProcessor:
@@ -644,6 +644,15 @@ class PiiProcessor:
         elif which == "array_value":
             for item in value.array_value.values:
                 self._value(item, key_kind, counts, parent)
+        elif which == "bytes_value" and key_kind is None:  # UTF-8 text is scrubbed as text, and stays bytes
+            raw = value.bytes_value
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                return  # binary
+            new = self._scrubber.scrub_text(text, counts)
+            if new is not text:
+                value.bytes_value = new.encode("utf-8", "surrogatepass")
         elif key_kind is not None and which in ("int_value", "double_value", "bytes_value"):
             raw = getattr(value, which)
             text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)

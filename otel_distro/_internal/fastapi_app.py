@@ -31,6 +31,7 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.types import ASGIApp
 
 from otel_distro._internal import guard, health, health_routes, setup, state, workers
+from otel_distro._internal.fastpath import fastapi_native, sdk, uvicorn_server
 from otel_distro._internal.fastpath.fastapi_routes import cache_span_details
 from otel_distro._internal.meters import DroppingMeterProvider
 from otel_distro._internal.middleware import RequestContextMiddleware
@@ -111,13 +112,9 @@ def _with_health_monitor(stack: ASGIApp) -> ASGIApp:
 
 
 def _quiet_native_telemetry(app: Any) -> None:
-    """FastAPI 0.165+ traces requests itself once a global provider is set (and stands down only for the
-    OpenTelemetry ASGI middleware): with the distro's middleware making the server span, that would double
-    every span, duration point and error log. Its config dict is read per request, so switching it off here,
-    while the stack is built, holds from the first request on."""
-    config = getattr(app, "_telemetry", None)
-    if isinstance(config, dict):
-        config.update(tracing=False, metrics=False, logs=False)
+    """FastAPI 0.165+ traces requests itself once a global provider is set: with the distro's middleware making the
+    server span, that would double every span (`fastpath.fastapi_native`)."""
+    fastapi_native.quiet(app)
 
 
 def patch_fastapi() -> None:
@@ -141,6 +138,7 @@ def patch_fastapi() -> None:
     def build_middleware_stack(self: Any) -> ASGIApp:
         stack = original(self)
         try:
+            uvicorn_server.app_starting()
             add_routes(self)
             health.track_sqlalchemy_engines()
             return _with_health_monitor(wrap_stack(self, stack))
@@ -167,7 +165,7 @@ def instrument_app(app: Any) -> Any:
 
     # As under the distro: stable HTTP semantic conventions (read once per process, at first instrumentation).
     os.environ.setdefault("OTEL_SEMCONV_STABILITY_OPT_IN", "http")
-    if not getattr(app, "_is_instrumented_by_opentelemetry", False):
+    if not sdk.is_instrumented(app):
         FastAPIInstrumentor.instrument_app(app, **fastapi_instrument_kwargs())
     app.middleware_stack = None
     return app

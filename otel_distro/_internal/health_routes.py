@@ -18,6 +18,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from otel_distro._internal import guard, state
+from otel_distro._internal.fastpath import uvicorn_server
 from otel_distro._internal.health_monitor import monitor
 
 __all__ = ["HealthLifespan", "health", "health_detailed", "is_operator"]
@@ -129,4 +130,10 @@ class HealthLifespan:
                     guard.internal_error("health_monitor_start", exc)
             await send(message)
 
-        await self.app(scope, receive_shutdown, send_started)
+        try:
+            await self.app(scope, receive_shutdown, send_started)
+        finally:
+            try:
+                uvicorn_server.lifespan_ended()  # the telemetry flushed here when uvicorn's own hook is not in place
+            except Exception as exc:
+                guard.internal_error("lifespan_ended", exc)

@@ -33,6 +33,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from otel_distro._internal import guard, helpers, logs
 from otel_distro._internal.context import REQUEST_ID
+from otel_distro._internal.fastpath import fastapi_native
 from otel_distro._internal.fastpath.request_duration import duration_recorder
 from otel_distro._internal.fastpath.server_span import ServerSpan, start_server_span
 from otel_distro._internal.meters import request_counters
@@ -78,21 +79,12 @@ def new_request_id() -> str:
 
 
 def _matched_template(scope: Scope) -> str | None:
-    """The whole template of the route the router matched, ``include_router`` prefixes included.
-
-    Older FastAPI releases (0.115 among them) put the prefixed route itself in ``scope["route"]``; newer ones
-    (0.165) include routers lazily and put the router's own route there (``/items/{id}`` for
-    ``/api/v1/items/{id}``), with the whole template in the routing context FastAPI keeps in ``scope["fastapi"]``
-    for that same route (its own telemetry reads it).
-    """
+    """The whole template of the route the router matched, ``include_router`` prefixes included (FastAPI 0.165's
+    lazily included routers: `fastapi_native.matched_template`)."""
     matched = scope.get("route")
-    fastapi_scope = scope.get("fastapi")
-    if fastapi_scope is not None and type(fastapi_scope) is dict:
-        context = fastapi_scope.get("effective_route_context")
-        if context is not None and getattr(context, "original_route", None) is matched:
-            template = getattr(context, "path_format", None)
-            if isinstance(template, str) and template:
-                return template
+    template = fastapi_native.matched_template(scope, matched)
+    if template is not None:
+        return template
     path = getattr(matched, "path", None)
     return path if isinstance(path, str) and path else None
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import importlib
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,6 +16,7 @@ from opentelemetry.sdk._logs import LogRecordProcessor
 from opentelemetry.sdk.trace import SpanProcessor
 from structlog.typing import Processor
 
+from otel_distro._internal import fastpath
 from otel_distro.settings import Settings
 
 __all__ = ["ScrubbingHooks", "client_id_is_clean", "install_client_id_check", "scrubbing_hooks"]
@@ -28,6 +29,19 @@ class ScrubbingHooks:
     log_record_processors: list[LogRecordProcessor] = field(default_factory=list)
     #: Whether a text holds nothing the scrubber would redact (for ids a client sends, see `client_id_is_clean`).
     clean_text: Callable[[str], bool] | None = None
+    #: The span scrubber handing scrubbed spans to the given processors itself (see `span_chain`).
+    span_front: Callable[[Sequence[SpanProcessor]], SpanProcessor] | None = None
+
+    def span_chain(self, downstream: Sequence[SpanProcessor]) -> list[SpanProcessor]:
+        """What to register on a tracer provider, in order: the span scrubber, then ``downstream`` (the metric and
+        export processors). On the fast path the scrubber comes first and changes each ended span in place; off it,
+        the SDK's public API cannot change an ended span, so the scrubber fronts ``downstream`` and hands it a
+        scrubbed copy (the same exported data; processors the app adds later see the span unscrubbed)."""
+        if not self.span_processors or self.span_front is None:
+            return [*self.span_processors, *downstream]
+        if fastpath.active():
+            return [*self.span_processors, *downstream]
+        return [self.span_front(downstream)]
 
 
 def scrubbing_hooks(settings: Settings) -> ScrubbingHooks:
@@ -47,6 +61,7 @@ def scrubbing_hooks(settings: Settings) -> ScrubbingHooks:
         span_processors=[scrubbing.ScrubbingSpanProcessor(engine)],
         log_record_processors=[UnlessPreScrubbed(scrubbing.ScrubbingLogRecordProcessor(engine))],
         clean_text=lambda text: engine.scrub_text(text) == text,
+        span_front=lambda downstream: scrubbing.ScrubbingSpanProcessor(engine, then=downstream),
     )
 
 

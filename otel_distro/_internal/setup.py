@@ -24,14 +24,14 @@ from opentelemetry.sdk._logs.export import BatchLogRecordProcessor, LogRecordExp
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import MetricExporter, MetricReader
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 
 from otel_distro._internal import fastpath, guard, logs
 from otel_distro._internal.db_metrics import DbDurationSpanProcessor
 from otel_distro._internal.fastpath import exporters as exporter_bounds
 from otel_distro._internal.fastpath import prometheus as shared_prometheus
-from otel_distro._internal.fastpath import sdk
+from otel_distro._internal.fastpath import sdk, uvicorn_server
 from otel_distro._internal.fastpath.log_records import direct_queues
 from otel_distro._internal.fastpath.request_duration import RequestDurationHistogram, periodic_reader, pre_aggregate
 from otel_distro._internal.resource import build_resource, process_resource
@@ -109,13 +109,13 @@ def configure(settings: Settings, *, auto_instrumentation_version: str | None = 
     request_duration = pre_aggregate(meter_provider, readers)
 
     tracer_provider = TracerProvider(resource=resource)
-    for span_processor in scrub.span_processors:
-        tracer_provider.add_span_processor(span_processor)
-    tracer_provider.add_span_processor(DbDurationSpanProcessor(meter_provider))
+    span_processors: list[SpanProcessor] = [DbDurationSpanProcessor(meter_provider)]
     for span_exporter_cls in span_exporters.values():
-        span_exporter: SpanExporter = _make_exporter(span_exporter_cls)
+        span_exporter: SpanExporter = exporter_bounds.make_exporter(span_exporter_cls)
         exporters.append(span_exporter)
-        tracer_provider.add_span_processor(BatchSpanProcessor(span_exporter))
+        span_processors.append(BatchSpanProcessor(span_exporter))
+    for span_processor in scrub.span_chain(span_processors):
+        tracer_provider.add_span_processor(span_processor)
     trace.set_tracer_provider(tracer_provider)
 
     logger_provider = LoggerProvider(resource=resource)
@@ -124,7 +124,7 @@ def configure(settings: Settings, *, auto_instrumentation_version: str | None = 
     batch_log_processors: list[BatchLogRecordProcessor] = []
     all_fast = True
     for log_exporter_cls in log_exporters.values():
-        log_exporter: LogRecordExporter = _make_exporter(log_exporter_cls)
+        log_exporter: LogRecordExporter = exporter_bounds.make_exporter(log_exporter_cls)
         all_fast = all_fast and exporter_bounds.is_fast_exporter(log_exporter)
         exporters.append(log_exporter)
         batch_log_processors.append(BatchLogRecordProcessor(log_exporter))
@@ -174,21 +174,6 @@ def configure(settings: Settings, *, auto_instrumentation_version: str | None = 
     return _runtime
 
 
-def _make_exporter(cls: type[Any]) -> Any:
-    """An instance of ``cls`` (upstream's OTLP/HTTP span and log exporters get the faster encoder), bounded at
-    exit; when the faster one cannot be built on this upstream, upstream's own."""
-    fast = exporter_bounds.fast_exporter_class(cls)
-    try:
-        exporter = fast()
-        if fast is not cls and not (hasattr(exporter, "_client") and hasattr(exporter, "_metrics")):
-            exporter = cls()
-    except Exception:
-        if fast is cls:
-            raise
-        exporter = cls()
-    return exporter_bounds.bound_at_exit(exporter)
-
-
 _exiting = False
 
 
@@ -236,25 +221,15 @@ def _flush_after_uvicorn_shutdown() -> None:
     """Flush when a uvicorn server (alone, a ``--workers`` child, or gunicorn's UvicornWorker) has shut down.
 
     Covers the servers that reset SIGTERM to the default before re-raising it (gunicorn's uvicorn worker
-    does), where `_flush_on_sigterm` cannot help.
+    does), where `_flush_on_sigterm` cannot help (`fastpath.uvicorn_server`; off its known releases, when the
+    app's lifespan ends).
     """
-    try:
-        from uvicorn.server import Server  # noqa: PLC0415
-    except ImportError:
-        return
-    original = Server.shutdown
-    if getattr(original, "__otel_distro__", False):
-        return
+    uvicorn_server.after_shutdown(_flush_at_exit)
 
-    async def shutdown(self: Server, sockets: Any = None) -> None:
-        try:
-            await original(self, sockets=sockets)
-        finally:
-            with exporter_bounds.exit_budget():
-                flush()
 
-    shutdown.__otel_distro__ = True  # type: ignore[attr-defined]
-    Server.shutdown = shutdown  # type: ignore[method-assign]
+def _flush_at_exit() -> None:
+    with exporter_bounds.exit_budget():
+        flush()
 
 
 _shutdown_hooks: list[Callable[[], object]] = []

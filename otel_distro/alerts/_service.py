@@ -38,10 +38,9 @@ class HistoryService:
         site = web.TCPSite(self._runner, self.host, self.port)
         await site.start()
         if self.port == 0:
-            server = getattr(site, "_server", None)
-            sockets = getattr(server, "sockets", None) or []
-            if sockets:
-                self.port = sockets[0].getsockname()[1]
+            addresses = self._runner.addresses  # the bound sockets' names: the port the OS chose
+            if addresses:
+                self.port = addresses[0][1]
         if self.alertmanager is None:
             _log.warning("escalation_disabled", reason="OTEL_DISTRO_ALERTMANAGER_URL is not set")
         else:

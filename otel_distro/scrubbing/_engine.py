@@ -30,7 +30,7 @@ from otel_distro.scrubbing._rules import (
     normalize_key,
     split_key,
 )
-from otel_distro.scrubbing._validators import VALIDATORS, Hit, Validator, is_placeholder
+from otel_distro.scrubbing._validators import VALIDATORS, Hit, Validator, accept, is_placeholder
 
 __all__ = ["CORRELATION_KEYS", "IDENTITY_KINDS", "KEYED_KINDS", "Scrubber", "default_scrubber"]
 
@@ -65,24 +65,21 @@ _WORD = frozenset(b"0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWX
 _DIGIT = frozenset(b"0123456789")
 _PLACEHOLDER_IN_TEXT = re.compile(r"\[(?:REDACTED:[a-z0-9_]+|[a-z0-9_]+:[0-9a-f]{16})\]")
 _NUMBER_GAP = frozenset(b" -./")  # what separates the groups of one written number
+# `bytes.__contains__` given bytes first tries the operand as an int and raises (and clears) a TypeError: a byte
+# given as an int is looked up directly, ten times cheaper on the path every value takes.
+_PERCENT = ord("%")
 _MAX_ROUNDS = 3  # passes over a value whose redactions touched a word character or a neighbouring number
 
 
-def _percent_decode(raw: bytes) -> tuple[bytes, list[int]]:
-    """Decoded bytes (``%XX`` and ``+``), and for each decoded byte the offset it came from (plus the end)."""
-    out = bytearray()
-    starts: list[int] = []
-    pos = 0
-    for m in _ESCAPE.finditer(raw):  # runs between escapes map one to one
-        i = m.start()
-        starts.extend(range(pos, i))
-        out += raw[pos:i].replace(b"+", b" ")
-        starts.append(i)
-        out.append(int(raw[i + 1 : i + 3], 16))
-        pos = i + 3
-    starts.extend(range(pos, len(raw) + 1))
-    out += raw[pos:].replace(b"+", b" ")
-    return bytes(out), starts
+def _encoded_offset(escapes: list[int], decoded: int) -> int:
+    """The offset in a percent-encoded text of the byte at offset `decoded` of its decoding (or of the end), given
+    the offsets of its ``%XX`` escapes: each escape before it is two bytes longer encoded (``+`` maps one to one)."""
+    shift = 0
+    for k, at in enumerate(escapes):
+        if at - 2 * k >= decoded:  # escape k decodes to offset `at - 2k`
+            break
+        shift += 2
+    return decoded + shift
 
 
 _ESCAPE = re.compile(rb"%[0-9A-Fa-f]{2}")
@@ -221,8 +218,9 @@ class Scrubber:
             raise ValueError(f"duplicate rule names: {', '.join(dupes)}")
 
         self._rules: list[Rule] = []
-        # per rule, what the hot loop needs: (locate, match or None, validator, group, kind, is_keyed, budget)
-        self._plan: list[tuple[Any, Any, Validator, int, str, bool, int]] = []
+        # per rule, what the hot loop needs: (locate, match or None, validator or None when it accepts every
+        # match, group, kind, is_keyed, budget)
+        self._plan: list[tuple[Any, Any, Validator | None, int, str, bool, int]] = []
         self._set = _re2.Set(_UNANCHORED, _options(64 << 20))
         for rule in all_rules:
             if rule.kind in self._disabled and rule.validator != "keyed_value":
@@ -245,8 +243,8 @@ class Scrubber:
                 if locator.ok() and locator.NumberOfCapturingGroups() == 0:
                     locate, match = locator.Match, _group_finder(rule.pattern, regex).Match
             self._rules.append(rule)
-            self._plan.append((locate, match, validator, rule.group, rule.kind, rule.validator == "keyed_value",
-                               rule.budget))
+            self._plan.append((locate, match, None if validator is accept else validator, rule.group, rule.kind,
+                               rule.validator == "keyed_value", rule.budget))
         if self._rules and not self._set.Compile():
             raise ValueError("the rule set is too large to compile")
 
@@ -283,7 +281,7 @@ class Scrubber:
             out = self._scrub_pieces(buf, counts)
         else:
             matched = self._set.Match(buf)
-            if not matched and b"%" not in buf:
+            if not matched and _PERCENT not in buf:
                 # The common case, decided in one pass of the trigger set; remembered for the next time.
                 if len(text) <= _CLEAN_CACHE_TEXT_MAX:
                     clean = self._clean
@@ -329,19 +327,20 @@ class Scrubber:
         pos = 0
         glued = False
         n = len(buf)
-        placeholders = None if self._hmac_key is not None else self._placeholders
+        placeholders = self._placeholders if self._hmac_key is None else {}
+        append = pieces.append
         for start, end, kind in hits:
-            pieces.append(buf[pos:start])
-            placeholder = placeholders.get(kind) if placeholders is not None else None
-            pieces.append(placeholder if placeholder is not None else self._replacement(kind, buf[start:end]))
+            append(buf[pos:start])
+            placeholder = placeholders.get(kind)
+            append(placeholder if placeholder is not None else self._replacement(kind, buf[start:end]))
             local[kind] = local.get(kind, 0) + 1
-            if not glued and (
-                (start > 0 and (buf[start - 1] in _WORD or (start > 1 and buf[start - 1] in _NUMBER_GAP
-                                                             and buf[start - 2] in _DIGIT)))
-                or (end < n and (buf[end] in _WORD or (end + 1 < n and buf[end] in _NUMBER_GAP
-                                                        and buf[end + 1] in _DIGIT)))
-            ):
-                glued = True  # next to a word, or to more digits a number rule may now read on their own
+            if not glued:  # next to a word, or to more digits a number rule may now read on their own
+                if start > 0:
+                    c = buf[start - 1]
+                    glued = c in _WORD or (start > 1 and c in _NUMBER_GAP and buf[start - 2] in _DIGIT)
+                if not glued and end < n:
+                    c = buf[end]
+                    glued = c in _WORD or (end + 1 < n and c in _NUMBER_GAP and buf[end + 1] in _DIGIT)
             pos = end
         pieces.append(buf[pos:])
         return b"".join(pieces), glued
@@ -376,7 +375,7 @@ class Scrubber:
     def _find(self, buf: bytes, matched: list[int] | None) -> list[Hit]:
         """`find`, given the trigger set's answer for `buf` when the caller already has it."""
         hits = self._find_plain(buf, matched)
-        if b"%" in buf:
+        if _PERCENT in buf:
             hits.extend(self._find_encoded(buf))
         if self._disabled:
             hits = [h for h in hits if h[2] not in self._disabled]
@@ -386,13 +385,16 @@ class Scrubber:
             return hits
         hits.sort(key=lambda h: (h[0], -h[1], h[2] == "secret"))  # on a tie the specific kind names the span
         merged: list[Hit] = [hits[0]]
+        last_end = hits[0][1]
         for start, end, kind in hits[1:]:
-            last_start, last_end, last_kind = merged[-1]
             if start < last_end:
                 if end > last_end:
-                    merged[-1] = (last_start, end, last_kind)
+                    last = merged[-1]
+                    merged[-1] = (last[0], end, last[2])
+                    last_end = end
             else:
                 merged.append((start, end, kind))
+                last_end = end
         return merged
 
     def _allowed_value(self, value: bytes) -> bool:
@@ -409,10 +411,11 @@ class Scrubber:
             v_start, v_end = spans[0]
             raw = buf[v_start:v_end]
             found = self._find_plain(unquote_to_bytes(raw.replace(b"+", b" ")))
-            if found:  # map back onto the encoded text (rare: only then is the offset table built)
-                _, starts = _percent_decode(raw)
+            if found:  # map back onto the encoded text (rare: only then are the escapes listed)
+                escapes = [m.start() for m in _ESCAPE.finditer(raw)]
                 for start, end, kind in found:
-                    hits.append((v_start + starts[start], v_start + starts[end], kind))
+                    hits.append((v_start + _encoded_offset(escapes, start), v_start + _encoded_offset(escapes, end),
+                                 kind))
             pos = spans[0][1]
         return hits
 
@@ -424,19 +427,24 @@ class Scrubber:
         hits: list[Hit] = []
         n = len(buf)
         plan = self._plan
+        unanchored, anchor_both = _UNANCHORED, _ANCHOR_BOTH
         if len(matched) > 1:
             matched = sorted(matched)  # rule order: on identical spans the earlier rule names the kind
         for i in matched:
             locate, match, validate, group, kind, is_keyed, budget = plan[i]
             pos = 0
             while pos <= n:
-                spans = locate(_UNANCHORED, buf, pos, n)
+                spans = locate(unanchored, buf, pos, n)
                 start, end = spans[0]
                 if start < 0:
                     break
                 if match is not None:  # the rule's capture groups, found on the match alone
-                    spans = match(_ANCHOR_BOTH, buf, start, end)
-                if budget > 0:
+                    spans = match(anchor_both, buf, start, end)
+                if validate is None:  # `accept`, without the call (its hits need no budget)
+                    g_start, g_end = spans[group]
+                    if g_start >= 0:
+                        hits.append((g_start, g_end, kind))
+                elif budget > 0:
                     hits += validate(buf, spans, group, kind, self)
                     budget -= 1
                 else:
@@ -447,7 +455,8 @@ class Scrubber:
         return hits
 
     def scrub_value(self, value: Any, key: str | None = None, counts: Counter[str] | None = None) -> Any:
-        """Walks dicts, lists, tuples and sets (keys considered) and scrubs strings; other values are kept.
+        """Walks dicts, lists, tuples and sets (keys considered) and scrubs strings, and bytes that are UTF-8 text
+        (an OpenTelemetry attribute may be bytes; they stay bytes); other values are kept.
 
         A value whose key names a secret is replaced whole; a key never to touch keeps its value as is.
         Containers are copied, never mutated."""
@@ -459,6 +468,13 @@ class Scrubber:
                 return self.redact_as(key_kind, value, counts)
         if isinstance(value, str):
             return self.scrub_text(value, counts)
+        if isinstance(value, bytes):
+            try:
+                text = value.decode("utf-8")
+            except UnicodeDecodeError:
+                return value  # binary: nothing to read as text
+            scrubbed = self.scrub_text(text, counts)
+            return value if scrubbed is text else scrubbed.encode("utf-8", "surrogatepass")
         if isinstance(value, dict):
             out: dict[Any, Any] = {}
             for k, v in value.items():

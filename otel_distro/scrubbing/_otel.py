@@ -1,13 +1,15 @@
 """OpenTelemetry SDK processors that scrub spans and log records at the source.
 
 Register them first: SDK processors run in registration order on the same objects, so the export processors
-added after them only ever see scrubbed data."""
+added after them only ever see scrubbed data. An ended span cannot be changed through the SDK's public API: give
+`ScrubbingSpanProcessor` the processors it fronts (``then``) and it hands them the scrubbed span, a copy where the
+distro's fast path is off (`otel_distro._internal.fastpath.ended_span`, which holds every SDK-internal access)."""
 
 from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from opentelemetry.context import Context
@@ -16,6 +18,7 @@ from opentelemetry.sdk.trace import Event, ReadableSpan, Span, SpanProcessor
 from opentelemetry.trace import Link, Status
 from opentelemetry.util.types import Attributes
 
+from otel_distro._internal.fastpath import ended_span
 from otel_distro.scrubbing._engine import CORRELATION_KEYS, Scrubber, default_scrubber
 from otel_distro.scrubbing._summary import KINDS_KEY, summary
 
@@ -32,27 +35,12 @@ def _summary(counts: Counter[str]) -> dict[str, Any]:
     return out
 
 
-def _plain(attributes: Any) -> Any:
-    """The dict inside the SDK's `BoundedAttributes` (an ended span's no longer changes), else as given:
-    iterating the wrapper takes its lock and a lookup per key."""
-    inner = getattr(attributes, "_dict", None)
-    return inner if isinstance(inner, dict) else attributes
-
-
-def _sequence(span: Any, private: str, public: str) -> Any:
-    """``span.<public>`` (the SDK copies it into a tuple under a lock), skipped when the private list is empty."""
-    raw = getattr(span, private, None)
-    if raw is not None and not raw:
-        return ()
-    return getattr(span, public)
-
-
 def _scrub_attributes(scrubber: Scrubber, attributes: Attributes, counts: Counter[str] | None
                       ) -> tuple[dict[str, Any] | None, Counter[str] | None]:
     """A scrubbed copy (None when nothing changed), and the counts (see `Scrubber.scrub_fields`)."""
     if not attributes:
         return None, counts
-    attributes = _plain(attributes)
+    attributes = ended_span.plain(attributes)
     changes, counts = scrubber.scrub_fields(attributes, counts, skip=CORRELATION_KEYS)
     if changes is None:
         return None, counts
@@ -63,36 +51,55 @@ def _scrub_attributes(scrubber: Scrubber, attributes: Attributes, counts: Counte
 
 
 class ScrubbingSpanProcessor(SpanProcessor):
-    """Scrubs an ended span's name, attributes, events, links and status description in place."""
+    """Scrubs an ended span's name, attributes, events, links and status description.
 
-    def __init__(self, scrubber: Scrubber | None = None, *, summary: bool = True) -> None:
+    With ``then`` (the processors registered after it, export ones included, given to it instead of the provider)
+    it hands each the scrubbed span: the span itself, changed in place, on the distro's fast path; a copy built
+    through the SDK's public constructor otherwise. Alone, registered first, it can only change the span in place.
+    (It passes on ``on_start``, ``on_end``, ``force_flush`` and ``shutdown``; not the SDK's private ``_on_ending``.)
+    A span it fails to scrub is not handed on (as the Sentry hook drops an event rather than send it unscrubbed);
+    alone, it cannot hold a span back.
+    """
+
+    def __init__(self, scrubber: Scrubber | None = None, *, summary: bool = True,
+                 then: Sequence[SpanProcessor] = ()) -> None:
         self._scrubber = scrubber or default_scrubber()
         self._summary = summary
+        self._then = tuple(then)
         self._failed = False
+        if self._then:  # on the instance: alone, its class's empty hook lets the fast path skip it per request
+            self.on_start = self._start_then  # type: ignore[method-assign]
 
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:
         return None
 
+    def _start_then(self, span: Span, parent_context: Context | None = None) -> None:
+        for processor in self._then:
+            processor.on_start(span, parent_context=parent_context)
+
     def on_end(self, span: ReadableSpan) -> None:
         try:
-            self._scrub(span)
+            scrubbed = self._scrub(span)
         except Exception:
             if not self._failed:  # never break the host app; say it once
                 self._failed = True
-                _log.exception("scrubbing_span_failed")
+                _log.exception("scrubbing_span_failed", extra={"span_withheld": bool(self._then)})
+            return  # in front of processors: they get nothing rather than the span unscrubbed
+        for processor in self._then:
+            processor.on_end(scrubbed)
 
-    def _scrub(self, span: ReadableSpan) -> None:
+    def _scrub(self, span: ReadableSpan) -> ReadableSpan:
         scrubber = self._scrubber
         name = span.name
         counts: Counter[str] | None = None
         if not scrubber.known_clean(name):
             counts = Counter()
             name = scrubber.scrub_text(name, counts)
-        attributes, counts = _scrub_attributes(scrubber, getattr(span, "_attributes", None) or span.attributes,
-                                               counts)
+        span_attributes, span_events, span_links = ended_span.parts(span)
+        attributes, counts = _scrub_attributes(scrubber, span_attributes, counts)
         events = []
         events_changed = False
-        for event in _sequence(span, "_events", "events"):
+        for event in span_events:
             ev_name = event.name
             if not scrubber.known_clean(ev_name):
                 counts = counts if counts is not None else Counter()
@@ -106,37 +113,41 @@ class ScrubbingSpanProcessor(SpanProcessor):
                 events.append(event)
         links = []
         links_changed = False
-        for link in _sequence(span, "_links", "links"):
+        for link in span_links:
             link_attrs, counts = _scrub_attributes(scrubber, link.attributes, counts)
             if link_attrs is not None:
                 links_changed = True
                 links.append(Link(link.context, link_attrs))
             else:
                 links.append(link)
+        status: Status | None = None
         description = span.status.description
         if description and not scrubber.known_clean(description):
             counts = counts if counts is not None else Counter()
             new_description = scrubber.scrub_text(description, counts)
             if new_description != description:
-                span._status = Status(span.status.status_code, new_description)
+                status = Status(span.status.status_code, new_description)
         if not counts:
-            return
-        if name != span.name:
-            span._name = name
+            return span
         merged: dict[str, Any] = dict(attributes if attributes is not None else (span.attributes or {}))
         if self._summary:
             merged.update(_summary(counts))
-        span._attributes = merged
-        if events_changed:
-            span._events = tuple(events)
-        if links_changed:
-            span._links = tuple(links)
+        return ended_span.replace(
+            span,
+            name=name,
+            attributes=merged,
+            events=events if events_changed else None,
+            links=links if links_changed else None,
+            status=status,
+            in_place=not self._then,
+        )
 
     def shutdown(self) -> None:
-        return None
+        for processor in self._then:
+            processor.shutdown()
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
-        return True
+        return all([processor.force_flush(timeout_millis) for processor in self._then])
 
 
 class ScrubbingLogRecordProcessor(LogRecordProcessor):
@@ -167,7 +178,7 @@ class ScrubbingLogRecordProcessor(LogRecordProcessor):
             return
         target: Any = record.attributes
         updates: Mapping[str, Any] = {**(attributes or {}), **(_summary(counts) if self._summary else {})}
-        if target is None or getattr(target, "_immutable", False):
+        if target is None or ended_span.frozen(target):
             record.attributes = {**(target or {}), **updates}
         else:
             for key, value in updates.items():

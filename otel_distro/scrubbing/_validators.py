@@ -32,6 +32,9 @@ Validator = Callable[[bytes, Spans, int, str, "Scrubber"], list[Hit]]
 _ALNUM = frozenset(b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
 _DIGITS = frozenset(b"0123456789")
 _HEX = frozenset(b"0123456789abcdefABCDEF")
+_DIGIT_BYTES = b"0123456789"
+_NOT_DIGIT_BYTES = bytes(c for c in range(256) if c not in _DIGITS)
+# Digits are counted and kept by `bytes.translate` (one C call) rather than a loop over the bytes.
 
 
 _LETTER = ord("a")
@@ -78,7 +81,13 @@ def accept(buf: bytes, spans: Spans, group: int, kind: str, scrubber: Scrubber) 
 # --- numbers with checksums -------------------------------------------------------------------------------------
 
 
+_LUHN_DOUBLED = {str(d): (2 * d - 9 if 2 * d > 9 else 2 * d) for d in range(10)}
+
+
 def luhn_ok(digits: str) -> bool:
+    if digits.isascii() and digits.isdigit():  # the common case, summed by C loops: every other digit doubled
+        backwards = digits[::-1]
+        return (sum(map(int, backwards[0::2])) + sum(map(_LUHN_DOUBLED.__getitem__, backwards[1::2]))) % 10 == 0
     total = 0
     for i, ch in enumerate(reversed(digits)):
         d = ord(ch) - 48
@@ -134,7 +143,7 @@ def credit_card(buf: bytes, spans: Spans, group: int, kind: str, scrubber: Scrub
         return []
     # Offsets (exclusive ends) at which the digit run may stop: the end, or any group boundary.
     digit_pos = [i for i, c in enumerate(cand) if c in _DIGITS]
-    digits = "".join(chr(cand[i]) for i in digit_pos)
+    digits = cand.translate(None, _NOT_DIGIT_BYTES).decode("ascii")
     cuts = [len(digits)]
     if seps:
         count = 0
@@ -183,7 +192,7 @@ def iban(buf: bytes, spans: Spans, group: int, kind: str, scrubber: Scrubber) ->
     length = _IBAN_LENGTHS.get(cand[:2].decode("ascii", "replace"))
     if length is None:
         return []
-    if b" " not in cand:  # one group of characters
+    if 0x20 not in cand:  # one group of characters
         if len(cand) < length:
             return []
         compact = cand[:length].decode("ascii")
@@ -211,8 +220,8 @@ def tckn_ok(digits: str) -> bool:
 
 def tckn(buf: bytes, spans: Spans, group: int, kind: str, scrubber: Scrubber) -> list[Hit]:
     start, end = spans[group]
-    d = [c - 48 for c in buf[start:end]]
-    if ((d[0] + d[2] + d[4] + d[6] + d[8]) * 7 - (d[1] + d[3] + d[5] + d[7])) % 10 != d[9] or sum(d[:10]) % 10 != d[10]:
+    b = buf[start:end]  # digit values are byte values - 48: the sums are taken over the bytes, in C
+    if ((sum(b[0:9:2]) - 240) * 7 - (sum(b[1:8:2]) - 192)) % 10 != b[9] - 48 or (sum(b[:10]) - 480) % 10 != b[10] - 48:
         return []  # the checksum first: it rejects 99 of 100 ids
     if _glued(buf, start, end, b"-.,+") or _before(buf, start) == ord("+"):
         return []
@@ -272,7 +281,7 @@ def _phone_hits(buf: bytes, start: int, end: int, kind: str, regions: tuple[str,
             stops.append(i)
     for stop in stops[:4]:
         text = cand[:stop].decode("ascii", "replace")
-        digits = sum(ch.isdigit() for ch in text)
+        digits = stop - len(cand[:stop].translate(None, _DIGIT_BYTES))  # the ASCII digits: all `text` can hold
         if digits < 7:
             break
         if digits <= 15 and phone_valid(text, regions):
@@ -369,7 +378,7 @@ def email(buf: bytes, spans: Spans, group: int, kind: str, scrubber: Scrubber) -
         at, at_len = lower.find(b"%40"), 3
     local = lower[:at]
     # URL-encoded text: the mailbox starts after the last encoded delimiter (`email%3Djohn%40...`).
-    cut = max((i + 3 for d in _PCT_DELIMS if (i := local.rfind(d)) >= 0), default=0) if b"%" in local else 0
+    cut = max((i + 3 for d in _PCT_DELIMS if (i := local.rfind(d)) >= 0), default=0) if 0x25 in local else 0
     if cut >= at:
         return []
     local = local[cut:]
@@ -416,7 +425,7 @@ def mixed_token(buf: bytes, spans: Spans, group: int, kind: str, scrubber: Scrub
     """A token shape that words can also take (`sk-...`): needs digits and both cases to look random."""
     start, end = spans[group]
     body = buf[start:end]
-    if any(c in _DIGITS for c in body) and body.lower() != body and body.upper() != body:
+    if len(body.translate(None, _DIGIT_BYTES)) < len(body) and body.lower() != body and body.upper() != body:
         return [(start, end, kind)]
     return []
 
@@ -461,9 +470,14 @@ def sql_password(buf: bytes, spans: Spans, group: int, kind: str, scrubber: Scru
 
 
 def _first_group(spans: Spans, groups: range) -> tuple[int, int]:
+    """The span of the first group of `groups` (ascending) that took part in the match."""
+    n = len(spans)
     for g in groups:
-        if g < len(spans) and spans[g][0] >= 0:
-            return spans[g]
+        if g >= n:
+            break
+        span = spans[g]
+        if span[0] >= 0:
+            return span
     return (-1, -1)
 
 
@@ -506,7 +520,7 @@ def is_sql_parameter(buf: bytes, start: int, end: int) -> bool:
 
 
 def _digits(value: bytes) -> int:
-    return sum(1 for c in value if c in _DIGITS)
+    return len(value) - len(value.translate(None, _DIGIT_BYTES))
 
 
 def keyed_value(buf: bytes, spans: Spans, group: int, kind: str, scrubber: Scrubber) -> list[Hit]:
@@ -556,9 +570,9 @@ def keyed_value(buf: bytes, spans: Spans, group: int, kind: str, scrubber: Scrub
             start += 1
         if end == start or is_placeholder(buf[start:end]):
             return []
-    elif b"=" in value and buf[k_start:k_end].lower().endswith(b"cookie"):
+    elif 0x3D in value and buf[k_start:k_end].lower().endswith(b"cookie"):
         return cookie(buf, ((start, end),), 0, "cookie", scrubber)  # `Cookie: a=b; c=d`: names stay, values go
-    elif key_kind == "secret" and b"://" in value:
+    elif key_kind == "secret" and value.find(b"://") >= 0:
         url = _URL_PASSWORD.match(buf, start)  # from the value on: a bare value stops at a `]` in the password
         if url is not None:  # `CACHE_AUTH=redis://:pw@cache:6379`: the password goes, host and port stay
             return [] if is_placeholder(url.group(1)) else [(url.start(1), url.end(1), key_kind)]
@@ -587,7 +601,7 @@ def _phone_end(buf: bytes, start: int, end: int, scrubber: Scrubber) -> int:
         return end
     while stop > start and buf[stop - 1] not in _DIGITS:
         stop -= 1
-    if stop == start or _digits(buf[start:stop]) < 7 or b"=" in buf[stop:end] or b":" in buf[stop:end]:
+    if stop == start or _digits(buf[start:stop]) < 7 or 0x3D in buf[stop:end] or 0x3A in buf[stop:end]:
         return end
     found = scrubber.find(b" " + buf[stop : min(len(buf), end + 64)])
     return end if any(hit_start <= end - stop for hit_start, _, _ in found) else stop

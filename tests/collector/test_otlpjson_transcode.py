@@ -6,7 +6,9 @@ from __future__ import annotations
 import struct
 import sys
 from collections.abc import Callable, Iterator
+from typing import Any
 
+import orjson
 import pytest
 from google.protobuf.descriptor_pool import Default
 from google.protobuf.message import DecodeError
@@ -20,7 +22,7 @@ from opentelemetry.proto.metrics.v1.metrics_pb2 import ExponentialHistogramDataP
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
 from collector import otlpjson
-from collector.otlpjson import _transcode
+from collector.otlpjson import _ctranscode, _transcode
 from collector.pdata import Batch, Signal
 from tests.collector.test_properties import ANY_VALUE, BATCHES, TEXT
 from tests.support import OTLP_EXAMPLES, ROOT
@@ -222,6 +224,9 @@ def test_fields_out_of_order_are_written_in_the_python_encoders_order() -> None:
     ("a surrogate in a string", field(5, 2, b"\xed\xa0\x80")),
     ("an int32 that does not fit (protobuf truncates it)", field(6, 0, varint(1 << 40))),
     ("a group", field(5, 3, b"") + field(5, 4, b"")),
+    # protobuf reads tags and lengths as 32-bit varints: in more than 5 bytes they are malformed
+    ("a tag in 6 bytes (protobuf: malformed)", b"\xaa\x80\x80\x80\x80\x00" + field(5, 2, b"x")[1:]),
+    ("a length in 6 bytes (protobuf: malformed)", b"\x2a\x81\x80\x80\x80\x80\x00x"),
 ])
 def test_unusual_bytes_are_handed_back(case: str, span: bytes) -> None:
     data = traces_with_span(span)
@@ -229,6 +234,15 @@ def test_unusual_bytes_are_handed_back(case: str, span: bytes) -> None:
     # `encode` then does what the Python encoder does (write them, or refuse them)
     assert outcome(lambda: otlpjson.encode(Batch.from_trusted_bytes(Signal.TRACES, data))) == outcome(
         lambda: python_encode(Signal.TRACES, data))
+
+
+def test_a_packed_run_whose_length_takes_6_bytes_is_handed_back() -> None:
+    # HistogramDataPoint.bucket_counts (6, fixed64), packed; protobuf refuses the length as it refuses the request
+    point = b"\x32\x88\x80\x80\x80\x80\x00" + bytes(8)
+    metrics = field(1, 2, field(2, 2, field(2, 2, field(9, 2, field(1, 2, point)))))
+    with pytest.raises(DecodeError):
+        python_encode(Signal.METRICS, metrics)
+    assert c_encode(Signal.METRICS, metrics) is None
 
 
 def test_two_members_of_a_oneof_are_handed_back() -> None:
@@ -320,3 +334,64 @@ def test_the_tables_hold_every_field_the_descriptors_know() -> None:
         numbers = {f[0] for f in tables.types[index]}
         expected = {1, 2} if list_item else {fd.number for fd in descriptor.fields}  # a listed KeyValue: key, value
         assert numbers == expected, name
+
+
+@pytest.mark.parametrize("types", [((1,),), ((b"not a field",),), (((1, b'"a":', 9, 0, -1),),)])
+def test_a_malformed_table_is_refused_with_a_type_error(types: tuple[tuple[object, ...], ...]) -> None:
+    # not a SystemError (a C function that misused the API); the tables in use stay as they were
+    with pytest.raises(TypeError, match="transcoder field"):
+        _ctranscode.configure(types, otlpjson.MAX_DEPTH, orjson.dumps)  # type: ignore[arg-type]
+    assert c_encode(Signal.TRACES, traces_with_span(SPAN)) == python_encode(Signal.TRACES, traces_with_span(SPAN))
+
+
+def test_tables_the_c_code_refuses_leave_the_python_encoder_to_do_everything(monkeypatch: pytest.MonkeyPatch) -> None:
+    # a newer opentelemetry-proto whose messages exceed the C limits (fields, numbers, oneofs) or hold a group: the
+    # collector still starts, without the C path
+    def refuse(*args: object) -> None:
+        raise ValueError("transcoder table: too many fields (type 3, field -1)")
+
+    monkeypatch.setattr(_ctranscode, "configure", refuse)
+    assert _transcode._configure() is None
+
+
+def _paths_to_every_message_type() -> Iterator[tuple[Signal, Any, tuple[int, ...]]]:
+    """Each signal's message types, each with the field numbers leading to it from the request (the shortest)."""
+    for signal, request in ((Signal.TRACES, ExportTraceServiceRequest), (Signal.LOGS, ExportLogsServiceRequest),
+                            (Signal.METRICS, ExportMetricsServiceRequest)):
+        seen = {request.DESCRIPTOR.full_name}
+        queue: list[tuple[Any, tuple[int, ...]]] = [(request.DESCRIPTOR, ())]
+        while queue:
+            descriptor, path = queue.pop(0)
+            yield signal, descriptor, path
+            for fd in descriptor.fields:
+                if fd.message_type is not None and fd.message_type.full_name not in seen:
+                    seen.add(fd.message_type.full_name)
+                    queue.append((fd.message_type, (*path, fd.number)))
+
+
+_KEY_VALUE = "opentelemetry.proto.common.v1.KeyValue"
+_DEFAULTS = {0: [b"\x00", b"\x80\x00"], 1: [bytes(8)], 5: [bytes(4)]}  # a varint 0 also in 2 bytes
+
+
+def test_every_scalar_field_at_its_default_on_the_wire_is_written_as_protobuf_reads_it() -> None:
+    # left out without presence (ListFields), written with it (oneof members, `optional`); repeated ones as one
+    # element or an empty packed run
+    cases = 0
+    for signal, descriptor, path in _paths_to_every_message_type():
+        for fd in descriptor.fields:
+            if fd.message_type is not None or (descriptor.full_name == _KEY_VALUE and fd.name not in ("key", "value")):
+                continue  # an attribute is written as key and value: a KeyValue's other fields are handed back
+            wire_type = {1: 1, 6: 1, 16: 1, 2: 5, 7: 5, 15: 5, 9: 2, 12: 2}.get(fd.type, 0)
+            values = [field(fd.number, 2, b"")] if wire_type == 2 else \
+                [varint(fd.number << 3 | wire_type) + v for v in _DEFAULTS[wire_type]]
+            if fd.is_repeated and wire_type != 2:
+                values.append(field(fd.number, 2, b""))
+            for value in values:
+                data = value
+                for number in reversed(path):
+                    data = field(number, 2, data)
+                out = c_encode(signal, data)
+                assert out is not None, (descriptor.full_name, fd.name, value)
+                assert out == python_encode(signal, data), (descriptor.full_name, fd.name, value)
+                cases += 1
+    assert cases > 100

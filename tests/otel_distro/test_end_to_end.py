@@ -140,7 +140,7 @@ def test_demo_app_telemetry_arrives_over_otlp_and_correlates(
             json={"username": "ada", "password": "demo-password"},
             headers={"X-Request-ID": "e2e-login-1"},
         )
-        item = httpx.get(app.base_url + "/items/2")
+        item = httpx.get(app.base_url + "/items/2", params={"notify": "ada.lovelace@example.com"})
         failed = httpx.get(app.base_url + "/fail")
         assert (login.status_code, item.status_code, failed.status_code) == (200, 200, 500)
         assert login.headers["x-request-id"] == "e2e-login-1"
@@ -159,6 +159,12 @@ def test_demo_app_telemetry_arrives_over_otlp_and_correlates(
     assert sql, "the SELECT is a child of the request's trace"
     resource = {kv.key for r in sink.requests["traces"] for rs in r.resource_spans for kv in rs.resource.attributes}
     assert {"service.name", "service.version", "deployment.environment.name", "host.name", "process.pid"} <= resource
+
+    # -- scrubbed before export on either path (the plain path hands the exporter a scrubbed copy) ----------
+    for exported in ("traces", "logs"):
+        assert "ada.lovelace" not in str(sink.requests[exported]), exported  # the query has it as ada.lovelace%40...
+    assert "ada.lovelace" not in json.dumps(printed)
+    assert _attrs(item_span)["url.query"] == "notify=[REDACTED:email]"
 
     # -- printed JSON lines: structlog, stdlib and uvicorn, with ids inside requests -----------------------
     login_trace = login_span.trace_id.hex()

@@ -18,6 +18,7 @@ __all__ = [
     "drop_inherited_connections",
     "exporter_classes",
     "force_global_providers",
+    "is_instrumented",
     "renew_system_metrics_process",
     "update_resource",
 ]
@@ -87,3 +88,9 @@ def force_global_providers(tracer_provider: Any, meter_provider: Any, logger_pro
     trace.set_tracer_provider(tracer_provider)
     metrics.set_meter_provider(meter_provider)
     _logs.set_logger_provider(logger_provider)
+
+
+def is_instrumented(app: object) -> bool:
+    """Whether the OpenTelemetry FastAPI instrumentation already wrapped ``app`` (its marker attribute; instrumenting
+    twice would only log upstream's "already instrumented" warning)."""
+    return bool(getattr(app, "_is_instrumented_by_opentelemetry", False))

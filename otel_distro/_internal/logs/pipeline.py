@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import sys
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from typing import IO, Any
 
 import structlog
 from structlog.typing import EventDict, Processor
 
+from otel_distro._internal.fastpath import uvicorn_server
 from otel_distro._internal.logs.processors import (
     LEVELS,
     Guarded,
@@ -199,19 +201,6 @@ def _adopt_server_loggers(*, access_log: bool) -> None:
 
 
 def _patch_uvicorn_logging(*, access_log: bool) -> None:
-    """uvicorn's Config applies its own dictConfig when the server starts, after we ran: re-adopt after it."""
-    try:
-        from uvicorn.config import Config  # noqa: PLC0415
-    except ImportError:
-        return
-    original: Callable[[Config], None] = getattr(
-        Config.configure_logging, "__otel_distro_original__", Config.configure_logging
-    )
-
-    def configure_logging(self: Config) -> None:
-        original(self)
-        _adopt_server_loggers(access_log=access_log)
-
-    configure_logging.__otel_distro_original__ = original  # type: ignore[attr-defined]
-    Config.configure_logging = configure_logging  # type: ignore[method-assign]
-
+    """uvicorn's Config applies its own dictConfig when the server starts, after we ran: re-adopt after it
+    (`fastpath.uvicorn_server`; off its known releases, when the app starts)."""
+    uvicorn_server.after_configure_logging(functools.partial(_adopt_server_loggers, access_log=access_log))

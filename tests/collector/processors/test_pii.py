@@ -96,6 +96,26 @@ def test_spans_resources_and_scopes_are_scrubbed_in_place() -> None:
     assert span.trace_id.hex() == "4bf92f3577b34da6a3ce929d0e0e4736"
 
 
+@pytest.mark.parametrize("received", ["as a message", "as bytes"])
+def test_bytes_values_that_are_text_are_scrubbed_and_stay_bytes(received: str) -> None:
+    req = ExportTraceServiceRequest()
+    span = req.resource_spans.add().scope_spans.add().spans.add()
+    span.name = "upload"
+    span.attributes.add(key="payload").value.bytes_value = b"mail ada@example.com"
+    span.attributes.add(key="blob").value.bytes_value = b"\x89PNG\x00 ada@example.com"  # binary: kept
+    span.attributes.add(key="list").value.array_value.values.add().bytes_value = b"ip 203.0.113.9"
+    batch = Batch(Signal.TRACES, req) if received == "as a message" else Batch.from_bytes(
+        Signal.TRACES, req.SerializeToString())
+    out = ExportTraceServiceRequest.FromString(make()(batch).to_bytes())
+    assert attrs(out.resource_spans[0].scope_spans[0].spans[0].attributes) == {
+        "payload": b"mail [REDACTED:email]",
+        "blob": b"\x89PNG\x00 ada@example.com",
+        "list": [b"ip [REDACTED:ipv4]"],
+        "redaction.count": 2,
+        "redaction.kinds": ["email", "ipv4"],
+    }
+
+
 def test_log_bodies_string_or_structured_and_attributes() -> None:
     req = ExportLogsServiceRequest()
     sl = req.resource_logs.add().scope_logs.add()

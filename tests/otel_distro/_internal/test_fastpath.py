@@ -32,15 +32,20 @@ from otel_distro.testing import OtelCapture
 def decide_again(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """The decision is taken once per process: forget it before and after the test."""
     fastpath.status.cache_clear()
+    fastpath.library_status.cache_clear()
     monkeypatch.setattr(fastpath, "_reported", False)
     previous = state.settings() if state.is_loaded() else None
     yield
     state.set_settings(previous)
     fastpath.status.cache_clear()
+    fastpath.library_status.cache_clear()
 
 
 #: A release of each distribution the fast path knows (whatever this environment has installed).
-KNOWN = {name: ".".join(map(str, (*oldest, 0, 0)[:3])) for name, (oldest, _) in fastpath.SUPPORTED.items()}
+KNOWN = {
+    name: ".".join(map(str, (*oldest, 0, 0)[:3]))
+    for name, (oldest, _) in {**fastpath.SUPPORTED, **fastpath.LIBRARIES}.items()
+}
 
 
 def _installed(versions: dict[str, str]) -> Any:
@@ -105,14 +110,57 @@ def test_a_release_outside_the_known_range_falls_back_and_says_so_once(
     assert record.supported == shown  # type: ignore[attr-defined]
 
 
+@pytest.mark.parametrize(("distribution", "version"), [("structlog", "27.1.0"), ("uvicorn", "0.99.0"),
+                                                      ("uvicorn", "0.28.0")])
+def test_a_library_outside_its_range_turns_off_only_its_part_and_says_so_once(
+    decide_again: None, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, distribution: str,
+    version: str,
+) -> None:
+    state.set_settings(Settings())
+    monkeypatch.setattr(metadata, "version", _installed({distribution: version}))
+    caplog.set_level(logging.INFO, logger="otel_distro")
+
+    assert fastpath.active()  # the OpenTelemetry parts keep the fast path
+    assert not fastpath.library_active(distribution)
+    assert [d for d in fastpath.LIBRARIES if fastpath.library_active(d)] == [
+        d for d in fastpath.LIBRARIES if d != distribution
+    ]
+    fastpath.report()
+    fastpath.report()
+
+    [record] = [r for r in caplog.records if r.getMessage() == "fast_path_disabled"]
+    assert record.levelno == logging.WARNING
+    assert (record.reason, record.part, record.package, record.version) == (  # type: ignore[attr-defined]
+        "unsupported_version", distribution, distribution, version,
+    )
+
+
+def test_the_switch_turns_the_library_parts_off_too_in_one_line(
+    decide_again: None, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    state.set_settings(Settings(fast_path=False))
+    monkeypatch.setattr(metadata, "version", _installed({}))
+    caplog.set_level(logging.INFO, logger="otel_distro")
+
+    assert not any(fastpath.library_active(d) for d in fastpath.LIBRARIES)
+    assert all(fastpath.library_status(d).active for d in fastpath.LIBRARIES)  # their releases are known
+    fastpath.report()
+
+    [record] = [r for r in caplog.records if r.getMessage() == "fast_path_disabled"]
+    assert record.reason == "switched_off"  # type: ignore[attr-defined]
+
+
 def test_the_oldest_and_newest_known_releases_are_in_range(decide_again: None, monkeypatch: pytest.MonkeyPatch) -> None:
     state.set_settings(Settings())
     for edge in (0, 1):
         fastpath.status.cache_clear()
         pad = (0, 0) if edge == 0 else (99, 99)  # the oldest release of the oldest series, the last of the newest
-        versions = {name: ".".join(map(str, (*bounds[edge], *pad)[:3])) for name, bounds in fastpath.SUPPORTED.items()}
+        ranges = {**fastpath.SUPPORTED, **fastpath.LIBRARIES}
+        versions = {name: ".".join(map(str, (*bounds[edge], *pad)[:3])) for name, bounds in ranges.items()}
         monkeypatch.setattr(metadata, "version", _installed(versions))
+        fastpath.library_status.cache_clear()
         assert fastpath.active(), versions
+        assert all(fastpath.library_active(name) for name in fastpath.LIBRARIES), versions
 
 
 def test_the_known_range_is_what_pyproject_allows() -> None:
@@ -208,3 +256,22 @@ def test_off_a_request_gives_the_same_telemetry(plain: None, otel: OtelCapture) 
     otel.assert_correlated(span, "request_finished")
     assert otel.metric_total("http.server.request.duration", {"http.route": "/hello/{name}"}) == 1
     assert otel.metric_total("http.server.request.count", {"http.route": "/hello/{name}"}) == 1
+
+
+def test_the_libraries_known_ranges_start_at_what_pyproject_allows() -> None:
+    """structlog and uvicorn have no upper bound (the app picks them): releases past the known range take the public
+    path; the oldest known is pyproject.toml's floor, so every release it allows below the newest is covered."""
+    import tomllib  # noqa: PLC0415
+
+    from packaging.requirements import Requirement  # noqa: PLC0415
+
+    from tests.support import ROOT  # noqa: PLC0415
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    listed = [*project["dependencies"], *(d for extra in project["optional-dependencies"].values() for d in extra)]
+    requirements = {requirement.name: requirement.specifier for requirement in map(Requirement, listed)}
+    for distribution, (oldest, _) in fastpath.LIBRARIES.items():
+        allowed = requirements[distribution]
+        floor = ".".join(map(str, oldest))
+        assert allowed.contains(floor), (distribution, allowed)
+        assert not allowed.contains(f"{oldest[0]}.{oldest[1] - 1}"), (distribution, allowed)

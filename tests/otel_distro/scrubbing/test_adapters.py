@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any
 
+import pytest
 import structlog
 from opentelemetry.sdk._logs import LoggerProvider
 from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter, SimpleLogRecordProcessor
-from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from opentelemetry.trace import Status, StatusCode
+from opentelemetry.trace import Link, SpanContext, Status, StatusCode, TraceFlags
 
+from otel_distro._internal import fastpath
+from otel_distro._internal.fastpath import ended_span
 from otel_distro.scrubbing import (
     COUNT_KEY,
     KINDS_KEY,
@@ -114,6 +118,17 @@ def test_span_processor_cleans_what_exporters_see() -> None:
     assert out.status.description == "failed for [REDACTED:phone]"
 
 
+def test_bytes_attributes_are_scrubbed_as_the_text_they_hold() -> None:
+    tracer, exporter = _tracer()
+    with tracer.start_as_current_span("upload") as span:
+        span.set_attribute("payload", b"mail ada@example.com")
+        span.set_attribute("blob", b"\x89PNG\x00")
+    (out,) = exporter.get_finished_spans()
+    assert out.attributes is not None
+    assert out.attributes["payload"] == b"mail [REDACTED:email]"
+    assert out.attributes["blob"] == b"\x89PNG\x00"
+
+
 def test_correlation_ids_are_left_alone_on_spans_and_log_records_as_in_log_lines() -> None:
     """``request_id`` is in the default rules' ``never`` keys, with the trace context."""
     tracer, exporter = _tracer()
@@ -171,7 +186,167 @@ def test_span_summary_counts_hold_when_clean_fields_are_cached() -> None:
         assert status.status.description == "no user [REDACTED:email]"
 
 
-def test_log_processor_cleans_body_and_attributes() -> None:
+@pytest.fixture(params=["fast", "plain"])
+def fast_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The distro's fast path on (the scrubber changes the ended span in place) or off (it hands on a copy)."""
+    on = request.param == "fast"
+    monkeypatch.setattr(fastpath, "status", lambda: fastpath.Status(on, "" if on else "switched_off"))
+    return str(request.param)
+
+
+class Spy(SpanProcessor):
+    """Keeps every ended span it is handed."""
+
+    def __init__(self) -> None:
+        self.ended: list[ReadableSpan] = []
+
+    def on_end(self, span: ReadableSpan) -> None:
+        self.ended.append(span)
+
+
+def _exported(span: ReadableSpan) -> dict[str, Any]:
+    """What an exporter reads of a span (its ids aside)."""
+    return {
+        "name": span.name,
+        "kind": span.kind,
+        "attributes": dict(span.attributes or {}),
+        "events": [(e.name, dict(e.attributes or {}), e.timestamp) for e in span.events],
+        "links": [(link.context, dict(link.attributes or {})) for link in span.links],
+        "status": (span.status.status_code, span.status.description),
+        "times": (span.start_time is not None, span.end_time is not None),
+        "resource": dict(span.resource.attributes),
+        "scope": span.instrumentation_scope,
+        "parent": span.parent,
+        "dropped": (span.dropped_attributes, span.dropped_events, span.dropped_links),
+    }
+
+
+LINKED = SpanContext(0x4BF92F3577B34DA6A3CE929D0E0E4736, 0x00F067AA0BA902B7, True, TraceFlags(1))
+
+
+def _dirty_span(provider: TracerProvider) -> None:
+    tracer = provider.get_tracer("test", "1.0")
+    with tracer.start_as_current_span("parent"), tracer.start_as_current_span(
+        "lookup jane@example.com", links=[Link(LINKED, {"peer": "ip 203.0.113.7"}), Link(LINKED, {"ok": 1})]
+    ) as span:
+        span.set_attributes({"enduser.email": "jane@example.com", "http.route": "/users/{id}", "n": 3})
+        span.add_event("exception", {"exception.message": "bad card 4111111111111111"})
+        span.add_event("clean", {"k": "v"})
+        span.set_status(Status(StatusCode.ERROR, "failed for +90 532 123 45 67"))
+
+
+def test_both_paths_hand_the_exporters_the_same_scrubbed_span(fast_path: str) -> None:
+    """The distro wires the scrubber through `ScrubbingHooks.span_chain`: first on the provider on the fast path,
+    in front of the export processors off it; either way they get the same span."""
+    exported, later = Spy(), Spy()
+    provider = TracerProvider()
+    if fast_path == "fast":
+        provider.add_span_processor(ScrubbingSpanProcessor())
+        provider.add_span_processor(exported)
+    else:
+        provider.add_span_processor(ScrubbingSpanProcessor(then=[exported]))
+    provider.add_span_processor(later)  # a processor the app adds itself
+    _dirty_span(provider)
+
+    child, parent = exported.ended
+    assert _exported(child) == {
+        "name": "lookup [REDACTED:email]",
+        "kind": child.kind,
+        "attributes": {"enduser.email": "[REDACTED:email]", "http.route": "/users/{id}", "n": 3, COUNT_KEY: 5,
+                       KINDS_KEY: ("credit_card", "email", "ipv4", "phone")},
+        "events": [("exception", {"exception.message": "bad card [REDACTED:credit_card]"},
+                    child.events[0].timestamp), ("clean", {"k": "v"}, child.events[1].timestamp)],
+        "links": [(LINKED, {"peer": "ip [REDACTED:ipv4]"}), (LINKED, {"ok": 1})],
+        "status": (StatusCode.ERROR, "failed for [REDACTED:phone]"),
+        "times": (True, True),
+        "resource": dict(provider.resource.attributes),
+        "scope": child.instrumentation_scope,
+        "parent": parent.context,
+        "dropped": (0, 0, 0),
+    }
+    assert child.context == later.ended[0].context and child.instrumentation_scope is not None
+    assert _exported(parent)["name"] == "parent"
+    if fast_path == "fast":  # changed in place: every processor after the scrubber sees it scrubbed
+        assert later.ended[0] is child
+    else:  # a copy through the public constructor: the SDK's own span is left as it was
+        assert later.ended[0] is not child
+        assert later.ended[0].name == "lookup jane@example.com"
+
+
+def test_alone_on_a_span_it_cannot_change_it_says_so_once(
+    fast_path: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Registered alone (no ``then``), changing the span in place is its only way: on an SDK whose span has not the
+    fields it writes, the exporters get the span unscrubbed, and that must not pass in silence."""
+    monkeypatch.setattr(ended_span, "_has_private_fields", lambda span: False)
+    exported = Spy()
+    provider = TracerProvider()
+    provider.add_span_processor(ScrubbingSpanProcessor())
+    provider.add_span_processor(exported)
+    with caplog.at_level(logging.ERROR, logger="otel_distro.scrubbing"):
+        _dirty_span(provider)
+        _dirty_span(provider)
+    assert [r.getMessage() for r in caplog.records] == ["scrubbing_span_failed"]
+    assert "in place" in caplog.text
+
+
+def test_the_front_withholds_a_span_it_failed_to_scrub(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Off the fast path the scrubber hands the processors it fronts a copy; when it cannot (here: an SDK whose
+    `ReadableSpan` takes other arguments), they get nothing rather than the span as it was, and it says so once."""
+    monkeypatch.setattr(fastpath, "status", lambda: fastpath.Status(False, "unsupported_version"))
+
+    def new_constructor(**_: Any) -> ReadableSpan:
+        raise TypeError("ReadableSpan.__init__() got an unexpected keyword argument 'parent'")
+
+    monkeypatch.setattr(ended_span, "ReadableSpan", new_constructor)
+    exported = Spy()
+    provider = TracerProvider()
+    provider.add_span_processor(ScrubbingSpanProcessor(then=[exported]))
+    with caplog.at_level(logging.ERROR, logger="otel_distro.scrubbing"):
+        _dirty_span(provider)
+        _dirty_span(provider)
+    assert [span.name for span in exported.ended] == ["parent", "parent"]  # clean: handed on as they were
+    assert [r.getMessage() for r in caplog.records] == ["scrubbing_span_failed"]
+
+
+def test_a_clean_span_is_handed_on_as_it_is(fast_path: str) -> None:
+    exported = Spy()
+    provider = TracerProvider()
+    provider.add_span_processor(ScrubbingSpanProcessor(then=[exported]))
+    with provider.get_tracer("t").start_as_current_span("GET /health") as span:
+        span.set_attribute("http.status_code", 200)
+    (out,) = exported.ended
+    assert out.name == "GET /health"
+    assert dict(out.attributes or {}) == {"http.status_code": 200}
+
+
+def test_the_front_passes_start_flush_and_shutdown_on(fast_path: str) -> None:
+    calls: list[str] = []
+
+    class Recorder(SpanProcessor):
+        def on_start(self, span: Any, parent_context: Any = None) -> None:
+            calls.append("start")
+
+        def force_flush(self, timeout_millis: int = 30000) -> bool:
+            calls.append("flush")
+            return True
+
+        def shutdown(self) -> None:
+            calls.append("shutdown")
+
+    provider = TracerProvider()
+    provider.add_span_processor(ScrubbingSpanProcessor(then=[Recorder()]))
+    with provider.get_tracer("t").start_as_current_span("x"):
+        pass
+    assert provider.force_flush()
+    provider.shutdown()
+    assert calls == ["start", "flush", "shutdown"]
+
+
+def test_log_processor_cleans_body_and_attributes(fast_path: str) -> None:
+    """In place on the fast path; through the record's public ``attributes`` (a new mapping) off it."""
     exporter = InMemoryLogRecordExporter()
     provider = LoggerProvider()
     provider.add_log_record_processor(ScrubbingLogRecordProcessor())
@@ -187,7 +362,7 @@ def test_log_processor_cleans_body_and_attributes() -> None:
     assert second.body == {"msg": "ok", "token": "[REDACTED:secret]"}
 
 
-def test_log_processor_counts_hold_when_the_body_is_known_clean() -> None:
+def test_log_processor_counts_hold_when_the_body_is_known_clean(fast_path: str) -> None:
     exporter = InMemoryLogRecordExporter()
     provider = LoggerProvider()
     provider.add_log_record_processor(ScrubbingLogRecordProcessor(Scrubber()))
