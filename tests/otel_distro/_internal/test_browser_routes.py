@@ -415,3 +415,26 @@ def test_items_of_other_types_lose_the_users_identity_wherever_it_is(
     assert "ip_address" not in user
     assert forwarded["tags"]["user.id"].startswith("[user:") and forwarded["tags"]["user_id"].startswith("[user:")
     assert forwarded["tags"]["route"] == "/checkout" and forwarded["transaction"] == {"name": "/checkout"}
+
+
+def test_items_of_other_types_keep_what_a_key_says_about_its_value_when_searched_for_the_user(
+        sentry: SentryReceiver, make_client: Callable[..., TestClient]) -> None:
+    # The user search walks the item itself; the engine's key rules must still see each value under its key and
+    # parent: a container under a secret key is a secret leaf by leaf, `customer.name` is a person.
+    client = make_client(sentry_dsn=sentry.dsn, scrub_key="k" * 32)
+    check_in = Item(payload=PayloadRef(json={
+        "check_in_id": "83a7c0d5d2b04b3fb9f1d5bcb1c2b1a1", "status": "error",
+        "customer": {"name": "Jane Doe"},
+        "credentials": {"aws": "hunter2-xyz", "ids": ["opaque-42"]},
+        "contexts": {"trace": {"trace_id": "4bf92f3577b34da6a3ce929d0e0e4736"}},
+    }), type="check_in")
+    assert tunnel(client, envelope(sentry.dsn, items=(check_in,))).status_code == 200
+    [request] = sentry.received
+    forwarded = json.loads(request.envelope.items[0].get_bytes())
+    text = json.dumps(forwarded)
+    for raw in ("Jane Doe", "hunter2-xyz", "opaque-42"):
+        assert raw not in text, raw
+    assert forwarded["customer"]["name"].startswith("[person:"), forwarded
+    assert forwarded["credentials"] == {"aws": "[REDACTED:secret]", "ids": ["[REDACTED:secret]"]}
+    assert forwarded["contexts"] == {"trace": {"trace_id": "4bf92f3577b34da6a3ce929d0e0e4736"}}
+    assert forwarded["status"] == "error"
