@@ -187,21 +187,26 @@ class Tunnel:
         return Item(dict(item.headers), orjson.dumps(scrub_keys(self._scrubber, payload)))
 
     def _scrub_other(self, value: Any, key: str | None = None, depth: int = 0) -> Any:
-        """An item of a type with no rule of its own: value by value, and the scope's user wherever it is, as in
-        events (below ``_USER_WALK_DEPTH``, the rest value by value only)."""
-        if depth > _USER_WALK_DEPTH or not isinstance(value, dict | list):
-            return self._scrubber.scrub_value(value, key)
+        """An item of a type with no rule of its own: as ``scrub_value`` would (each value under its key and its
+        parent's: a container under a secret key is redacted leaf by leaf, ``{"customer": {"name": ...}}`` is a
+        person, a key never touched keeps its value), and the scope's user wherever it is, as in events (below
+        ``_USER_WALK_DEPTH``, the rest as ``scrub_value`` only)."""
+        scrubber = self._scrubber
+        if depth > _USER_WALK_DEPTH or not isinstance(value, dict | list) or (
+                key is not None and scrubber.classify_key(key) is not None):
+            return scrubber.scrub_value(value, key)
         if isinstance(value, list):
-            return [self._scrub_other(v, key, depth + 1) for v in value]
+            return [self._scrub_other(v, None, depth + 1) for v in value]
         out: dict[str, Any] = {}
         for k, v in value.items():
             if k == "user" and isinstance(v, dict):
-                out[k] = scrub_event(self._scrubber, {"user": {f: x for f, x in v.items() if f != "ip_address"}})[
-                    "user"]
+                out[k] = scrub_event(scrubber, {"user": {f: x for f, x in v.items() if f != "ip_address"}})["user"]
             elif k in _USER_ID_FIELDS and isinstance(v, str | int) and not isinstance(v, bool) and v != "":
-                out[k] = self._scrubber.pseudonymize("user", str(v))
+                out[k] = scrubber.pseudonymize("user", str(v))
+            elif key is not None and isinstance(k, str) and (nested := scrubber.classify_nested(key, k)):
+                out[k] = scrubber.redact_as(nested, v)
             else:
-                out[k] = self._scrub_other(v, k, depth + 1)
+                out[k] = self._scrub_other(v, k if isinstance(k, str) else None, depth + 1)
         return out
 
     def _scrub_log(self, record: Any) -> Any:
