@@ -302,6 +302,30 @@ def test_a_new_term_rule_that_remembers_terms_from_storage_does_not_learn_again(
     assert [a.labels["term"] for a in restarted.firing()] == ["OSError"]
 
 
+def test_a_new_term_rule_saved_with_nothing_learnt_still_learns_after_a_restart(tmp_path: Path) -> None:
+    # Two new_term rules, one saw a term: the state file then holds the other's empty seen-set. Nothing is
+    # remembered for it: after a restart it learns as on a first start, not alert on everything it sees.
+    clock = Clock()
+    rules = [{"name": "NewException", "type": "new_term", "term": "exception.type"},
+             {"name": "NewMessage", "type": "new_term", "term": "fingerprint", "match": {"body": "disk"}}]
+    storage = FileStorage(CreateSettings(ComponentID("file_storage")), StorageConfig(directory=tmp_path))
+
+    async def run(*records: tuple[str, str, dict[str, Any]]) -> Sink:
+        await storage.start()
+        proc, sink = processor(rules, clock, host=Host(storage), storage="file_storage")
+        await proc.start()
+        proc(logs(*records))
+        await proc.shutdown()
+        return sink
+
+    assert asyncio.run(run(("error", "x", {"exception.type": "KeyError"}))).firing() == []
+    saved = storage.directory_for(Kind.PROCESSOR, ComponentID("alert_rules"), "logs") / "new_terms.json"
+    assert json.loads(saved.read_text())["NewMessage"] == {}
+    clock.now += 60
+    restarted = asyncio.run(run(("warn", "disk 91% full", {}), ("error", "x", {"exception.type": "OSError"})))
+    assert [a.labels["term"] for a in restarted.firing()] == ["OSError"]  # the warning was learnt, not news
+
+
 def test_new_term_storage_must_be_a_running_extension() -> None:
     rule = {"name": "NewException", "type": "new_term", "term": "exception.type", "learning_period": 0}
     proc, _ = processor([rule], Clock(), storage="file_storage/missing")
