@@ -475,7 +475,8 @@ class AlertRulesProcessor:
             return
         for rule, terms in loaded.items():
             rule.terms = terms
-            rule.learning_until = rule.since  # what it learnt before is remembered: no new learning period
+            if terms:  # what it learnt before is remembered: no new learning period (an empty set is nothing)
+                rule.learning_until = rule.since
 
     async def _save_terms(self) -> None:
         if self._state_file is None or not any(r.terms_dirty for r in self._rules):
