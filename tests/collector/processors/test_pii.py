@@ -116,6 +116,28 @@ def test_bytes_values_that_are_text_are_scrubbed_and_stay_bytes(received: str) -
     }
 
 
+def test_clean_bytes_values_are_remembered_as_clean_strings_are(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A batch as received: an attribute found clean is one lookup the next time, whatever its value's type;
+    # reading it again with the full message types on every span is what the cache is there to avoid.
+    req = ExportTraceServiceRequest()
+    span = req.resource_spans.add().scope_spans.add().spans.add()
+    span.attributes.add(key="payload").value.bytes_value = b"application/octet-stream chunk"  # text, clean
+    span.attributes.add(key="blob").value.bytes_value = b"\x89PNG\x00\xff\xfe"  # binary
+    data = req.SerializeToString()
+    process = make()
+    assert process(Batch.from_bytes(Signal.TRACES, data)).to_bytes() == data
+    read: list[bytes] = []
+    full_read = pii.PiiProcessor._kv_message
+
+    def spy(self: pii.PiiProcessor, attributes: Any, i: int, kv: bytes, counts: Any) -> None:
+        read.append(kv)
+        full_read(self, attributes, i, kv, counts)
+
+    monkeypatch.setattr(pii.PiiProcessor, "_kv_message", spy)
+    assert process(Batch.from_bytes(Signal.TRACES, data)).to_bytes() == data
+    assert read == []
+
+
 def test_log_bodies_string_or_structured_and_attributes() -> None:
     req = ExportLogsServiceRequest()
     sl = req.resource_logs.add().scope_logs.add()
