@@ -17,7 +17,7 @@ from typing import Any
 
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 
-__all__ = ["LEAN_EVENT", "LEAN_LINK", "LEAN_LOGS", "LEAN_TRACES", "any_string", "encode_any_string",
+__all__ = ["BYTES_TAG", "LEAN_EVENT", "LEAN_LINK", "LEAN_LOGS", "LEAN_TRACES", "any_string", "encode_any_string",
            "encode_key_value", "split_key_value"]
 
 _F = descriptor_pb2.FieldDescriptorProto
@@ -65,6 +65,9 @@ LEAN_EVENT: Any = _CLASSES["Event"]
 LEAN_LINK: Any = _CLASSES["Link"]
 
 
+BYTES_TAG = 0x3A  # AnyValue.bytes_value: field 7, length-delimited
+
+
 def _varint(buf: bytes, pos: int) -> tuple[int, int]:
     """(value, position after it); raises IndexError on a truncated buffer."""
     value = shift = 0
@@ -104,9 +107,10 @@ def split_key_value(kv: bytes) -> tuple[bytes, bytes] | None:
         return None
 
 
-def any_string(value: bytes) -> bytes | None:
-    """The UTF-8 of an ``AnyValue`` that is exactly a ``string_value``; None for anything else."""
-    if not value or value[0] != 0x0A:
+def any_string(value: bytes, tag: int = 0x0A) -> bytes | None:
+    """The UTF-8 of an ``AnyValue`` that is exactly a ``string_value``; None for anything else. With
+    ``tag=BYTES_TAG``: the content of one that is exactly a ``bytes_value``."""
+    if not value or value[0] != tag:
         return None
     try:
         n, pos = _varint(value, 1)
@@ -115,12 +119,13 @@ def any_string(value: bytes) -> bytes | None:
     return value[pos:] if pos + n == len(value) else None
 
 
-def encode_any_string(text: bytes) -> bytes:
-    """An ``AnyValue`` holding the string ``text`` (UTF-8)."""
-    return b"\x0a" + _varint_bytes(len(text)) + text
+def encode_any_string(text: bytes, tag: int = 0x0A) -> bytes:
+    """An ``AnyValue`` holding the string ``text`` (UTF-8); with ``tag=BYTES_TAG``, the bytes ``text``."""
+    return bytes((tag,)) + _varint_bytes(len(text)) + text
 
 
-def encode_key_value(key: bytes, text: bytes) -> bytes:
-    """A ``KeyValue`` of ``key`` and a string value ``text`` (both UTF-8), as `split_key_value` reads it."""
-    value = encode_any_string(text)
+def encode_key_value(key: bytes, text: bytes, tag: int = 0x0A) -> bytes:
+    """A ``KeyValue`` of ``key`` and a string value ``text`` (both UTF-8), as `split_key_value` reads it; with
+    ``tag=BYTES_TAG``, a bytes value."""
+    value = encode_any_string(text, tag)
     return b"\x0a" + _varint_bytes(len(key)) + key + b"\x12" + _varint_bytes(len(value)) + value

@@ -42,6 +42,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from collector.component import CreateSettings, Telemetry
 from collector.pdata import Batch, Signal
 from collector.processors._pii_wire import (
+    BYTES_TAG,
     LEAN_EVENT,
     LEAN_LINK,
     LEAN_LOGS,
@@ -425,14 +426,13 @@ class PiiProcessor:
         if kind is not None:
             self._kv_message(attributes, i, kv, counts)
             return
-        text = any_string(value)
-        if text is None:
-            if value[:1] not in _SCALAR_TAGS:  # an array, a kvlist: walked with the full types
+        text, tag = any_string(value), 0x0A
+        if text is None:  # bytes: scrubbed as text when they are UTF-8, and stay bytes; binary ones are kept
+            text, tag = any_string(value, BYTES_TAG), BYTES_TAG
+            if text is None and value[:1] not in _SCALAR_TAGS:  # an array, a kvlist: walked with the full types
                 self._kv_message(attributes, i, kv, counts)
                 return
-            new = None
-        else:
-            new = self._scrub(text, counts)
+        new = None if text is None or (tag == BYTES_TAG and not _is_utf8(text)) else self._scrub(text, counts)
         if new is None:
             if len(kv) <= _CLEAN_KV_MAX:
                 clean = self._clean_kv
@@ -440,7 +440,7 @@ class PiiProcessor:
                     clean.clear()
                 clean[kv] = None
         else:
-            attributes[i] = encode_key_value(key, new)
+            attributes[i] = encode_key_value(key, new, tag)
 
     def _kind_b(self, key: bytes) -> str | None:
         kinds = self._kinds_b
@@ -659,6 +659,16 @@ class PiiProcessor:
             new = self._scrubber.redact_as(key_kind, text, counts)
             if new != text:
                 value.string_value = new
+
+
+def _is_utf8(data: bytes) -> bool:
+    if data.isascii():
+        return True
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def create(settings: CreateSettings, config: Config) -> PiiProcessor:

@@ -33,7 +33,8 @@ TEXTS = ["GET /api/orders/{id}", "/api/users/48151", "jane.doe@gmail.com", "call
 text = st.one_of(st.sampled_from(TEXTS), st.text(max_size=40))
 scalar = st.one_of(text.map(lambda t: ("s", t)), st.integers(-(2**63), 2**63 - 1).map(lambda i: ("i", i)),
                    st.booleans().map(lambda b: ("b", b)), st.floats(allow_nan=False).map(lambda f: ("d", f)),
-                   st.binary(max_size=12).map(lambda b: ("y", b)))
+                   st.binary(max_size=12).map(lambda b: ("y", b)),
+                   st.sampled_from(TEXTS).map(lambda t: ("y", t.encode())))  # bytes that are text
 value = st.one_of(scalar, st.lists(scalar, max_size=3).map(lambda v: ("a", v)),
                   st.lists(st.tuples(st.sampled_from(KEYS), scalar), max_size=3).map(lambda v: ("k", v)),
                   st.just(("none", None)))
