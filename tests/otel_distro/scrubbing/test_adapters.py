@@ -129,6 +129,16 @@ def test_bytes_attributes_are_scrubbed_as_the_text_they_hold() -> None:
     assert out.attributes["blob"] == b"\x89PNG\x00"
 
 
+def test_bytes_attributes_are_scrubbed_on_every_span_not_only_the_first() -> None:
+    # The first span classifies the key; the ones after must still read the bytes (strings are re-read too).
+    tracer, exporter = _tracer()
+    for name in ("ada", "bob", "eve"):
+        with tracer.start_as_current_span("upload") as span:
+            span.set_attribute("upload.payload", f"mail {name}@example.com".encode())
+    assert [out.attributes["upload.payload"] for out in exporter.get_finished_spans() if out.attributes] == [
+        b"mail [REDACTED:email]"] * 3
+
+
 def test_correlation_ids_are_left_alone_on_spans_and_log_records_as_in_log_lines() -> None:
     """``request_id`` is in the default rules' ``never`` keys, with the trace context."""
     tracer, exporter = _tracer()

@@ -386,7 +386,7 @@ TRICKY_FIELDS: list[tuple[str, object]] = [
     ("ssn", 12345678), ("ssn", 12345678.0), ("ssn", 123456789), ("url.path", "/api/info"),
     ("note", "mail jane@example.com"), ("full_name", "Jane Doe"), ("api_key", "GET"), ("method", "GET"),
     ("duration_ms", 1.5), ("request_id", "a@b.com-is-not-touched"), ("tags", ("ok", "a@b.com")),
-    ("ctx", {"password": "x"}), ("empty", None),
+    ("ctx", {"password": "x"}), ("empty", None), ("payload", b"mail jane@example.com"), ("blob", b"\xff a@b.com"),
 ]
 
 
