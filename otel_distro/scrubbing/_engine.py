@@ -60,7 +60,7 @@ _CLEAN_CACHE_TEXT_MAX = 512
 # instead of classifying the key and looking the text up. Exact types only, so that True never finds 1's entry.
 _CLEAN_PAIRS_MAX = 4096
 _UNKNOWN = object()
-_WALKED = (str, dict, list, tuple, set, frozenset)  # what `scrub_value` looks inside; it returns the rest as is
+_WALKED = (str, bytes, dict, list, tuple, set, frozenset)  # what `scrub_value` looks inside; the rest as is
 _WORD = frozenset(b"0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_")
 _DIGIT = frozenset(b"0123456789")
 _PLACEHOLDER_IN_TEXT = re.compile(r"\[(?:REDACTED:[a-z0-9_]+|[a-z0-9_]+:[0-9a-f]{16})\]")
