@@ -6,7 +6,9 @@ import importlib.util
 import logging
 
 import pytest
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse
 from starlette.testclient import TestClient
 
 from otel_distro._internal.fastpath import fastapi_native
@@ -85,3 +87,25 @@ def test_a_routing_context_of_another_shape_gives_no_template_and_is_said_once(
         assert [fastapi_native.matched_template(scope, route) for _ in range(3)] == [None, None, None]
     [record] = caplog.records
     assert record.getMessage() == "fastapi_route_context_unknown"
+
+
+def test_a_starlette_route_of_an_included_router_keeps_its_whole_template(otel: OtelCapture) -> None:
+    # `router.add_route`: FastAPI 0.165 leaves it out of scope["route"]; the span still names its route.
+    async def plain(request: Request) -> PlainTextResponse:
+        return PlainTextResponse("ok")
+
+    router = APIRouter()
+    router.add_route("/plain/{x}", plain)
+
+    @router.get("/items/{item_id}")
+    def item(item_id: int) -> dict[str, int]:
+        return {"id": item_id}
+
+    app = FastAPI()
+    app.include_router(router, prefix="/api/v1")
+    otel.instrument(app)
+    with TestClient(app) as client:
+        assert client.get("/api/v1/plain/7").status_code == 200
+        assert client.get("/api/v1/items/3").status_code == 200
+    assert [(span.name, (span.attributes or {}).get("http.route")) for span in otel.spans()] == [
+        ("GET /api/v1/plain/{x}", "/api/v1/plain/{x}"), ("GET /api/v1/items/{item_id}", "/api/v1/items/{item_id}")]
