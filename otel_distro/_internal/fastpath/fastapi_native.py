@@ -15,6 +15,8 @@ import importlib.util
 import logging
 from typing import Any
 
+from starlette.routing import Mount
+
 __all__ = ["matched_template", "quiet"]
 
 _logger = logging.getLogger("otel_distro")
@@ -70,5 +72,9 @@ def matched_template(scope: Any, matched: Any) -> str | None:
             })
         return None
     if original is not matched:
-        return None
+        if matched is not None or isinstance(original, Mount):
+            return None  # the context of another route; a mount gives no template, included or not
+        # a Starlette route of an included router (``add_route``): FastAPI leaves ``scope["route"]`` unset, and its
+        # prefixed copy, the context's ``starlette_route``, has the whole template (FastAPI's telemetry reads it)
+        template = getattr(getattr(context, "starlette_route", None), "path_format", None)
     return template if isinstance(template, str) and template else None
