@@ -326,6 +326,29 @@ def test_a_new_term_rule_saved_with_nothing_learnt_still_learns_after_a_restart(
     assert [a.labels["term"] for a in restarted.firing()] == ["OSError"]  # the warning was learnt, not news
 
 
+def test_a_restart_during_the_learning_period_learns_on_until_it_ends(tmp_path: Path) -> None:
+    # A first deployment is often restarted within its first hour (a config change, a rollout): what was
+    # learnt is remembered, and so is how long there is left to learn.
+    clock = Clock()
+    rule = {"name": "NewException", "type": "new_term", "term": "exception.type", "learning_period": "1h"}
+    storage = FileStorage(CreateSettings(ComponentID("file_storage")), StorageConfig(directory=tmp_path))
+
+    async def run(batch_types: list[str]) -> Sink:
+        await storage.start()
+        proc, sink = processor([rule], clock, host=Host(storage), storage="file_storage")
+        await proc.start()
+        proc(logs(*[("error", "x", {"exception.type": t}) for t in batch_types]))
+        await proc.shutdown()
+        return sink
+
+    assert asyncio.run(run(["KeyError"])).firing() == []
+    clock.now += 600  # restarted 10 minutes in
+    assert asyncio.run(run(["KeyError", "TimeoutError"])).firing() == []  # still learning: 50 minutes left
+    clock.now += 3000  # the hour since the first start is over
+    restarted = asyncio.run(run(["KeyError", "TimeoutError", "OSError"]))
+    assert [a.labels["term"] for a in restarted.firing()] == ["OSError"]
+
+
 def test_new_term_storage_must_be_a_running_extension() -> None:
     rule = {"name": "NewException", "type": "new_term", "term": "exception.type", "learning_period": 0}
     proc, _ = processor([rule], Clock(), storage="file_storage/missing")
