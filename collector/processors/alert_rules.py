@@ -11,7 +11,8 @@ The processor passes every batch on unchanged; it only looks. Rule types (elasta
   ``file_storage`` extension named by ``storage`` and survives restarts. The alert fires for ``window``. A rule
   that starts with nothing remembered (first start, or no ``storage``) learns for ``learning_period`` first: the
   values it sees then are what the service already sends, remembered without an alert (elastalert reads them from
-  past data; here there is none), so a first deployment is not a burst of alerts for every known exception;
+  past data; here there is none), so a first deployment is not a burst of alerts for every known exception; a
+  restart within that period learns on until it ends (its end is kept with the seen-sets);
 * ``threshold``: spans (or log records) whose ``field`` (``duration`` in seconds, or a numeric attribute) is above
   ``above``, at least ``threshold`` of them in ``window`` — e.g. a route's server spans slower than 5 s.
 
@@ -80,6 +81,7 @@ RuleType = Literal["frequency", "spike", "flatline", "new_term", "threshold"]
 _NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _LABEL_UNSAFE = re.compile(r"[^A-Za-z0-9_]")
 _PLACEHOLDER = re.compile(r"\{([A-Za-z0-9_.]+)\}")
+_LEARNING_KEY = ".learning_until"  # in the seen-sets file: rule -> end of its learning period (never a rule name)
 
 _DEFAULT_SUMMARY: dict[str, str] = {
     "frequency": "{service}: {count} matching records in {window}",
@@ -470,18 +472,26 @@ class AlertRulesProcessor:
                 raise ValueError(f"expected an object of rules, got {type(data).__name__}")
             loaded = {rule: dict(sorted(((str(k), float(v)) for k, v in terms.items()), key=lambda kv: kv[1]))
                       for rule in self._rules if isinstance(terms := data.get(rule.config.name), dict)}
+            learning = data.get(_LEARNING_KEY)
+            until = {str(k): float(v) for k, v in learning.items()} if isinstance(learning, dict) else {}
         except (OSError, ValueError, TypeError) as exc:  # the terms are learnt again rather than stop the collector
             self._log.error("alert_rules_state_unreadable", path=str(self._state_file), error=str(exc))
             return
         for rule, terms in loaded.items():
             rule.terms = terms
-            if terms:  # what it learnt before is remembered: no new learning period (an empty set is nothing)
-                rule.learning_until = rule.since
+            if terms:  # what it learnt before is remembered (an empty set is nothing): learning goes on only until
+                # the period begun before a restart ends, never longer than one begun now
+                rule.learning_until = min(until.get(rule.config.name, rule.since), rule.learning_until)
 
     async def _save_terms(self) -> None:
         if self._state_file is None or not any(r.terms_dirty for r in self._rules):
             return
-        data = {r.config.name: dict(r.terms) for r in self._rules if r.type == "new_term"}
+        data: dict[str, Any] = {r.config.name: dict(r.terms) for r in self._rules if r.type == "new_term"}
+        now = self._now()
+        learning = {r.config.name: r.learning_until for r in self._rules
+                    if r.type == "new_term" and r.learning_until > now}
+        if learning:
+            data[_LEARNING_KEY] = learning
         for rule in self._rules:
             rule.terms_dirty = False
         await asyncio.to_thread(_write_atomically, self._state_file, json.dumps(data))
