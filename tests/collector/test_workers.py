@@ -83,6 +83,13 @@ def stop(proc: subprocess.Popen[bytes]) -> int:
     return proc.wait(timeout=120)
 
 
+def run_with_two_workers(config: Path) -> subprocess.CompletedProcess[bytes]:
+    """``collector run --workers 2`` to its end (for configurations it refuses or cannot start)."""
+    return subprocess.run([sys.executable, "-m", "otel_distro.cli", "collector", "run", "--config", str(config),
+                           "--workers", "2"], capture_output=True, cwd=ROOT,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=60, check=False)
+
+
 def workers_of(proc: subprocess.Popen[bytes]) -> list[psutil.Process]:
     return psutil.Process(proc.pid).children()
 
@@ -219,9 +226,7 @@ service:
   telemetry: {{metrics: {{level: none}}}}
   pipelines: {{traces: {{receivers: [otlp], exporters: [debug]}}}}
 """)
-        proc = subprocess.run([sys.executable, "-m", "otel_distro.cli", "collector", "run", "--config", str(config),
-                               "--workers", "2"], capture_output=True, cwd=ROOT,
-                              env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=60, check=False)
+        proc = run_with_two_workers(config)
     assert proc.returncode == 1
     (line,) = [x for x in proc.stderr.decode().splitlines() if "collector_failed" in x]
     assert "receivers::otlp::protocols::http::endpoint" in line
@@ -242,9 +247,7 @@ service:
     loaded = load(config)
     assert single_process_components(loaded) == ["exporters::prometheus"]
     assert default_workers(loaded) == (1, "exporters::prometheus keep state one process cannot share")
-    proc = subprocess.run([sys.executable, "-m", "otel_distro.cli", "collector", "run", "--config", str(config),
-                           "--workers", "2"], capture_output=True, cwd=ROOT,
-                          env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=60, check=False)
+    proc = run_with_two_workers(config)
     assert proc.returncode == 1
     assert "--workers 2: exporters::prometheus keep state one process cannot share" in proc.stderr.decode()
 
@@ -267,9 +270,7 @@ service:
     workers, why = default_workers(loaded)
     assert workers == 1
     assert why is not None and "receivers::otlp::protocols::http::endpoint ask for port 0" in why
-    proc = subprocess.run([sys.executable, "-m", "otel_distro.cli", "collector", "run", "--config", str(config),
-                           "--workers", "2"], capture_output=True, cwd=ROOT,
-                          env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=60, check=False)
+    proc = run_with_two_workers(config)
     assert proc.returncode == 1
     assert "--workers 2: receivers::otlp::protocols::http::endpoint ask for port 0" in proc.stderr.decode()
 

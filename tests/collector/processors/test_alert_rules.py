@@ -185,6 +185,25 @@ def test_flatline_fires_when_a_service_goes_silent_and_resolves_when_it_is_back(
     assert resolution.key == alert.key
 
 
+def errors(*types: str) -> list[tuple[str, str, dict[str, Any]]]:
+    return [("error", "x", {"exception.type": t}) for t in types]
+
+
+def run_stored(rules: list[dict[str, Any]], clock: Clock, storage: FileStorage,
+               *records: tuple[str, str, dict[str, Any]]) -> Sink:
+    """One collector run with the seen-sets kept by ``storage``: start (which loads), the records, shut down
+    (which saves)."""
+    async def run() -> Sink:
+        await storage.start()
+        proc, sink = processor(rules, clock, host=Host(storage), storage="file_storage")
+        await proc.start()
+        proc(logs(*records))
+        await proc.shutdown()
+        return sink
+
+    return asyncio.run(run())
+
+
 def test_new_term_fires_once_per_unseen_value_within_the_lookback() -> None:
     clock = Clock()
     rule = {"name": "NewException", "type": "new_term", "term": "exception.type", "learning_period": 0,
@@ -232,19 +251,14 @@ def test_the_seen_set_is_kept_in_file_storage_across_restarts(tmp_path: Path) ->
     rule = {"name": "NewException", "type": "new_term", "term": "exception.type", "learning_period": 0}
     storage = FileStorage(CreateSettings(ComponentID("file_storage")), StorageConfig(directory=tmp_path))
 
-    async def run(batch_types: list[str]) -> Sink:
-        await storage.start()
-        proc, sink = processor([rule], clock, host=Host(storage), storage="file_storage")
-        await proc.start()
-        proc(logs(*[("error", "x", {"exception.type": t}) for t in batch_types]))
-        await proc.shutdown()
-        return sink
+    def run(batch_types: list[str]) -> Sink:
+        return run_stored([rule], clock, storage, *errors(*batch_types))
 
-    first = asyncio.run(run(["KeyError"]))
+    first = run(["KeyError"])
     assert len(first.firing()) == 1
     saved = storage.directory_for(Kind.PROCESSOR, ComponentID("alert_rules"), "logs") / "new_terms.json"
     assert "KeyError" in json.loads(saved.read_text())["NewException"]
-    second = asyncio.run(run(["KeyError", "OSError"]))
+    second = run(["KeyError", "OSError"])
     assert [a.labels["term"] for a in second.firing()] == ["OSError"]
 
 
@@ -289,17 +303,12 @@ def test_a_new_term_rule_that_remembers_terms_from_storage_does_not_learn_again(
     rule = {"name": "NewException", "type": "new_term", "term": "exception.type", "learning_period": "10m"}
     storage = FileStorage(CreateSettings(ComponentID("file_storage")), StorageConfig(directory=tmp_path))
 
-    async def run(batch_types: list[str]) -> Sink:
-        await storage.start()
-        proc, sink = processor([rule], clock, host=Host(storage), storage="file_storage")
-        await proc.start()
-        proc(logs(*[("error", "x", {"exception.type": t}) for t in batch_types]))
-        await proc.shutdown()
-        return sink
+    def run(batch_types: list[str]) -> Sink:
+        return run_stored([rule], clock, storage, *errors(*batch_types))
 
-    assert asyncio.run(run(["KeyError"])).firing() == []  # learnt: nothing was remembered
+    assert run(["KeyError"]).firing() == []  # learnt: nothing was remembered
     clock.now += 601  # the first start's 10 minutes are over; a new period would run 10 minutes more
-    restarted = asyncio.run(run(["KeyError", "OSError"]))  # the restart does not start a new period
+    restarted = run(["KeyError", "OSError"])  # the restart does not start a new period
     assert [a.labels["term"] for a in restarted.firing()] == ["OSError"]
 
 
@@ -311,19 +320,14 @@ def test_a_new_term_rule_saved_with_nothing_learnt_still_learns_after_a_restart(
              {"name": "NewMessage", "type": "new_term", "term": "fingerprint", "match": {"body": "disk"}}]
     storage = FileStorage(CreateSettings(ComponentID("file_storage")), StorageConfig(directory=tmp_path))
 
-    async def run(*records: tuple[str, str, dict[str, Any]]) -> Sink:
-        await storage.start()
-        proc, sink = processor(rules, clock, host=Host(storage), storage="file_storage")
-        await proc.start()
-        proc(logs(*records))
-        await proc.shutdown()
-        return sink
+    def run(*records: tuple[str, str, dict[str, Any]]) -> Sink:
+        return run_stored(rules, clock, storage, *records)
 
-    assert asyncio.run(run(("error", "x", {"exception.type": "KeyError"}))).firing() == []
+    assert run(("error", "x", {"exception.type": "KeyError"})).firing() == []
     saved = storage.directory_for(Kind.PROCESSOR, ComponentID("alert_rules"), "logs") / "new_terms.json"
     assert json.loads(saved.read_text())["NewMessage"] == {}
     clock.now += 3600  # NewException's period is over
-    restarted = asyncio.run(run(("warn", "disk 91% full", {}), ("error", "x", {"exception.type": "OSError"})))
+    restarted = run(("warn", "disk 91% full", {}), ("error", "x", {"exception.type": "OSError"}))
     assert [a.labels["term"] for a in restarted.firing()] == ["OSError"]  # the warning was learnt, not news
 
 
@@ -334,19 +338,14 @@ def test_a_restart_during_the_learning_period_learns_on_until_it_ends(tmp_path: 
     rule = {"name": "NewException", "type": "new_term", "term": "exception.type", "learning_period": "1h"}
     storage = FileStorage(CreateSettings(ComponentID("file_storage")), StorageConfig(directory=tmp_path))
 
-    async def run(batch_types: list[str]) -> Sink:
-        await storage.start()
-        proc, sink = processor([rule], clock, host=Host(storage), storage="file_storage")
-        await proc.start()
-        proc(logs(*[("error", "x", {"exception.type": t}) for t in batch_types]))
-        await proc.shutdown()
-        return sink
+    def run(batch_types: list[str]) -> Sink:
+        return run_stored([rule], clock, storage, *errors(*batch_types))
 
-    assert asyncio.run(run(["KeyError"])).firing() == []
+    assert run(["KeyError"]).firing() == []
     clock.now += 600  # restarted 10 minutes in
-    assert asyncio.run(run(["KeyError", "TimeoutError"])).firing() == []  # still learning: 50 minutes left
+    assert run(["KeyError", "TimeoutError"]).firing() == []  # still learning: 50 minutes left
     clock.now += 3000  # the hour since the first start is over
-    restarted = asyncio.run(run(["KeyError", "TimeoutError", "OSError"]))
+    restarted = run(["KeyError", "TimeoutError", "OSError"])
     assert [a.labels["term"] for a in restarted.firing()] == ["OSError"]
 
 
