@@ -316,8 +316,10 @@ def test_a_new_term_rule_saved_with_nothing_learnt_still_learns_after_a_restart(
     # Two new_term rules, one saw a term: the state file then holds the other's empty seen-set. Nothing is
     # remembered for it: after a restart it learns as on a first start, not alert on everything it sees.
     clock = Clock()
-    rules = [{"name": "NewException", "type": "new_term", "term": "exception.type"},
-             {"name": "NewMessage", "type": "new_term", "term": "fingerprint", "match": {"body": "disk"}}]
+    rules: list[dict[str, Any]] = [
+        {"name": "NewException", "type": "new_term", "term": "exception.type"},
+        {"name": "NewMessage", "type": "new_term", "term": "fingerprint", "match": {"body": "disk"}},
+    ]
     storage = FileStorage(CreateSettings(ComponentID("file_storage")), StorageConfig(directory=tmp_path))
 
     def run(*records: tuple[str, str, dict[str, Any]]) -> Sink:
